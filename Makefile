@@ -1,0 +1,31 @@
+# The two commands a user needs are `make demo` and `make test`; both bootstrap first.
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: bootstrap demo test unit functional lint bench clean
+
+bootstrap:
+	@bash scripts/bootstrap.sh
+
+demo: bootstrap
+	@bash scripts/demo.sh
+
+test: bootstrap lint
+	$(PY) -m pytest -q tests
+
+unit: bootstrap
+	$(PY) -m pytest -q tests/unit
+
+functional: bootstrap
+	$(PY) -m pytest -q tests/functional
+
+lint: bootstrap
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+bench: bootstrap
+	$(PY) -m capture.bench
+
+clean:
+	rm -rf .mypy_cache .ruff_cache .pytest_cache build *.egg-info

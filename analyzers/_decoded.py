@@ -1,0 +1,77 @@
+"""The decoder's output: header fields of a whole batch as parallel numpy columns.
+
+One row per frame of the ``FrameBatch`` it was decoded from. Addresses are 128-bit values split in
+two uint64 halves; IPv4 addresses are stored IPv4-mapped (``::ffff:a.b.c.d``), so one key layout
+serves both families. For tunnelled frames (VXLAN, Geneve) every L3/L4 column describes the
+*inner* packet and ``tun_type``/``tun_vni`` record the tunnel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+import numpy as np
+import numpy.typing as npt
+
+U8 = npt.NDArray[np.uint8]
+U16 = npt.NDArray[np.uint16]
+U32 = npt.NDArray[np.uint32]
+U64 = npt.NDArray[np.uint64]
+I64 = npt.NDArray[np.int64]
+
+
+class Status(IntEnum):
+    """Per-frame decode outcome. Values >= ``MALFORMED`` are malformed reasons, counted by name."""
+
+    L4 = 0  # IP packet with a decoded transport header (TCP, UDP, ICMP, ICMPv6, SCTP ports)
+    L3 = 1  # IP packet, no ports: another protocol, or a non-first fragment
+    NON_IP = 2  # ARP, LLDP, other ethertypes: counted, not flowed
+    MALFORMED = 16
+    TRUNCATED_L2 = 16
+    TRUNCATED_L3 = 17
+    TRUNCATED_L4 = 18
+    BAD_IP_VERSION = 19
+    BAD_IP_HEADER_LEN = 20
+    BAD_IP_TOTAL_LEN = 21
+    BAD_TCP_HEADER_LEN = 22
+    BAD_IPV6_EXT_HEADER = 23
+    BAD_TUNNEL = 24
+    UNSUPPORTED_LINKTYPE = 25
+
+
+class TunnelType(IntEnum):
+    NONE = 0
+    VXLAN = 1
+    GENEVE = 2
+
+
+@dataclass(frozen=True, slots=True)
+class DecodedBatch:
+    """Decoded header columns, one row per frame; meaningless where ``status`` says so."""
+
+    status: U8
+    ipver: U8  # 0 (not IP), 4 or 6
+    src_hi: U64
+    src_lo: U64
+    dst_hi: U64
+    dst_lo: U64
+    proto: U8  # IP protocol number (last header of an IPv6 chain)
+    sport: U16  # ICMP/ICMPv6: type (Zeek's convention)
+    dport: U16  # ICMP/ICMPv6: code
+    vlan: U16  # outermost 802.1Q VLAN id, 0 if untagged
+    tun_type: U8  # TunnelType
+    tun_vni: U32
+    ip_len: U32  # bytes of the IP packet (IPv4 total length; IPv6 payload length + 40)
+    l4_off: I64  # offset of the transport payload in the batch's data (TCP/UDP payload start)
+    l4_len: U32  # transport payload bytes, from the IP lengths (not the snaplen)
+    tcp_flags: U16  # 9 bits incl. NS; 0 for non-TCP
+    tcp_seq: U32
+    tcp_ack: U32
+    tcp_win: U16  # raw window field, unscaled
+    ip_id: U32  # IPv4 identification; IPv6 fragment id or 0
+    frag: U8  # 1 if a fragment (any), 2 if a non-first fragment (no ports)
+    ttl: U8  # IPv4 TTL / IPv6 hop limit
+
+    def __len__(self) -> int:
+        return int(self.status.shape[0])

@@ -1,0 +1,6 @@
+"""Capture: read frames from the mirror NIC (AF_PACKET, TPACKET_V3) or pcap files, in batches."""
+
+from capture._batch import FrameBatch
+from capture._protocols import BatchSink, FrameSource, SourceStats
+
+__all__ = ["BatchSink", "FrameBatch", "FrameSource", "SourceStats"]

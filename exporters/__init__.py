@@ -1,0 +1,3 @@
+"""Exporters: Prometheus metrics, pcap store, flow reports and IPFIX."""
+
+__all__: list[str] = []
