@@ -25,9 +25,9 @@ LINKTYPE_IPV6 = 229
 class FrameBatch:
     """Frames that arrived together, addressed by offset into one shared buffer.
 
-    ``data`` is a read-only uint8 view; ``offsets[i]:offsets[i]+caplens[i]`` is frame *i* as captured
-    (after snaplen), ``wirelens[i]`` its length on the wire, ``ts_ns[i]`` its arrival time in
-    nanoseconds since the Unix epoch. All columns have the same length.
+    ``data`` is a read-only uint8 view; ``offsets[i]:offsets[i]+caplens[i]`` is frame *i*
+    as captured (after snaplen), ``wirelens[i]`` its length on the wire, ``ts_ns[i]`` its
+    arrival time in nanoseconds since the Unix epoch. All columns have the same length.
     """
 
     data: npt.NDArray[np.uint8]

@@ -1,3 +1,3 @@
-"""mirrorctl: the control plane — OVS mirroring into mirror0 (ovsdbapp), links (pyroute2), the lab."""
+"""mirrorctl: the control plane — OVS mirroring into mirror0, links, the local lab."""
 
 __all__: list[str] = []

@@ -1,0 +1,50 @@
+"""The ``mirrorctl`` command line. The only place that configures logging handlers."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from capture._errors import CaptureError
+from mirrorctl._errors import MirrorscopeError
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    # Command modules are imported here, not at package import, so `import mirrorctl` stays cheap.
+    from mirrorctl import _cli_lab, _cli_mirror  # noqa: PLC0415
+
+    parser = argparse.ArgumentParser(
+        prog="mirrorctl",
+        description="Set up Kube-OVN traffic mirroring into mirror0 and analyse what it carries.",
+    )
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in (_cli_mirror, _cli_lab):
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING - 10 * min(args.verbose, 2),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    handler: Handler = args.handler
+    try:
+        return handler(args)
+    except (MirrorscopeError, CaptureError) as exc:
+        print(f"mirrorctl: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
