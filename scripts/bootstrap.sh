@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 # Real parts the lab, the tests, the demo and the benchmark run: OVS (userspace datapath), namespaces
 # and links, traffic programs, dissectors, collectors and a Prometheus server to scrape us.
 DEB_PACKAGES=(
-  openvswitch-switch openvswitch-common iproute2 ethtool procps psmisc curl
+  openvswitch-switch openvswitch-common iproute2 ethtool procps psmisc curl iputils-ping bind9-dnsutils
   libpcap0.8 tcpdump tshark
   iperf3 qperf wrk nginx-light dnsmasq-base netsniff-ng
   nfdump prometheus
