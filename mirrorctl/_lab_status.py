@@ -1,0 +1,98 @@
+"""Is each piece of a lab there? Namespaces, daemons, OVSDB ports, links — checked, not assumed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from mirrorctl import _daemons, _lab_ovsdb, _lab_services, _netns, _ovs_daemons
+from mirrorctl._errors import MirrorscopeError
+from mirrorctl._lab_state import KubeOvnMirror, LabState
+
+STATUS_OVSDB_TIMEOUT = 3
+
+
+@dataclass(frozen=True, slots=True)
+class LabCheck:
+    """One piece of the lab: what kind it is, its name, whether it is there, and how it looks."""
+
+    kind: str  # netns | daemon | port | link
+    name: str
+    ok: bool
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class LabStatus:
+    state: LabState
+    checks: tuple[LabCheck, ...]
+
+    @property
+    def healthy(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.state.name,
+            "healthy": self.healthy,
+            "state": self.state.to_json(),
+            "checks": [
+                {"kind": c.kind, "name": c.name, "ok": c.ok, "detail": c.detail}
+                for c in self.checks
+            ],
+        }
+
+
+def _netns_checks(state: LabState) -> list[LabCheck]:
+    names = [state.node_netns, *(p.netns for p in state.pods)]
+    return [LabCheck("netns", n, _netns.exists(n)) for n in names]
+
+
+def _daemon_checks(state: LabState) -> list[LabCheck]:
+    specs = [
+        _ovs_daemons.daemon(state.run_dir, _ovs_daemons.OVSDB_SERVER),
+        _ovs_daemons.daemon(state.run_dir, _ovs_daemons.OVS_VSWITCHD),
+        *_lab_services.daemons(state.run_dir),
+    ]
+    checks = []
+    for spec in specs:
+        pid = _daemons.running_pid(spec)
+        checks.append(LabCheck("daemon", spec.name, pid is not None, f"pid {pid}" if pid else ""))
+    return checks
+
+
+def _expected_ports(state: LabState) -> list[str]:
+    ports = [state.node_port.name, *(p.host_veth for p in state.pods)]
+    if state.kube_ovn_mirror is not KubeOvnMirror.NONE:
+        ports.append(_lab_ovsdb.KUBE_OVN_MIRROR_PORT)
+    return ports
+
+
+def _port_checks(state: LabState) -> list[LabCheck]:
+    names = _expected_ports(state)
+    try:
+        with _lab_ovsdb.connect(state.ovsdb, timeout=STATUS_OVSDB_TIMEOUT) as api:
+            ofports = _lab_ovsdb.ofports(api, names)
+    except MirrorscopeError as exc:
+        return [LabCheck("port", n, False, f"OVSDB unreachable: {exc}") for n in names]
+    return [
+        LabCheck("port", n, ofports.get(n, -1) > 0, f"ofport {ofports.get(n, 'missing')}")
+        for n in names
+    ]
+
+
+def _link_checks(state: LabState) -> list[LabCheck]:
+    present = set(_netns.link_names(state.node_netns))
+    names = [state.bridge, *_expected_ports(state)]
+    return [LabCheck("link", n, n in present, f"in {state.node_netns}") for n in names]
+
+
+def check(state: LabState) -> LabStatus:
+    """Check every piece ``state`` names; never raises for a missing piece."""
+    checks = [
+        *_netns_checks(state),
+        *_daemon_checks(state),
+        *_port_checks(state),
+        *_link_checks(state),
+    ]
+    return LabStatus(state=state, checks=tuple(checks))
