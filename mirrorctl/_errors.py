@@ -32,6 +32,37 @@ class NotFoundError(MirrorError):
 
     exit_code = 2
 
+    def __init__(self, message: str, *, kind: str = "", name: str = "") -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.name = name
+
 
 class LabError(MirrorscopeError):
     """Building or tearing down the local lab failed."""
+
+
+class UsageError(MirrorscopeError):
+    """The command line or an argument value is malformed (bad endpoint, bad NS/NAME)."""
+
+    exit_code = 2
+
+
+class OVSDBError(MirrorError):
+    """OVSDB answered but refused or failed a transaction."""
+
+    def __init__(self, endpoint: str, detail: str) -> None:
+        super().__init__(f"OVSDB at {endpoint} rejected the change: {detail}")
+        self.endpoint = endpoint
+        self.detail = detail
+
+
+class LinkError(MirrorError):
+    """A netlink operation on a link failed, or the link never appeared."""
+
+    def __init__(self, ifname: str, netns: str | None, detail: str) -> None:
+        where = f"netns {netns}" if netns else "the host netns"
+        super().__init__(f"link {ifname} in {where}: {detail}")
+        self.ifname = ifname
+        self.netns = netns
+        self.detail = detail
