@@ -309,7 +309,7 @@ def follow(
                 except OVSDBUnreachableError as exc:
                     delay = backoff.next()
                     log.warning(
-                        "OVSDB at %s unreachable (%s), retrying in %.1fs",
+                        "OVSDB at %s unreachable (%s), retrying in %gs",
                         endpoint,
                         exc.reason,
                         delay,
