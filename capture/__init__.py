@@ -2,6 +2,18 @@
 
 from capture._batch import FrameBatch
 from capture._errors import CaptureError
+from capture._pcapfile import CorruptCaptureFileError, PcapFileSource, open_capture_file
+from capture._pcapwriter import PcapWriter
 from capture._protocols import BatchSink, FrameSource, SourceStats
 
-__all__ = ["BatchSink", "CaptureError", "FrameBatch", "FrameSource", "SourceStats"]
+__all__ = [
+    "BatchSink",
+    "CaptureError",
+    "CorruptCaptureFileError",
+    "FrameBatch",
+    "FrameSource",
+    "PcapFileSource",
+    "PcapWriter",
+    "SourceStats",
+    "open_capture_file",
+]

@@ -1,0 +1,263 @@
+"""Reading pcap and pcapng files as a ``FrameSource``.
+
+The file is memory-mapped and every batch's ``data`` is a read-only view of the whole mapping:
+frames are never copied, ``offsets`` point straight into the file. Only record headers are
+walked in Python (one ``struct`` call per record, since each record's position depends on the
+previous one's length); the header fields of a batch are then gathered with numpy.
+
+Damage (a bad magic, a record running past the end of the file, an absurd length) ends the
+stream: every frame before it is yielded first, then ``CorruptCaptureFileError`` names the file
+and the byte offset, so a caller can still flush what it decoded.
+"""
+
+from __future__ import annotations
+
+import logging
+import mmap
+import os
+import struct
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from capture import _pcapng
+from capture._batch import FrameBatch
+from capture._errors import CaptureError
+from capture._protocols import SourceStats
+
+__all__ = ["CorruptCaptureFileError", "PcapFileSource", "open_capture_file"]
+
+_log = logging.getLogger(__name__)
+
+PCAP_MAGIC_USEC = 0xA1B2C3D4
+PCAP_MAGIC_NSEC = 0xA1B23C4D
+#: Alexey Kuznetzov's patched format: 8 extra bytes (ifindex, protocol, pkt_type) per record.
+PCAP_MAGIC_KUZNETZOV = 0xA1B2CD34
+PCAPNG_SHB = 0x0A0D0D0A
+
+#: libpcap's largest snapshot length for any link type but D-Bus/USB; a record claiming more is
+#: damage, not a frame (libpcap refuses it with "invalid packet capture length").
+MAX_CAPLEN = 262_144 * 4
+
+DEFAULT_BATCH_SIZE = 8192
+
+
+class CorruptCaptureFileError(CaptureError):
+    """The file is truncated or not a valid capture past ``offset`` (frames before it were read)."""
+
+    def __init__(self, path: str, offset: int, reason: str) -> None:
+        super().__init__(
+            f"{path}: damaged capture file at byte offset {offset}: {reason} "
+            "(frames before that offset were read; re-capture or cut the file there)",
+            source=path,
+        )
+        self.path = path
+        self.offset = offset
+        self.reason = reason
+
+
+def open_capture_file(
+    path: str | os.PathLike[str], *, batch_size: int = DEFAULT_BATCH_SIZE
+) -> PcapFileSource:
+    """Open a pcap or pcapng file (detected by its magic) as a frame source."""
+    return PcapFileSource(path, batch_size=batch_size)
+
+
+class PcapFileSource:
+    """A pcap or pcapng file as a ``FrameSource``; batches are views of the memory-mapped file."""
+
+    def __init__(
+        self, path: str | os.PathLike[str], *, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, not {batch_size}")
+        self.path = os.fspath(path)
+        self._batch_size = batch_size
+        self._received = 0
+        self._mmap: mmap.mmap | None = None
+        self._buf: bytes | mmap.mmap = b""
+        try:
+            with Path(self.path).open("rb") as f:
+                size = os.fstat(f.fileno()).st_size
+                if size > 0:
+                    try:
+                        self._mmap = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+                    except (OSError, ValueError):
+                        self._mmap = None  # a pipe or special file: fall back to reading it
+                if self._mmap is not None:
+                    self._buf = self._mmap
+                else:
+                    self._buf = f.read()
+        except OSError as e:
+            raise CaptureError(
+                f"cannot open capture file {self.path}: {e.strerror or e}",
+                source=self.path,
+                errno=e.errno,
+            ) from e
+        self._data: npt.NDArray[np.uint8] = np.frombuffer(self._buf, dtype=np.uint8)
+        if len(self._buf) < 4:
+            self.close()
+            raise CorruptCaptureFileError(
+                self.path, 0, f"file is {len(self._data)} bytes, too short for any capture header"
+            )
+        magic_le = struct.unpack_from("<I", self._buf, 0)[0]
+        self.format = "pcapng" if magic_le == PCAPNG_SHB else "pcap"
+        if self.format == "pcap":
+            try:
+                _pcap_header(self.path, self._buf)  # a wrong magic fails at open, not mid-run
+            except CaptureError:
+                self.close()
+                raise
+
+    def __enter__(self) -> PcapFileSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def batches(self) -> Iterator[FrameBatch]:
+        """Yield batches of up to ``batch_size`` frames, each of one link type."""
+        if self.format == "pcapng":
+            walker = _pcapng.walk(self._buf, self._data, self._batch_size)
+        else:
+            walker = _walk_pcap(self.path, self._buf, self._data, self._batch_size)
+        try:
+            for batch in walker:
+                self._received += len(batch)
+                yield batch
+        except _pcapng.BlockDamageError as d:
+            raise CorruptCaptureFileError(self.path, d.offset, d.reason) from None
+
+    def stats(self) -> SourceStats:
+        """Frames yielded so far; a file drops nothing."""
+        return SourceStats(received=self._received, dropped=0)
+
+    def close(self) -> None:
+        """Drop the mapping; batches still referenced keep it alive until they go."""
+        self._data = np.empty(0, dtype=np.uint8)
+        self._buf = b""
+        if self._mmap is not None:
+            try:
+                self._mmap.close()
+            except BufferError:
+                # A consumer still holds a batch view: the mapping is unmapped when it is freed.
+                _log.debug("capture file %s still referenced at close", self.path)
+            self._mmap = None
+
+
+class _PcapHeader:
+    __slots__ = ("endian", "hdrlen", "linktype", "max_caplen", "ts_mult")
+
+    def __init__(self, endian: str, hdrlen: int, ts_mult: int, linktype: int, snaplen: int):
+        self.endian = endian
+        self.hdrlen = hdrlen
+        self.ts_mult = ts_mult
+        self.linktype = linktype
+        self.max_caplen = max(MAX_CAPLEN, snaplen)
+
+
+def _pcap_header(path: str, buf: bytes | mmap.mmap) -> _PcapHeader:
+    magic = struct.unpack_from("<I", buf, 0)[0]
+    for endian in ("<", ">"):
+        magic = struct.unpack_from(endian + "I", buf, 0)[0]
+        if magic in (PCAP_MAGIC_USEC, PCAP_MAGIC_NSEC, PCAP_MAGIC_KUZNETZOV):
+            break
+    else:
+        raise CorruptCaptureFileError(path, 0, f"not a pcap or pcapng file (magic 0x{magic:08x})")
+    if len(buf) < 24:
+        raise CorruptCaptureFileError(path, 0, "truncated pcap file header")
+    _, _major, _minor, _zone, _sigfigs, snaplen, network = struct.unpack_from(
+        endian + "IHHiIII", buf, 0
+    )
+    return _PcapHeader(
+        endian=endian,
+        hdrlen=24 if magic == PCAP_MAGIC_KUZNETZOV else 16,
+        ts_mult=1 if magic == PCAP_MAGIC_NSEC else 1000,
+        # The upper bits carry FCS length flags (pcap-linktype(7)); the link type is the low 26.
+        linktype=network & 0x03FF_FFFF,
+        snaplen=snaplen,
+    )
+
+
+def _walk_pcap(
+    path: str, buf: bytes | mmap.mmap, data: npt.NDArray[np.uint8], batch_size: int
+) -> Iterator[FrameBatch]:
+    hdr = _pcap_header(path, buf)
+    hdrlen = hdr.hdrlen
+    end = len(buf)
+    caplen_at = struct.Struct(hdr.endian + "I").unpack_from
+    e = hdr.endian
+    record_dtype = np.dtype(
+        [("sec", e + "u4"), ("frac", e + "u4"), ("cap", e + "u4"), ("wire", e + "u4")]
+    )
+    # Every byte offset viewed as a record header (stride 1, unaligned): gathering a batch's
+    # headers is then one fancy index per record instead of one per header byte.
+    headers_at = np.ndarray(
+        shape=(max(end - 15, 0),), dtype=record_dtype, buffer=data, offset=0, strides=(1,)
+    )
+    pos = 24
+    while pos < end:
+        positions: list[int] = []
+        append = positions.append
+        # The hot loop: a record's position depends on the previous one's caplen, so this part
+        # cannot be vectorised. It is kept to one call and one add per record; there is no
+        # bounds check because unpack_from raises past the end of the buffer, and the last
+        # record is checked against the end below.
+        stopped = False
+        try:
+            for _ in range(batch_size):
+                append(pos)
+                pos += hdrlen + caplen_at(buf, pos + 8)[0]
+        except struct.error:
+            positions.pop()  # fewer than 12 bytes left at pos: not even a caplen to read
+            stopped = True
+        n = len(positions)
+        damage: CorruptCaptureFileError | None = None
+        if n and positions[n - 1] + hdrlen > end:
+            n -= 1
+            damage = CorruptCaptureFileError(
+                path,
+                positions[n],
+                f"truncated record header ({end - positions[n]} of {hdrlen} bytes)",
+            )
+        elif pos > end:
+            n -= 1
+            damage = _overrun(path, positions[n], caplen_at(buf, positions[n] + 8)[0], end, hdr)
+        elif stopped and pos < end:
+            damage = CorruptCaptureFileError(
+                path, pos, f"truncated record header ({end - pos} of {hdrlen} bytes)"
+            )
+        if n:
+            starts = np.array(positions[:n], dtype=np.int64)
+            fields = headers_at[starts]
+            caplens = fields["cap"].astype(np.int64)
+            bad = np.flatnonzero(caplens > hdr.max_caplen)
+            if bad.size:
+                n = int(bad[0])
+                damage = _overrun(path, positions[n], int(caplens[n]), end, hdr)
+            if n:
+                f = fields[:n]
+                ts_ns = f["sec"].astype(np.int64) * 1_000_000_000
+                ts_ns += f["frac"].astype(np.int64) * hdr.ts_mult
+                yield FrameBatch(
+                    data=data,
+                    offsets=starts[:n] + hdrlen,
+                    caplens=caplens[:n],
+                    wirelens=f["wire"].astype(np.int64),
+                    ts_ns=ts_ns,
+                    linktype=hdr.linktype,
+                )
+        if damage is not None:
+            raise damage
+
+
+def _overrun(
+    path: str, pos: int, caplen: int, end: int, hdr: _PcapHeader
+) -> CorruptCaptureFileError:
+    if caplen > hdr.max_caplen:
+        reason = f"record claims {caplen} captured bytes, more than the maximum of {hdr.max_caplen}"
+    else:
+        reason = f"truncated record: {caplen} captured bytes, only {end - pos - hdr.hdrlen} left"
+    return CorruptCaptureFileError(path, pos, reason)
