@@ -1,0 +1,907 @@
+"""The bidirectional flow table: per-flow state in numpy columns, updated a batch at a time.
+
+Per batch: canonical keys and a 63-bit hash per row (``_flowkey``), one stable sort that groups
+rows by flow and direction while keeping time order inside each group, a dict lookup per *unique*
+flow of the batch (not per packet), then per-group sums with ``np.add.reduceat`` into columns
+indexed by slot. TCP retransmissions are a grouped running maximum of sequence ends. Only the
+segments that can change Zeek's state or history go through the scalar ``TcpScratch`` path, and
+only DNS payloads are parsed. Flows become ``FlowRecord`` objects only when they end.
+
+Slots come from a free list over preallocated zeroed columns: untouched pages cost no memory, so
+``max_flows`` sizes the address space, not the resident set.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from itertools import repeat
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from analyzers._decoded import DecodedBatch, Status
+from analyzers._dns import QTYPE_NAMES, RCODE_NAMES, parse_dns
+from analyzers._flowkey import (
+    PROTO_ICMP,
+    PROTO_ICMP6,
+    PROTO_TCP,
+    PROTO_UDP,
+    FlowKeys,
+    flow_keys,
+)
+from analyzers._identity import Endpoint, EndpointKind, IdentityMap
+from analyzers._records import FlowRecord, FlowSink, make_uid
+from analyzers._tcpstate import (
+    ACK,
+    CLOSED,
+    FIN,
+    H_ACK,
+    H_DATA,
+    H_FIN,
+    H_SYN,
+    INACTIVE,
+    RESET,
+    RESP_SHIFT,
+    RST,
+    SYN,
+    TcpScratch,
+    conn_state,
+)
+from capture._batch import FrameBatch
+
+log = logging.getLogger(__name__)
+
+I64 = npt.NDArray[np.int64]
+END_REASONS = ("idle", "active", "end", "evicted", "flush")
+_HIST_WIDTH = 24
+_POW10 = np.array([10**i for i in range(10)], dtype=np.int64)
+_NS = 1_000_000_000
+_DNS_PENDING_MAX = 64
+_SERVICES = {53: "dns", 80: "http", 443: "ssl", 8080: "http"}
+
+
+@dataclass(slots=True)
+class _DnsState:
+    query: str | None = None
+    qtype: int | None = None
+    rcode: int | None = None
+    latency_ns: int | None = None
+    queries: int = 0
+    responses: int = 0
+    pending: dict[int, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class FlowTableCounters:
+    """Cumulative counters since the table was created."""
+
+    flows_created: int
+    flows_ended: dict[str, int]  # by end_reason
+    flows_evicted: int
+    flows_active: int
+    packets_counted: int
+    packets_not_ip: int
+    dns_unparsed: int
+    hash_collisions: int
+
+
+@dataclass(frozen=True, slots=True)
+class ActiveFlows:
+    """A copy of the in-flight flows' counters (what a metrics scrape reads); index i = one flow."""
+
+    proto: npt.NDArray[np.uint8]
+    orig_pkts: I64
+    resp_pkts: I64
+    orig_l2_bytes: I64
+    resp_l2_bytes: I64
+    orig_ip_bytes: I64
+    resp_ip_bytes: I64
+    first_ts_ns: I64
+    last_ts_ns: I64
+    orig: npt.NDArray[np.object_]  # Endpoint per flow
+    resp: npt.NDArray[np.object_]
+
+    def __len__(self) -> int:
+        return int(self.proto.shape[0])
+
+
+def _addr_str(hi: int, lo: int) -> str:
+    if hi == 0 and (lo >> 32) == 0xFFFF:
+        return str(ipaddress.IPv4Address(lo & 0xFFFFFFFF))
+    return str(ipaddress.IPv6Address((hi << 64) | lo))
+
+
+def _proto_name(proto: int) -> str:
+    if proto == PROTO_TCP:
+        return "tcp"
+    if proto == PROTO_UDP:
+        return "udp"
+    if proto in (PROTO_ICMP, PROTO_ICMP6):
+        return "icmp"
+    return str(proto)
+
+
+class FlowTable:
+    """Bidirectional flows with Zeek conn.log semantics, fed by decoded batches.
+
+    Not thread-safe for writers: one worker calls ``process``/``expire``/``flush``. Readers
+    (``active_view``, ``counters``) may run in another thread; they take a short lock.
+    """
+
+    def __init__(
+        self,
+        identity: IdentityMap,
+        *,
+        idle_timeout_s: float = 120.0,
+        udp_idle_timeout_s: float = 60.0,
+        icmp_idle_timeout_s: float = 60.0,
+        tcp_closed_timeout_s: float = 5.0,
+        active_timeout_s: float = 1800.0,
+        max_flows: int = 2_000_000,
+        on_ended: Callable[[list[FlowRecord]], None] | Sequence[FlowSink] | None = None,
+        node: str = "",
+        uid_seed: bytes | None = None,
+    ) -> None:
+        if max_flows < 1:
+            raise ValueError("max_flows must be at least 1")
+        self._identity = identity
+        self._idle_ns = int(idle_timeout_s * _NS)
+        self._udp_idle_ns = int(udp_idle_timeout_s * _NS)
+        self._icmp_idle_ns = int(icmp_idle_timeout_s * _NS)
+        self._closed_ns = int(tcp_closed_timeout_s * _NS)
+        self._active_ns = int(active_timeout_s * _NS)
+        self._max = max_flows
+        self._node = node
+        self._seed = uid_seed if uid_seed is not None else os.urandom(16)
+        if on_ended is None:
+            self._sinks: list[Callable[[list[FlowRecord]], None]] = []
+        elif callable(on_ended):
+            self._sinks = [on_ended]
+        else:
+            self._sinks = [s.on_flows_ended for s in on_ended]
+        self._lock = threading.Lock()
+        n = max_flows
+        # np.zeros maps lazily: a column costs memory only for the slots ever used
+        self._hash = np.zeros(n, np.uint64)
+        self._ahi = np.zeros(n, np.uint64)
+        self._alo = np.zeros(n, np.uint64)
+        self._bhi = np.zeros(n, np.uint64)
+        self._blo = np.zeros(n, np.uint64)
+        self._ports = np.zeros(n, np.uint64)
+        self._meta = np.zeros(n, np.uint64)
+        self._active = np.zeros(n, np.bool_)
+        self._orig_a = np.zeros(n, np.bool_)
+        self._flipped = np.zeros(n, np.bool_)
+        self._ipver = np.zeros(n, np.uint8)
+        self._proto = np.zeros(n, np.uint8)
+        self._fid = np.zeros(n, np.int64)
+        self._first = np.zeros(n, np.int64)
+        self._last = np.zeros(n, np.int64)
+        self._pkts = np.zeros((n, 2), np.int64)
+        self._l2 = np.zeros((n, 2), np.int64)
+        self._ipb = np.zeros((n, 2), np.int64)
+        self._pay = np.zeros((n, 2), np.int64)
+        # TCP
+        self._tst = np.zeros((n, 2), np.uint8)
+        self._tprev = np.zeros((n, 2), np.uint8)
+        self._hseen = np.zeros(n, np.uint32)
+        self._hist = np.zeros(n, f"S{_HIST_WIDTH}")
+        self._hlast = np.zeros((n, 6), np.int64)  # last SYN/FIN/RST mark per endpoint, +1
+        self._retx = np.zeros((n, 2), np.int64)
+        self._zw = np.zeros((n, 2), np.int64)
+        self._rst = np.zeros(n, np.int64)
+        self._rtt = np.zeros((n, 3), np.int64)  # SYN, SYN-ACK, ACK times (ns + 1)
+        self._seq_ok = np.zeros((n, 2), np.bool_)
+        self._seq_max = np.zeros((n, 2), np.int64)  # unwrapped end of sequence space seen
+        self._seq_start = np.zeros((n, 2), np.int64)  # first sequence number (same space)
+        self._ep = np.empty((n, 2), dtype=object)
+        self._slot_of: dict[int, int] = {}
+        self._collide: dict[tuple[int, ...], int] = {}
+        self._collide_slots: set[int] = set()
+        self._hist_long: dict[int, str] = {}
+        self._dns: dict[int, _DnsState] = {}
+        self._free = np.empty(0, np.int64)
+        self._hwm = 0
+        self._next_fid = 0
+        self._n_active = 0
+        self._created = 0
+        self._ended = dict.fromkeys(END_REASONS, 0)
+        self._evicted = 0
+        self._pkts_counted = 0
+        self._not_ip = 0
+        self._dns_bad = 0
+        self._collisions = 0
+        self._pending: list[FlowRecord] = []  # evicted while processing, delivered after
+
+    # ------------------------------------------------------------------ readers
+    def __len__(self) -> int:
+        return self._n_active
+
+    def counters(self) -> FlowTableCounters:
+        with self._lock:
+            return FlowTableCounters(
+                flows_created=self._created,
+                flows_ended=dict(self._ended),
+                flows_evicted=self._evicted,
+                flows_active=self._n_active,
+                packets_counted=self._pkts_counted,
+                packets_not_ip=self._not_ip,
+                dns_unparsed=self._dns_bad,
+                hash_collisions=self._collisions,
+            )
+
+    def active_view(self) -> ActiveFlows:
+        """Copy the counters of every in-flight flow (a few ms for a million flows)."""
+        with self._lock:
+            s = np.flatnonzero(self._active[: self._hwm])
+            return ActiveFlows(
+                proto=self._proto[s],
+                orig_pkts=self._pkts[s, 0],
+                resp_pkts=self._pkts[s, 1],
+                orig_l2_bytes=self._l2[s, 0],
+                resp_l2_bytes=self._l2[s, 1],
+                orig_ip_bytes=self._ipb[s, 0],
+                resp_ip_bytes=self._ipb[s, 1],
+                first_ts_ns=self._first[s],
+                last_ts_ns=self._last[s],
+                orig=self._ep[s, 0],
+                resp=self._ep[s, 1],
+            )
+
+    # ------------------------------------------------------------------ hot path
+    def process(
+        self, batch: FrameBatch, dec: DecodedBatch, keep: npt.NDArray[Any] | None = None
+    ) -> None:
+        """Account every row of *dec* (or the rows *keep* selects: a bool mask or indices)."""
+        status = dec.status
+        ip_rows = status <= Status.L3
+        if keep is not None:
+            keep_mask = keep if keep.dtype == np.bool_ else np.isin(np.arange(len(dec)), keep)
+            ip_rows = ip_rows & keep_mask
+            not_ip = int(np.count_nonzero((status == Status.NON_IP) & keep_mask))
+        else:
+            not_ip = int(np.count_nonzero(status == Status.NON_IP))
+        rows = np.flatnonzero(ip_rows)
+        with self._lock:
+            self._not_ip += not_ip
+            if rows.size:
+                self._process_rows(batch, dec, rows)
+            pending, self._pending = self._pending, []
+        self._deliver(pending)
+
+    def _process_rows(self, batch: FrameBatch, dec: DecodedBatch, rows: I64) -> None:
+        keys = flow_keys(dec, rows)
+        sort_key = keys.hash63 | keys.src_is_a.astype(np.uint64)
+        perm = np.argsort(sort_key, kind="stable")
+        hs = sort_key[perm]
+        n = hs.shape[0]
+        hflow = hs >> np.uint64(1)
+        flow_break = np.empty(n, np.bool_)
+        flow_break[0] = True
+        np.not_equal(hflow[1:], hflow[:-1], out=flow_break[1:])
+        grp_break = np.empty(n, np.bool_)
+        grp_break[0] = True
+        np.not_equal(hs[1:], hs[:-1], out=grp_break[1:])
+        fstart = np.flatnonzero(flow_break)
+        gstart = np.flatnonzero(grp_break)
+        flow_of = np.cumsum(flow_break) - 1  # per sorted position
+        first_pos = np.minimum.reduceat(perm, fstart)  # time-first row of each flow (index in rows)
+        slots = self._lookup(keys, hflow[fstart], first_pos, dec)
+        slot_sorted = slots[flow_of]
+        src_a_sorted = keys.src_is_a[perm]
+        dir_sorted = (src_a_sorted != self._orig_a[slot_sorted]).astype(np.intp)  # 0 = orig
+        rsorted = rows[perm]
+        ts = batch.ts_ns[rsorted]
+        # per-flow time bounds
+        fmin = np.minimum.reduceat(ts, fstart)
+        fmax = np.maximum.reduceat(ts, fstart)
+        cur_first = self._first[slots]
+        self._first[slots] = np.where(cur_first == 0, fmin, np.minimum(cur_first, fmin))
+        self._last[slots] = np.maximum(self._last[slots], fmax)
+        # per-(flow, direction) sums
+        g_slot = slot_sorted[gstart]
+        g_dir = dir_sorted[gstart]
+        counts = np.diff(np.append(gstart, n))
+        self._pkts[g_slot, g_dir] += counts
+        self._l2[g_slot, g_dir] += np.add.reduceat(batch.wirelens[rsorted], gstart)
+        self._ipb[g_slot, g_dir] += np.add.reduceat(dec.ip_len[rsorted].astype(np.int64), gstart)
+        l4len = dec.l4_len[rsorted].astype(np.int64)
+        self._pay[g_slot, g_dir] += np.add.reduceat(l4len, gstart)
+        self._pkts_counted += n
+        proto = dec.proto[rsorted]
+        l4 = dec.status[rsorted] == Status.L4
+        tcp = l4 & (proto == PROTO_TCP)
+        if tcp.any():
+            self._tcp(dec, rsorted, tcp, slot_sorted, dir_sorted, grp_break, ts, l4len)
+        sport = dec.sport[rsorted]
+        dport = dec.dport[rsorted]
+        dns = l4 & ((proto == PROTO_UDP) | tcp) & ((sport == 53) | (dport == 53)) & (l4len > 0)
+        if dns.any():
+            self._dns_rows(batch, dec, rsorted, dns, slot_sorted, dir_sorted, ts, tcp)
+
+    def _lookup(
+        self, keys: FlowKeys, uh: npt.NDArray[np.uint64], first_pos: I64, dec: DecodedBatch
+    ) -> I64:
+        """Slot of each unique flow of the batch, creating slots for new flows."""
+        get = self._slot_of.get
+        found = list(map(get, uh.tolist(), repeat(-1)))
+        slots = np.array(found, dtype=np.int64)
+        old = np.flatnonzero(slots >= 0)
+        if old.size:
+            # the hash found a slot: make sure it is the same flow (exact, not probabilistic)
+            s = slots[old]
+            r = first_pos[old]
+            same = (
+                (self._ahi[s] == keys.a_hi[r])
+                & (self._alo[s] == keys.a_lo[r])
+                & (self._bhi[s] == keys.b_hi[r])
+                & (self._blo[s] == keys.b_lo[r])
+                & (self._ports[s] == keys.ports[r])
+                & (self._meta[s] == keys.meta[r])
+            )
+            if not same.all():
+                slots[old[~same]] = -1
+        new = np.flatnonzero(slots < 0)
+        if new.size == 0:
+            return slots
+        need: list[int] = []
+        for i in new.tolist():
+            if found[i] >= 0 or self._collide:
+                # a hash clash: the flow may already live under its full key
+                hit = self._collide.get(self._full_key(keys, int(first_pos[i])))
+                if hit is not None:
+                    slots[i] = hit
+                    continue
+            need.append(i)
+        if not need:
+            return slots
+        need_arr = np.array(need, dtype=np.int64)
+        # uids follow arrival order, so they do not depend on where batches happen to split
+        need_arr = need_arr[np.argsort(first_pos[need_arr], kind="stable")]
+        new_slots = self._alloc(need_arr.size)
+        slots[need_arr] = new_slots
+        self._init_slots(keys, need_arr, new_slots, uh, first_pos, dec)
+        return slots
+
+    @staticmethod
+    def _full_key(keys: FlowKeys, r: int) -> tuple[int, ...]:
+        return (
+            int(keys.a_hi[r]),
+            int(keys.a_lo[r]),
+            int(keys.b_hi[r]),
+            int(keys.b_lo[r]),
+            int(keys.ports[r]),
+            int(keys.meta[r]),
+        )
+
+    def _alloc(self, k: int) -> I64:
+        free_n = self._free.shape[0] + (self._max - self._hwm)
+        if free_n < k:
+            self._evict(k - free_n)
+        take = min(k, self._free.shape[0])
+        out = np.empty(k, np.int64)
+        if take:
+            out[:take] = self._free[-take:]
+            self._free = self._free[:-take]
+        rest = k - take
+        if rest:
+            out[take:] = np.arange(self._hwm, self._hwm + rest)
+            self._hwm += rest
+        return out
+
+    def _init_slots(  # noqa: PLR0917 - hot-path column helper
+        self,
+        keys: FlowKeys,
+        idx: I64,
+        s: I64,
+        uh: npt.NDArray[np.uint64],
+        first_pos: I64,
+        dec: DecodedBatch,
+    ) -> None:
+        r = first_pos[idx]
+        self._hash[s] = uh[idx]
+        self._ahi[s] = keys.a_hi[r]
+        self._alo[s] = keys.a_lo[r]
+        self._bhi[s] = keys.b_hi[r]
+        self._blo[s] = keys.b_lo[r]
+        self._ports[s] = keys.ports[r]
+        self._meta[s] = keys.meta[r]
+        rows = keys.rows[r]
+        proto = dec.proto[rows]
+        flags = dec.tcp_flags[rows]
+        synack = (
+            (proto == PROTO_TCP)
+            & (dec.status[rows] == Status.L4)
+            & ((flags & (SYN | ACK)) == (SYN | ACK))
+        )
+        # the SYN sender originates; a SYN-ACK seen first means its receiver did (Zeek's "^")
+        self._orig_a[s] = keys.src_is_a[r] != synack
+        self._flipped[s] = synack
+        self._ipver[s] = dec.ipver[rows]
+        self._proto[s] = proto
+        self._active[s] = True
+        self._fid[s] = np.arange(self._next_fid, self._next_fid + s.size)
+        self._next_fid += s.size
+        self._reset_counters(s)
+        self._tst[s] = 0
+        self._tprev[s] = 0
+        self._seq_ok[s] = False
+        self._seq_max[s] = 0
+        self._seq_start[s] = 0
+        self._hlast[s] = 0
+        self._hist[s] = np.where(synack, b"^", b"")
+        lookup = self._identity.lookup_key
+        a_hi = keys.a_hi[r].tolist()
+        a_lo = keys.a_lo[r].tolist()
+        b_hi = keys.b_hi[r].tolist()
+        b_lo = keys.b_lo[r].tolist()
+        orig_a = self._orig_a[s].tolist()
+        slot_list = s.tolist()
+        for j, slot in enumerate(slot_list):
+            ea = lookup((a_hi[j] << 64) | a_lo[j])
+            eb = lookup((b_hi[j] << 64) | b_lo[j])
+            if orig_a[j]:
+                self._ep[slot, 0], self._ep[slot, 1] = ea, eb
+            else:
+                self._ep[slot, 0], self._ep[slot, 1] = eb, ea
+            h = int(uh[idx[j]])
+            if h in self._slot_of:
+                # a different flow owns this hash: keep this one under its full key
+                self._collisions += 1
+                self._collide[self._full_key(keys, int(r[j]))] = slot
+                self._collide_slots.add(slot)
+            else:
+                self._slot_of[h] = slot
+        self._created += s.size
+        self._n_active += s.size
+
+    def _reset_counters(self, s: I64) -> None:
+        self._first[s] = 0
+        self._last[s] = 0
+        self._pkts[s] = 0
+        self._l2[s] = 0
+        self._ipb[s] = 0
+        self._pay[s] = 0
+        self._hseen[s] = 0
+        self._hist[s] = b""
+        self._retx[s] = 0
+        self._zw[s] = 0
+        self._rst[s] = 0
+        self._rtt[s] = 0
+        for slot in s.tolist():
+            self._hist_long.pop(slot, None)
+            self._dns.pop(slot, None)
+
+    # ------------------------------------------------------------------ TCP
+    def _tcp(  # noqa: PLR0917 - hot-path column helper
+        self,
+        dec: DecodedBatch,
+        rsorted: I64,
+        tcp_mask: npt.NDArray[np.bool_],
+        slot_sorted: I64,
+        dir_sorted: npt.NDArray[np.intp],
+        grp_break: npt.NDArray[np.bool_],
+        ts_sorted: I64,
+        l4len_sorted: I64,
+    ) -> None:
+        pos = np.flatnonzero(tcp_mask)
+        rws = rsorted[pos]
+        slot = slot_sorted[pos]
+        d = dir_sorted[pos]
+        flags = dec.tcp_flags[rws].astype(np.int64)
+        seq = dec.tcp_seq[rws].astype(np.int64)
+        win = dec.tcp_win[rws]
+        plen = l4len_sorted[pos]
+        ts = ts_sorted[pos]
+        m = pos.shape[0]
+        # groups (flow, direction) among TCP rows: a break in the full order, or a skipped row
+        gb = grp_break[pos].copy()
+        gb[0] = True
+        gstart = np.flatnonzero(gb)
+        gid = np.cumsum(gb) - 1
+        g_slot = slot[gstart]
+        g_dir = d[gstart]
+        is_syn = (flags & SYN) != 0
+        is_fin = (flags & FIN) != 0
+        is_rst = (flags & RST) != 0
+        state0 = self._tst[g_slot, g_dir]
+        # ---- retransmissions: Zeek's update_last_seq as a grouped running maximum
+        seg = np.where(is_rst, 0, plen) + is_syn + is_fin
+        end32 = (seq + seg) & 0xFFFFFFFF
+        ok = self._seq_ok[g_slot, g_dir]
+        base = np.where(ok, self._seq_max[g_slot, g_dir], seq[gstart])
+        new_groups = ~ok
+        if new_groups.any():
+            self._seq_start[g_slot[new_groups], g_dir[new_groups]] = seq[gstart][new_groups]
+        base_r = base[gid]
+        rel = ((end32 - (base_r & 0xFFFFFFFF) + 0x80000000) & 0xFFFFFFFF) - 0x80000000
+        idx = np.arange(m)
+        rst_at = np.maximum.accumulate(np.where(is_rst, idx, -1))
+        excluded = (state0[gid] == RESET) | (rst_at >= gstart[gid])
+        big = np.int64(1) << 34
+        vals = np.where(excluded, -(np.int64(1) << 33), rel) + gid * big
+        run = np.maximum.accumulate(vals) - gid * big
+        prev = np.empty(m, np.int64)
+        prev[0] = 0
+        prev[1:] = run[:-1]
+        prev[gstart] = 0
+        prev = np.maximum(prev, 0)
+        retx = (plen > 0) & ~excluded & (rel <= prev)
+        gmax = np.maximum(np.maximum.reduceat(np.where(excluded, 0, rel), gstart), 0)
+        self._seq_max[g_slot, g_dir] = base + gmax
+        self._seq_ok[g_slot, g_dir] = True
+        t_letter = np.zeros(m, np.bool_)
+        if retx.any():
+            rcount = np.add.reduceat(retx.astype(np.int64), gstart)
+            before = self._retx[g_slot, g_dir]
+            self._retx[g_slot, g_dir] = before + rcount
+            running = np.cumsum(retx) - np.append(0, np.cumsum(retx))[gstart][gid]
+            t_letter = retx & np.isin(running + before[gid], _POW10)
+        # ---- which segments need the scalar state machine
+        ctrl = (flags & (SYN | FIN | RST)) != 0
+        nosfr = ~ctrl
+        ev = ctrl | ((win == 0) & ~is_rst) | t_letter
+        ev[gstart[state0 == INACTIVE]] = True
+        seen = self._hseen[g_slot].astype(np.int64)
+        shift = g_dir * RESP_SHIFT
+        d_seen = ((seen >> shift) & H_DATA) != 0
+        a_seen = ((seen >> shift) & H_ACK) != 0
+        for cand_mask, seen_g in (
+            (nosfr & (plen > 0), d_seen),
+            (nosfr & (plen == 0) & ((flags & ACK) != 0), a_seen),
+        ):
+            cand = np.flatnonzero(cand_mask & ~seen_g[gid])
+            if cand.size:
+                _, first = np.unique(gid[cand], return_index=True)
+                ev[cand[first]] = True
+        evp = np.flatnonzero(ev)
+        if evp.size:
+            self._tcp_events(evp, rws, slot, d, flags, seq, plen, win, ts, t_letter)
+
+    def _tcp_events(  # noqa: PLR0917 - hot-path column helper
+        self,
+        evp: I64,
+        rws: I64,
+        slot: I64,
+        d: npt.NDArray[np.intp],
+        flags: I64,
+        seq: I64,
+        plen: I64,
+        win: npt.NDArray[np.uint16],
+        ts: I64,
+        t_letter: npt.NDArray[np.bool_],
+    ) -> None:
+        ev_slot = slot[evp]
+        order = np.lexsort((rws[evp], ev_slot))  # per flow, in arrival order
+        evp = evp[order]
+        ev_slot = ev_slot[order]
+        us = np.unique(ev_slot)
+        st = self._tst[us].tolist()
+        pv = self._tprev[us].tolist()
+        hs = self._hseen[us].tolist()
+        hi = self._hist[us].tolist()
+        hl = self._hlast[us].tolist()
+        zw = self._zw[us].tolist()
+        rs = self._rst[us].tolist()
+        rt = self._rtt[us].tolist()
+        us_list = us.tolist()
+        scratch: dict[int, TcpScratch] = {}
+        for j, sl in enumerate(us_list):
+            h = self._hist_long.get(sl) or hi[j].decode("ascii")
+            x = hl[j]
+            scratch[sl] = TcpScratch(
+                st[j], pv[j], hs[j], h, x[0:2], x[2:4], x[4:6], zw[j], rs[j], *rt[j]
+            )
+        for sl, e, fl, sq, pl, wn, t, tl in zip(
+            ev_slot.tolist(),
+            d[evp].tolist(),
+            flags[evp].tolist(),
+            seq[evp].tolist(),
+            plen[evp].tolist(),
+            win[evp].tolist(),
+            ts[evp].tolist(),
+            t_letter[evp].tolist(),
+            strict=True,
+        ):
+            scratch[sl].event(e, fl, sq, pl, wn, t, tl)
+        objs = [scratch[sl] for sl in us_list]
+        self._tst[us] = [o.state for o in objs]
+        self._tprev[us] = [o.prev for o in objs]
+        self._hseen[us] = [o.seen for o in objs]
+        self._hlast[us] = [o.last_syn + o.last_fin + o.last_rst for o in objs]
+        self._zw[us] = [o.zw for o in objs]
+        self._rst[us] = [o.rst for o in objs]
+        self._rtt[us] = [(o.syn_ts, o.synack_ts, o.ack_ts) for o in objs]
+        hist = []
+        for sl, o in zip(us_list, objs, strict=True):
+            if len(o.hist) > _HIST_WIDTH:
+                self._hist_long[sl] = o.hist
+            hist.append(o.hist[:_HIST_WIDTH].encode("ascii"))
+        self._hist[us] = hist
+
+    # ------------------------------------------------------------------ DNS
+    def _dns_rows(  # noqa: PLR0917 - hot-path column helper
+        self,
+        batch: FrameBatch,
+        dec: DecodedBatch,
+        rsorted: I64,
+        mask: npt.NDArray[np.bool_],
+        slot_sorted: I64,
+        dir_sorted: npt.NDArray[np.intp],
+        ts_sorted: I64,
+        tcp: npt.NDArray[np.bool_],
+    ) -> None:
+        pos = np.flatnonzero(mask)
+        pos = pos[np.argsort(rsorted[pos], kind="stable")]  # arrival order
+        rws = rsorted[pos]
+        ends = (batch.offsets[rws] + batch.caplens[rws]).tolist()
+        offs = dec.l4_off[rws].tolist()
+        lens = dec.l4_len[rws].tolist()
+        data = batch.data
+        for sl, off, ln, end, t, is_tcp in zip(
+            slot_sorted[pos].tolist(),
+            offs,
+            lens,
+            ends,
+            ts_sorted[pos].tolist(),
+            tcp[pos].tolist(),
+            strict=True,
+        ):
+            stop = min(off + ln, end)
+            # RFC 1035 §4.2.2 length prefix on TCP; assumes a message starts the segment
+            start = off + 2 if is_tcp else off
+            payload = data[start:stop].tobytes() if stop > start else b""
+            msg = parse_dns(payload)
+            if msg is None:
+                self._dns_bad += 1
+                continue
+            stt = self._dns.get(sl)
+            if stt is None:
+                stt = self._dns[sl] = _DnsState()
+            if not msg.is_response:
+                stt.queries += 1
+                if stt.query is None:
+                    stt.query, stt.qtype = msg.qname, msg.qtype
+                if len(stt.pending) < _DNS_PENDING_MAX:
+                    stt.pending.setdefault(msg.txid, t)
+            else:
+                stt.responses += 1
+                stt.rcode = msg.rcode
+                if stt.query is None:
+                    stt.query, stt.qtype = msg.qname, msg.qtype
+                sent = stt.pending.pop(msg.txid, None)
+                if sent is not None and stt.latency_ns is None:
+                    stt.latency_ns = t - sent
+
+    # ------------------------------------------------------------------ ending flows
+    def expire(self, now_ns: int) -> int:
+        """End flows idle or active too long at packet time *now_ns*; returns how many ended."""
+        with self._lock:
+            hwm = self._hwm
+            act = self._active[:hwm]
+            proto = self._proto[:hwm]
+            tst = self._tst[:hwm]
+            closed = ((tst[:, 0] == CLOSED) & (tst[:, 1] == CLOSED)) | (tst == RESET).any(axis=1)
+            limit = np.where(
+                proto == PROTO_TCP,
+                np.where(closed, self._closed_ns, self._idle_ns),
+                np.where(proto == PROTO_UDP, self._udp_idle_ns, self._icmp_idle_ns),
+            )
+            last = self._last[:hwm]
+            idle = act & (now_ns - last > limit)
+            first = self._first[:hwm]
+            too_long = act & ~idle & (first > 0) & (now_ns - first > self._active_ns)
+            records = self._end(np.flatnonzero(idle), "idle")
+            records += self._slice(np.flatnonzero(too_long))
+        self._deliver(records)
+        return len(records)
+
+    def flush(self) -> None:
+        """End every active flow (shutdown: nothing is lost)."""
+        with self._lock:
+            records = self._end(np.flatnonzero(self._active[: self._hwm]), "flush")
+        self._deliver(records)
+
+    def _evict(self, k: int) -> None:
+        act = np.flatnonzero(self._active[: self._hwm])
+        k = max(k, min(act.size, self._max // 100))  # evict in bulk, not one flow per batch
+        victims = act if k >= act.size else act[np.argpartition(self._last[act], k - 1)[:k]]
+        self._evicted += victims.size
+        self._pending.extend(self._end(victims, "evicted"))
+
+    def _deliver(self, records: list[FlowRecord]) -> None:
+        if not records:
+            return
+        for sink in self._sinks:
+            sink(records)
+
+    def _slice(self, s: I64) -> list[FlowRecord]:
+        """Active timeout: report the flow so far, then keep tracking it as a new record."""
+        if s.size == 0:
+            return []
+        records = self._records(s, "active")
+        self._fid[s] = np.arange(self._next_fid, self._next_fid + s.size)
+        self._next_fid += s.size
+        self._reset_counters(s)
+        self._flipped[s] = False
+        self._ended["active"] += s.size
+        return records
+
+    def _end(self, s: I64, reason: str) -> list[FlowRecord]:
+        if s.size == 0:
+            return []
+        has_pkts = self._pkts[s].sum(axis=1) > 0
+        records = self._records(s[has_pkts], reason)
+        self._ended[reason] += int(has_pkts.sum())
+        self._active[s] = False
+        for slot, h in zip(s.tolist(), self._hash[s].tolist(), strict=True):
+            if slot in self._collide_slots:
+                self._collide_slots.discard(slot)
+                for k, v in list(self._collide.items()):
+                    if v == slot:
+                        del self._collide[k]
+            elif self._slot_of.get(h) == slot:
+                del self._slot_of[h]
+            self._dns.pop(slot, None)
+            self._hist_long.pop(slot, None)
+            self._ep[slot, 0] = self._ep[slot, 1] = None
+        self._free = np.concatenate([self._free, s])
+        self._n_active -= s.size
+        return records
+
+    def _records(self, s: I64, reason: str) -> list[FlowRecord]:
+        if s.size == 0:
+            return []
+        lookup = self._identity.lookup_key
+        cols = {
+            "ahi": self._ahi[s].tolist(),
+            "alo": self._alo[s].tolist(),
+            "bhi": self._bhi[s].tolist(),
+            "blo": self._blo[s].tolist(),
+            "ports": self._ports[s].tolist(),
+            "meta": self._meta[s].tolist(),
+            "orig_a": self._orig_a[s].tolist(),
+            "ipver": self._ipver[s].tolist(),
+            "fid": self._fid[s].tolist(),
+            "first": self._first[s].tolist(),
+            "last": self._last[s].tolist(),
+            "pkts": self._pkts[s].tolist(),
+            "l2": self._l2[s].tolist(),
+            "ipb": self._ipb[s].tolist(),
+            "pay": self._pay[s].tolist(),
+            "tst": self._tst[s].tolist(),
+            "hseen": self._hseen[s].tolist(),
+            "hist": self._hist[s].tolist(),
+            "retx": self._retx[s].tolist(),
+            "zw": self._zw[s].tolist(),
+            "rst": self._rst[s].tolist(),
+            "rtt": self._rtt[s].tolist(),
+            "seq_ok": self._seq_ok[s].tolist(),
+            "seq_max": self._seq_max[s].tolist(),
+            "seq_start": self._seq_start[s].tolist(),
+        }
+        out: list[FlowRecord] = []
+        for j, slot in enumerate(s.tolist()):
+            meta = cols["meta"][j]
+            proto = meta & 0xFF
+            ports = cols["ports"][j]
+            a_p, b_p = ports >> 16, ports & 0xFFFF
+            a = _addr_str(cols["ahi"][j], cols["alo"][j])
+            b = _addr_str(cols["bhi"][j], cols["blo"][j])
+            icmp = proto in (PROTO_ICMP, PROTO_ICMP6)
+            if cols["orig_a"][j]:
+                oh, op, rh, rp = a, a_p, b, b_p
+                okey = (cols["ahi"][j] << 64) | cols["alo"][j]
+                rkey = (cols["bhi"][j] << 64) | cols["blo"][j]
+            else:
+                oh, op, rh, rp = b, b_p, a, a_p
+                okey = (cols["bhi"][j] << 64) | cols["blo"][j]
+                rkey = (cols["ahi"][j] << 64) | cols["alo"][j]
+            if icmp:
+                op, rp = a_p, b_p  # type class, code
+            eo: Endpoint = self._ep[slot, 0]
+            er: Endpoint = self._ep[slot, 1]
+            # pods appear live: an address unknown at flow start may be a pod by now
+            if eo is None or eo.kind is EndpointKind.EXTERNAL:
+                eo = lookup(okey)
+            if er is None or er.kind is EndpointKind.EXTERNAL:
+                er = lookup(rkey)
+            pk, l2, ipb, pay = cols["pkts"][j], cols["l2"][j], cols["ipb"][j], cols["pay"][j]
+            first, last = cols["first"][j], cols["last"][j]
+            history = self._hist_long.get(slot) or cols["hist"][j].decode("ascii")
+            kw: dict[str, Any] = {}
+            if proto == PROTO_TCP:
+                orig_bytes, resp_bytes = self._tcp_sizes(cols, j, pay)
+                tst = cols["tst"][j]
+                state = conn_state(tst[0], tst[1], orig_bytes, resp_bytes, history)
+                rtt = cols["rtt"][j]
+                kw = {
+                    "tcp_retrans_orig": cols["retx"][j][0],
+                    "tcp_retrans_resp": cols["retx"][j][1],
+                    "tcp_rst": cols["rst"][j],
+                    "tcp_zero_win_orig": cols["zw"][j][0],
+                    "tcp_zero_win_resp": cols["zw"][j][1],
+                    "tcp_rtt_client": (rtt[1] - rtt[0]) / _NS if rtt[0] and rtt[1] else None,
+                    "tcp_rtt_server": (rtt[2] - rtt[1]) / _NS if rtt[1] and rtt[2] else None,
+                }
+            else:
+                orig_bytes, resp_bytes = pay[0], pay[1]
+                if proto == PROTO_UDP:
+                    state = "SF" if pk[0] and pk[1] else ("S0" if pk[0] else "SHR")
+                    history = ("D" if pk[0] else "") + ("d" if pk[1] else "")
+                else:
+                    state = "OTH"
+            dns = self._dns.get(slot)
+            if dns is not None:
+                kw.update(
+                    dns_query=dns.query,
+                    dns_qtype=dns.qtype,
+                    dns_qtype_name=QTYPE_NAMES.get(dns.qtype) if dns.qtype is not None else None,
+                    dns_rcode=dns.rcode,
+                    dns_rcode_name=RCODE_NAMES.get(dns.rcode) if dns.rcode is not None else None,
+                    dns_latency=dns.latency_ns / _NS if dns.latency_ns is not None else None,
+                    dns_queries=dns.queries,
+                    dns_responses=dns.responses,
+                )
+            out.append(
+                FlowRecord(
+                    ts=first / _NS,
+                    uid=make_uid(self._seed, cols["fid"][j]),
+                    orig_h=oh,
+                    orig_p=op,
+                    resp_h=rh,
+                    resp_p=rp,
+                    proto=_proto_name(proto),
+                    service=None if icmp else _SERVICES.get(rp),
+                    duration=(last - first) / _NS,
+                    orig_bytes=orig_bytes,
+                    resp_bytes=resp_bytes,
+                    conn_state=state,
+                    missed_bytes=0,
+                    history=history,
+                    orig_pkts=pk[0],
+                    orig_ip_bytes=ipb[0],
+                    resp_pkts=pk[1],
+                    resp_ip_bytes=ipb[1],
+                    orig_l2_bytes=l2[0],
+                    resp_l2_bytes=l2[1],
+                    orig_kind=str(eo.kind),
+                    orig_namespace=eo.namespace,
+                    orig_pod=eo.pod,
+                    orig_node=eo.node,
+                    resp_kind=str(er.kind),
+                    resp_namespace=er.namespace,
+                    resp_pod=er.pod,
+                    resp_node=er.node,
+                    node=self._node,
+                    vlan=(meta >> 8) & 0xFFF,
+                    tunnel_vni=(meta >> 24) & 0xFFFFFF,
+                    ip_version=cols["ipver"][j],
+                    end_reason=reason,
+                    **kw,
+                )
+            )
+        return out
+
+    @staticmethod
+    def _tcp_sizes(cols: dict[str, list[Any]], j: int, pay: list[int]) -> tuple[int, int]:
+        """Payload bytes per direction: from sequence numbers when that side's SYN was seen
+        (Zeek's way: retransmissions count once), else the sum of segment payloads."""
+        sizes = []
+        seen = cols["hseen"][j]
+        for e in (0, 1):
+            syn_seen = (seen >> (RESP_SHIFT * e)) & H_SYN
+            if syn_seen and cols["seq_ok"][j][e]:
+                size = cols["seq_max"][j][e] - cols["seq_start"][j][e] - 1
+                if (seen >> (RESP_SHIFT * e)) & H_FIN and size > 0:
+                    size -= 1
+                sizes.append(max(size, 0))
+            else:
+                sizes.append(pay[e])
+        return sizes[0], sizes[1]
