@@ -1,14 +1,24 @@
 """Analyzers: decoding, the flow table, TCP/DNS health and pod identity. No sockets here."""
 
 from analyzers._decoded import DecodedBatch, Status, TunnelType
+from analyzers._dns import DnsMessage, parse_dns
+from analyzers._flowtable import ActiveFlows, FlowTable, FlowTableCounters
 from analyzers._identity import EXTERNAL, Endpoint, EndpointKind, IdentityMap
+from analyzers._records import FlowRecord, FlowSink
 
 __all__ = [
     "EXTERNAL",
+    "ActiveFlows",
     "DecodedBatch",
+    "DnsMessage",
     "Endpoint",
     "EndpointKind",
+    "FlowRecord",
+    "FlowSink",
+    "FlowTable",
+    "FlowTableCounters",
     "IdentityMap",
     "Status",
     "TunnelType",
+    "parse_dns",
 ]
