@@ -66,3 +66,15 @@ class LinkError(MirrorError):
         self.ifname = ifname
         self.netns = netns
         self.detail = detail
+
+
+class VswitchdTimeoutError(MirrorError):
+    """OVSDB took the change but ovs-vswitchd did not apply it in time."""
+
+    def __init__(self, endpoint: str, timeout: float) -> None:
+        super().__init__(
+            f"ovs-vswitchd did not apply the change in OVSDB at {endpoint} within {timeout:g} s: "
+            "is ovs-vswitchd running? (the change stays in OVSDB and applies when it starts)"
+        )
+        self.endpoint = endpoint
+        self.timeout = timeout

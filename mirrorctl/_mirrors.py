@@ -333,6 +333,8 @@ def reconcile(
                 raise
             log.info("retrying after a concurrent change: %s", exc)
     raised, present = False, False
+    if link_timeout > 0 and plan.changes:
+        session.wait_applied(link_timeout)
     if plan.want_row or plan.covered_by is not None:
         if link_timeout > 0 and plan.want_row:
             wait_for_link(output, netns, timeout=link_timeout)

@@ -10,6 +10,7 @@ import logging
 import os
 import re
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -22,7 +23,13 @@ from ovsdbapp import exceptions as ovsdbapp_exceptions
 from ovsdbapp.backend.ovs_idl import connection, idlutils, transaction
 from ovsdbapp.schema.open_vswitch import impl_idl
 
-from mirrorctl._errors import MirrorscopeError, OVSDBError, OVSDBUnreachableError, UsageError
+from mirrorctl._errors import (
+    MirrorscopeError,
+    OVSDBError,
+    OVSDBUnreachableError,
+    UsageError,
+    VswitchdTimeoutError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -159,8 +166,20 @@ class _Transaction(transaction.Transaction):  # type: ignore[misc]
     only logs when it does not; mirrorctl waits for the links it needs itself, with a clear error.
     """
 
+    next_cfg: int | None = None
+
     def pre_commit(self, txn: Any) -> None:
         txn.expected_ifaces = set()  # AddPortCommand records the interfaces it inserts here.
+        # ovs-vswitchd copies next_cfg to cur_cfg once it has applied the database: the only
+        # way to know that a new mirror is in effect.
+        rows = list(self.api.tables["Open_vSwitch"].rows.values())
+        if rows:
+            rows[0].increment("next_cfg")
+
+    def post_commit(self, txn: Any) -> None:
+        super().post_commit(txn)
+        value = txn.get_increment_new_value()
+        self.next_cfg = value if isinstance(value, int) and value >= 0 else None
 
 
 class _Backend(impl_idl.OvsdbIdl):  # type: ignore[misc]
@@ -207,6 +226,29 @@ class OVSDBSession:
         self.endpoint = endpoint
         self.api = api
         self._conn = conn
+        self.pending_cfg: int | None = None
+
+    def wait_applied(
+        self,
+        timeout: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], object] = time.sleep,
+    ) -> None:
+        """Wait until ovs-vswitchd has applied this session's last transaction."""
+        if self.pending_cfg is None:
+            return
+        deadline = clock() + timeout
+        while True:
+            with self._conn.lock:
+                rows = list(self._conn.idl.tables["Open_vSwitch"].rows.values())
+                cur = int(rows[0].cur_cfg) if rows else 0
+            if cur >= self.pending_cfg:
+                self.pending_cfg = None
+                return
+            if clock() >= deadline:
+                raise VswitchdTimeoutError(self.endpoint, timeout)
+            sleep(0.02)
 
     @property
     def change_seqno(self) -> int:
@@ -225,6 +267,8 @@ class OVSDBSession:
         try:
             with self.api.transaction(check_error=True, log_errors=False) as txn:
                 yield txn
+            if txn.next_cfg is not None:
+                self.pending_cfg = txn.next_cfg
         except ovsdbapp_exceptions.TimeoutException as exc:
             raise OVSDBUnreachableError(
                 self.endpoint, f"no answer within {self._conn.timeout:g} s"
