@@ -26,11 +26,13 @@ STOP_TIMEOUT = 3.0
 
 @dataclass(frozen=True, slots=True)
 class Daemon:
-    """How to recognise one daemon: its name, pidfile and a string its command line contains."""
+    """How to recognise one daemon: name, pidfile, a string its command line contains, and the
+    network namespace it must run in (None: wherever it runs)."""
 
     name: str
     pidfile: Path
     marker: str
+    netns: str | None = None
 
 
 def _alive(pid: int) -> bool:
@@ -61,6 +63,19 @@ def running_pid(daemon: Daemon) -> int | None:
     return pid
 
 
+def in_its_netns(daemon: Daemon, pid: int) -> bool:
+    """Whether ``pid`` runs in the daemon's namespace: a namespace deleted and created again
+    under the same name is a new one, and a daemon left in the old one serves nobody."""
+    if daemon.netns is None:
+        return True
+    try:
+        actual = os.stat(f"/proc/{pid}/ns/net").st_ino
+        wanted = os.stat(f"/var/run/netns/{daemon.netns}").st_ino
+    except OSError:
+        return False
+    return actual == wanted
+
+
 def start(
     daemon: Daemon,
     argv: Sequence[str],
@@ -71,8 +86,11 @@ def start(
 ) -> int:
     """Run a self-daemonising ``argv`` in ``netns`` unless it already runs; returns its PID."""
     pid = running_pid(daemon)
-    if pid is not None:
+    if pid is not None and in_its_netns(daemon, pid):
         return pid
+    if pid is not None:
+        log.info("%s (pid %d) runs in a stale netns, restarting it", daemon.name, pid)
+        stop(daemon)
     daemon.pidfile.unlink(missing_ok=True)
     stderr_path = daemon.pidfile.with_suffix(".stderr")
     # stdout/stderr go to files, not pipes: a daemon that keeps a pipe open would hang us.

@@ -160,8 +160,9 @@ class Lab:
         with _lab_ovsdb.connect(state.ovsdb) as api:
             _lab_ovsdb.ensure_root_row(api)
             _ovs_daemons.start_vswitchd(state.run_dir, state.node_netns)
-            for pod in state.pods:
-                _plug_pod(state, pod)
+            replugged = [pod.host_veth for pod in state.pods if _plug_pod(state, pod)]
+            # ovs-vswitchd keeps reading a deleted veth's old ifindex; a new port makes it reopen.
+            _lab_ovsdb.unplug(api, state, replugged)
             _lab_ovsdb.configure(api, state)
             _wait_ofports(api, state)
         _configure_node(state)
@@ -215,12 +216,25 @@ def _require_binaries() -> None:
     _lab_services.check_binaries()
 
 
-def _plug_pod(state: LabState, pod: LabPod) -> None:
-    """Plug a pod as kube-ovn-cni does: a veth whose ``_h`` end is on the node, the other eth0."""
+def _plug_pod(state: LabState, pod: LabPod) -> bool:
+    """Plug a pod as kube-ovn-cni does: a veth whose ``_h`` end is on the node, the other eth0.
+
+    Returns True when the veth was (re)created, so its OVS port must be re-plugged too.
+    """
     _netns.create(pod.netns)
     peer = pod.host_veth.removesuffix("_h") + "_c"
+    with _netns.open_netns(pod.netns) as ipr:
+        pod_side = _netns.link_index(ipr, "eth0") or _netns.link_index(ipr, peer)
+    created = False
     with _netns.open_netns(state.node_netns) as node:
-        if _netns.link_index(node, pod.host_veth) is None:
+        stale = _netns.link_index(node, pod.host_veth)
+        if stale is not None and pod_side is None:
+            # The pod's netns was replaced; the kernel frees the old one (and this veth end)
+            # asynchronously, so the host end can outlive its pod for a moment.
+            node.link("del", index=stale)
+            stale = None
+        if stale is None:
+            created = True
             node.link(
                 "add",
                 ifname=pod.host_veth,
@@ -256,6 +270,7 @@ def _plug_pod(state: LabState, pod: LabPod) -> None:
         except NetlinkError as exc:
             _ignore_exists(exc)
     _netns.tx_checksum_off(pod.netns, "eth0")
+    return created
 
 
 def _wait_ofports(api: Any, state: LabState) -> None:

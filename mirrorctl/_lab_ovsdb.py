@@ -24,10 +24,14 @@ KUBE_OVN_MIRROR_NAME = "m0"
 @contextmanager
 def connect(endpoint: str, timeout: int = TIMEOUT) -> Iterator[Any]:
     """An ovsdbapp Open_vSwitch API on ``endpoint``; the IDL thread stops on exit."""
+    # ovsdbapp's Backend keeps its connection in a class attribute and the first one ever set
+    # wins: a second lab (or a reconnect) would silently talk to the first OVSDB. A fresh
+    # subclass per connection gives each API object its own.
+    api_class = type("LabOvsdbIdl", (impl_idl.OvsdbIdl,), {"_ovsdb_connection": None})
     try:
         idl = connection.OvsdbIdl.from_server(endpoint, "Open_vSwitch")
         conn = connection.Connection(idl=idl, timeout=timeout)
-        api = impl_idl.OvsdbIdl(conn)
+        api = api_class(conn)
     except Exception as exc:  # ovsdbapp raises bare Exception/TimeoutException on connect
         raise OVSDBUnreachableError(endpoint, str(exc)) from exc
     try:
@@ -72,6 +76,15 @@ def configure(api: Any, state: LabState) -> None:
             )
     if state.kube_ovn_mirror is not KubeOvnMirror.NONE:
         _kube_ovn_mirror(api, state)
+
+
+def unplug(api: Any, state: LabState, ports: list[str]) -> None:
+    """Delete these ports from the bridge (if there), so that ``configure`` adds them afresh."""
+    if not ports:
+        return
+    with api.transaction(check_error=True) as txn:
+        for port in ports:
+            txn.add(api.del_port(port, bridge=state.bridge, if_exists=True))
 
 
 def _kube_ovn_mirror(api: Any, state: LabState) -> None:

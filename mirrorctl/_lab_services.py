@@ -30,9 +30,9 @@ _BINARY: dict[ServiceKind, str] = {
 }
 
 
-def daemon(run_dir: Path, kind: ServiceKind) -> Daemon:
+def daemon(run_dir: Path, kind: ServiceKind, netns: str | None = None) -> Daemon:
     binary = _BINARY[kind]
-    return Daemon(name=binary, pidfile=run_dir / f"{binary}.pid", marker=f"{run_dir}/")
+    return Daemon(name=binary, pidfile=run_dir / f"{binary}.pid", marker=f"{run_dir}/", netns=netns)
 
 
 def dns_name(namespace: str, pod: str) -> str:
@@ -147,7 +147,7 @@ def start(state: LabState, service: LabService) -> int:
     else:
         argv = iperf3_argv(run_dir, service)
         log_file = run_dir / "iperf3.log"
-    spec = daemon(run_dir, kind)
+    spec = daemon(run_dir, kind, service.pod.netns)
     pid = _daemons.start(spec, argv, netns=service.pod.netns, log_file=log_file)
     deadline = time.monotonic() + READY_TIMEOUT
     while not _listening(service.pod.netns, kind, service.port):
@@ -159,6 +159,11 @@ def start(state: LabState, service: LabService) -> int:
 
 def daemons(run_dir: Path) -> list[Daemon]:
     return [daemon(run_dir, kind) for kind in ServiceKind]
+
+
+def placed_daemons(state: LabState) -> list[Daemon]:
+    """The service daemons with the pod namespace each must run in."""
+    return [daemon(state.run_dir, s.kind, s.pod.netns) for s in state.services]
 
 
 def stop_all(run_dir: Path) -> None:

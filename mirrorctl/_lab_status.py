@@ -50,14 +50,19 @@ def _netns_checks(state: LabState) -> list[LabCheck]:
 
 def _daemon_checks(state: LabState) -> list[LabCheck]:
     specs = [
-        _ovs_daemons.daemon(state.run_dir, _ovs_daemons.OVSDB_SERVER),
-        _ovs_daemons.daemon(state.run_dir, _ovs_daemons.OVS_VSWITCHD),
-        *_lab_services.daemons(state.run_dir),
+        _ovs_daemons.daemon(state.run_dir, _ovs_daemons.OVSDB_SERVER, state.node_netns),
+        _ovs_daemons.daemon(state.run_dir, _ovs_daemons.OVS_VSWITCHD, state.node_netns),
+        *_lab_services.placed_daemons(state),
     ]
     checks = []
     for spec in specs:
         pid = _daemons.running_pid(spec)
-        checks.append(LabCheck("daemon", spec.name, pid is not None, f"pid {pid}" if pid else ""))
+        if pid is None:
+            checks.append(LabCheck("daemon", spec.name, False, "not running"))
+        elif not _daemons.in_its_netns(spec, pid):
+            checks.append(LabCheck("daemon", spec.name, False, f"pid {pid} in a stale netns"))
+        else:
+            checks.append(LabCheck("daemon", spec.name, True, f"pid {pid} in {spec.netns}"))
     return checks
 
 

@@ -31,8 +31,8 @@ def socket_path(run_dir: Path) -> Path:
     return run_dir / "db.sock"
 
 
-def daemon(run_dir: Path, name: str) -> Daemon:
-    return Daemon(name=name, pidfile=run_dir / f"{name}.pid", marker=f"{run_dir}/")
+def daemon(run_dir: Path, name: str, netns: str | None = None) -> Daemon:
+    return Daemon(name=name, pidfile=run_dir / f"{name}.pid", marker=f"{run_dir}/", netns=netns)
 
 
 def _common_args(run_dir: Path, name: str) -> list[str]:
@@ -76,7 +76,7 @@ def start_ovsdb_server(run_dir: Path, netns: str) -> int:
         *_common_args(run_dir, OVSDB_SERVER),
     ]
     return _daemons.start(
-        daemon(run_dir, OVSDB_SERVER),
+        daemon(run_dir, OVSDB_SERVER, netns),
         argv,
         netns=netns,
         env=_env(run_dir),
@@ -87,7 +87,7 @@ def start_ovsdb_server(run_dir: Path, netns: str) -> int:
 def start_vswitchd(run_dir: Path, netns: str) -> int:
     argv = [OVS_VSWITCHD, f"unix:{socket_path(run_dir)}", *_common_args(run_dir, OVS_VSWITCHD)]
     return _daemons.start(
-        daemon(run_dir, OVS_VSWITCHD),
+        daemon(run_dir, OVS_VSWITCHD, netns),
         argv,
         netns=netns,
         env=_env(run_dir),
