@@ -1,3 +1,38 @@
 """Exporters: Prometheus metrics, pcap store, flow reports and IPFIX."""
 
-__all__: list[str] = []
+from exporters._cardinality import CardinalityConfig, EndpointDirectory
+from exporters._collector import FlowMetricsCollector, MetricsConfig
+from exporters._ended import EndedFlows, FlowRecordLike
+from exporters._errors import ExporterError, ListenError
+from exporters._flowstats import (
+    FlowColumns,
+    FlowEndSink,
+    FlowSnapshot,
+    FlowStats,
+    FlowStatsSource,
+)
+from exporters._health import CaptureHealth
+from exporters._http import DEFAULT_LISTEN, MetricsServer, parse_listen
+from exporters._tablesource import FlowTableLike, FlowTableSource
+
+__all__ = [
+    "DEFAULT_LISTEN",
+    "CaptureHealth",
+    "CardinalityConfig",
+    "EndedFlows",
+    "EndpointDirectory",
+    "ExporterError",
+    "FlowColumns",
+    "FlowEndSink",
+    "FlowMetricsCollector",
+    "FlowRecordLike",
+    "FlowSnapshot",
+    "FlowStats",
+    "FlowStatsSource",
+    "FlowTableLike",
+    "FlowTableSource",
+    "ListenError",
+    "MetricsConfig",
+    "MetricsServer",
+    "parse_listen",
+]
