@@ -140,6 +140,13 @@ class Lab:
                     "first to change them"
                 )
             return existing
+        if _netns.exists(node_netns(self.name)):
+            # Same name, other run dir: the two labs would share a node netns and its TAPs.
+            raise LabError(
+                f"a lab named {self.name} already runs (netns {node_netns(self.name)}) with "
+                f"its state outside {self.run_dir}: pick another --name, or pass that lab's "
+                "--run-dir"
+            )
         created = not self.run_dir.exists()
         self.run_dir.mkdir(parents=True, exist_ok=True)
         state = plan_lab(

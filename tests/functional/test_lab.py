@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from mirrorctl import Lab, LabPod, LabState, ServiceKind, node_exec, pod_exec
+from mirrorctl._errors import LabError
 from mirrorctl._lab_services import dns_name
 from tests.functional.conftest import LabFactory, unique_lab_name
 
@@ -367,3 +368,16 @@ def test_cli_user_errors_are_one_line_without_traceback(tmp_path: Path) -> None:
         assert result.stderr.strip().count("\n") == 0
         assert result.stderr.startswith("mirrorctl: error:")
     assert not (tmp_path / "run").exists(), "a rejected up creates nothing"
+
+
+def test_a_second_lab_with_the_same_name_elsewhere_is_refused(
+    lab: LabState, tmp_path: Path
+) -> None:
+    """up with a taken name but another run dir fails clearly instead of sharing the node netns."""
+    other = Lab(lab.name, tmp_path / "other", pods=2)
+    with pytest.raises(LabError, match="already runs"):
+        other.up()
+    assert not (tmp_path / "other").exists()
+    status = Lab.of(lab).status()
+    assert status is not None
+    assert status.healthy, "the first lab is untouched"
