@@ -1,5 +1,6 @@
 """Analyzers: decoding, the flow table, TCP/DNS health and pod identity. No sockets here."""
 
+from analyzers._decode import decode
 from analyzers._decoded import DecodedBatch, Status, TunnelType
 from analyzers._dns import DnsMessage, parse_dns
 from analyzers._flowtable import ActiveFlows, FlowTable, FlowTableCounters
@@ -20,5 +21,6 @@ __all__ = [
     "IdentityMap",
     "Status",
     "TunnelType",
+    "decode",
     "parse_dns",
 ]

@@ -1,0 +1,322 @@
+"""Decode a whole FrameBatch into header columns: vectorized for the common case, scalar otherwise.
+
+The vectorized pass handles, for every row at once, Ethernet with up to two VLAN tags (or Linux
+SLL/SLL2, raw IP), IPv4 with or without options and fragments, IPv6 without extension headers, and
+TCP, UDP, ICMP, ICMPv6 and SCTP. It reads three fixed-width records per row (link, IP, transport
+header) with one gather each and derives every column with masks. A row it cannot fully vouch for
+(truncated anywhere, malformed, an IPv6 extension header, a VXLAN/Geneve tunnel, three or more
+VLAN tags, a bad version nibble) is marked and re-decoded by the scalar decoder in
+``_decode_slow``, which is the reference for every field and every reason code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from analyzers import _decode_slow as slow
+from analyzers._decoded import DecodedBatch, Status
+from analyzers._gather import gather
+from capture._batch import FrameBatch
+
+# The decoder reads one 42-byte record per row starting two bytes before the IP header: the
+# ethertype, the IP header, and (for IPv4 without options) the first 20 bytes of transport header,
+# all at fixed positions. Rows whose layout differs (VLAN tags, IPv6, IPv4 options) get that part
+# re-gathered at the right offset, so every field below is read through one of two views.
+_REC_WIDTH = 42
+_REC_L4 = 22
+_REC4 = np.dtype(
+    [
+        ("et", ">u2"),
+        ("vihl", "u1"),
+        ("tos", "u1"),
+        ("total", ">u2"),
+        ("id", ">u2"),
+        ("frag", ">u2"),
+        ("ttl", "u1"),
+        ("proto", "u1"),
+        ("csum", ">u2"),
+        ("src", ">u4"),
+        ("dst", ">u4"),
+        ("sport", ">u2"),
+        ("dport", ">u2"),
+        ("seq", ">u4"),
+        ("ack", ">u4"),
+        ("off", "u1"),
+        ("flags", "u1"),
+        ("win", ">u2"),
+        ("tcp_tail", "V4"),
+    ]
+)
+_REC6 = np.dtype(
+    [
+        ("et", ">u2"),
+        ("vtcfl", ">u4"),
+        ("plen", ">u2"),
+        ("nxt", "u1"),
+        ("hlim", "u1"),
+        ("src_hi", ">u8"),
+        ("src_lo", ">u8"),
+        ("dst_hi", ">u8"),
+        ("dst_lo", ">u8"),
+    ]
+)
+_LINK_WIDTH = 10
+_LINK = np.dtype([("et0", ">u2"), ("tci0", ">u2"), ("et1", ">u2"), ("tci1", ">u2"), ("et2", ">u2")])
+_ETYPE = np.dtype([("et", ">u2")])
+
+
+def _flags(size: int, keys: Iterable[int]) -> npt.NDArray[np.bool_]:
+    out = np.zeros(size, dtype=np.bool_)
+    out[list(keys)] = True
+    return out
+
+
+def _ints(entries: dict[int, int]) -> npt.NDArray[np.int64]:
+    out = np.zeros(256, dtype=np.int64)
+    for key, value in entries.items():
+        out[key] = value
+    return out
+
+
+# Lookup tables indexed by ethertype / IP protocol: one gather replaces a chain of comparisons.
+_IS_VLAN = _flags(65536, slow.VLAN_TPIDS)
+_L4_NEED = _ints(slow.L4_MIN_CAPTURED)
+_L4_HLEN = _ints(slow.L4_HEADER_LEN)
+_IS_ICMP = _flags(256, (slow.PROTO_ICMP, slow.PROTO_ICMPV6))
+_IS_V6_EXT = _flags(256, slow.IPV6_EXT_HEADERS)
+
+_U64 = np.uint64
+
+
+def decode(batch: FrameBatch) -> DecodedBatch:
+    """Header columns of every frame of ``batch``; never raises for any frame content."""
+    n = len(batch)
+    out = _empty(n)
+    if n == 0:
+        return out
+    if batch.linktype not in slow.SUPPORTED_LINKTYPES:
+        out.status[:] = Status.UNSUPPORTED_LINKTYPE
+        return out
+    data = np.ascontiguousarray(batch.data, dtype=np.uint8)
+    offsets = batch.offsets.astype(np.int64, copy=False)
+    # A reader bug must not turn into reads past the buffer: clamp what the frame can claim.
+    caplens = np.minimum(batch.caplens, np.maximum(data.shape[0] - offsets, 0))
+    wirelens = np.maximum(batch.wirelens, caplens)
+    needs_slow = _vectorized(data, offsets, caplens, wirelens, linktype=batch.linktype, out=out)
+    rows = np.flatnonzero(needs_slow)
+    if rows.size:
+        _scalar(batch, rows, out)
+    return out
+
+
+def _empty(n: int) -> DecodedBatch:
+    return DecodedBatch(
+        status=np.zeros(n, np.uint8),
+        ipver=np.zeros(n, np.uint8),
+        src_hi=np.zeros(n, np.uint64),
+        src_lo=np.zeros(n, np.uint64),
+        dst_hi=np.zeros(n, np.uint64),
+        dst_lo=np.zeros(n, np.uint64),
+        proto=np.zeros(n, np.uint8),
+        sport=np.zeros(n, np.uint16),
+        dport=np.zeros(n, np.uint16),
+        vlan=np.zeros(n, np.uint16),
+        tun_type=np.zeros(n, np.uint8),
+        tun_vni=np.zeros(n, np.uint32),
+        ip_len=np.zeros(n, np.uint32),
+        l4_off=np.zeros(n, np.int64),
+        l4_len=np.zeros(n, np.uint32),
+        tcp_flags=np.zeros(n, np.uint16),
+        tcp_seq=np.zeros(n, np.uint32),
+        tcp_ack=np.zeros(n, np.uint32),
+        tcp_win=np.zeros(n, np.uint16),
+        ip_id=np.zeros(n, np.uint32),
+        frag=np.zeros(n, np.uint8),
+        ttl=np.zeros(n, np.uint8),
+    )
+
+
+def _link_layer(
+    data: npt.NDArray[np.uint8],
+    offsets: npt.NDArray[np.int64],
+    caplens: npt.NDArray[np.int64],
+    linktype: int,
+) -> tuple[npt.NDArray[Any], npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+    """Per row: the 42-byte record, ethertype, L3 offset in the frame, whether L2 is readable.
+
+    Also the VLAN column, through ``_vlan_fixup`` for Ethernet.
+    """
+    n = offsets.shape[0]
+    if linktype in (slow.LINKTYPE_ETHERNET, slow.LINKTYPE_LINUX_SLL):
+        l3 = 14 if linktype == slow.LINKTYPE_ETHERNET else 16
+        rec = gather(data, offsets + (l3 - 2), _REC_WIDTH)
+        l3off = np.full(n, l3, np.int64)
+        return rec, rec.view(_REC4)["et"].astype(np.int64), l3off, caplens >= l3
+    if linktype == slow.LINKTYPE_LINUX_SLL2:
+        rec = gather(data, offsets + 18, _REC_WIDTH)
+        etype = gather(data, offsets, 2).view(_ETYPE)["et"].astype(np.int64)
+        return rec, etype, np.full(n, 20, np.int64), caplens >= 20
+    rec = gather(data, offsets - 2, _REC_WIDTH)
+    l3off = np.zeros(n, np.int64)
+    if linktype == slow.LINKTYPE_IPV4:
+        etype = np.full(n, slow.ETH_IPV4, np.int64)
+    elif linktype == slow.LINKTYPE_IPV6:
+        etype = np.full(n, slow.ETH_IPV6, np.int64)
+    else:
+        version = rec.view(_REC4)["vihl"] >> 4
+        etype = np.where(version == 6, slow.ETH_IPV6, slow.ETH_IPV4).astype(np.int64)
+    return rec, etype, l3off, caplens >= 1
+
+
+def _vlan_fixup(
+    data: npt.NDArray[np.uint8],
+    offsets: npt.NDArray[np.int64],
+    rec: npt.NDArray[Any],
+    etype: npt.NDArray[np.int64],
+    l3off: npt.NDArray[np.int64],
+    *,
+    vlan: npt.NDArray[np.uint16],
+) -> npt.NDArray[np.bool_]:
+    """Re-read tagged Ethernet rows past their tags; return the rows with three or more tags."""
+    tagged = np.flatnonzero(_IS_VLAN[etype])
+    deep = np.zeros(etype.shape[0], np.bool_)
+    if tagged.size == 0:
+        return deep
+    link = gather(data, offsets[tagged] + 12, _LINK_WIDTH).view(_LINK)
+    second = _IS_VLAN[link["et1"]]
+    vlan[tagged] = link["tci0"] & 0x0FFF
+    l3 = 18 + 4 * second.astype(np.int64)
+    l3off[tagged] = l3
+    rec[tagged] = gather(data, offsets[tagged] + l3 - 2, _REC_WIDTH)
+    inner = rec[tagged].view(_REC4)["et"].astype(np.int64)
+    etype[tagged] = inner
+    deep[tagged] = second & _IS_VLAN[inner]
+    return deep
+
+
+def _vectorized(
+    data: npt.NDArray[np.uint8],
+    offsets: npt.NDArray[np.int64],
+    caplens: npt.NDArray[np.int64],
+    wirelens: npt.NDArray[np.int64],
+    *,
+    linktype: int,
+    out: DecodedBatch,
+) -> npt.NDArray[np.bool_]:
+    """Fill ``out`` for the rows the vectorized path can vouch for; return the rows it cannot."""
+    rec, etype, l3off, link_ok = _link_layer(data, offsets, caplens, linktype)
+    if linktype == slow.LINKTYPE_ETHERNET:
+        deep = _vlan_fixup(data, offsets, rec, etype, l3off, vlan=out.vlan)
+        link_ok &= (caplens >= l3off) & ~deep
+    elif linktype in (slow.LINKTYPE_LINUX_SLL, slow.LINKTYPE_LINUX_SLL2):
+        link_ok &= ~_IS_VLAN[etype]
+    is4 = link_ok & (etype == slow.ETH_IPV4)
+    is6 = link_ok & (etype == slow.ETH_IPV6)
+    ip = is4 | is6
+
+    r4 = rec.view(_REC4)
+    r6 = rec.view(_REC6)
+    vihl = r4["vihl"]
+    version = vihl >> 4
+    hlen4 = (vihl & 0x0F).astype(np.int64) << 2
+    total4 = r4["total"].astype(np.int64)
+    plen6 = r6["plen"].astype(np.int64)
+    good4 = (
+        is4
+        & (version == 4)
+        & (hlen4 >= 20)
+        & (caplens >= l3off + hlen4)
+        & (total4 >= hlen4)
+        & (l3off + total4 <= wirelens)
+    )
+    nxt6 = r6["nxt"]
+    good6 = (
+        is6
+        & (version == 6)
+        & (caplens >= l3off + 40)
+        & (l3off + 40 + plen6 <= wirelens)
+        & ~_IS_V6_EXT[nxt6]
+    )
+    needs_slow = ~link_ok | (is4 & ~good4) | (is6 & ~good6)
+
+    np.add(is4 * np.uint8(4), is6 * np.uint8(6), out=out.ipver)
+    src4 = r4["src"].astype(np.uint64)
+    src4 |= _U64(slow.IPV4_MAPPED)
+    dst4 = r4["dst"].astype(np.uint64)
+    dst4 |= _U64(slow.IPV4_MAPPED)
+    np.copyto(out.src_lo, src4, where=is4)
+    np.copyto(out.dst_lo, dst4, where=is4)
+    if is6.any():
+        np.copyto(out.src_hi, r6["src_hi"], where=is6)
+        np.copyto(out.src_lo, r6["src_lo"], where=is6)
+        np.copyto(out.dst_hi, r6["dst_hi"], where=is6)
+        np.copyto(out.dst_lo, r6["dst_lo"], where=is6)
+    proto = np.where(is4, r4["proto"], nxt6)
+    np.copyto(out.proto, proto, where=ip)
+    np.copyto(out.ttl, np.where(is4, r4["ttl"], r6["hlim"]), where=ip)
+    np.copyto(out.ip_len, np.where(is4, total4, plen6 + 40), where=ip, casting="unsafe")
+    frag_field = r4["frag"].astype(np.uint16)
+    non_first = is4 & ((frag_field & 0x1FFF) != 0)
+    more = is4 & ((frag_field & 0x2000) != 0)
+    np.add(non_first * np.uint8(2), more & ~non_first, out=out.frag)
+    np.copyto(out.ip_id, r4["id"], where=is4)
+
+    hlen = np.where(is4, hlen4, 40)
+    payload = np.where(is4, total4 - hlen4, plen6)
+    l3pos = offsets + l3off
+    l4pos = l3pos + hlen
+    need = _L4_NEED[proto]
+    need[~ip | non_first] = 0
+    has_l4 = need > 0
+    moved = np.flatnonzero(has_l4 & (hlen != 20))
+    if moved.size:
+        rec[moved] = gather(data, l4pos[moved] - _REC_L4, _REC_WIDTH)
+    short = has_l4 & ((payload < need) | (caplens < l3off + hlen + need))
+    is_tcp = has_l4 & (proto == slow.PROTO_TCP)
+    tcp_off = r4["off"]
+    tcp_hlen = (tcp_off >> 4).astype(np.int64) << 2
+    bad_tcp = is_tcp & ((tcp_hlen < 20) | (tcp_hlen > payload))
+    ports = r4["sport"].astype(np.uint16)
+    dport = r4["dport"].astype(np.uint16)
+    is_udp = has_l4 & (proto == slow.PROTO_UDP)
+    tunnel = is_udp & ((dport == slow.VXLAN_PORT) | (dport == slow.GENEVE_PORT)) & (out.frag == 0)
+    needs_slow |= short | bad_tcp | tunnel
+
+    is_icmp = has_l4 & _IS_ICMP[proto]
+    l4hdr = np.where(is_tcp, tcp_hlen, _L4_HLEN[proto])
+    l4hdr[~has_l4] = 0
+    np.add(~ip * np.uint8(Status.NON_IP), ip & ~has_l4, out=out.status)
+    np.copyto(out.l4_off, l4pos + l4hdr, where=ip)
+    np.copyto(out.l4_len, np.maximum(payload - l4hdr, 0), where=ip, casting="unsafe")
+    np.copyto(out.sport, ports, where=has_l4)
+    np.copyto(out.dport, dport, where=has_l4)
+    if is_icmp.any():
+        np.copyto(out.sport, ports >> 8, where=is_icmp)
+        np.copyto(out.dport, ports & 0xFF, where=is_icmp)
+    if is_tcp.any():
+        flags = ((tcp_off.astype(np.uint16) & 1) << 8) | r4["flags"]
+        np.copyto(out.tcp_flags, flags, where=is_tcp)
+        np.copyto(out.tcp_seq, r4["seq"], where=is_tcp)
+        np.copyto(out.tcp_ack, r4["ack"], where=is_tcp)
+        np.copyto(out.tcp_win, r4["win"], where=is_tcp)
+    return np.asarray(needs_slow, dtype=np.bool_)
+
+
+def _scalar(batch: FrameBatch, rows: npt.NDArray[np.intp], out: DecodedBatch) -> None:
+    """Re-decode ``rows`` with the scalar decoder and write them over the vectorized guesses."""
+    decoded = [
+        slow.decode_frame(
+            batch.frame(int(i)), int(batch.offsets[i]), int(batch.wirelens[i]), batch.linktype
+        )
+        for i in rows
+    ]
+    table = np.array(decoded, dtype=np.uint64).reshape(-1, slow.NCOLS)
+    # The scalar row's column order is DecodedBatch's field order (see ``_decode_slow``).
+    for position, field in enumerate(dataclasses.fields(out)):
+        column: npt.NDArray[Any] = getattr(out, field.name)
+        column[rows] = table[:, position].astype(column.dtype)
