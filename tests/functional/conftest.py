@@ -65,3 +65,6 @@ def lab(lab_factory: LabFactory) -> LabState:
     of their own.
     """
     return lab_factory()
+
+
+from tests.functional._prometheus import prometheus  # noqa: E402, F401 - fixture for the scrape tests
