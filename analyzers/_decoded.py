@@ -27,8 +27,10 @@ class Status(IntEnum):
     L4 = 0  # IP packet with a decoded transport header (TCP, UDP, ICMP, ICMPv6, SCTP ports)
     L3 = 1  # IP packet, no ports: another protocol, or a non-first fragment
     NON_IP = 2  # ARP, LLDP, other ethertypes: counted, not flowed
-    MALFORMED = 16
+    # TRUNCATED_L2 comes first so that it, not MALFORMED, is the canonical name of 16: counters
+    # keyed on ``Status(code).name`` then say what went wrong. MALFORMED stays the threshold.
     TRUNCATED_L2 = 16
+    MALFORMED = 16
     TRUNCATED_L3 = 17
     TRUNCATED_L4 = 18
     BAD_IP_VERSION = 19
@@ -59,12 +61,14 @@ class DecodedBatch:
     proto: U8  # IP protocol number (last header of an IPv6 chain)
     sport: U16  # ICMP/ICMPv6: type (Zeek's convention)
     dport: U16  # ICMP/ICMPv6: code
-    vlan: U16  # outermost 802.1Q VLAN id, 0 if untagged
+    vlan: U16  # outermost 802.1Q VLAN id, 0 if untagged; tunnelled rows: the inner frame's
     tun_type: U8  # TunnelType
     tun_vni: U32
     ip_len: U32  # bytes of the IP packet (IPv4 total length; IPv6 payload length + 40)
-    l4_off: I64  # offset of the transport payload in the batch's data (TCP/UDP payload start)
-    l4_len: U32  # transport payload bytes, from the IP lengths (not the snaplen)
+    # Offset of the transport payload in the batch's data: after the TCP header (its data offset),
+    # the 8-byte UDP/ICMP/ICMPv6 header, the 12-byte SCTP header; on L3 rows the IP payload.
+    l4_off: I64
+    l4_len: U32  # payload bytes from l4_off, from the IP lengths (not the snaplen); 0 if negative
     tcp_flags: U16  # 9 bits incl. NS; 0 for non-TCP
     tcp_seq: U32
     tcp_ack: U32
