@@ -45,66 +45,101 @@ _M6 = np.uint64(0xC4CEB9FE1A85EC53)
 
 @dataclass(frozen=True, slots=True)
 class FlowKeys:
-    """Canonical key columns for selected rows of a batch (parallel to ``rows``)."""
+    """Per-row key material for selected rows of a batch (parallel to ``rows``).
+
+    The hash is symmetric in the two endpoints, so it needs no canonical ordering; the full
+    canonical key (``canonical``) is built only for the rows the flow table asks about.
+    """
 
     rows: I64
-    a_hi: U64
-    a_lo: U64
-    b_hi: U64
-    b_lo: U64
-    ports: U64  # a_port << 16 | b_port (ICMP: type class << 16 | code)
+    src_hi: U64
+    src_lo: U64
+    dst_hi: U64
+    dst_lo: U64
+    sport: U64  # ICMP: type class
+    dport: U64  # ICMP: code
+    icmp: B
     meta: U64  # proto | vlan << 8 | tun_type << 20 | vni << 24
     src_is_a: B
     hash63: U64  # key hash with the low bit cleared: callers put the direction there
 
+    def canonical(self, idx: I64) -> tuple[U64, U64, U64, U64, U64, U64]:
+        """``(a_hi, a_lo, b_hi, b_lo, ports, meta)`` of rows *idx*, endpoint A < B."""
+        sw = ~self.src_is_a[idx]
+        sh, sl, dh, dl = self.src_hi[idx], self.src_lo[idx], self.dst_hi[idx], self.dst_lo[idx]
+        sp, dp = self.sport[idx], self.dport[idx]
+        swp = sw & ~self.icmp[idx]
+        a_p = np.where(swp, dp, sp)
+        b_p = np.where(swp, sp, dp)
+        return (
+            np.where(sw, dh, sh),
+            np.where(sw, dl, sl),
+            np.where(sw, sh, dh),
+            np.where(sw, sl, dl),
+            (a_p << np.uint64(16)) | b_p,
+            self.meta[idx],
+        )
+
 
 def _mix(x: U64) -> U64:
     # murmur3's 64-bit finaliser: every input bit reaches every output bit
-    x = x ^ (x >> np.uint64(33))
-    x = x * _M5
-    x = x ^ (x >> np.uint64(33))
-    x = x * _M6
-    return x ^ (x >> np.uint64(33))
+    x ^= x >> np.uint64(33)
+    x *= _M5
+    x ^= x >> np.uint64(33)
+    x *= _M6
+    x ^= x >> np.uint64(33)
+    return x
 
 
 def flow_keys(dec: DecodedBatch, rows: I64) -> FlowKeys:
-    """Canonical keys of ``rows`` (IP rows only: the caller filters on ``status``)."""
+    """Key material of ``rows`` (IP rows only: the caller filters on ``status``)."""
     sh = dec.src_hi[rows]
     sl = dec.src_lo[rows]
     dh = dec.dst_hi[rows]
     dl = dec.dst_lo[rows]
     proto = dec.proto[rows]
-    has_ports = dec.status[rows] == Status.L4
-    sp = np.where(has_ports, dec.sport[rows], 0).astype(np.uint64)
-    dp = np.where(has_ports, dec.dport[rows], 0).astype(np.uint64)
+    sp = dec.sport[rows].astype(np.uint64)
+    dp = dec.dport[rows].astype(np.uint64)
+    no_ports = dec.status[rows] != Status.L4
+    if no_ports.any():
+        sp[no_ports] = 0
+        dp[no_ports] = 0
     icmp4 = proto == PROTO_ICMP
     icmp6 = proto == PROTO_ICMP6
     icmp = icmp4 | icmp6
-    if icmp.any():
+    any_icmp = bool(icmp.any())
+    if any_icmp:
         typ = sp.astype(np.intp) & 0xFF
         sp = np.where(icmp4, _ICMP4_CLASS[typ], np.where(icmp6, _ICMP6_CLASS[typ], sp))
-    # ports take part in the ordering only when they are real ports
-    sp_cmp = np.where(icmp, 0, sp)
-    dp_cmp = np.where(icmp, 0, dp)
-    swap = (sh > dh) | ((sh == dh) & ((sl > dl) | ((sl == dl) & (sp_cmp > dp_cmp))))
-    a_hi = np.where(swap, dh, sh)
-    a_lo = np.where(swap, dl, sl)
-    b_hi = np.where(swap, sh, dh)
-    b_lo = np.where(swap, sl, dl)
-    swap_ports = swap & ~icmp
-    a_p = np.where(swap_ports, dp, sp)
-    b_p = np.where(swap_ports, sp, dp)
-    ports = (a_p << np.uint64(16)) | b_p
+        # ports take part in the ordering and the endpoint hash only when they are real ports
+        sp_k = np.where(icmp, 0, sp)
+        dp_k = np.where(icmp, 0, dp)
+    else:
+        sp_k, dp_k = sp, dp
+    v4_only = not (sh.any() or dh.any() or ((sl | dl) >> np.uint64(48)).any())
+    s_ord = (sl << np.uint64(16)) | sp_k
+    d_ord = (dl << np.uint64(16)) | dp_k
+    # one hash formula for every batch: the v4 shortcut must give the same value
+    es = s_ord * _M1
+    ed = d_ord * _M1
+    if v4_only:
+        # IPv4-mapped addresses fit in 48 bits: address and port order as one 64-bit number
+        swap = s_ord > d_ord
+    else:
+        swap = (sh > dh) | ((sh == dh) & ((sl > dl) | ((sl == dl) & (sp_k > dp_k))))
+        es ^= (sh * _M2) ^ ((sl >> np.uint64(48)) * _M3)
+        ed ^= (dh * _M2) ^ ((dl >> np.uint64(48)) * _M3)
     meta = (
         proto.astype(np.uint64)
         | (dec.vlan[rows].astype(np.uint64) << np.uint64(8))
         | (dec.tun_type[rows].astype(np.uint64) << np.uint64(20))
         | (dec.tun_vni[rows].astype(np.uint64) << np.uint64(24))
     )
-    h = a_hi * _M1
-    h = _mix(h ^ a_lo) * _M2
-    h = _mix(h ^ b_hi) * _M3
-    h = _mix(h ^ b_lo) * _M4
-    h = _mix(h ^ ports ^ (meta << np.uint64(32)) ^ (meta >> np.uint64(32)))
+    h = _mix(es) + _mix(ed)  # symmetric: both directions hash alike
+    h ^= meta * _M4
+    if any_icmp:
+        # ICMP type class and code belong to the key (and only ICMP rows' ports are one-sided)
+        h ^= np.where(icmp, (sp << np.uint64(16)) | dp, 0).astype(np.uint64) * _M2
+    h = _mix(h)
     h &= ~np.uint64(1)
-    return FlowKeys(rows, a_hi, a_lo, b_hi, b_lo, ports, meta, ~swap, h)
+    return FlowKeys(rows, sh, sl, dh, dl, sp, dp, icmp, meta, ~swap, h)

@@ -62,6 +62,7 @@ END_REASONS = ("idle", "active", "end", "evicted", "flush")
 _HIST_WIDTH = 24
 _POW10 = np.array([10**i for i in range(10)], dtype=np.int64)
 _NS = 1_000_000_000
+_L4 = int(Status.L4)  # a plain int: comparing a column with an IntEnum costs a conversion
 _DNS_PENDING_MAX = 64
 _SERVICES = {53: "dns", 80: "http", 443: "ssl", 8080: "http"}
 
@@ -187,6 +188,11 @@ class FlowTable:
         self._l2 = np.zeros((n, 2), np.int64)
         self._ipb = np.zeros((n, 2), np.int64)
         self._pay = np.zeros((n, 2), np.int64)
+        # flat views, index slot * 2 + direction: 1-D fancy indexing is the cheap kind
+        self._pkts_f = self._pkts.reshape(-1)
+        self._l2_f = self._l2.reshape(-1)
+        self._ipb_f = self._ipb.reshape(-1)
+        self._pay_f = self._pay.reshape(-1)
         # TCP
         self._tst = np.zeros((n, 2), np.uint8)
         self._tprev = np.zeros((n, 2), np.uint8)
@@ -260,7 +266,7 @@ class FlowTable:
     ) -> None:
         """Account every row of *dec* (or the rows *keep* selects: a bool mask or indices)."""
         status = dec.status
-        ip_rows = status <= Status.L3
+        ip_rows = status <= int(Status.L3)
         if keep is not None:
             keep_mask = keep if keep.dtype == np.bool_ else np.isin(np.arange(len(dec)), keep)
             ip_rows = ip_rows & keep_mask
@@ -277,8 +283,10 @@ class FlowTable:
 
     def _process_rows(self, batch: FrameBatch, dec: DecodedBatch, rows: I64) -> None:
         keys = flow_keys(dec, rows)
-        sort_key = keys.hash63 | keys.src_is_a.astype(np.uint64)
-        perm = np.argsort(sort_key, kind="stable")
+        sort_key = keys.hash63 | keys.src_is_a.view(np.uint8).astype(np.uint64)
+        # an unstable sort groups rows by (flow, direction); a second sort of small integers
+        # (group, row) restores arrival order inside each group — cheaper than one stable sort
+        perm = np.argsort(sort_key)
         hs = sort_key[perm]
         n = hs.shape[0]
         hflow = hs >> np.uint64(1)
@@ -288,6 +296,9 @@ class FlowTable:
         grp_break = np.empty(n, np.bool_)
         grp_break[0] = True
         np.not_equal(hs[1:], hs[:-1], out=grp_break[1:])
+        order = ((np.cumsum(grp_break) - 1) << 32) | perm
+        order.sort()
+        perm = order & 0xFFFFFFFF
         fstart = np.flatnonzero(flow_break)
         gstart = np.flatnonzero(grp_break)
         flow_of = np.cumsum(flow_break) - 1  # per sorted position
@@ -305,25 +316,25 @@ class FlowTable:
         self._first[slots] = np.where(cur_first == 0, fmin, np.minimum(cur_first, fmin))
         self._last[slots] = np.maximum(self._last[slots], fmax)
         # per-(flow, direction) sums
-        g_slot = slot_sorted[gstart]
-        g_dir = dir_sorted[gstart]
+        gi = slot_sorted[gstart] * 2 + dir_sorted[gstart]  # flat (slot, direction) index
         counts = np.diff(np.append(gstart, n))
-        self._pkts[g_slot, g_dir] += counts
-        self._l2[g_slot, g_dir] += np.add.reduceat(batch.wirelens[rsorted], gstart)
-        self._ipb[g_slot, g_dir] += np.add.reduceat(dec.ip_len[rsorted].astype(np.int64), gstart)
+        self._pkts_f[gi] += counts
+        self._l2_f[gi] += np.add.reduceat(batch.wirelens[rsorted], gstart)
+        self._ipb_f[gi] += np.add.reduceat(dec.ip_len[rsorted].astype(np.int64), gstart)
         l4len = dec.l4_len[rsorted].astype(np.int64)
-        self._pay[g_slot, g_dir] += np.add.reduceat(l4len, gstart)
+        self._pay_f[gi] += np.add.reduceat(l4len, gstart)
         self._pkts_counted += n
         proto = dec.proto[rsorted]
-        l4 = dec.status[rsorted] == Status.L4
+        l4 = dec.status[rsorted] == _L4
         tcp = l4 & (proto == PROTO_TCP)
         if tcp.any():
             self._tcp(dec, rsorted, tcp, slot_sorted, dir_sorted, grp_break, ts, l4len)
-        sport = dec.sport[rsorted]
-        dport = dec.dport[rsorted]
-        dns = l4 & ((proto == PROTO_UDP) | tcp) & ((sport == 53) | (dport == 53)) & (l4len > 0)
-        if dns.any():
-            self._dns_rows(batch, dec, rsorted, dns, slot_sorted, dir_sorted, ts, tcp)
+        port53 = (keys.sport == 53) | (keys.dport == 53)
+        if port53.any():
+            p53 = port53[perm]
+            dns = p53 & l4 & ((proto == PROTO_UDP) | tcp) & (l4len > 0)
+            if dns.any():
+                self._dns_rows(batch, dec, rsorted, dns, slot_sorted, ts, tcp)
 
     def _lookup(
         self, keys: FlowKeys, uh: npt.NDArray[np.uint64], first_pos: I64, dec: DecodedBatch
@@ -336,14 +347,14 @@ class FlowTable:
         if old.size:
             # the hash found a slot: make sure it is the same flow (exact, not probabilistic)
             s = slots[old]
-            r = first_pos[old]
+            a_hi, a_lo, b_hi, b_lo, ports, meta = keys.canonical(first_pos[old])
             same = (
-                (self._ahi[s] == keys.a_hi[r])
-                & (self._alo[s] == keys.a_lo[r])
-                & (self._bhi[s] == keys.b_hi[r])
-                & (self._blo[s] == keys.b_lo[r])
-                & (self._ports[s] == keys.ports[r])
-                & (self._meta[s] == keys.meta[r])
+                (self._ahi[s] == a_hi)
+                & (self._alo[s] == a_lo)
+                & (self._bhi[s] == b_hi)
+                & (self._blo[s] == b_lo)
+                & (self._ports[s] == ports)
+                & (self._meta[s] == meta)
             )
             if not same.all():
                 slots[old[~same]] = -1
@@ -371,14 +382,7 @@ class FlowTable:
 
     @staticmethod
     def _full_key(keys: FlowKeys, r: int) -> tuple[int, ...]:
-        return (
-            int(keys.a_hi[r]),
-            int(keys.a_lo[r]),
-            int(keys.b_hi[r]),
-            int(keys.b_lo[r]),
-            int(keys.ports[r]),
-            int(keys.meta[r]),
-        )
+        return tuple(int(c[0]) for c in keys.canonical(np.array([r], np.int64)))
 
     def _alloc(self, k: int) -> I64:
         free_n = self._free.shape[0] + (self._max - self._hwm)
@@ -405,13 +409,14 @@ class FlowTable:
         dec: DecodedBatch,
     ) -> None:
         r = first_pos[idx]
+        a_hi_c, a_lo_c, b_hi_c, b_lo_c, ports, meta = keys.canonical(r)
         self._hash[s] = uh[idx]
-        self._ahi[s] = keys.a_hi[r]
-        self._alo[s] = keys.a_lo[r]
-        self._bhi[s] = keys.b_hi[r]
-        self._blo[s] = keys.b_lo[r]
-        self._ports[s] = keys.ports[r]
-        self._meta[s] = keys.meta[r]
+        self._ahi[s] = a_hi_c
+        self._alo[s] = a_lo_c
+        self._bhi[s] = b_hi_c
+        self._blo[s] = b_lo_c
+        self._ports[s] = ports
+        self._meta[s] = meta
         rows = keys.rows[r]
         proto = dec.proto[rows]
         flags = dec.tcp_flags[rows]
@@ -437,10 +442,10 @@ class FlowTable:
         self._hlast[s] = 0
         self._hist[s] = np.where(synack, b"^", b"")
         lookup = self._identity.lookup_key
-        a_hi = keys.a_hi[r].tolist()
-        a_lo = keys.a_lo[r].tolist()
-        b_hi = keys.b_hi[r].tolist()
-        b_lo = keys.b_lo[r].tolist()
+        a_hi = a_hi_c.tolist()
+        a_lo = a_lo_c.tolist()
+        b_hi = b_hi_c.tolist()
+        b_lo = b_lo_c.tolist()
         orig_a = self._orig_a[s].tolist()
         slot_list = s.tolist()
         for j, slot in enumerate(slot_list):
@@ -633,7 +638,6 @@ class FlowTable:
         rsorted: I64,
         mask: npt.NDArray[np.bool_],
         slot_sorted: I64,
-        dir_sorted: npt.NDArray[np.intp],
         ts_sorted: I64,
         tcp: npt.NDArray[np.bool_],
     ) -> None:

@@ -152,8 +152,8 @@ class FlowRecord:
         return out
 
     def to_json_line(self) -> str:
-        """One JSON object and a newline: the on-disk record format (JSON lines)."""
-        return json.dumps(self.as_conn_log(), separators=(",", ":")) + "\n"
+        """One JSON object, no newline: the writer joins records into JSON lines."""
+        return json.dumps(self.as_conn_log(), separators=(",", ":"))
 
 
 class FlowSink(Protocol):

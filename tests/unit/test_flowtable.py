@@ -298,6 +298,12 @@ def _mixed_traffic(rng: random.Random) -> list[Pkt]:
     pkts += [
         Pkt(C, S, 7000 + i % 3, 53, proto=17, plen=30, ts=rng.random() / 10) for i in range(20)
     ]
+    for i in range(6):  # echo request/reply pairs and IPv6 in the same batches as TCP
+        pkts.append(Pkt(C, "10.0.0.9", 8, 0, proto=1, plen=56, ts=rng.random() / 10))
+        pkts.append(Pkt("10.0.0.9", C, 0, 0, proto=1, plen=56, ts=rng.random() / 10))
+        pkts.append(
+            Pkt("fd00::1", "fd00::2", 5000 + i, 443, proto=17, plen=9, ts=rng.random() / 10)
+        )
     pkts.sort(key=lambda p: p.ts)
     return pkts
 
