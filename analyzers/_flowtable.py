@@ -19,7 +19,6 @@ import os
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -37,6 +36,7 @@ from analyzers._flowkey import (
 )
 from analyzers._identity import Endpoint, EndpointKind, IdentityMap
 from analyzers._records import FlowRecord, FlowSink, make_uid
+from analyzers._slotmap import SlotMap
 from analyzers._tcpstate import (
     ACK,
     CLOSED,
@@ -50,6 +50,7 @@ from analyzers._tcpstate import (
     RESP_SHIFT,
     RST,
     SYN,
+    TCP_DTYPE,
     TcpScratch,
     conn_state,
 )
@@ -59,7 +60,7 @@ log = logging.getLogger(__name__)
 
 I64 = npt.NDArray[np.int64]
 END_REASONS = ("idle", "active", "end", "evicted", "flush")
-_HIST_WIDTH = 24
+_HIST_WIDTH = 16  # longer histories (rare: repeated letters) live in a side dict
 _POW10 = np.array([10**i for i in range(10)], dtype=np.int64)
 _NS = 1_000_000_000
 _L4 = int(Status.L4)  # a plain int: comparing a column with an IntEnum costs a conversion
@@ -174,11 +175,10 @@ class FlowTable:
         self._alo = np.zeros(n, np.uint64)
         self._bhi = np.zeros(n, np.uint64)
         self._blo = np.zeros(n, np.uint64)
-        self._ports = np.zeros(n, np.uint64)
+        self._ports = np.zeros(n, np.uint32)
         self._meta = np.zeros(n, np.uint64)
         self._active = np.zeros(n, np.bool_)
         self._orig_a = np.zeros(n, np.bool_)
-        self._flipped = np.zeros(n, np.bool_)
         self._ipver = np.zeros(n, np.uint8)
         self._proto = np.zeros(n, np.uint8)
         self._fid = np.zeros(n, np.int64)
@@ -194,20 +194,21 @@ class FlowTable:
         self._ipb_f = self._ipb.reshape(-1)
         self._pay_f = self._pay.reshape(-1)
         # TCP
-        self._tst = np.zeros((n, 2), np.uint8)
-        self._tprev = np.zeros((n, 2), np.uint8)
-        self._hseen = np.zeros(n, np.uint32)
+        self._tcps = np.zeros(n, TCP_DTYPE)  # the scalar path's state, one record per slot
+        self._s0 = self._tcps["s0"]
+        self._s1 = self._tcps["s1"]
+        self._hseen = self._tcps["seen"]
         self._hist = np.zeros(n, f"S{_HIST_WIDTH}")
-        self._hlast = np.zeros((n, 6), np.int64)  # last SYN/FIN/RST mark per endpoint, +1
-        self._retx = np.zeros((n, 2), np.int64)
-        self._zw = np.zeros((n, 2), np.int64)
-        self._rst = np.zeros(n, np.int64)
-        self._rtt = np.zeros((n, 3), np.int64)  # SYN, SYN-ACK, ACK times (ns + 1)
+        self._retx = np.zeros((n, 2), np.uint32)
+        self._retx_f = self._retx.reshape(-1)
         self._seq_ok = np.zeros((n, 2), np.bool_)
+        self._seq_ok_f = self._seq_ok.reshape(-1)
         self._seq_max = np.zeros((n, 2), np.int64)  # unwrapped end of sequence space seen
-        self._seq_start = np.zeros((n, 2), np.int64)  # first sequence number (same space)
+        self._seq_max_f = self._seq_max.reshape(-1)
+        self._seq_start = np.zeros((n, 2), np.uint32)  # first sequence number (same space)
+        self._seq_start_f = self._seq_start.reshape(-1)
         self._ep = np.empty((n, 2), dtype=object)
-        self._slot_of: dict[int, int] = {}
+        self._map = SlotMap(n)
         self._collide: dict[tuple[int, ...], int] = {}
         self._collide_slots: set[int] = set()
         self._hist_long: dict[int, str] = {}
@@ -340,10 +341,9 @@ class FlowTable:
         self, keys: FlowKeys, uh: npt.NDArray[np.uint64], first_pos: I64, dec: DecodedBatch
     ) -> I64:
         """Slot of each unique flow of the batch, creating slots for new flows."""
-        get = self._slot_of.get
-        found = list(map(get, uh.tolist(), repeat(-1)))
-        slots = np.array(found, dtype=np.int64)
-        old = np.flatnonzero(slots >= 0)
+        slots = self._map.get(uh + np.uint64(1))
+        found = slots >= 0
+        old = np.flatnonzero(found)
         if old.size:
             # the hash found a slot: make sure it is the same flow (exact, not probabilistic)
             s = slots[old]
@@ -361,23 +361,24 @@ class FlowTable:
         new = np.flatnonzero(slots < 0)
         if new.size == 0:
             return slots
-        need: list[int] = []
-        for i in new.tolist():
-            if found[i] >= 0 or self._collide:
-                # a hash clash: the flow may already live under its full key
+        need_arr = new
+        if self._collide or found[new].any():
+            # a hash clash: the flow may already live under its full key
+            need: list[int] = []
+            for i in new.tolist():
                 hit = self._collide.get(self._full_key(keys, int(first_pos[i])))
-                if hit is not None:
+                if hit is None:
+                    need.append(i)
+                else:
                     slots[i] = hit
-                    continue
-            need.append(i)
-        if not need:
-            return slots
-        need_arr = np.array(need, dtype=np.int64)
+            if not need:
+                return slots
+            need_arr = np.array(need, dtype=np.int64)
         # uids follow arrival order, so they do not depend on where batches happen to split
         need_arr = need_arr[np.argsort(first_pos[need_arr], kind="stable")]
         new_slots = self._alloc(need_arr.size)
         slots[need_arr] = new_slots
-        self._init_slots(keys, need_arr, new_slots, uh, first_pos, dec)
+        self._init_slots(keys, need_arr, new_slots, uh, first_pos, found[need_arr], dec)
         return slots
 
     @staticmethod
@@ -406,6 +407,7 @@ class FlowTable:
         s: I64,
         uh: npt.NDArray[np.uint64],
         first_pos: I64,
+        clash: npt.NDArray[np.bool_],
         dec: DecodedBatch,
     ) -> None:
         r = first_pos[idx]
@@ -427,42 +429,38 @@ class FlowTable:
         )
         # the SYN sender originates; a SYN-ACK seen first means its receiver did (Zeek's "^")
         self._orig_a[s] = keys.src_is_a[r] != synack
-        self._flipped[s] = synack
         self._ipver[s] = dec.ipver[rows]
         self._proto[s] = proto
         self._active[s] = True
         self._fid[s] = np.arange(self._next_fid, self._next_fid + s.size)
         self._next_fid += s.size
         self._reset_counters(s)
-        self._tst[s] = 0
-        self._tprev[s] = 0
+        self._tcps[s] = np.zeros(1, TCP_DTYPE)
         self._seq_ok[s] = False
         self._seq_max[s] = 0
         self._seq_start[s] = 0
-        self._hlast[s] = 0
         self._hist[s] = np.where(synack, b"^", b"")
         lookup = self._identity.lookup_key
         a_hi = a_hi_c.tolist()
         a_lo = a_lo_c.tolist()
         b_hi = b_hi_c.tolist()
         b_lo = b_lo_c.tolist()
-        orig_a = self._orig_a[s].tolist()
-        slot_list = s.tolist()
-        for j, slot in enumerate(slot_list):
-            ea = lookup((a_hi[j] << 64) | a_lo[j])
-            eb = lookup((b_hi[j] << 64) | b_lo[j])
-            if orig_a[j]:
-                self._ep[slot, 0], self._ep[slot, 1] = ea, eb
-            else:
-                self._ep[slot, 0], self._ep[slot, 1] = eb, ea
-            h = int(uh[idx[j]])
-            if h in self._slot_of:
-                # a different flow owns this hash: keep this one under its full key
+        orig_a = self._orig_a[s]
+        ea = np.empty(s.size, dtype=object)
+        eb = np.empty(s.size, dtype=object)
+        ea[:] = [lookup((h << 64) | lo) for h, lo in zip(a_hi, a_lo, strict=True)]
+        eb[:] = [lookup((h << 64) | lo) for h, lo in zip(b_hi, b_lo, strict=True)]
+        self._ep[s, 0] = np.where(orig_a, ea, eb)
+        self._ep[s, 1] = np.where(orig_a, eb, ea)
+        if clash.any():
+            # a different flow owns these hashes: keep these flows under their full keys
+            for j in np.flatnonzero(clash).tolist():
                 self._collisions += 1
+                slot = int(s[j])
                 self._collide[self._full_key(keys, int(r[j]))] = slot
                 self._collide_slots.add(slot)
-            else:
-                self._slot_of[h] = slot
+        own = ~clash
+        self._map.insert(uh[idx[own]] + np.uint64(1), s[own])
         self._created += s.size
         self._n_active += s.size
 
@@ -473,15 +471,15 @@ class FlowTable:
         self._l2[s] = 0
         self._ipb[s] = 0
         self._pay[s] = 0
-        self._hseen[s] = 0
         self._hist[s] = b""
         self._retx[s] = 0
-        self._zw[s] = 0
-        self._rst[s] = 0
-        self._rtt[s] = 0
-        for slot in s.tolist():
-            self._hist_long.pop(slot, None)
-            self._dns.pop(slot, None)
+        self._hseen[s] = 0
+        for name in ("zw0", "zw1", "rst", "t_syn", "t_synack", "t_ack"):
+            self._tcps[name][s] = 0
+        if self._hist_long or self._dns:
+            for slot in s.tolist():
+                self._hist_long.pop(slot, None)
+                self._dns.pop(slot, None)
 
     # ------------------------------------------------------------------ TCP
     def _tcp(  # noqa: PLR0917 - hot-path column helper
@@ -512,18 +510,19 @@ class FlowTable:
         gid = np.cumsum(gb) - 1
         g_slot = slot[gstart]
         g_dir = d[gstart]
+        g_i = g_slot * 2 + g_dir
         is_syn = (flags & SYN) != 0
         is_fin = (flags & FIN) != 0
         is_rst = (flags & RST) != 0
-        state0 = self._tst[g_slot, g_dir]
+        state0 = np.where(g_dir == 0, self._s0[g_slot], self._s1[g_slot])
         # ---- retransmissions: Zeek's update_last_seq as a grouped running maximum
         seg = np.where(is_rst, 0, plen) + is_syn + is_fin
         end32 = (seq + seg) & 0xFFFFFFFF
-        ok = self._seq_ok[g_slot, g_dir]
-        base = np.where(ok, self._seq_max[g_slot, g_dir], seq[gstart])
+        ok = self._seq_ok_f[g_i]
+        base = np.where(ok, self._seq_max_f[g_i], seq[gstart])
         new_groups = ~ok
         if new_groups.any():
-            self._seq_start[g_slot[new_groups], g_dir[new_groups]] = seq[gstart][new_groups]
+            self._seq_start_f[g_i[new_groups]] = seq[gstart][new_groups]
         base_r = base[gid]
         rel = ((end32 - (base_r & 0xFFFFFFFF) + 0x80000000) & 0xFFFFFFFF) - 0x80000000
         idx = np.arange(m)
@@ -539,13 +538,13 @@ class FlowTable:
         prev = np.maximum(prev, 0)
         retx = (plen > 0) & ~excluded & (rel <= prev)
         gmax = np.maximum(np.maximum.reduceat(np.where(excluded, 0, rel), gstart), 0)
-        self._seq_max[g_slot, g_dir] = base + gmax
-        self._seq_ok[g_slot, g_dir] = True
+        self._seq_max_f[g_i] = base + gmax
+        self._seq_ok_f[g_i] = True
         t_letter = np.zeros(m, np.bool_)
         if retx.any():
             rcount = np.add.reduceat(retx.astype(np.int64), gstart)
-            before = self._retx[g_slot, g_dir]
-            self._retx[g_slot, g_dir] = before + rcount
+            before = self._retx_f[g_i].astype(np.int64)
+            self._retx_f[g_i] = before + rcount
             running = np.cumsum(retx) - np.append(0, np.cumsum(retx))[gstart][gid]
             t_letter = retx & np.isin(running + before[gid], _POW10)
         # ---- which segments need the scalar state machine
@@ -587,22 +586,14 @@ class FlowTable:
         evp = evp[order]
         ev_slot = ev_slot[order]
         us = np.unique(ev_slot)
-        st = self._tst[us].tolist()
-        pv = self._tprev[us].tolist()
-        hs = self._hseen[us].tolist()
-        hi = self._hist[us].tolist()
-        hl = self._hlast[us].tolist()
-        zw = self._zw[us].tolist()
-        rs = self._rst[us].tolist()
-        rt = self._rtt[us].tolist()
         us_list = us.tolist()
-        scratch: dict[int, TcpScratch] = {}
-        for j, sl in enumerate(us_list):
-            h = self._hist_long.get(sl) or hi[j].decode("ascii")
-            x = hl[j]
-            scratch[sl] = TcpScratch(
-                st[j], pv[j], hs[j], h, x[0:2], x[2:4], x[4:6], zw[j], rs[j], *rt[j]
+        longs = self._hist_long
+        scratch = {
+            sl: TcpScratch(rec, (longs.get(sl) if longs else None) or h.decode("ascii"))
+            for sl, rec, h in zip(
+                us_list, self._tcps[us].tolist(), self._hist[us].tolist(), strict=True
             )
+        }
         for sl, e, fl, sq, pl, wn, t, tl in zip(
             ev_slot.tolist(),
             d[evp].tolist(),
@@ -616,13 +607,7 @@ class FlowTable:
         ):
             scratch[sl].event(e, fl, sq, pl, wn, t, tl)
         objs = [scratch[sl] for sl in us_list]
-        self._tst[us] = [o.state for o in objs]
-        self._tprev[us] = [o.prev for o in objs]
-        self._hseen[us] = [o.seen for o in objs]
-        self._hlast[us] = [o.last_syn + o.last_fin + o.last_rst for o in objs]
-        self._zw[us] = [o.zw for o in objs]
-        self._rst[us] = [o.rst for o in objs]
-        self._rtt[us] = [(o.syn_ts, o.synack_ts, o.ack_ts) for o in objs]
+        self._tcps[us] = np.array([o.record() for o in objs], dtype=TCP_DTYPE)
         hist = []
         for sl, o in zip(us_list, objs, strict=True):
             if len(o.hist) > _HIST_WIDTH:
@@ -690,8 +675,9 @@ class FlowTable:
             hwm = self._hwm
             act = self._active[:hwm]
             proto = self._proto[:hwm]
-            tst = self._tst[:hwm]
-            closed = ((tst[:, 0] == CLOSED) & (tst[:, 1] == CLOSED)) | (tst == RESET).any(axis=1)
+            s0 = self._s0[:hwm]
+            s1 = self._s1[:hwm]
+            closed = ((s0 == CLOSED) & (s1 == CLOSED)) | (s0 == RESET) | (s1 == RESET)
             limit = np.where(
                 proto == PROTO_TCP,
                 np.where(closed, self._closed_ns, self._idle_ns),
@@ -733,7 +719,6 @@ class FlowTable:
         self._fid[s] = np.arange(self._next_fid, self._next_fid + s.size)
         self._next_fid += s.size
         self._reset_counters(s)
-        self._flipped[s] = False
         self._ended["active"] += s.size
         return records
 
@@ -744,17 +729,21 @@ class FlowTable:
         records = self._records(s[has_pkts], reason)
         self._ended[reason] += int(has_pkts.sum())
         self._active[s] = False
-        for slot, h in zip(s.tolist(), self._hash[s].tolist(), strict=True):
-            if slot in self._collide_slots:
+        owners = s
+        if self._collide_slots:
+            clashed = np.isin(s, np.fromiter(self._collide_slots, np.int64))
+            owners = s[~clashed]
+            for slot in s[clashed].tolist():
                 self._collide_slots.discard(slot)
                 for k, v in list(self._collide.items()):
                     if v == slot:
                         del self._collide[k]
-            elif self._slot_of.get(h) == slot:
-                del self._slot_of[h]
-            self._dns.pop(slot, None)
-            self._hist_long.pop(slot, None)
-            self._ep[slot, 0] = self._ep[slot, 1] = None
+        self._map.delete(self._hash[owners] + np.uint64(1))
+        if self._dns or self._hist_long:
+            for slot in s.tolist():
+                self._dns.pop(slot, None)
+                self._hist_long.pop(slot, None)
+        self._ep[s] = None
         self._free = np.concatenate([self._free, s])
         self._n_active -= s.size
         return records
@@ -779,13 +768,10 @@ class FlowTable:
             "l2": self._l2[s].tolist(),
             "ipb": self._ipb[s].tolist(),
             "pay": self._pay[s].tolist(),
-            "tst": self._tst[s].tolist(),
+            "tcp": self._tcps[s].tolist(),
             "hseen": self._hseen[s].tolist(),
             "hist": self._hist[s].tolist(),
             "retx": self._retx[s].tolist(),
-            "zw": self._zw[s].tolist(),
-            "rst": self._rst[s].tolist(),
-            "rtt": self._rtt[s].tolist(),
             "seq_ok": self._seq_ok[s].tolist(),
             "seq_max": self._seq_max[s].tolist(),
             "seq_start": self._seq_start[s].tolist(),
@@ -822,15 +808,15 @@ class FlowTable:
             kw: dict[str, Any] = {}
             if proto == PROTO_TCP:
                 orig_bytes, resp_bytes = self._tcp_sizes(cols, j, pay)
-                tst = cols["tst"][j]
-                state = conn_state(tst[0], tst[1], orig_bytes, resp_bytes, history)
-                rtt = cols["rtt"][j]
+                tcp = cols["tcp"][j]
+                state = conn_state(tcp[0], tcp[1], orig_bytes, resp_bytes, history)
+                rtt = tcp[14:17]
                 kw = {
                     "tcp_retrans_orig": cols["retx"][j][0],
                     "tcp_retrans_resp": cols["retx"][j][1],
-                    "tcp_rst": cols["rst"][j],
-                    "tcp_zero_win_orig": cols["zw"][j][0],
-                    "tcp_zero_win_resp": cols["zw"][j][1],
+                    "tcp_rst": tcp[13],
+                    "tcp_zero_win_orig": tcp[11],
+                    "tcp_zero_win_resp": tcp[12],
                     "tcp_rtt_client": (rtt[1] - rtt[0]) / _NS if rtt[0] and rtt[1] else None,
                     "tcp_rtt_server": (rtt[2] - rtt[1]) / _NS if rtt[1] and rtt[2] else None,
                 }

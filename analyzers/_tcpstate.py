@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
+
 # TCP_ENDPOINT_* in Zeek
 INACTIVE, SYN_SENT, SYN_ACK_SENT, PARTIAL, ESTABLISHED, CLOSED, RESET = range(7)
 
@@ -31,6 +33,33 @@ def is_scale_point(count: int) -> bool:
     while count >= 10 and count % 10 == 0:
         count //= 10
     return count == 1
+
+
+#: One flow's scalar TCP state as the flow table stores it (one record per slot, 67 bytes).
+#: Marks are ``(seq + 1) mod 2**32`` of the last SYN/FIN/RST per endpoint, 0 for none;
+#: times are ns + 1, 0 for unset.
+TCP_DTYPE = np.dtype(
+    [
+        ("s0", "u1"),
+        ("s1", "u1"),
+        ("p0", "u1"),
+        ("p1", "u1"),
+        ("seen", "u2"),
+        ("syn0", "u4"),
+        ("syn1", "u4"),
+        ("fin0", "u4"),
+        ("fin1", "u4"),
+        ("rst0", "u4"),
+        ("rst1", "u4"),
+        ("zw0", "u4"),
+        ("zw1", "u4"),
+        ("rst", "u4"),
+        ("t_syn", "i8"),
+        ("t_synack", "i8"),
+        ("t_ack", "i8"),
+    ]
+)
+_U32 = 0xFFFFFFFF
 
 
 class TcpScratch:
@@ -54,33 +83,33 @@ class TcpScratch:
         "zw",
     )
 
-    def __init__(  # noqa: PLR0917 - per-segment hot path: positional is cheapest
-        self,
-        state: list[int],
-        prev: list[int],
-        seen: int,
-        hist: str,
-        last_syn: list[int],
-        last_fin: list[int],
-        last_rst: list[int],
-        zw: list[int],
-        rst: int,
-        syn_ts: int,
-        synack_ts: int,
-        ack_ts: int,
-    ) -> None:
-        self.state = state
-        self.prev = prev
-        self.seen = seen
+    def __init__(self, rec: tuple[int, ...], hist: str) -> None:
+        """From one ``TCP_DTYPE`` record (as ``tolist()`` gives it) and the history so far."""
+        (s0, s1, p0, p1, self.seen, sy0, sy1, f0, f1, r0, r1, z0, z1, self.rst) = rec[:14]
+        self.state = [s0, s1]
+        self.prev = [p0, p1]
+        self.last_syn = [sy0, sy1]
+        self.last_fin = [f0, f1]
+        self.last_rst = [r0, r1]
+        self.zw = [z0, z1]
+        self.syn_ts, self.synack_ts, self.ack_ts = rec[14:17]
         self.hist = hist
-        self.last_syn = last_syn  # seq + 1 of the last SYN, 0 if none (raw 32-bit space)
-        self.last_fin = last_fin
-        self.last_rst = last_rst
-        self.zw = zw
-        self.rst = rst
-        self.syn_ts = syn_ts  # ns + 1, 0 if unset
-        self.synack_ts = synack_ts
-        self.ack_ts = ack_ts
+
+    def record(self) -> tuple[int, ...]:
+        """Back to a ``TCP_DTYPE`` record."""
+        return (
+            *self.state,
+            *self.prev,
+            self.seen,
+            *self.last_syn,
+            *self.last_fin,
+            *self.last_rst,
+            *self.zw,
+            self.rst,
+            self.syn_ts,
+            self.synack_ts,
+            self.ack_ts,
+        )
 
     def _set(self, ep: int, new: int) -> None:
         if self.state[ep] != new:
@@ -115,18 +144,20 @@ class TcpScratch:
         elif bits == 1:
             if syn:
                 code = "H" if ack else "S"
-                if self._check(ep, H_SYN, code) and seq + 1 != self.last_syn[ep]:
+                mark = (seq + 1) & _U32
+                if self._check(ep, H_SYN, code) and mark != self.last_syn[ep]:
                     self.hist += code if ep == 0 else code.lower()
-                self.last_syn[ep] = seq + 1
+                self.last_syn[ep] = mark
             elif fin:
-                mark = ((seq + plen) & 0xFFFFFFFF) + 1
+                mark = (seq + plen + 1) & _U32
                 if self._check(ep, H_FIN, "F") and mark != self.last_fin[ep]:
                     self.hist += "F" if ep == 0 else "f"
                 self.last_fin[ep] = mark
             else:
-                if self._check(ep, H_RST, "R") and seq + 1 != self.last_rst[ep]:
+                mark = (seq + 1) & _U32
+                if self._check(ep, H_RST, "R") and mark != self.last_rst[ep]:
                     self.hist += "R" if ep == 0 else "r"
-                self.last_rst[ep] = seq + 1
+                self.last_rst[ep] = mark
         elif plen:
             self._check(ep, H_DATA, "D")
         elif ack:

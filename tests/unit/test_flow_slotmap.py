@@ -1,0 +1,34 @@
+"""SlotMap: the flow table's vectorized hash map behaves like a dict under churn."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from analyzers._slotmap import SlotMap
+
+
+def test_slotmap_matches_a_dict_under_inserts_deletes_and_rebuilds() -> None:
+    """Random inserts and deletes (with colliding buckets and tombstones) agree with a dict."""
+    rng = np.random.default_rng(7)
+    sm = SlotMap(64)
+    ref: dict[int, int] = {}
+    next_slot = 0
+    for _ in range(300):
+        # small key space: many bucket collisions, reuse of deleted keys
+        cand = np.unique(rng.integers(1, 5000, size=rng.integers(1, 40)).astype(np.uint64))
+        new = np.array([k for k in cand.tolist() if k not in ref], dtype=np.uint64)
+        slots = np.arange(next_slot, next_slot + new.size, dtype=np.int64)
+        next_slot += new.size
+        sm.insert(new, slots)
+        ref.update(zip(new.tolist(), slots.tolist(), strict=True))
+        if ref and rng.random() < 0.6:
+            gone = rng.choice(np.array(list(ref), dtype=np.uint64), size=min(len(ref), 25))
+            gone = np.unique(gone)
+            sm.delete(gone)
+            for k in gone.tolist():
+                del ref[k]
+        probe = np.arange(1, 5000, dtype=np.uint64)
+        got = sm.get(probe)
+        want = np.array([ref.get(k, -1) for k in probe.tolist()])
+        assert np.array_equal(got, want)
+        assert len(sm) == len(ref)
