@@ -34,6 +34,7 @@ from capture._batch import (
     FrameBatch,
 )
 
+# Explicit MACs: scapy would otherwise resolve them, which can mean ARP on a real network.
 MAC = {"src": "02:00:00:00:00:01", "dst": "02:00:00:00:00:02"}
 
 
@@ -389,7 +390,7 @@ def test_empty_batch_and_empty_frames() -> None:
 
 def test_column_dtypes_match_the_contract() -> None:
     """Every column has the dtype DecodedBatch documents (consumers index on them)."""
-    decoded = decode(FrameBatch.from_frames([bytes(Ether() / IP() / TCP())], [0]))
+    decoded = decode(FrameBatch.from_frames([bytes(Ether(**MAC) / IP() / TCP())], [0]))
     assert decoded.src_lo.dtype == np.uint64
     assert decoded.l4_off.dtype == np.int64
     assert decoded.sport.dtype == np.uint16

@@ -18,6 +18,8 @@ from analyzers import DecodedBatch, Status, decode
 from analyzers._decode_slow import decode_frame
 from capture._batch import FrameBatch
 
+# Explicit MACs: scapy would otherwise resolve them, which can mean ARP on a real network.
+MAC = {"src": "02:00:00:00:00:01", "dst": "02:00:00:00:00:02"}
 LINKTYPES = [1, 101, 113, 228, 229, 276]
 VALID_STATUS = {int(s) for s in Status}
 
@@ -28,17 +30,36 @@ def seeds() -> list[bytes]:
     return [
         bytes(p)
         for p in (
-            Ether() / IP() / TCP(flags="SA", options=[("MSS", 1460)]) / payload,
-            Ether() / Dot1Q(vlan=9) / IP() / UDP(dport=53) / payload,
-            Ether() / Dot1AD(vlan=1) / Dot1Q(vlan=2) / IPv6() / TCP() / payload,
-            Ether() / IP(options=[IPOption_RR(routers=["1.1.1.1"])]) / ICMP() / payload,
-            Ether() / IP(flags="MF") / UDP() / payload,
-            Ether() / IP(frag=5, proto=6) / payload,
-            Ether() / IPv6() / ICMPv6EchoRequest() / payload,
-            Ether() / IPv6() / IPv6ExtHdrHopByHop() / IPv6ExtHdrFragment(m=1) / UDP() / payload,
-            Ether() / IP() / UDP(dport=4789) / VXLAN(vni=3) / Ether() / IP() / TCP() / payload,
-            Ether() / IP() / UDP(dport=6081) / GENEVE(vni=4) / Ether() / IPv6() / UDP() / payload,
-            Ether() / ARP(),
+            Ether(**MAC) / IP() / TCP(flags="SA", options=[("MSS", 1460)]) / payload,
+            Ether(**MAC) / Dot1Q(vlan=9) / IP() / UDP(dport=53) / payload,
+            Ether(**MAC) / Dot1AD(vlan=1) / Dot1Q(vlan=2) / IPv6() / TCP() / payload,
+            Ether(**MAC) / IP(options=[IPOption_RR(routers=["1.1.1.1"])]) / ICMP() / payload,
+            Ether(**MAC) / IP(flags="MF") / UDP() / payload,
+            Ether(**MAC) / IP(frag=5, proto=6) / payload,
+            Ether(**MAC) / IPv6() / ICMPv6EchoRequest() / payload,
+            Ether(**MAC)
+            / IPv6()
+            / IPv6ExtHdrHopByHop()
+            / IPv6ExtHdrFragment(m=1)
+            / UDP()
+            / payload,
+            Ether(**MAC)
+            / IP()
+            / UDP(dport=4789)
+            / VXLAN(vni=3)
+            / Ether(**MAC)
+            / IP()
+            / TCP()
+            / payload,
+            Ether(**MAC)
+            / IP()
+            / UDP(dport=6081)
+            / GENEVE(vni=4)
+            / Ether(**MAC)
+            / IPv6()
+            / UDP()
+            / payload,
+            Ether(**MAC) / ARP(),
         )
     ]
 
