@@ -25,7 +25,7 @@ lint: bootstrap
 	$(VENV)/bin/mypy
 
 bench: bootstrap
-	$(PY) -m capture.bench
+	$(PY) -m bench
 
 clean:
 	rm -rf .mypy_cache .ruff_cache .pytest_cache build *.egg-info

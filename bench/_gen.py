@@ -16,6 +16,7 @@ from every other, so duplicate suppression must not remove any.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import struct
@@ -166,6 +167,8 @@ class _Packets:
 
 _V6_POD_HI = 0xFD00_0010_0016_0000
 _V6_EXT_HI = 0x2001_0DB8_0000_0000
+_N_CLIENTS = 2000
+_N_SERVERS = 64
 
 
 def _v4(a: int, b: int, c: int, d: int) -> int:
@@ -184,7 +187,7 @@ def _make_flows(spec: TrafficSpec, rng: np.random.Generator) -> _Flows:
 
     # Unique 5-tuples by construction: client = i mod C, client port = f(i div C).
     idx = np.arange(n, dtype=np.int64)
-    n_clients = 2000
+    n_clients = _N_CLIENTS
     client = idx % n_clients
     cport = (32768 + (idx // n_clients) % 28000).astype(np.uint16)
     c_ext = rng.random(n) < 0.05
@@ -194,7 +197,7 @@ def _make_flows(spec: TrafficSpec, rng: np.random.Generator) -> _Flows:
         _v4(10, 16, 0, 0) + 256 + client,
     ).astype(np.uint64)
 
-    n_servers = 64
+    n_servers = _N_SERVERS
     server = rng.integers(0, n_servers, n)
     s_ext = ~c_ext & (rng.random(n) < 0.2)
     s_v4 = np.where(
@@ -644,3 +647,14 @@ def cached_pcap(spec: TrafficSpec, out_dir: Path) -> tuple[Path, Truth]:
     tmp.replace(pcap)
     truth_file.write_text(truth.to_json() + "\n")
     return pcap, truth
+
+
+def pod_addresses(spec: TrafficSpec) -> list[str]:
+    """Every pod address the generated traffic may use (what an identity map would know)."""
+    v4 = [_v4(10, 16, 0, 10)]
+    v4 += [_v4(10, 16, 0, 0) + 256 + c for c in range(_N_CLIENTS)]
+    v4 += [_v4(10, 16, 100, 0) + s + 1 for s in range(_N_SERVERS)]
+    v4 += [_v4(10, 16, 200, 0) + j for j in range(spec.flows // _N_CLIENTS + 1)]
+    v6 = [(_V6_POD_HI << 64) | (0x1000 + c) for c in range(_N_CLIENTS)]
+    v6 += [(_V6_POD_HI << 64) | (0x10_0000 + s) for s in range(_N_SERVERS)]
+    return [str(ipaddress.IPv4Address(a)) for a in v4] + [str(ipaddress.IPv6Address(a)) for a in v6]

@@ -1,0 +1,455 @@
+"""Live capture: a veth pair blasted by trafgen, received by our service and by tcpdump in turn.
+
+Two fresh network namespaces (unique names, always deleted) hold the two ends of a veth pair.
+trafgen (netsniff-ng, TX_RING, one process pinned to CPU 0) sends static UDP frames of 64 or 512
+bytes across 256 flows into one end for a fixed time; the receiver, pinned to CPU 1, captures the
+other end. Frames go to a MAC nobody owns, so the receiving namespace's IP stack ignores them and
+only the packet sockets see them.
+
+Reported per run: frames sent (the sending veth's tx counter), frames that reached the receiving
+interface (its rx counter), frames the receiver's socket got and the kernel dropped
+(PACKET_STATISTICS for ours; tcpdump's own "dropped by kernel" line), and the receiver's CPU time
+from /proc/<pid>/stat (utime + stime) over the sending interval, as % of one core.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import signal
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from bench._ours import Chain, UnavailableError, component, devnull
+from bench._report import Figure
+
+SECTION = "live"
+_REPO = Path(__file__).resolve().parents[1]
+_FLOWS = 256
+_DST_MAC = bytes.fromhex("02000000beef")  # nobody's: the receiving stack drops it at L2
+_SRC_MAC = bytes.fromhex("02000000cafe")
+_CLK_TCK = os.sysconf("SC_CLK_TCK")
+_READY_TIMEOUT_S = 20.0
+_PACED_PPS = 100_000
+_CPU_TARGET_PCT = 25.0
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    tx_ns: str
+    tx_if: str
+    rx_ns: str
+    rx_if: str
+
+
+@dataclass(frozen=True, slots=True)
+class RxResult:
+    received: int  # PACKET_STATISTICS tp_packets: every frame the socket was offered
+    dropped: int  # of those, dropped by the kernel for lack of ring/buffer space
+    captured: int  # handed to the application (ours: analysed; tcpdump: written)
+    cpu_pct: float  # receiver CPU over the sending interval, % of one core
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    sent: int
+    arrived: int  # reached the receiving interface
+    seconds: float
+    rx: RxResult | str  # a string says why there is no receiver figure
+
+
+def _ip(*args: str) -> None:
+    subprocess.run(["ip", *args], check=True, capture_output=True, text=True, timeout=30)
+
+
+@contextmanager
+def veth_pair() -> Iterator[Link]:
+    """Two fresh namespaces joined by a veth pair; both namespaces are deleted on exit."""
+    tag = secrets.token_hex(3)
+    link = Link(f"msbench-tx-{tag}", f"msbt{tag}", f"msbench-rx-{tag}", f"msbr{tag}")
+    created: list[str] = []
+    try:
+        for ns in (link.tx_ns, link.rx_ns):
+            _ip("netns", "add", ns)
+            created.append(ns)
+        _ip("-n", link.tx_ns, "link", "add", link.tx_if, "type", "veth", "peer", "name", link.rx_if)
+        _ip("-n", link.tx_ns, "link", "set", link.rx_if, "netns", link.rx_ns)
+        for ns, ifname in ((link.tx_ns, link.tx_if), (link.rx_ns, link.rx_if)):
+            # no IPv6 link-local chatter (router solicitations, MLD) in the counters
+            subprocess.run(
+                [
+                    "ip",
+                    "netns",
+                    "exec",
+                    ns,
+                    "sysctl",
+                    "-qw",
+                    f"net.ipv6.conf.{ifname}.disable_ipv6=1",
+                ],
+                check=True,
+                capture_output=True,
+                timeout=10,
+            )
+            _ip("-n", ns, "link", "set", ifname, "up")
+        yield link
+    finally:
+        for ns in created:
+            with suppress(subprocess.CalledProcessError, subprocess.TimeoutExpired):
+                _ip("netns", "del", ns)
+
+
+def _link_counters(ns: str, ifname: str) -> dict[str, int]:
+    out = subprocess.run(
+        ["ip", "-n", ns, "-s", "-j", "link", "show", "dev", ifname],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=10,
+    ).stdout
+    stats = json.loads(out)[0]["stats64"]
+    return {
+        "tx": int(stats["tx"]["packets"]),
+        "rx": int(stats["rx"]["packets"]),
+        "rx_dropped": int(stats["rx"]["dropped"]),
+    }
+
+
+def _frames(size: int) -> list[bytes]:
+    """``_FLOWS`` UDP/IPv4 frames of ``size`` bytes (as captured, no FCS), one per flow."""
+    frames = []
+    for i in range(_FLOWS):
+        payload = bytes(size - 14 - 20 - 8)
+        udp = struct.pack("!HHHH", 40000 + i, 31000 + i % 16, 8 + len(payload), 0)
+        src = bytes([10, 16, 1 + i // 250, 1 + i % 250])
+        dst = bytes([10, 16, 100, 1 + i % 16])
+        hdr = struct.pack(
+            "!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp) + len(payload), i, 0x4000, 64, 17, 0, src, dst
+        )
+        csum = sum(struct.unpack("!10H", hdr))
+        csum = (csum & 0xFFFF) + (csum >> 16)
+        csum = (csum & 0xFFFF) + (csum >> 16)
+        hdr = hdr[:10] + struct.pack("!H", ~csum & 0xFFFF) + hdr[12:]
+        frames.append(_DST_MAC + _SRC_MAC + b"\x08\x00" + hdr + udp + payload)
+    return frames
+
+
+def trafgen_config(size: int) -> str:
+    """trafgen's packet language: one ``{ bytes }`` block per frame, sent round-robin."""
+    blocks = []
+    for f in _frames(size):
+        blocks.append("{ " + ", ".join(f"0x{b:02x}" for b in f) + " }")
+    return "\n".join(blocks) + "\n"
+
+
+def _cpu_ticks(pid: int) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+
+
+# --- receivers ------------------------------------------------------------------------------------
+
+
+class _Receiver:
+    """A capture process in the receiving namespace, pinned to CPU 1."""
+
+    name = ""
+
+    def __init__(self, link: Link) -> None:
+        self.link = link
+        self.proc: subprocess.Popen[str] | None = None
+        self._ready = threading.Event()
+        self._lines: list[str] = []
+
+    def argv(self) -> list[str]:
+        raise NotImplementedError
+
+    def is_ready_line(self, line: str) -> bool:
+        raise NotImplementedError
+
+    def result(self, out: str, err: str, cpu_pct: float) -> RxResult | str:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        argv = ["ip", "netns", "exec", self.link.rx_ns, "taskset", "-c", _rx_cpu(), *self.argv()]
+        self.proc = subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=_REPO
+        )
+        for stream in (self.proc.stdout, self.proc.stderr):
+            threading.Thread(target=self._pump, args=(stream,), daemon=True).start()
+        if not self._ready.wait(_READY_TIMEOUT_S):
+            self.stop_now()
+            raise RuntimeError(f"{self.name} did not start: {' | '.join(self._lines[-3:])}")
+
+    def _pump(self, stream: IO[str] | None) -> None:
+        if stream is None:
+            return
+        for line in stream:
+            self._lines.append(line.rstrip("\n"))
+            if self.is_ready_line(line):
+                self._ready.set()
+        # a process that ends before it got ready must not keep the caller waiting
+        if self.proc is not None and self.proc.poll() is not None:
+            self._ready.set()
+
+    @property
+    def pid(self) -> int:
+        if self.proc is None:
+            raise RuntimeError(f"{self.name} was not started")
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, cpu_pct: float) -> RxResult | str:
+        if self.proc is None:
+            return f"failed: {self.name} was not started"
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.stop_now()
+        time.sleep(0.1)  # let the pump threads take the last lines
+        text = "\n".join(self._lines)
+        return self.result(text, text, cpu_pct)
+
+    def stop_now(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+
+class _Tcpdump(_Receiver):
+    name = "tcpdump"
+
+    def argv(self) -> list[str]:
+        return ["tcpdump", "-n", "-i", self.link.rx_if, "-w", os.devnull]
+
+    def is_ready_line(self, line: str) -> bool:
+        return line.startswith("listening on") or "tcpdump:" in line
+
+    def result(self, out: str, err: str, cpu_pct: float) -> RxResult | str:
+        got = re.search(r"(\d+) packets? received by filter", err)
+        dropped = re.search(r"(\d+) packets? dropped by kernel", err)
+        captured = re.search(r"(\d+) packets? captured", err)
+        if got is None or dropped is None or captured is None:
+            return f"failed: tcpdump said {err.strip()[-200:]!r}"
+        return RxResult(int(got.group(1)), int(dropped.group(1)), int(captured.group(1)), cpu_pct)
+
+
+class _Ours(_Receiver):
+    name = "mirrorscope"
+
+    def argv(self) -> list[str]:
+        return [sys.executable, "-m", "bench._live", "rx", self.link.rx_if]
+
+    def is_ready_line(self, line: str) -> bool:
+        return line.startswith(("ready", "{"))
+
+    def result(self, out: str, err: str, cpu_pct: float) -> RxResult | str:
+        docs = [ln for ln in out.splitlines() if ln.startswith("{")]
+        if not docs:
+            return f"failed: {(out.strip().splitlines() or ['no output'])[-1]}"
+        r = json.loads(docs[-1])
+        if "unavailable" in r:
+            return f"not available: {r['unavailable']}"
+        return RxResult(
+            int(r["received"]), int(r["dropped"]), int(r["analysed"]), cpu_pct, str(r["note"])
+        )
+
+
+def _rx_cpu() -> str:
+    return "1" if (os.cpu_count() or 1) > 1 else "0"
+
+
+# --- the in-process receiver (runs inside the receiving namespace) --------------------------------
+
+
+def _rx_child(iface: str) -> int:
+    """Capture ``iface`` with the full analysis until SIGINT; print the kernel's counters."""
+    try:
+        source_cls = component("capture._afpacket", "AfPacketSource")
+        records = devnull()
+        chain = Chain(None, records, max_flows=1 << 20)
+    except UnavailableError as e:
+        print(json.dumps({"unavailable": e.component}), flush=True)
+        return 0
+    source: Any = source_cls(iface)
+    signal.signal(signal.SIGINT, lambda *_: source.stop())
+    signal.signal(signal.SIGTERM, lambda *_: source.stop())
+    print("ready", flush=True)
+    try:
+        for batch in source.batches():
+            chain.on_batch(batch)
+    finally:
+        stats = source.stats()
+        source.close()
+        done = chain.finish()
+        records.close()
+    note = f"{done.flows:,} flow records"
+    if not done.dedup:
+        note += "; without dedup (not available: analyzers._dedup)"
+    result = {
+        "received": stats.received,
+        "dropped": stats.dropped,
+        "analysed": done.packets,
+        "note": note,
+    }
+    print(json.dumps(result), flush=True)
+    return 0
+
+
+# --- one run and the section ----------------------------------------------------------------------
+
+
+def _run(link: Link, receiver: _Receiver, conf: Path, seconds: float, pps: int | None) -> RunResult:
+    try:
+        receiver.start()
+    except RuntimeError as e:
+        return RunResult(0, 0, 0.0, f"failed: {e}")
+    time.sleep(0.3)  # a receiver that cannot run says so and exits at once
+    if not receiver.alive():
+        r = receiver.stop(0.0)
+        return RunResult(0, 0, 0.0, r if isinstance(r, str) else "failed: receiver exited")
+    argv = ["ip", "netns", "exec", link.tx_ns, "taskset", "-c", "0"]
+    argv += ["trafgen", "--dev", link.tx_if, "--conf", str(conf), "--cpus", "1"]
+    # trafgen would otherwise raise the host-wide socket buffer defaults and move NIC IRQs
+    # (0.6.8 only knows the long spellings of these two options)
+    argv += ["--no-sock-mem", "--notouch-irq"]
+    if pps is not None:
+        argv += ["--rate", f"{pps}pps"]
+    before_tx = _link_counters(link.tx_ns, link.tx_if)
+    before_rx = _link_counters(link.rx_ns, link.rx_if)
+    ticks0 = _cpu_ticks(receiver.pid)
+    t0 = time.monotonic()
+    # its own process group: trafgen's worker is a forked child that must get the SIGINT too
+    sender = subprocess.Popen(
+        argv,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        time.sleep(seconds)
+        os.killpg(sender.pid, signal.SIGINT)
+        try:
+            _, sender_err = sender.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(sender.pid, signal.SIGKILL)
+            _, sender_err = sender.communicate(timeout=15)
+        time.sleep(0.5)  # let the receiver drain its ring
+        ticks1 = _cpu_ticks(receiver.pid)
+        elapsed = time.monotonic() - t0
+        after_tx = _link_counters(link.tx_ns, link.tx_if)
+        after_rx = _link_counters(link.rx_ns, link.rx_if)
+        cpu_pct = 100.0 * (ticks1 - ticks0) / _CLK_TCK / elapsed
+        rx = receiver.stop(cpu_pct)
+    finally:
+        if sender.poll() is None:
+            with suppress(ProcessLookupError):
+                os.killpg(sender.pid, signal.SIGKILL)
+            sender.wait(timeout=10)
+        receiver.stop_now()
+    if sender.returncode not in (0, -signal.SIGINT, 130) and not isinstance(rx, str):
+        rx = f"failed: trafgen exited {sender.returncode}: {sender_err.strip()[-200:]}"
+    return RunResult(
+        sent=after_tx["tx"] - before_tx["tx"],
+        arrived=after_rx["rx"] - before_rx["rx"],
+        seconds=seconds,
+        rx=rx,
+    )
+
+
+def _figures(label: str, run: RunResult, *, max_rate: bool, paced: bool) -> list[Figure]:
+    figs = []
+    name = f"{label}"
+    rate = run.sent / run.seconds if run.seconds else 0.0
+    figs.append(
+        Figure.value_of(
+            SECTION,
+            f"{name}: sent",
+            run.sent,
+            "frames",
+            note=f"{rate:,.0f} frames/s; {run.arrived:,} reached the receiving interface",
+        )
+    )
+    if isinstance(run.rx, str):
+        figs.append(Figure.missing(SECTION, f"{name}: received", run.rx))
+        return figs
+    rx = run.rx
+    ours = label.startswith("mirrorscope")
+    figs.append(
+        Figure.value_of(
+            SECTION,
+            f"{name}: received",
+            rx.captured,
+            "frames",
+            note=f"kernel offered {rx.received:,} to the socket"
+            + (f"; {rx.note}" if rx.note else ""),
+        )
+    )
+    figs.append(
+        Figure.value_of(
+            SECTION,
+            f"{name}: dropped by kernel",
+            rx.dropped,
+            "frames",
+            target="= 0" if ours and max_rate else "",
+            ok=(rx.dropped == 0) if ours and max_rate else None,
+        )
+    )
+    cpu_target = f"<= {_CPU_TARGET_PCT:.0f} %" if ours and paced else ""
+    figs.append(
+        Figure.value_of(
+            SECTION,
+            f"{name}: CPU",
+            rx.cpu_pct,
+            "%",
+            target=cpu_target,
+            ok=(rx.cpu_pct <= _CPU_TARGET_PCT) if cpu_target else None,
+            note="% of one core over the sending interval",
+        )
+    )
+    return figs
+
+
+def measure(seconds: float, *, quick: bool) -> list[Figure]:
+    """Max-rate runs at 64 and 512 bytes for both receivers, then ours at a paced 100 k pps."""
+    del quick  # the caller already shortened ``seconds``
+    if os.geteuid() != 0:
+        return [Figure.missing(SECTION, "live", "not available: needs root (netns, veth)")]
+    figs: list[Figure] = []
+    with tempfile.TemporaryDirectory(prefix="msbench-") as tmp, veth_pair() as link:
+        confs = {}
+        for size in (64, 512):
+            confs[size] = Path(tmp) / f"udp{size}.cfg"
+            confs[size].write_text(trafgen_config(size))
+        for size in (64, 512):
+            for receiver in (_Ours(link), _Tcpdump(link)):
+                run = _run(link, receiver, confs[size], seconds, None)
+                label = f"{receiver.name} {size} B max rate"
+                figs += _figures(label, run, max_rate=True, paced=False)
+        for receiver in (_Ours(link), _Tcpdump(link)):
+            run = _run(link, receiver, confs[64], seconds, _PACED_PPS)
+            label = f"{receiver.name} 64 B at {_PACED_PPS // 1000} k pps"
+            figs += _figures(label, run, max_rate=False, paced=True)
+    return figs
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "rx":
+        sys.exit(_rx_child(sys.argv[2]))
+    sys.exit("usage: python -m bench._live rx IFACE")

@@ -1,0 +1,238 @@
+"""Offline throughput: our chain, NFStream and tcpdump on the same generated pcap, best of N.
+
+Each tool runs in a fresh process, so no run inherits another's heap or warm caches except the
+page cache, which is warmed for all of them first (we measure analysis, not the disk). Runs are
+interleaved (ours, NFStream, tcpdump, ours, ...) so a burst of background load hits all alike;
+the best run of each is kept, and each run's CPU time is kept beside its wall time to show
+contention (CPU/wall well below the cores a tool uses means it waited).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from bench._gen import TrafficSpec, Truth
+from bench._ours import Chain, UnavailableError, component, devnull
+from bench._report import Figure
+
+SECTION = "offline"
+#: NFStream's best configuration here: no nDPI dissection and no statistics (we do no DPI
+#: either), tunnel decoding on as ours; n_meters=0 lets NFStream size itself to the 2 cores.
+NFSTREAM_CONFIG = {
+    "statistical_analysis": False,
+    "n_dissections": 0,
+    "decode_tunnels": True,
+    "n_meters": 0,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    seconds: float
+    cpu_seconds: float
+    flows: int | None
+    note: str = ""
+
+
+def _cpu_now() -> float:
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+# --- children: one measured run each, printed as one JSON line ------------------------------------
+
+
+def _child_ours(path: Path, spec: TrafficSpec) -> dict[str, object]:
+    open_capture_file = component("capture._pcapfile", "open_capture_file")
+    with devnull() as records:
+        chain = Chain(spec, records, max_flows=max(1 << 16, spec.flows * 2))
+        t0, c0 = time.perf_counter(), _cpu_now()
+        with open_capture_file(path) as source:
+            for batch in source.batches():
+                chain.on_batch(batch)
+        stats = chain.finish()
+        t1, c1 = time.perf_counter(), _cpu_now()
+    note = "" if stats.dedup else "without dedup (not available: analyzers._dedup)"
+    return {"seconds": t1 - t0, "cpu": c1 - c0, "flows": stats.flows, "note": note}
+
+
+def _child_nfstream(path: Path) -> dict[str, object]:
+    from nfstream import NFStreamer  # noqa: PLC0415 - only the child that measures it pays
+
+    t0, c0 = time.perf_counter(), _cpu_now()
+    flows = 0
+    for _ in NFStreamer(source=str(path), **NFSTREAM_CONFIG):
+        flows += 1
+    t1, c1 = time.perf_counter(), _cpu_now()
+    return {"seconds": t1 - t0, "cpu": c1 - c0, "flows": flows, "note": ""}
+
+
+def _child(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench._offline")
+    parser.add_argument("tool", choices=["ours", "nfstream"])
+    parser.add_argument("pcap", type=Path)
+    parser.add_argument("--spec", default="{}", help="TrafficSpec as JSON (for pod identities)")
+    args = parser.parse_args(argv)
+    try:
+        if args.tool == "ours":
+            result = _child_ours(args.pcap, TrafficSpec(**json.loads(args.spec)))
+        else:
+            result = _child_nfstream(args.pcap)
+    except UnavailableError as e:
+        result = {"unavailable": e.component}
+    print(json.dumps(result))
+    return 0
+
+
+# --- parent ---------------------------------------------------------------------------------------
+
+
+def _run_child(tool: str, pcap: Path, spec: TrafficSpec) -> Run | str:
+    """One measured run in a fresh interpreter; a string says why there is no number."""
+    spec_json = json.dumps(
+        {"packets": spec.packets, "flows": spec.flows, "seed": spec.seed, "span_s": spec.span_s}
+    )
+    cmd = [sys.executable, "-m", "bench._offline", tool, str(pcap), "--spec", spec_json]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=1800)
+    lines = proc.stdout.strip().splitlines()
+    if proc.returncode != 0 or not lines:
+        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        return f"failed: {tail}"
+    result = json.loads(lines[-1])
+    if "unavailable" in result:
+        return f"not available: {result['unavailable']}"
+    return Run(
+        float(result["seconds"]), float(result["cpu"]), int(result["flows"]), str(result["note"])
+    )
+
+
+def _run_tcpdump(pcap: Path) -> Run | str:
+    if shutil.which("tcpdump") is None:
+        return "not available: tcpdump (install the tcpdump package)"
+    c0 = _cpu_now()
+    t0 = time.perf_counter()
+    proc = subprocess.run(
+        ["tcpdump", "-r", str(pcap), "-w", os.devnull],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    t1 = time.perf_counter()
+    if proc.returncode != 0:
+        return f"failed: {proc.stderr.strip()[-200:]}"
+    return Run(t1 - t0, _cpu_now() - c0, None)
+
+
+def _warm(pcap: Path) -> None:
+    with pcap.open("rb") as f:
+        while f.read(1 << 24):
+            pass
+
+
+def measure(pcap: Path, truth: Truth, spec: TrafficSpec, repeat: int) -> list[Figure]:
+    """Interleaved best-of-``repeat`` runs of the three tools, as report figures."""
+    _warm(pcap)
+    load_before = os.getloadavg()[0]
+    best: dict[str, Run | str] = {}
+    for _ in range(repeat):
+        for tool in ("ours", "nfstream", "tcpdump"):
+            run = _run_tcpdump(pcap) if tool == "tcpdump" else _run_child(tool, pcap, spec)
+            prev = best.get(tool)
+            if isinstance(run, Run):
+                if not isinstance(prev, Run) or run.seconds < prev.seconds:
+                    best[tool] = run
+            elif prev is None:
+                best[tool] = run
+    return _figures(best, truth, repeat, load_before)
+
+
+def _figures(
+    best: dict[str, Run | str], truth: Truth, repeat: int, load_before: float
+) -> list[Figure]:
+    labels = {
+        "ours": "mirrorscope (reader+decode+flow table+records)",
+        "nfstream": "NFStream " + _nfstream_version(),
+        "tcpdump": "tcpdump -r -w /dev/null (libpcap floor)",
+    }
+    figs: list[Figure] = [
+        Figure.info(
+            SECTION,
+            "input",
+            f"{truth.packets:,} pkts, {truth.flows:,} flows, {truth.wire_bytes / 1e6:.0f} MB, "
+            f"best of {repeat}, load avg {load_before:.2f} before",
+        )
+    ]
+    rate: dict[str, float] = {}
+    for tool, label in labels.items():
+        run = best.get(tool, "not run")
+        if isinstance(run, str):
+            figs.append(Figure.missing(SECTION, f"{label} packets/s", run))
+            continue
+        rate[tool] = truth.packets / run.seconds
+        note = f"{run.seconds:.2f} s wall, {run.cpu_seconds / run.seconds:.2f} cores busy"
+        if run.note:
+            note += f"; {run.note}"
+        if tool == "nfstream":
+            note += "; " + ", ".join(f"{k}={v}" for k, v in NFSTREAM_CONFIG.items())
+        figs.append(Figure.value_of(SECTION, f"{label} packets/s", rate[tool], "pkt/s", note=note))
+        if run.flows is not None:
+            figs.append(
+                Figure.value_of(
+                    SECTION,
+                    f"{label.split(' (')[0]} flows",
+                    run.flows,
+                    "flows",
+                    target=f"= {truth.flows:,} (truth)",
+                    ok=run.flows == truth.flows,
+                )
+            )
+    if "ours" in rate and "nfstream" in rate:
+        figs.append(
+            Figure.value_of(
+                SECTION,
+                "ours / NFStream packets/s",
+                rate["ours"] / rate["nfstream"],
+                "x",
+                target=">= 4x",
+                ok=rate["ours"] >= 4 * rate["nfstream"],
+            )
+        )
+    else:
+        figs.append(Figure.missing(SECTION, "ours / NFStream packets/s", "a rate is missing"))
+    if "ours" in rate and "tcpdump" in rate:
+        figs.append(
+            Figure.value_of(
+                SECTION,
+                "ours / tcpdump packets/s",
+                rate["ours"] / rate["tcpdump"],
+                "x",
+                target=">= 0.5x",
+                ok=rate["ours"] >= 0.5 * rate["tcpdump"],
+            )
+        )
+    else:
+        figs.append(Figure.missing(SECTION, "ours / tcpdump packets/s", "a rate is missing"))
+    return figs
+
+
+def _nfstream_version() -> str:
+    try:
+        return version("nfstream")
+    except PackageNotFoundError:
+        return "(not installed)"
+
+
+if __name__ == "__main__":
+    sys.exit(_child(sys.argv[1:]))
