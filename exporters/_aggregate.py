@@ -8,7 +8,8 @@ is the sum of both.
 
 from __future__ import annotations
 
-from typing import TypeVar
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -66,8 +67,6 @@ DNS_SUM = DNS0 + len(DNS_BUCKETS) + 1
 DNS_COUNT = DNS_SUM + 1
 WIDTH = DNS_COUNT + 1
 
-Key = tuple[Endpoint, Endpoint, str]
-K = TypeVar("K")
 
 _F = {name: i for i, name in enumerate(COUNT_FIELDS)}
 
@@ -106,27 +105,141 @@ def _histogram(
     out[:, first + nb + 1] += np.bincount(g, minlength=out.shape[0])
 
 
-def aggregate(cols: FlowColumns) -> dict[Key, F64]:
-    """One vector per (local pod, remote endpoint, protocol) over every pod side of every flow.
+#: Stand-in remote for everything folded: deleted pods and remotes beyond the top-K.
+OTHER = Endpoint(EndpointKind.EXTERNAL, pod="other")
+OTHER_ID = 0
+_LOCAL_SHIFT = 40
+_REMOTE_SHIFT = 8
+_REMOTE_MASK = (1 << (_LOCAL_SHIFT - _REMOTE_SHIFT)) - 1
 
-    A flow between two pods contributes to both pods (each sees its own tx/rx). Handshake RTT and
-    DNS are attributed to the originator (the client) only, so summing them over pods counts each
-    once.
+
+class EndpointIndex:
+    """Small integer ids for endpoints, so keys are int64 and grouping stays in numpy.
+
+    Ids are never reused; the index grows with the endpoints ever seen (pods and nodes of the
+    cluster, one ``external``), which the identity map bounds.
     """
-    result: dict[Key, F64] = {}
+
+    def __init__(self, node: str) -> None:
+        self._node = node
+        self._ids: dict[Endpoint, int] = {OTHER: OTHER_ID}
+        self.endpoints: list[Endpoint] = [OTHER]
+        self._is_pod: list[bool] = [False]
+        self._is_local: list[bool] = [False]
+
+    def ids(self, endpoints: Sequence[Endpoint]) -> I64:
+        out = np.empty(len(endpoints), dtype=np.int64)
+        for i, e in enumerate(endpoints):
+            got = self._ids.get(e)
+            if got is None:
+                got = self._ids[e] = len(self.endpoints)
+                self.endpoints.append(e)
+                self._is_pod.append(e.kind is EndpointKind.POD)
+                self._is_local.append(self.is_local_pod(e))
+            out[i] = got
+        return out
+
+    def id_of(self, endpoint: Endpoint) -> int | None:
+        return self._ids.get(endpoint)
+
+    def is_local_pod(self, e: Endpoint) -> bool:
+        """A pod on this node (or of unknown node): only those get per-pod series here, so that
+        summing a pod's series over all nodes' exporters counts each packet once."""
+        return e.kind is EndpointKind.POD and e.node in ("", self._node)
+
+    def is_pod(self) -> npt.NDArray[np.bool_]:
+        return np.asarray(self._is_pod, dtype=bool)
+
+    def is_local(self) -> npt.NDArray[np.bool_]:
+        return np.asarray(self._is_local, dtype=bool)
+
+    def __len__(self) -> int:
+        return len(self.endpoints)
+
+
+def make_keys(local: I64, remote: I64, proto: I64) -> I64:
+    return (local << _LOCAL_SHIFT) | (remote << _REMOTE_SHIFT) | proto
+
+
+def key_local(keys: I64) -> I64:
+    return keys >> _LOCAL_SHIFT
+
+
+def key_remote(keys: I64) -> I64:
+    return (keys >> _REMOTE_SHIFT) & _REMOTE_MASK
+
+
+def key_pair(keys: I64) -> I64:
+    """(local, remote) part of a key: sorted keys stay sorted by it."""
+    return keys >> _REMOTE_SHIFT
+
+
+@dataclass(frozen=True, slots=True)
+class KeyedVectors:
+    """Counter vectors (rows of ``vecs``) under sorted, unique int64 keys (local, remote, proto)."""
+
+    keys: I64
+    vecs: F64
+
+    @classmethod
+    def empty(cls) -> KeyedVectors:
+        return cls(np.zeros(0, dtype=np.int64), np.zeros((0, WIDTH)))
+
+    @classmethod
+    def grouped(cls, keys: I64, vecs: F64) -> KeyedVectors:
+        """Sum rows with equal keys."""
+        if keys.size == 0:
+            return cls.empty()
+        order = np.argsort(keys, kind="stable")
+        k = keys[order]
+        starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
+        return cls(k[starts], np.add.reduceat(vecs[order], starts, axis=0))
+
+    def __len__(self) -> int:
+        return int(self.keys.shape[0])
+
+    def plus(self, other: KeyedVectors) -> KeyedVectors:
+        if len(other) == 0:
+            return self
+        if len(self) == 0:
+            return other
+        return KeyedVectors.grouped(
+            np.concatenate([self.keys, other.keys]), np.concatenate([self.vecs, other.vecs])
+        )
+
+    def folded(self, expired: npt.NDArray[np.bool_]) -> KeyedVectors:
+        """Drop rows of expired local pods; move expired remotes to ``OTHER``."""
+        if len(self) == 0 or not expired.any():
+            return self
+        local, remote = key_local(self.keys), key_remote(self.keys)
+        keep = ~expired[local]
+        remote = np.where(expired[remote], OTHER_ID, remote)
+        proto = self.keys & ((1 << _REMOTE_SHIFT) - 1)
+        return KeyedVectors.grouped(
+            make_keys(local[keep], remote[keep], proto[keep]), self.vecs[keep]
+        )
+
+
+def aggregate(cols: FlowColumns, index: EndpointIndex) -> KeyedVectors:
+    """One vector per (local pod, remote endpoint, protocol) over every local pod side of a flow.
+
+    A flow between two local pods contributes to both (each sees its own tx/rx). Handshake RTT
+    and DNS are attributed to the originator (the client) only, so summing them over pods counts
+    each once.
+    """
     if len(cols) == 0:
-        return result
-    eps = list(cols.endpoints)
-    is_pod = np.fromiter((e.kind is EndpointKind.POD for e in eps), dtype=bool, count=len(eps))
+        return KeyedVectors.empty()
+    gid = index.ids(cols.endpoints)
+    is_local = index.is_local()
     proto = _PROTO_INDEX[np.clip(cols.proto, 0, 255)]
-    n_ep, n_proto = len(eps), len(PROTOCOLS)
+    parts = []
     for side in ("orig", "resp"):
-        local = cols.orig if side == "orig" else cols.resp
-        remote = cols.resp if side == "orig" else cols.orig
-        mask = is_pod[local]
+        local = gid[cols.orig if side == "orig" else cols.resp]
+        remote = gid[cols.resp if side == "orig" else cols.orig]
+        mask = is_local[local]
         if not mask.any():
             continue
-        key = (local[mask].astype(np.int64) * n_ep + remote[mask]) * n_proto + proto[mask]
+        key = make_keys(local[mask], remote[mask], proto[mask])
         uniq, group = np.unique(key, return_inverse=True)
         group = group.reshape(-1).astype(np.int64)
         out = np.zeros((uniq.shape[0], WIDTH), dtype=np.float64)
@@ -150,27 +263,8 @@ def aggregate(cols: FlowColumns) -> dict[Key, F64]:
             out[:, RCODE0 : RCODE0 + nr] = rc.reshape(-1, nr)
             _histogram(out, group, cols.handshake_rtt_s[mask], RTT0, RTT_BUCKETS)
             _histogram(out, group, cols.dns_latency_s[mask], DNS0, DNS_BUCKETS)
-        for j, k in enumerate(uniq.tolist()):
-            rest, p = divmod(k, n_proto)
-            lo, re = divmod(rest, n_ep)
-            vec = result.get((eps[lo], eps[re], PROTOCOLS[p]))
-            if vec is None:
-                result[(eps[lo], eps[re], PROTOCOLS[p])] = out[j]
-            else:
-                vec += out[j]
+        parts.append(KeyedVectors(uniq, out))
+    result = KeyedVectors.empty()
+    for part in parts:
+        result = result.plus(part)
     return result
-
-
-def add_vec(total: dict[K, F64], key: K, vec: F64) -> None:
-    """``total[key] += vec``, copying on first sight so callers may keep ``vec``."""
-    cur = total.get(key)
-    if cur is None:
-        total[key] = vec.copy()
-    else:
-        cur += vec
-
-
-def add_into(total: dict[K, F64], part: dict[K, F64]) -> None:
-    """``total += part``, key by key."""
-    for k, v in part.items():
-        add_vec(total, k, v)

@@ -81,6 +81,11 @@ class CardinalityGuard:
         """Worst-case series of everything admitted so far, global reserve included."""
         return self._used
 
+    @property
+    def expired(self) -> Iterable[Endpoint]:
+        """Pods whose series were dropped and must not come back until they reappear."""
+        return self._expired.keys()
+
     def is_expired(self, pod: Endpoint) -> bool:
         return pod in self._expired
 
@@ -131,13 +136,15 @@ class CardinalityGuard:
             self._used += POD_SERIES
             return True
         if pod not in self._refused:
+            if not self._refused:  # once per episode, not once per pod: a flood must not flood logs
+                log.warning(
+                    "series bound %d reached: %s and later pods get no series "
+                    "(see mirrorscope_metric_series_dropped_total; raise the bound)",
+                    self.config.max_series,
+                    pod.label,
+                )
             self._refused.add(pod)
             self.series_dropped_total += POD_SERIES
-            log.warning(
-                "series bound %d reached: %s gets no series (raise --metrics-max-series)",
-                self.config.max_series,
-                pod.label,
-            )
         return False
 
     def assign_remotes(

@@ -27,6 +27,8 @@ from exporters._aggregate import (
     DNS_COUNT,
     DNS_QUERIES,
     F64,
+    OTHER,
+    OTHER_ID,
     PROTOCOLS,
     RCODE0,
     RCODES,
@@ -41,10 +43,12 @@ from exporters._aggregate import (
     TX_PACKETS,
     WIDTH,
     ZERO_WINDOWS,
-    Key,
-    add_into,
-    add_vec,
+    EndpointIndex,
+    KeyedVectors,
     aggregate,
+    key_local,
+    key_pair,
+    key_remote,
     protocol_counts,
 )
 from exporters._cardinality import CardinalityConfig, CardinalityGuard, EndpointDirectory
@@ -54,9 +58,6 @@ from exporters._flowstats import FlowColumns, FlowStats, FlowStatsSource
 from exporters._health import CaptureHealth, health_families
 
 log = logging.getLogger(__name__)
-
-#: Stand-in remote for everything folded: deleted pods and remotes beyond the top-K.
-OTHER = Endpoint(EndpointKind.EXTERNAL, pod="other")
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,8 +110,9 @@ class FlowMetricsCollector:
         self.ended = ended if ended is not None else EndedFlows()
         self._last: dict[tuple[str, tuple[str, ...]], float] = {}
         self._next: dict[tuple[str, tuple[str, ...]], float] = {}
-        self._shown: dict[Endpoint, set[Endpoint]] = {}
-        self._cumulative: dict[Key, F64] = {}
+        self._index = EndpointIndex(config.node)
+        self._shown = np.zeros(0, dtype=np.int64)  # keys (proto 0) of pairs exported last time
+        self._cumulative = KeyedVectors.empty()
         self._ended_by_proto = np.zeros(len(PROTOCOLS), dtype=np.int64)
 
     def on_flow_end(self, flow: FlowStats) -> None:
@@ -162,34 +164,33 @@ class FlowMetricsCollector:
         total = self._mono(family.name + "_sum", labels, float(vec[first + len(bounds) + 1]))
         family.add_metric(labels, buckets, total)
 
-    def _fold(self, agg: dict[Key, F64]) -> dict[Key, F64]:
-        """Drop expired local pods; send expired remotes to ``other``."""
-        out: dict[Key, F64] = {}
-        for (local, remote, proto), vec in agg.items():
-            if self._guard.is_expired(local):
-                continue
-            shown = OTHER if self._guard.is_expired(remote) else remote
-            add_vec(out, (local, shown, proto), vec)
-        return out
+    def _expired_mask(self) -> npt.NDArray[np.bool_]:
+        mask = np.zeros(len(self._index), dtype=bool)
+        for pod in self._guard.expired:
+            i = self._index.id_of(pod)
+            if i is not None:
+                mask[i] = True
+        return mask
 
     def _collect(self) -> Iterator[Metric]:
         ended = FlowColumns.from_rows(self.ended.drain())
         snap = self._source.flow_snapshot()
         self._ended_by_proto += protocol_counts(ended)
-        ended_agg = aggregate(ended)
-        active_agg = aggregate(snap.active)
-        seen = {
-            e
-            for agg in (self._cumulative, ended_agg, active_agg)
-            for key in agg
-            for e in key[:2]
-            if isinstance(e, Endpoint) and e.kind is EndpointKind.POD
-        }
-        if self._guard.refresh(self._directory, seen):
-            self._cumulative = self._fold(self._cumulative)
-        add_into(self._cumulative, self._fold(ended_agg))
-        merged = {k: v.copy() for k, v in self._cumulative.items()}
-        add_into(merged, self._fold(active_agg))
+        ended_kv = aggregate(ended, self._index)
+        active_kv = aggregate(snap.active, self._index)
+        keys = np.concatenate([self._cumulative.keys, ended_kv.keys, active_kv.keys])
+        ids = np.unique(np.concatenate([key_local(keys), key_remote(keys)]))
+        ids = ids[self._index.is_pod()[ids]]
+        seen = [self._index.endpoints[i] for i in ids.tolist()]
+        newly = self._guard.refresh(self._directory, seen)
+        expired = self._expired_mask()
+        if newly:
+            self._cumulative = self._cumulative.folded(expired)
+        self._cumulative = self._cumulative.plus(ended_kv.folded(expired))
+        # A series exported last time must not vanish because its flow is between the table and
+        # the ended queue at this instant: give it a zero row and let _mono keep its value.
+        shown = KeyedVectors(self._shown, np.zeros((self._shown.shape[0], WIDTH))).folded(expired)
+        merged = self._cumulative.plus(active_kv.folded(expired)).plus(shown)
 
         yield from self._pod_families(merged)
         active_by_proto = protocol_counts(snap.active)
@@ -197,25 +198,25 @@ class FlowMetricsCollector:
         yield from self._health_families()
         yield from self._series_families()
 
-    def _pod_families(self, merged: dict[Key, F64]) -> Iterator[Metric]:
+    def _pod_families(self, merged: KeyedVectors) -> Iterator[Metric]:
         node = self._config.node
-        per_pod: dict[Endpoint, F64] = {}
-        per_pair: dict[Endpoint, dict[Endpoint, F64]] = {}
-        for (local, remote, _), vec in merged.items():
-            add_vec(per_pod, local, vec)
-            add_vec(per_pair.setdefault(local, {}), remote, vec)
-        # A series exported last time must not vanish because its flow is between the table and
-        # the ended queue at this instant: give it a zero vector and let _mono keep its value.
-        zero = np.zeros(WIDTH)
-        for pod, last_remotes in self._shown.items():
-            if self._guard.is_expired(pod):
-                continue
-            per_pod.setdefault(pod, zero)
-            pairs = per_pair.setdefault(pod, {})
-            for remote in last_remotes:
-                if not self._guard.is_expired(remote):
-                    pairs.setdefault(remote, zero)
-        self._shown = {}
+        eps = self._index.endpoints
+        local = key_local(merged.keys)
+        pod_start = np.flatnonzero(np.r_[True, local[1:] != local[:-1]]) if len(merged) else local
+        pod_ids = local[pod_start]
+        pod_vecs = np.add.reduceat(merged.vecs, pod_start, axis=0) if len(merged) else merged.vecs
+        pair = key_pair(merged.keys)
+        pair_start = np.flatnonzero(np.r_[True, pair[1:] != pair[:-1]]) if len(merged) else pair
+        pair_keys = pair[pair_start]
+        pair_vecs = (
+            np.add.reduceat(merged.vecs[:, :4], pair_start, axis=0)
+            if len(merged)
+            else merged.vecs[:, :4]
+        )
+        pair_local = pair_keys >> 32
+        pair_remote = pair_keys & 0xFFFF_FFFF
+        pair_bounds = [*np.searchsorted(pair_local, pod_ids, side="left").tolist(), len(pair_keys)]
+        shown: list[int] = []
 
         pod_lbl = ["node", "namespace", "pod"]
         packets = CounterMetricFamily(
@@ -269,10 +270,11 @@ class FlowMetricsCollector:
             labels=pair_lbl,
         )
 
-        for pod in sorted(per_pod, key=lambda e: (e.namespace, e.pod)):
+        for n, pod_id in enumerate(pod_ids.tolist()):
+            pod = eps[pod_id]
             if not self._guard.admit_pod(pod):
                 continue
-            v = per_pod[pod]
+            v = pod_vecs[n]
             base = [node, pod.namespace, pod.pod]
             for direction, p, b in (("tx", TX_PACKETS, TX_BYTES), ("rx", RX_PACKETS, RX_BYTES)):
                 self._count(packets, [*base, direction], v[p])
@@ -290,19 +292,24 @@ class FlowMetricsCollector:
             if v[DNS_COUNT] > 0 or self._seen(dns_lat.name + "_sum", base):
                 self._histogram(dns_lat, base, v, DNS0, DNS_BUCKETS)
 
-            remotes = per_pair[pod]
+            lo, hi = pair_bounds[n], pair_bounds[n + 1]
+            remotes = pair_remote[lo:hi].tolist()
+            x = pair_vecs[lo:hi]
+            volume = x[:, TX_BYTES] + x[:, RX_BYTES]
             own = self._guard.assign_remotes(
-                pod, {r: float(x[TX_BYTES] + x[RX_BYTES]) for r, x in remotes.items() if r != OTHER}
+                pod, {eps[r]: float(volume[k]) for k, r in enumerate(remotes) if r != OTHER_ID}
             )
-            shown: dict[Endpoint, F64] = {}
-            for remote, x in remotes.items():
-                add_vec(shown, remote if remote in own else OTHER, x)
-            self._shown[pod] = set(shown)
-            for remote, x in shown.items():
+            mine = np.fromiter((r != OTHER_ID and eps[r] in own for r in remotes), bool)
+            rows = [(eps[r], x[k]) for k, r in enumerate(remotes) if mine[k]]
+            if not mine.all():
+                rows.append((OTHER, x[~mine].sum(axis=0)))
+            for remote, row in rows:
+                shown.append(pod_id << 32 | (self._index.id_of(remote) or OTHER_ID))
                 rl = remote_labels(remote)
                 for direction, p, b in (("tx", TX_PACKETS, TX_BYTES), ("rx", RX_PACKETS, RX_BYTES)):
-                    self._count(pair_packets, [*base, *rl, direction], x[p])
-                    self._count(pair_bytes, [*base, *rl, direction], x[b])
+                    self._count(pair_packets, [*base, *rl, direction], row[p])
+                    self._count(pair_bytes, [*base, *rl, direction], row[b])
+        self._shown = np.unique(np.asarray(shown, dtype=np.int64)) << 8
 
         yield from (packets, bytes_, retrans, resets, zero_win, rtt, queries, responses, dns_lat)
         yield from (pair_bytes, pair_packets)

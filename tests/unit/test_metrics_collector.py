@@ -7,7 +7,7 @@ import math
 import pytest
 from prometheus_client import CollectorRegistry
 
-from analyzers import EXTERNAL, IdentityMap
+from analyzers import EXTERNAL, Endpoint, EndpointKind, IdentityMap
 from exporters import (
     CaptureHealth,
     CardinalityConfig,
@@ -288,3 +288,17 @@ def test_nan_free_exposition_for_flows_without_tcp_or_dns() -> None:
     assert not any(math.isnan(s.value) for s in samples)
     assert h.value("mirrorscope_tcp_retransmits_total", namespace="shop", pod="frontend") == 0
     assert not any(s.name.startswith("mirrorscope_tcp_handshake_rtt") for s in samples)
+
+
+def test_pods_of_other_nodes_are_remotes_only() -> None:
+    """A pod on another node gets no per-pod series here, so sums over nodes count packets once."""
+    far = Endpoint(EndpointKind.POD, namespace="shop", pod="db", node="node-b")
+    h = Harness(A, far)
+    h.table.start(FlowStats(A, far, 6, orig_bytes=100, resp_bytes=40))
+    assert h.pod_bytes(A, "tx") == 100
+    assert (
+        h.value("mirrorscope_pod_bytes_total", namespace="shop", pod="db", direction="tx") is None
+    )
+    labels = {"namespace": "shop", "pod": "frontend", "direction": "rx", "remote_kind": "pod"}
+    remote = {"remote_namespace": "shop", "remote_pod": "db"}
+    assert h.value("mirrorscope_pod_remote_bytes_total", **labels, **remote) == 40
