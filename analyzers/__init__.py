@@ -2,6 +2,7 @@
 
 from analyzers._decode import decode
 from analyzers._decoded import DecodedBatch, Status, TunnelType
+from analyzers._dedup import Deduplicator
 from analyzers._dns import DnsMessage, parse_dns
 from analyzers._flowtable import ActiveFlows, FlowTable, FlowTableCounters
 from analyzers._identity import EXTERNAL, Endpoint, EndpointKind, IdentityMap
@@ -11,6 +12,7 @@ __all__ = [
     "EXTERNAL",
     "ActiveFlows",
     "DecodedBatch",
+    "Deduplicator",
     "DnsMessage",
     "Endpoint",
     "EndpointKind",
