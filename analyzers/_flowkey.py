@@ -41,6 +41,7 @@ _M3 = np.uint64(0x165667B19E3779F9)
 _M4 = np.uint64(0xD6E8FEB86659FD93)
 _M5 = np.uint64(0xFF51AFD7ED558CCD)
 _M6 = np.uint64(0xC4CEB9FE1A85EC53)
+_L4 = int(Status.L4)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,16 +92,31 @@ def _mix(x: U64) -> U64:
     return x
 
 
+def _spread(x: U64) -> U64:
+    # one xorshift-multiply round: enough for an endpoint before the symmetric sum
+    x ^= x >> np.uint64(29)
+    x *= _M5
+    return x
+
+
 def flow_keys(dec: DecodedBatch, rows: I64) -> FlowKeys:
     """Key material of ``rows`` (IP rows only: the caller filters on ``status``)."""
-    sh = dec.src_hi[rows]
-    sl = dec.src_lo[rows]
-    dh = dec.dst_hi[rows]
-    dl = dec.dst_lo[rows]
-    proto = dec.proto[rows]
-    sp = dec.sport[rows].astype(np.uint64)
-    dp = dec.dport[rows].astype(np.uint64)
-    no_ports = dec.status[rows] != Status.L4
+    if rows.shape[0] == dec.status.shape[0]:
+        # every row is IP (the usual case): read the columns as they are, no gathers
+        sh, sl, dh, dl, proto = dec.src_hi, dec.src_lo, dec.dst_hi, dec.dst_lo, dec.proto
+        sp = dec.sport.astype(np.uint64)
+        dp = dec.dport.astype(np.uint64)
+        status = dec.status
+    else:
+        sh = dec.src_hi[rows]
+        sl = dec.src_lo[rows]
+        dh = dec.dst_hi[rows]
+        dl = dec.dst_lo[rows]
+        proto = dec.proto[rows]
+        sp = dec.sport[rows].astype(np.uint64)
+        dp = dec.dport[rows].astype(np.uint64)
+        status = dec.status[rows]
+    no_ports = status != _L4
     if no_ports.any():
         sp[no_ports] = 0
         dp[no_ports] = 0
@@ -129,13 +145,17 @@ def flow_keys(dec: DecodedBatch, rows: I64) -> FlowKeys:
         swap = (sh > dh) | ((sh == dh) & ((sl > dl) | ((sl == dl) & (sp_k > dp_k))))
         es ^= (sh * _M2) ^ ((sl >> np.uint64(48)) * _M3)
         ed ^= (dh * _M2) ^ ((dl >> np.uint64(48)) * _M3)
-    meta = (
-        proto.astype(np.uint64)
-        | (dec.vlan[rows].astype(np.uint64) << np.uint64(8))
-        | (dec.tun_type[rows].astype(np.uint64) << np.uint64(20))
-        | (dec.tun_vni[rows].astype(np.uint64) << np.uint64(24))
-    )
-    h = _mix(es) + _mix(ed)  # symmetric: both directions hash alike
+    meta = proto.astype(np.uint64)
+    if dec.vlan.any() or dec.tun_type.any():
+        full = rows.shape[0] == dec.status.shape[0]
+        vlan = dec.vlan if full else dec.vlan[rows]
+        tun = dec.tun_type if full else dec.tun_type[rows]
+        vni = dec.tun_vni if full else dec.tun_vni[rows]
+        meta |= vlan.astype(np.uint64) << np.uint64(8)
+        meta |= tun.astype(np.uint64) << np.uint64(20)
+        meta |= vni.astype(np.uint64) << np.uint64(24)
+    h = _spread(es)
+    h += _spread(ed)  # symmetric: both directions hash alike
     h ^= meta * _M4
     if any_icmp:
         # ICMP type class and code belong to the key (and only ICMP rows' ports are one-sided)

@@ -50,7 +50,7 @@ from analyzers._tcpstate import (
     RESP_SHIFT,
     RST,
     SYN,
-    TCP_DTYPE,
+    TCP_WORDS,
     TcpScratch,
     conn_state,
 )
@@ -194,10 +194,9 @@ class FlowTable:
         self._ipb_f = self._ipb.reshape(-1)
         self._pay_f = self._pay.reshape(-1)
         # TCP
-        self._tcps = np.zeros(n, TCP_DTYPE)  # the scalar path's state, one record per slot
-        self._s0 = self._tcps["s0"]
-        self._s1 = self._tcps["s1"]
-        self._hseen = self._tcps["seen"]
+        self._tcpm = np.zeros((n, TCP_WORDS), np.uint32)  # the scalar path's state, a row a slot
+        self._tstate = self._tcpm[:, 0]  # views: endpoint states packed, history bits seen
+        self._hseen = self._tcpm[:, 1]
         self._hist = np.zeros(n, f"S{_HIST_WIDTH}")
         self._retx = np.zeros((n, 2), np.uint32)
         self._retx_f = self._retx.reshape(-1)
@@ -208,7 +207,7 @@ class FlowTable:
         self._seq_start = np.zeros((n, 2), np.uint32)  # first sequence number (same space)
         self._seq_start_f = self._seq_start.reshape(-1)
         self._ep = np.empty((n, 2), dtype=object)
-        self._map = SlotMap(n)
+        self._map = SlotMap()
         self._collide: dict[tuple[int, ...], int] = {}
         self._collide_slots: set[int] = set()
         self._hist_long: dict[int, str] = {}
@@ -435,7 +434,7 @@ class FlowTable:
         self._fid[s] = np.arange(self._next_fid, self._next_fid + s.size)
         self._next_fid += s.size
         self._reset_counters(s)
-        self._tcps[s] = np.zeros(1, TCP_DTYPE)
+        self._tcpm[s] = 0
         self._seq_ok[s] = False
         self._seq_max[s] = 0
         self._seq_start[s] = 0
@@ -474,8 +473,7 @@ class FlowTable:
         self._hist[s] = b""
         self._retx[s] = 0
         self._hseen[s] = 0
-        for name in ("zw0", "zw1", "rst", "t_syn", "t_synack", "t_ack"):
-            self._tcps[name][s] = 0
+        self._tcpm[s, 8:] = 0  # zero windows, RSTs, handshake times
         if self._hist_long or self._dns:
             for slot in s.tolist():
                 self._hist_long.pop(slot, None)
@@ -514,7 +512,7 @@ class FlowTable:
         is_syn = (flags & SYN) != 0
         is_fin = (flags & FIN) != 0
         is_rst = (flags & RST) != 0
-        state0 = np.where(g_dir == 0, self._s0[g_slot], self._s1[g_slot])
+        state0 = (self._tstate[g_slot] >> (g_dir * 8).astype(np.uint32)) & 0xFF
         # ---- retransmissions: Zeek's update_last_seq as a grouped running maximum
         seg = np.where(is_rst, 0, plen) + is_syn + is_fin
         end32 = (seq + seg) & 0xFFFFFFFF
@@ -562,7 +560,11 @@ class FlowTable:
         ):
             cand = np.flatnonzero(cand_mask & ~seen_g[gid])
             if cand.size:
-                _, first = np.unique(gid[cand], return_index=True)
+                # candidates are in group order: the first of each group is where gid changes
+                g = gid[cand]
+                first = np.empty(cand.size, np.bool_)
+                first[0] = True
+                np.not_equal(g[1:], g[:-1], out=first[1:])
                 ev[cand[first]] = True
         evp = np.flatnonzero(ev)
         if evp.size:
@@ -589,9 +591,9 @@ class FlowTable:
         us_list = us.tolist()
         longs = self._hist_long
         scratch = {
-            sl: TcpScratch(rec, (longs.get(sl) if longs else None) or h.decode("ascii"))
-            for sl, rec, h in zip(
-                us_list, self._tcps[us].tolist(), self._hist[us].tolist(), strict=True
+            sl: TcpScratch(row, (longs.get(sl) if longs else None) or h.decode("ascii"))
+            for sl, row, h in zip(
+                us_list, self._tcpm[us].tolist(), self._hist[us].tolist(), strict=True
             )
         }
         for sl, e, fl, sq, pl, wn, t, tl in zip(
@@ -607,7 +609,7 @@ class FlowTable:
         ):
             scratch[sl].event(e, fl, sq, pl, wn, t, tl)
         objs = [scratch[sl] for sl in us_list]
-        self._tcps[us] = np.array([o.record() for o in objs], dtype=TCP_DTYPE)
+        self._tcpm[us] = [o.row() for o in objs]
         hist = []
         for sl, o in zip(us_list, objs, strict=True):
             if len(o.hist) > _HIST_WIDTH:
@@ -675,8 +677,8 @@ class FlowTable:
             hwm = self._hwm
             act = self._active[:hwm]
             proto = self._proto[:hwm]
-            s0 = self._s0[:hwm]
-            s1 = self._s1[:hwm]
+            s0 = self._tstate[:hwm] & 0xFF
+            s1 = (self._tstate[:hwm] >> 8) & 0xFF
             closed = ((s0 == CLOSED) & (s1 == CLOSED)) | (s0 == RESET) | (s1 == RESET)
             limit = np.where(
                 proto == PROTO_TCP,
@@ -768,7 +770,7 @@ class FlowTable:
             "l2": self._l2[s].tolist(),
             "ipb": self._ipb[s].tolist(),
             "pay": self._pay[s].tolist(),
-            "tcp": self._tcps[s].tolist(),
+            "tcp": self._tcpm[s].tolist(),
             "hseen": self._hseen[s].tolist(),
             "hist": self._hist[s].tolist(),
             "retx": self._retx[s].tolist(),
@@ -809,14 +811,20 @@ class FlowTable:
             if proto == PROTO_TCP:
                 orig_bytes, resp_bytes = self._tcp_sizes(cols, j, pay)
                 tcp = cols["tcp"][j]
-                state = conn_state(tcp[0], tcp[1], orig_bytes, resp_bytes, history)
-                rtt = tcp[14:17]
+                state = conn_state(
+                    tcp[0] & 0xFF, (tcp[0] >> 8) & 0xFF, orig_bytes, resp_bytes, history
+                )
+                rtt = [
+                    tcp[11] | (tcp[12] << 32),
+                    tcp[13] | (tcp[14] << 32),
+                    tcp[15] | (tcp[16] << 32),
+                ]
                 kw = {
                     "tcp_retrans_orig": cols["retx"][j][0],
                     "tcp_retrans_resp": cols["retx"][j][1],
-                    "tcp_rst": tcp[13],
-                    "tcp_zero_win_orig": tcp[11],
-                    "tcp_zero_win_resp": tcp[12],
+                    "tcp_rst": tcp[10],
+                    "tcp_zero_win_orig": tcp[8],
+                    "tcp_zero_win_resp": tcp[9],
                     "tcp_rtt_client": (rtt[1] - rtt[0]) / _NS if rtt[0] and rtt[1] else None,
                     "tcp_rtt_server": (rtt[2] - rtt[1]) / _NS if rtt[1] and rtt[2] else None,
                 }

@@ -20,10 +20,14 @@ TOMB = np.uint64(0xFFFF_FFFF_FFFF_FFFF)
 
 
 class SlotMap:
-    """``key -> slot`` for up to ``capacity`` live keys (buckets: the next power of two >= 2x)."""
+    """``key -> slot``; the bucket array doubles whenever it would pass half full.
 
-    def __init__(self, capacity: int) -> None:
-        size = 1 << max(4, (2 * capacity - 1).bit_length())
+    Starting small keeps the buckets of a modest table in cache, and the memory proportional to
+    the live keys rather than to the largest table ever allowed.
+    """
+
+    def __init__(self, initial: int = 1 << 16) -> None:
+        size = 1 << max(4, (initial - 1).bit_length())
         self._mask = np.uint64(size - 1)
         self._keys = np.zeros(size, np.uint64)
         self._vals = np.zeros(size, np.int32)

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import re
 
-import numpy as np
-
 # TCP_ENDPOINT_* in Zeek
 INACTIVE, SYN_SENT, SYN_ACK_SENT, PARTIAL, ESTABLISHED, CLOSED, RESET = range(7)
 
@@ -35,30 +33,13 @@ def is_scale_point(count: int) -> bool:
     return count == 1
 
 
-#: One flow's scalar TCP state as the flow table stores it (one record per slot, 67 bytes).
-#: Marks are ``(seq + 1) mod 2**32`` of the last SYN/FIN/RST per endpoint, 0 for none;
-#: times are ns + 1, 0 for unset.
-TCP_DTYPE = np.dtype(
-    [
-        ("s0", "u1"),
-        ("s1", "u1"),
-        ("p0", "u1"),
-        ("p1", "u1"),
-        ("seen", "u2"),
-        ("syn0", "u4"),
-        ("syn1", "u4"),
-        ("fin0", "u4"),
-        ("fin1", "u4"),
-        ("rst0", "u4"),
-        ("rst1", "u4"),
-        ("zw0", "u4"),
-        ("zw1", "u4"),
-        ("rst", "u4"),
-        ("t_syn", "i8"),
-        ("t_synack", "i8"),
-        ("t_ack", "i8"),
-    ]
-)
+#: One flow's scalar TCP state as the flow table stores it: a row of ``TCP_WORDS`` uint32
+#: (68 bytes; a homogeneous row converts to and from Python lists much faster than a record).
+#: 0: states (orig, resp) and previous states, a byte each; 1: history bits seen;
+#: 2-7: marks ``(seq + 1) mod 2**32`` of the last SYN, FIN, RST per endpoint (0: none);
+#: 8-9: zero windows per endpoint; 10: RST segments; 11-16: SYN, SYN-ACK, ACK times (ns + 1,
+#: low and high words; 0: unset).
+TCP_WORDS = 17
 _U32 = 0xFFFFFFFF
 
 
@@ -83,33 +64,40 @@ class TcpScratch:
         "zw",
     )
 
-    def __init__(self, rec: tuple[int, ...], hist: str) -> None:
-        """From one ``TCP_DTYPE`` record (as ``tolist()`` gives it) and the history so far."""
-        (s0, s1, p0, p1, self.seen, sy0, sy1, f0, f1, r0, r1, z0, z1, self.rst) = rec[:14]
-        self.state = [s0, s1]
-        self.prev = [p0, p1]
-        self.last_syn = [sy0, sy1]
-        self.last_fin = [f0, f1]
-        self.last_rst = [r0, r1]
-        self.zw = [z0, z1]
-        self.syn_ts, self.synack_ts, self.ack_ts = rec[14:17]
+    def __init__(self, row: list[int], hist: str) -> None:
+        """From one stored row (see ``TCP_WORDS``) and the history so far."""
+        st = row[0]
+        self.state = [st & 0xFF, (st >> 8) & 0xFF]
+        self.prev = [(st >> 16) & 0xFF, st >> 24]
+        self.seen = row[1]
+        self.last_syn = row[2:4]
+        self.last_fin = row[4:6]
+        self.last_rst = row[6:8]
+        self.zw = row[8:10]
+        self.rst = row[10]
+        self.syn_ts = row[11] | (row[12] << 32)
+        self.synack_ts = row[13] | (row[14] << 32)
+        self.ack_ts = row[15] | (row[16] << 32)
         self.hist = hist
 
-    def record(self) -> tuple[int, ...]:
-        """Back to a ``TCP_DTYPE`` record."""
-        return (
-            *self.state,
-            *self.prev,
+    def row(self) -> list[int]:
+        """Back to a stored row."""
+        st, pv = self.state, self.prev
+        return [
+            st[0] | (st[1] << 8) | (pv[0] << 16) | (pv[1] << 24),
             self.seen,
             *self.last_syn,
             *self.last_fin,
             *self.last_rst,
             *self.zw,
             self.rst,
-            self.syn_ts,
-            self.synack_ts,
-            self.ack_ts,
-        )
+            self.syn_ts & _U32,
+            self.syn_ts >> 32,
+            self.synack_ts & _U32,
+            self.synack_ts >> 32,
+            self.ack_ts & _U32,
+            self.ack_ts >> 32,
+        ]
 
     def _set(self, ep: int, new: int) -> None:
         if self.state[ep] != new:
