@@ -62,14 +62,16 @@ def fingerprints(batch: FrameBatch, decoded: DecodedBatch) -> U64:
     l4_off = decoded.l4_off
     room = np.clip(frame_end - l4_off, 0, None)
 
+    # One 16-byte read per row: the 8 bytes before the payload (the end of TCP options) and the
+    # first 8 payload bytes, each masked to what the packet really has there.
+    around = gather(batch.data, l4_off - 8, 16).view(_LE64).reshape(n, 2)
     head_len = np.minimum(np.minimum(decoded.l4_len.astype(np.int64), room), 8)
-    head = gather(batch.data, l4_off, 8).view(_LE64).reshape(n) & _KEEP_HEAD[head_len]
-
+    head = around[:, 1] & _KEEP_HEAD[head_len]
     is_tcp = (decoded.proto == 6) & (decoded.status == Status.L4)
     ip_hdr = np.where(decoded.ipver == 4, 20, 40)
     opt_len = decoded.ip_len.astype(np.int64) - decoded.l4_len - ip_hdr - 20
     opt_len = np.where(is_tcp & (l4_off <= frame_end), np.clip(opt_len, 0, 8), 0)
-    tail = gather(batch.data, l4_off - 8, 8).view(_LE64).reshape(n) & _KEEP_TAIL[opt_len]
+    tail = around[:, 0] & _KEEP_TAIL[opt_len]
 
     is_icmp = (decoded.proto == 1) | (decoded.proto == 58)
     icmp_tc = np.where(is_icmp, (decoded.sport.astype(u64) << u64(8)) | decoded.dport, 0)
@@ -93,39 +95,18 @@ def fingerprints(batch: FrameBatch, decoded: DecodedBatch) -> U64:
     return h
 
 
-class _Seen:
-    """Columns of recent fingerprinted rows: the tail of the previous batch, or the current one."""
+_ENDPOINT = ("src_hi", "src_lo", "sport", "dst_hi", "dst_lo", "dport")
 
-    __slots__ = ("dport", "dst_hi", "dst_lo", "fp", "sport", "src_hi", "src_lo", "ts")
+
+class _Tail:
+    """The fingerprinted rows of earlier batches still inside the window, with their endpoints."""
+
+    __slots__ = ("columns", "fp", "ts")
 
     def __init__(self) -> None:
-        none64 = np.zeros(0, np.uint64)
-        self.fp, self.src_hi, self.src_lo, self.dst_hi, self.dst_lo = (none64,) * 5
-        self.ts = np.zeros(0, np.int64)
-        self.sport = self.dport = np.zeros(0, np.uint16)
-
-    @classmethod
-    def of(
-        cls, fp: U64, ts: npt.NDArray[np.int64], decoded: DecodedBatch, rows: npt.NDArray[np.intp]
-    ) -> _Seen:
-        out = cls()
-        out.fp, out.ts = fp, ts
-        out.src_hi, out.src_lo = decoded.src_hi[rows], decoded.src_lo[rows]
-        out.dst_hi, out.dst_lo = decoded.dst_hi[rows], decoded.dst_lo[rows]
-        out.sport, out.dport = decoded.sport[rows], decoded.dport[rows]
-        return out
-
-    def joined(self, other: _Seen) -> _Seen:
-        out = _Seen.__new__(_Seen)
-        for name in _Seen.__slots__:
-            setattr(out, name, np.concatenate((getattr(self, name), getattr(other, name))))
-        return out
-
-    def take(self, rows: npt.NDArray[np.intp]) -> _Seen:
-        out = _Seen.__new__(_Seen)
-        for name in _Seen.__slots__:
-            setattr(out, name, getattr(self, name)[rows])
-        return out
+        self.fp: U64 = np.zeros(0, np.uint64)
+        self.ts: npt.NDArray[np.int64] = np.zeros(0, np.int64)
+        self.columns: dict[str, npt.NDArray[np.generic]] = {}
 
 
 class Deduplicator:
@@ -136,7 +117,7 @@ class Deduplicator:
             raise ValueError(f"window_ns must be >= 0, not {window_ns}")
         self.window_ns = window_ns
         self._suppressed = 0
-        self._tail = _Seen()
+        self._tail = _Tail()
 
     @property
     def suppressed(self) -> int:
@@ -149,40 +130,47 @@ class Deduplicator:
         rows = np.flatnonzero(decoded.status <= Status.L3)
         if rows.size == 0:
             return keep
-        fp = fingerprints(batch, decoded)[rows]
-        seen = self._tail.joined(_Seen.of(fp, batch.ts_ns[rows], decoded, rows))
-        dup = self._duplicates(seen)
-        first_new = self._tail.fp.shape[0]
-        dropped = rows[dup[first_new:]]
+        tail = self._tail
+        old = tail.fp.shape[0]
+        fp = np.concatenate((tail.fp, fingerprints(batch, decoded)[rows]))
+        ts = np.concatenate((tail.ts, batch.ts_ns[rows]))
+
+        def endpoint(name: str, at: npt.NDArray[np.intp]) -> npt.NDArray[np.generic]:
+            """Column ``name`` at combined indices ``at`` (tail rows first, then this batch's)."""
+            current: npt.NDArray[np.generic] = getattr(decoded, name)[rows[np.maximum(at - old, 0)]]
+            if old == 0:
+                return current
+            return np.where(at < old, tail.columns[name][np.minimum(at, old - 1)], current)
+
+        later, earlier = self._pairs(fp, ts)
+        fresh = later >= old
+        later, earlier = later[fresh], earlier[fresh]
+        same = {name: endpoint(name, later) == endpoint(name, earlier) for name in _ENDPOINT}
+        same_src = same["src_hi"] & same["src_lo"] & same["sport"]
+        same_dst = same["dst_hi"] & same["dst_lo"] & same["dport"]
+        dropped = rows[later[same_src | same_dst] - old]  # each row is "later" at most once
         keep[dropped] = False
         self._suppressed += int(dropped.size)
-        newest = int(seen.ts.max())
-        self._tail = seen.take(np.flatnonzero(seen.ts >= newest - self.window_ns))
+
+        recent = np.flatnonzero(ts >= int(ts.max()) - self.window_ns)
+        next_tail = _Tail()
+        next_tail.fp, next_tail.ts = fp[recent], ts[recent]
+        next_tail.columns = {name: endpoint(name, recent) for name in _ENDPOINT}
+        self._tail = next_tail
         return keep
 
-    def _duplicates(self, seen: _Seen) -> npt.NDArray[np.bool_]:
-        """Rows of ``seen`` that copy the previous row with the same fingerprint."""
-        m = seen.fp.shape[0]
+    def _pairs(
+        self, fp: U64, ts: npt.NDArray[np.int64]
+    ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+        """(later, earlier) index pairs: same fingerprint, next to each other, inside the window."""
+        m = fp.shape[0]
         # Sorting fingerprint bits with the row index packed below them finds, for every row,
         # the previous row with the same fingerprint: a plain sort is ~5x cheaper than argsort.
         bits = max(int(m - 1).bit_length(), 1)
         low = np.uint64((1 << bits) - 1)
-        packed = np.sort((seen.fp & ~low) | np.arange(m, dtype=np.uint64))
+        packed = np.sort((fp & ~low) | np.arange(m, dtype=np.uint64))
         same = (packed[1:] & ~low) == (packed[:-1] & ~low)
         later = (packed[1:][same] & low).astype(np.intp)
         earlier = (packed[:-1][same] & low).astype(np.intp)
-        close = np.abs(seen.ts[later] - seen.ts[earlier]) <= self.window_ns
-        later, earlier = later[close], earlier[close]
-        same_src = (
-            (seen.src_lo[later] == seen.src_lo[earlier])
-            & (seen.src_hi[later] == seen.src_hi[earlier])
-            & (seen.sport[later] == seen.sport[earlier])
-        )
-        same_dst = (
-            (seen.dst_lo[later] == seen.dst_lo[earlier])
-            & (seen.dst_hi[later] == seen.dst_hi[earlier])
-            & (seen.dport[later] == seen.dport[earlier])
-        )
-        dup = np.zeros(m, dtype=np.bool_)
-        dup[later[same_src | same_dst]] = True
-        return dup
+        close = np.abs(ts[later] - ts[earlier]) <= self.window_ns
+        return later[close], earlier[close]
