@@ -13,9 +13,9 @@ Slots come from a free list over preallocated zeroed columns: untouched pages co
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
+import socket
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -25,7 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from analyzers._decoded import DecodedBatch, Status
-from analyzers._dns import QTYPE_NAMES, RCODE_NAMES, parse_dns
+from analyzers._dns import parse_dns
 from analyzers._flowkey import (
     PROTO_ICMP,
     PROTO_ICMP6,
@@ -35,7 +35,7 @@ from analyzers._flowkey import (
     flow_keys,
 )
 from analyzers._identity import Endpoint, EndpointKind, IdentityMap
-from analyzers._records import FlowRecord, FlowSink, make_uid
+from analyzers._records import DnsStats, FlowRecord, FlowSink, TcpStats, make_uids
 from analyzers._slotmap import SlotMap
 from analyzers._tcpstate import (
     ACK,
@@ -115,8 +115,8 @@ class ActiveFlows:
 
 def _addr_str(hi: int, lo: int) -> str:
     if hi == 0 and (lo >> 32) == 0xFFFF:
-        return str(ipaddress.IPv4Address(lo & 0xFFFFFFFF))
-    return str(ipaddress.IPv6Address((hi << 64) | lo))
+        return socket.inet_ntop(socket.AF_INET, (lo & 0xFFFFFFFF).to_bytes(4, "big"))
+    return socket.inet_ntop(socket.AF_INET6, ((hi << 64) | lo).to_bytes(16, "big"))
 
 
 def _proto_name(proto: int) -> str:
@@ -763,7 +763,6 @@ class FlowTable:
             "meta": self._meta[s].tolist(),
             "orig_a": self._orig_a[s].tolist(),
             "ipver": self._ipver[s].tolist(),
-            "fid": self._fid[s].tolist(),
             "first": self._first[s].tolist(),
             "last": self._last[s].tolist(),
             "pkts": self._pkts[s].tolist(),
@@ -778,6 +777,7 @@ class FlowTable:
             "seq_max": self._seq_max[s].tolist(),
             "seq_start": self._seq_start[s].tolist(),
         }
+        uids = make_uids(self._seed, self._fid[s])
         out: list[FlowRecord] = []
         for j, slot in enumerate(s.tolist()):
             meta = cols["meta"][j]
@@ -807,7 +807,7 @@ class FlowTable:
             pk, l2, ipb, pay = cols["pkts"][j], cols["l2"][j], cols["ipb"][j], cols["pay"][j]
             first, last = cols["first"][j], cols["last"][j]
             history = self._hist_long.get(slot) or cols["hist"][j].decode("ascii")
-            kw: dict[str, Any] = {}
+            tcp_stats = None
             if proto == PROTO_TCP:
                 orig_bytes, resp_bytes = self._tcp_sizes(cols, j, pay)
                 tcp = cols["tcp"][j]
@@ -819,15 +819,16 @@ class FlowTable:
                     tcp[13] | (tcp[14] << 32),
                     tcp[15] | (tcp[16] << 32),
                 ]
-                kw = {
-                    "tcp_retrans_orig": cols["retx"][j][0],
-                    "tcp_retrans_resp": cols["retx"][j][1],
-                    "tcp_rst": tcp[10],
-                    "tcp_zero_win_orig": tcp[8],
-                    "tcp_zero_win_resp": tcp[9],
-                    "tcp_rtt_client": (rtt[1] - rtt[0]) / _NS if rtt[0] and rtt[1] else None,
-                    "tcp_rtt_server": (rtt[2] - rtt[1]) / _NS if rtt[1] and rtt[2] else None,
-                }
+                retx = cols["retx"][j]
+                tcp_stats = TcpStats(
+                    retx[0],
+                    retx[1],
+                    tcp[10],
+                    tcp[8],
+                    tcp[9],
+                    (rtt[1] - rtt[0]) / _NS if rtt[0] and rtt[1] else None,
+                    (rtt[2] - rtt[1]) / _NS if rtt[1] and rtt[2] else None,
+                )
             else:
                 orig_bytes, resp_bytes = pay[0], pay[1]
                 if proto == PROTO_UDP:
@@ -835,54 +836,49 @@ class FlowTable:
                     history = ("D" if pk[0] else "") + ("d" if pk[1] else "")
                 else:
                     state = "OTH"
-            dns = self._dns.get(slot)
+            dns = self._dns.get(slot) if self._dns else None
+            dns_stats = None
             if dns is not None:
-                kw.update(
-                    dns_query=dns.query,
-                    dns_qtype=dns.qtype,
-                    dns_qtype_name=QTYPE_NAMES.get(dns.qtype) if dns.qtype is not None else None,
-                    dns_rcode=dns.rcode,
-                    dns_rcode_name=RCODE_NAMES.get(dns.rcode) if dns.rcode is not None else None,
-                    dns_latency=dns.latency_ns / _NS if dns.latency_ns is not None else None,
-                    dns_queries=dns.queries,
-                    dns_responses=dns.responses,
+                dns_stats = DnsStats(
+                    dns.query,
+                    dns.qtype,
+                    dns.rcode,
+                    dns.latency_ns / _NS if dns.latency_ns is not None else None,
+                    dns.queries,
+                    dns.responses,
                 )
+            # positional, in field order: keyword calls cost more at a million records
             out.append(
                 FlowRecord(
-                    ts=first / _NS,
-                    uid=make_uid(self._seed, cols["fid"][j]),
-                    orig_h=oh,
-                    orig_p=op,
-                    resp_h=rh,
-                    resp_p=rp,
-                    proto=_proto_name(proto),
-                    service=None if icmp else _SERVICES.get(rp),
-                    duration=(last - first) / _NS,
-                    orig_bytes=orig_bytes,
-                    resp_bytes=resp_bytes,
-                    conn_state=state,
-                    missed_bytes=0,
-                    history=history,
-                    orig_pkts=pk[0],
-                    orig_ip_bytes=ipb[0],
-                    resp_pkts=pk[1],
-                    resp_ip_bytes=ipb[1],
-                    orig_l2_bytes=l2[0],
-                    resp_l2_bytes=l2[1],
-                    orig_kind=str(eo.kind),
-                    orig_namespace=eo.namespace,
-                    orig_pod=eo.pod,
-                    orig_node=eo.node,
-                    resp_kind=str(er.kind),
-                    resp_namespace=er.namespace,
-                    resp_pod=er.pod,
-                    resp_node=er.node,
-                    node=self._node,
-                    vlan=(meta >> 8) & 0xFFF,
-                    tunnel_vni=(meta >> 24) & 0xFFFFFF,
-                    ip_version=cols["ipver"][j],
-                    end_reason=reason,
-                    **kw,
+                    first / _NS,
+                    uids[j],
+                    oh,
+                    op,
+                    rh,
+                    rp,
+                    _proto_name(proto),
+                    None if icmp else _SERVICES.get(rp),
+                    (last - first) / _NS,
+                    orig_bytes,
+                    resp_bytes,
+                    state,
+                    0,
+                    history,
+                    pk[0],
+                    ipb[0],
+                    pk[1],
+                    ipb[1],
+                    l2[0],
+                    l2[1],
+                    eo,
+                    er,
+                    self._node,
+                    (meta >> 8) & 0xFFF,
+                    (meta >> 24) & 0xFFFFFF,
+                    cols["ipver"][j],
+                    tcp_stats,
+                    dns_stats,
+                    reason,
                 )
             )
         return out

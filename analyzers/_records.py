@@ -7,28 +7,103 @@ import json
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import numpy as np
+import numpy.typing as npt
+
+from analyzers._dns import QTYPE_NAMES, RCODE_NAMES
+from analyzers._identity import Endpoint
+
 _B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 
-def make_uid(seed: bytes, seq: int) -> str:
-    """A Zeek-like connection uid: ``C`` + 17 base62 characters, unique per (seed, seq).
+_ALPHABET = np.frombuffer(_B62.encode(), np.uint8)
+_K1 = np.uint64(0x9E3779B97F4A7C15)
+_K2 = np.uint64(0xBF58476D1CE4E5B9)
+_K3 = np.uint64(0x94D049BB133111EB)
 
-    Hashing a per-table random seed with a sequence number gives ids that do not collide across
-    restarts or workers yet cost no global state.
+
+def _bijection(x: npt.NDArray[np.uint64], salt: np.uint64) -> npt.NDArray[np.uint64]:
+    # splitmix64's finaliser after adding a salt: a bijection of the 64-bit integers
+    x = x + salt
+    x ^= x >> np.uint64(30)
+    x *= _K2
+    x ^= x >> np.uint64(27)
+    x *= _K3
+    x ^= x >> np.uint64(31)
+    return x
+
+
+def make_uids(seed: bytes, seqs: npt.NDArray[np.int64]) -> list[str]:
+    """Zeek-like connection uids: ``C`` + 17 base62 characters, one per sequence number.
+
+    The first 11 characters encode a bijection of the sequence number salted with the table's
+    random seed, so uids never repeat within a table and differ across tables and restarts; the
+    last 6 add more seed-dependent noise. No global state, no per-uid hashing call.
     """
-    n = int.from_bytes(
-        hashlib.blake2b(seq.to_bytes(8, "little"), key=seed, digest_size=12).digest(), "big"
+    salt = int.from_bytes(hashlib.blake2b(seed, digest_size=16).digest(), "big")
+    s = seqs.astype(np.uint64) * _K1
+    words = (
+        _bijection(s, np.uint64(salt & 0xFFFF_FFFF_FFFF_FFFF)),
+        _bijection(s, np.uint64(salt >> 64)),
     )
-    out = []
-    for _ in range(17):
-        n, r = divmod(n, 62)
-        out.append(_B62[r])
-    return "C" + "".join(out)
+    digits = np.empty((seqs.shape[0], 18), np.uint8)
+    digits[:, 0] = ord("C")
+    col = 1
+    for word, count in zip(words, (11, 6), strict=True):
+        w = word.copy()
+        for _ in range(count):
+            digits[:, col] = _ALPHABET[(w % np.uint64(62)).astype(np.intp)]
+            w //= np.uint64(62)
+            col += 1
+    return digits.view("S18").ravel().astype(str).tolist()
+
+
+def make_uid(seed: bytes, seq: int) -> str:
+    """One uid (see ``make_uids``)."""
+    return make_uids(seed, np.array([seq], np.int64))[0]
+
+
+@dataclass(frozen=True, slots=True)
+class TcpStats:
+    """TCP health of one flow: counted per direction where it has one."""
+
+    retrans_orig: int = 0  # segments whose sequence range was already seen (Zeek's rule)
+    retrans_resp: int = 0
+    rst: int = 0  # RST segments, both directions
+    zero_win_orig: int = 0  # window-0 segments, as Zeek counts them (not with/after RST, ...)
+    zero_win_resp: int = 0
+    rtt_client: float | None = None  # SYN -> SYN-ACK at the mirror, seconds
+    rtt_server: float | None = None  # SYN-ACK -> first ACK from the originator, seconds
+
+
+@dataclass(frozen=True, slots=True)
+class DnsStats:
+    """DNS seen on one flow (UDP or TCP port 53)."""
+
+    query: str | None = None  # first question's name
+    qtype: int | None = None
+    rcode: int | None = None  # of the last response
+    latency: float | None = None  # first response matched by transaction id, seconds
+    queries: int = 0
+    responses: int = 0
+
+    @property
+    def qtype_name(self) -> str | None:
+        return None if self.qtype is None else QTYPE_NAMES.get(self.qtype)
+
+    @property
+    def rcode_name(self) -> str | None:
+        return None if self.rcode is None else RCODE_NAMES.get(self.rcode)
 
 
 @dataclass(frozen=True, slots=True)
 class FlowRecord:
-    """One ended flow (or one active-timeout slice of a long flow)."""
+    """One ended flow (or one active-timeout slice of a long flow).
+
+    Pod identity, TCP and DNS figures are nested objects (fewer fields make records cheaper to
+    build); the flat ``orig_pod``, ``tcp_rst``, ``dns_rcode``… properties and ``as_conn_log``
+    give the flat view.
+    """
 
     ts: float  # first packet, seconds since the epoch
     uid: str
@@ -50,34 +125,108 @@ class FlowRecord:
     resp_ip_bytes: int
     orig_l2_bytes: int
     resp_l2_bytes: int
-    orig_kind: str
-    orig_namespace: str
-    orig_pod: str
-    orig_node: str
-    resp_kind: str
-    resp_namespace: str
-    resp_pod: str
-    resp_node: str
+    orig: Endpoint
+    resp: Endpoint
     node: str
     vlan: int
     tunnel_vni: int
     ip_version: int
-    tcp_retrans_orig: int = 0
-    tcp_retrans_resp: int = 0
-    tcp_rst: int = 0
-    tcp_zero_win_orig: int = 0
-    tcp_zero_win_resp: int = 0
-    tcp_rtt_client: float | None = None
-    tcp_rtt_server: float | None = None
-    dns_query: str | None = None
-    dns_qtype: int | None = None
-    dns_qtype_name: str | None = None
-    dns_rcode: int | None = None
-    dns_rcode_name: str | None = None
-    dns_latency: float | None = None
-    dns_queries: int = 0
-    dns_responses: int = 0
+    tcp: TcpStats | None = None
+    dns: DnsStats | None = None
     end_reason: str = "end"
+
+    # flat views -------------------------------------------------------------
+    @property
+    def orig_kind(self) -> str:
+        return str(self.orig.kind)
+
+    @property
+    def orig_namespace(self) -> str:
+        return self.orig.namespace
+
+    @property
+    def orig_pod(self) -> str:
+        return self.orig.pod
+
+    @property
+    def orig_node(self) -> str:
+        return self.orig.node
+
+    @property
+    def resp_kind(self) -> str:
+        return str(self.resp.kind)
+
+    @property
+    def resp_namespace(self) -> str:
+        return self.resp.namespace
+
+    @property
+    def resp_pod(self) -> str:
+        return self.resp.pod
+
+    @property
+    def resp_node(self) -> str:
+        return self.resp.node
+
+    @property
+    def tcp_retrans_orig(self) -> int:
+        return self.tcp.retrans_orig if self.tcp else 0
+
+    @property
+    def tcp_retrans_resp(self) -> int:
+        return self.tcp.retrans_resp if self.tcp else 0
+
+    @property
+    def tcp_rst(self) -> int:
+        return self.tcp.rst if self.tcp else 0
+
+    @property
+    def tcp_zero_win_orig(self) -> int:
+        return self.tcp.zero_win_orig if self.tcp else 0
+
+    @property
+    def tcp_zero_win_resp(self) -> int:
+        return self.tcp.zero_win_resp if self.tcp else 0
+
+    @property
+    def tcp_rtt_client(self) -> float | None:
+        return self.tcp.rtt_client if self.tcp else None
+
+    @property
+    def tcp_rtt_server(self) -> float | None:
+        return self.tcp.rtt_server if self.tcp else None
+
+    @property
+    def dns_query(self) -> str | None:
+        return self.dns.query if self.dns else None
+
+    @property
+    def dns_qtype(self) -> int | None:
+        return self.dns.qtype if self.dns else None
+
+    @property
+    def dns_qtype_name(self) -> str | None:
+        return self.dns.qtype_name if self.dns else None
+
+    @property
+    def dns_rcode(self) -> int | None:
+        return self.dns.rcode if self.dns else None
+
+    @property
+    def dns_rcode_name(self) -> str | None:
+        return self.dns.rcode_name if self.dns else None
+
+    @property
+    def dns_latency(self) -> float | None:
+        return self.dns.latency if self.dns else None
+
+    @property
+    def dns_queries(self) -> int:
+        return self.dns.queries if self.dns else 0
+
+    @property
+    def dns_responses(self) -> int:
+        return self.dns.responses if self.dns else 0
 
     def as_conn_log(self) -> dict[str, Any]:
         """Zeek conn.log field names first, then ours; unset optional fields are left out."""
@@ -92,17 +241,14 @@ class FlowRecord:
         }
         if self.service is not None:
             out["service"] = self.service
-        out.update(
-            {
-                "duration": round(self.duration, 6),
-                "orig_bytes": self.orig_bytes,
-                "resp_bytes": self.resp_bytes,
-                "conn_state": self.conn_state,
-                "missed_bytes": self.missed_bytes,
-            }
-        )
+        out["duration"] = round(self.duration, 6)
+        out["orig_bytes"] = self.orig_bytes
+        out["resp_bytes"] = self.resp_bytes
+        out["conn_state"] = self.conn_state
+        out["missed_bytes"] = self.missed_bytes
         if self.history:
             out["history"] = self.history
+        o, r = self.orig, self.resp
         out.update(
             {
                 "orig_pkts": self.orig_pkts,
@@ -111,43 +257,46 @@ class FlowRecord:
                 "resp_ip_bytes": self.resp_ip_bytes,
                 "orig_l2_bytes": self.orig_l2_bytes,
                 "resp_l2_bytes": self.resp_l2_bytes,
-                "orig_kind": self.orig_kind,
-                "orig_namespace": self.orig_namespace,
-                "orig_pod": self.orig_pod,
-                "orig_node": self.orig_node,
-                "resp_kind": self.resp_kind,
-                "resp_namespace": self.resp_namespace,
-                "resp_pod": self.resp_pod,
-                "resp_node": self.resp_node,
+                "orig_kind": str(o.kind),
+                "orig_namespace": o.namespace,
+                "orig_pod": o.pod,
+                "orig_node": o.node,
+                "resp_kind": str(r.kind),
+                "resp_namespace": r.namespace,
+                "resp_pod": r.pod,
+                "resp_node": r.node,
                 "node": self.node,
                 "vlan": self.vlan,
                 "tunnel_vni": self.tunnel_vni,
                 "ip_version": self.ip_version,
             }
         )
-        if self.proto == "tcp":
-            out.update(
-                {
-                    "tcp_retrans_orig": self.tcp_retrans_orig,
-                    "tcp_retrans_resp": self.tcp_retrans_resp,
-                    "tcp_rst": self.tcp_rst,
-                    "tcp_zero_win_orig": self.tcp_zero_win_orig,
-                    "tcp_zero_win_resp": self.tcp_zero_win_resp,
-                }
-            )
-            if self.tcp_rtt_client is not None:
-                out["tcp_rtt_client"] = round(self.tcp_rtt_client, 9)
-            if self.tcp_rtt_server is not None:
-                out["tcp_rtt_server"] = round(self.tcp_rtt_server, 9)
-        if self.dns_queries or self.dns_responses:
-            out["dns_queries"] = self.dns_queries
-            out["dns_responses"] = self.dns_responses
-            for name in ("dns_query", "dns_qtype", "dns_qtype_name", "dns_rcode", "dns_rcode_name"):
-                value = getattr(self, name)
+        t = self.tcp
+        if t is not None:
+            out["tcp_retrans_orig"] = t.retrans_orig
+            out["tcp_retrans_resp"] = t.retrans_resp
+            out["tcp_rst"] = t.rst
+            out["tcp_zero_win_orig"] = t.zero_win_orig
+            out["tcp_zero_win_resp"] = t.zero_win_resp
+            if t.rtt_client is not None:
+                out["tcp_rtt_client"] = round(t.rtt_client, 9)
+            if t.rtt_server is not None:
+                out["tcp_rtt_server"] = round(t.rtt_server, 9)
+        d = self.dns
+        if d is not None:
+            out["dns_queries"] = d.queries
+            out["dns_responses"] = d.responses
+            for key, value in (
+                ("dns_query", d.query),
+                ("dns_qtype", d.qtype),
+                ("dns_qtype_name", d.qtype_name),
+                ("dns_rcode", d.rcode),
+                ("dns_rcode_name", d.rcode_name),
+            ):
                 if value is not None:
-                    out[name] = value
-            if self.dns_latency is not None:
-                out["dns_latency"] = round(self.dns_latency, 9)
+                    out[key] = value
+            if d.latency is not None:
+                out["dns_latency"] = round(d.latency, 9)
         out["end_reason"] = self.end_reason
         return out
 
