@@ -320,8 +320,6 @@ def _rx_child(iface: str) -> int:
         records.close()
     ring = f"{source.block_count} x {source.block_size >> 20} MiB ring"
     note = f"{ring}; {done.flows:,} flow records"
-    if not done.dedup:
-        note += "; without dedup (not available: analyzers._dedup)"
     result = {
         "received": stats.received,
         "dropped": stats.dropped,

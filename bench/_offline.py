@@ -42,6 +42,7 @@ class Run:
     cpu_seconds: float
     flows: int | None
     note: str = ""
+    suppressed: int | None = None  # ours: copies duplicate suppression removed
 
 
 def _cpu_now() -> float:
@@ -63,8 +64,13 @@ def _child_ours(path: Path, spec: TrafficSpec) -> dict[str, object]:
                 chain.on_batch(batch)
         stats = chain.finish()
         t1, c1 = time.perf_counter(), _cpu_now()
-    note = "" if stats.dedup else "without dedup (not available: analyzers._dedup)"
-    return {"seconds": t1 - t0, "cpu": c1 - c0, "flows": stats.flows, "note": note}
+    return {
+        "seconds": t1 - t0,
+        "cpu": c1 - c0,
+        "flows": stats.flows,
+        "suppressed": stats.suppressed,
+        "note": "",
+    }
 
 
 def _child_nfstream(path: Path) -> dict[str, object]:
@@ -112,8 +118,13 @@ def _run_child(tool: str, pcap: Path, spec: TrafficSpec) -> Run | str:
     result = json.loads(lines[-1])
     if "unavailable" in result:
         return f"not available: {result['unavailable']}"
+    suppressed = result.get("suppressed")
     return Run(
-        float(result["seconds"]), float(result["cpu"]), int(result["flows"]), str(result["note"])
+        float(result["seconds"]),
+        float(result["cpu"]),
+        int(result["flows"]),
+        str(result["note"]),
+        None if suppressed is None else int(suppressed),
     )
 
 
@@ -162,7 +173,7 @@ def _figures(
     best: dict[str, Run | str], truth: Truth, repeat: int, load_before: float
 ) -> list[Figure]:
     labels = {
-        "ours": "mirrorscope (reader+decode+flow table+records)",
+        "ours": "mirrorscope (reader+dedup+decode+flow table+records)",
         "nfstream": "NFStream " + _nfstream_version(),
         "tcpdump": "tcpdump -r -w /dev/null (libpcap floor)",
     }
@@ -196,6 +207,17 @@ def _figures(
                     "flows",
                     target=f"= {truth.flows:,} (truth)",
                     ok=run.flows == truth.flows,
+                )
+            )
+        if run.suppressed is not None:
+            figs.append(
+                Figure.value_of(
+                    SECTION,
+                    f"{label.split(' (')[0]} duplicates suppressed",
+                    run.suppressed,
+                    "pkts",
+                    target="= 0 (the file has none)",
+                    ok=run.suppressed == 0,
                 )
             )
     if "ours" in rate and "nfstream" in rate:

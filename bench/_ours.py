@@ -43,8 +43,7 @@ def component(module: str, attr: str) -> Any:
 class ChainStats:
     packets: int
     flows: int  # flow records written
-    suppressed: int  # duplicates removed (0 when duplicate suppression is not available)
-    dedup: bool  # whether duplicate suppression ran
+    suppressed: int  # mirrored copies removed by duplicate suppression
 
 
 class Chain:
@@ -64,7 +63,7 @@ class Chain:
             ]
             identity.replace("bench", entries)
         self._decode = decode
-        self._dedup = _make_dedup()
+        self._dedup = component("analyzers", "Deduplicator")()
         self._records = records
         self._flows = 0
         self._packets = 0
@@ -81,8 +80,7 @@ class Chain:
             return
         self._packets += n
         dec = self._decode(batch)
-        keep = self._dedup(batch, dec) if self._dedup is not None else None
-        self.table.process(batch, dec, keep)
+        self.table.process(batch, dec, self._dedup.mask(batch, dec))
         now = int(batch.ts_ns[-1])
         if now >= self._next_expire:
             self.table.expire(now)
@@ -92,17 +90,8 @@ class Chain:
         self.table.flush()
         self._records.flush()
         return ChainStats(
-            packets=self._packets, flows=self._flows, suppressed=0, dedup=self._dedup is not None
+            packets=self._packets, flows=self._flows, suppressed=int(self._dedup.suppressed)
         )
-
-
-def _make_dedup() -> Any:
-    """The duplicate suppressor's per-batch keep-mask function, or None until it lands."""
-    try:
-        importlib.import_module("analyzers._dedup")
-    except ImportError:
-        return None
-    return None  # wired once analyzers._dedup's API is committed
 
 
 def devnull() -> IO[str]:
