@@ -823,7 +823,8 @@ class FlowTable:
                 tcp_stats = TcpStats(
                     retx[0],
                     retx[1],
-                    tcp[10],
+                    tcp[10] & 0xFFFF,
+                    tcp[10] >> 16,
                     tcp[8],
                     tcp[9],
                     (rtt[1] - rtt[0]) / _NS if rtt[0] and rtt[1] else None,

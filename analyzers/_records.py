@@ -69,7 +69,8 @@ class TcpStats:
 
     retrans_orig: int = 0  # segments whose sequence range was already seen (Zeek's rule)
     retrans_resp: int = 0
-    rst: int = 0  # RST segments, both directions
+    rst_orig: int = 0  # RST segments sent by the originator
+    rst_resp: int = 0
     zero_win_orig: int = 0  # window-0 segments, as Zeek counts them (not with/after RST, ...)
     zero_win_resp: int = 0
     rtt_client: float | None = None  # SYN -> SYN-ACK at the mirror, seconds
@@ -178,7 +179,15 @@ class FlowRecord:
 
     @property
     def tcp_rst(self) -> int:
-        return self.tcp.rst if self.tcp else 0
+        return self.tcp.rst_orig + self.tcp.rst_resp if self.tcp else 0
+
+    @property
+    def tcp_rst_orig(self) -> int:
+        return self.tcp.rst_orig if self.tcp else 0
+
+    @property
+    def tcp_rst_resp(self) -> int:
+        return self.tcp.rst_resp if self.tcp else 0
 
     @property
     def tcp_zero_win_orig(self) -> int:
@@ -275,7 +284,9 @@ class FlowRecord:
         if t is not None:
             out["tcp_retrans_orig"] = t.retrans_orig
             out["tcp_retrans_resp"] = t.retrans_resp
-            out["tcp_rst"] = t.rst
+            out["tcp_rst"] = t.rst_orig + t.rst_resp
+            out["tcp_rst_orig"] = t.rst_orig
+            out["tcp_rst_resp"] = t.rst_resp
             out["tcp_zero_win_orig"] = t.zero_win_orig
             out["tcp_zero_win_resp"] = t.zero_win_resp
             if t.rtt_client is not None:

@@ -37,7 +37,8 @@ def is_scale_point(count: int) -> bool:
 #: (68 bytes; a homogeneous row converts to and from Python lists much faster than a record).
 #: 0: states (orig, resp) and previous states, a byte each; 1: history bits seen;
 #: 2-7: marks ``(seq + 1) mod 2**32`` of the last SYN, FIN, RST per endpoint (0: none);
-#: 8-9: zero windows per endpoint; 10: RST segments; 11-16: SYN, SYN-ACK, ACK times (ns + 1,
+#: 8-9: zero windows per endpoint; 10: RST segments (originator's low 16 bits, responder's high
+#: 16, saturating); 11-16: SYN, SYN-ACK, ACK times (ns + 1,
 #: low and high words; 0: unset).
 TCP_WORDS = 17
 _U32 = 0xFFFFFFFF
@@ -157,8 +158,8 @@ class TcpScratch:
                 self.hist += "W" if ep == 0 else "w"
         if t_letter:
             self.hist += "T" if ep == 0 else "t"
-        if rst:
-            self.rst += 1
+        if rst and (self.rst >> (16 * ep)) & 0xFFFF != 0xFFFF:  # saturating per endpoint
+            self.rst += 1 << (16 * ep)
         # handshake timing as seen at the mirror
         if syn and not ack and ep == 0 and not self.syn_ts:
             self.syn_ts = ts + 1

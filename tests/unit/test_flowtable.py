@@ -51,7 +51,7 @@ def test_rejected_connection_is_rej() -> None:
             Pkt(S, C, 81, 40000, flags=RST | ACK, seq=0, ack=2, ts=0.001),
         ]
     )
-    assert (r.conn_state, r.history, r.tcp_rst) == ("REJ", "Sr", 1)
+    assert (r.conn_state, r.history, r.tcp_rst, r.tcp_rst_resp) == ("REJ", "Sr", 1, 1)
 
 
 def test_lone_syn_is_s0() -> None:
@@ -65,6 +65,7 @@ def test_originator_abort_is_rsto() -> None:
     pkts = [*handshake()[:6], Pkt(C, S, 40000, 80, flags=RST | ACK, seq=1101, ts=0.1)]
     r = _one(pkts)
     assert (r.conn_state, r.history) == ("RSTO", "ShADadR")
+    assert (r.tcp_rst_orig, r.tcp_rst_resp) == (1, 0)
 
 
 def test_responder_abort_is_rstr() -> None:
