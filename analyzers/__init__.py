@@ -6,7 +6,7 @@ from analyzers._dedup import Deduplicator
 from analyzers._dns import DnsMessage, parse_dns
 from analyzers._flowtable import ActiveFlows, FlowTable, FlowTableCounters
 from analyzers._identity import EXTERNAL, Endpoint, EndpointKind, IdentityMap
-from analyzers._records import FlowRecord, FlowSink
+from analyzers._records import DnsStats, FlowRecord, FlowSink, TcpStats
 
 __all__ = [
     "EXTERNAL",
@@ -14,6 +14,7 @@ __all__ = [
     "DecodedBatch",
     "Deduplicator",
     "DnsMessage",
+    "DnsStats",
     "Endpoint",
     "EndpointKind",
     "FlowRecord",
@@ -22,6 +23,7 @@ __all__ = [
     "FlowTableCounters",
     "IdentityMap",
     "Status",
+    "TcpStats",
     "TunnelType",
     "decode",
     "parse_dns",
