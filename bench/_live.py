@@ -2,9 +2,9 @@
 
 Two fresh network namespaces (unique names, always deleted) hold the two ends of a veth pair.
 trafgen (netsniff-ng, TX_RING, one process pinned to CPU 0) sends static UDP frames of 64 or 512
-bytes across 256 flows into one end for a fixed time; the receiver, pinned to CPU 1, captures the
-other end. Frames go to a MAC nobody owns, so the receiving namespace's IP stack ignores them and
-only the packet sockets see them.
+bytes across 256 flows (4096 distinct frames, round-robin) into one end for a fixed time; the
+receiver, pinned to CPU 1, captures the other end. Frames go to a MAC nobody owns, so the
+receiving namespace's IP stack ignores them and only the packet sockets see them.
 
 Reported per run: frames sent (the sending veth's tx counter), frames that reached the receiving
 interface (its rx counter), frames the receiver's socket got and the kernel dropped
@@ -38,6 +38,7 @@ from bench._report import Figure
 SECTION = "live"
 _REPO = Path(__file__).resolve().parents[1]
 _FLOWS = 256
+_VARIANTS = 16
 _DST_MAC = bytes.fromhex("02000000beef")  # nobody's: the receiving stack drops it at L2
 _SRC_MAC = bytes.fromhex("02000000cafe")
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -128,21 +129,27 @@ def _link_counters(ns: str, ifname: str) -> dict[str, int]:
 
 
 def _frames(size: int) -> list[bytes]:
-    """``_FLOWS`` UDP/IPv4 frames of ``size`` bytes (as captured, no FCS), one per flow."""
+    """``_VARIANTS`` frames for each of ``_FLOWS`` UDP/IPv4 flows, ``size`` bytes each (no FCS).
+
+    Variants differ in the IP identification, so a frame recurs only every ``_FLOWS *
+    _VARIANTS`` frames (8 ms at 0.5 M frames/s): duplicate suppression, whose window is 1 ms,
+    must not take trafgen's round-robin repetition for mirrored copies.
+    """
     frames = []
-    for i in range(_FLOWS):
-        payload = bytes(size - 14 - 20 - 8)
-        udp = struct.pack("!HHHH", 40000 + i, 31000 + i % 16, 8 + len(payload), 0)
-        src = bytes([10, 16, 1 + i // 250, 1 + i % 250])
-        dst = bytes([10, 16, 100, 1 + i % 16])
-        hdr = struct.pack(
-            "!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp) + len(payload), i, 0x4000, 64, 17, 0, src, dst
-        )
-        csum = sum(struct.unpack("!10H", hdr))
-        csum = (csum & 0xFFFF) + (csum >> 16)
-        csum = (csum & 0xFFFF) + (csum >> 16)
-        hdr = hdr[:10] + struct.pack("!H", ~csum & 0xFFFF) + hdr[12:]
-        frames.append(_DST_MAC + _SRC_MAC + b"\x08\x00" + hdr + udp + payload)
+    for k in range(_VARIANTS):
+        for i in range(_FLOWS):
+            payload = bytes(size - 14 - 20 - 8)
+            udp = struct.pack("!HHHH", 40000 + i, 31000 + i % 16, 8 + len(payload), 0)
+            src = bytes([10, 16, 1 + i // 250, 1 + i % 250])
+            dst = bytes([10, 16, 100, 1 + i % 16])
+            ip_id = (k * _FLOWS + i) & 0xFFFF
+            ip_len = 20 + len(udp) + len(payload)
+            hdr = struct.pack("!BBHHHBBH4s4s", 0x45, 0, ip_len, ip_id, 0x4000, 64, 17, 0, src, dst)
+            csum = sum(struct.unpack("!10H", hdr))
+            csum = (csum & 0xFFFF) + (csum >> 16)
+            csum = (csum & 0xFFFF) + (csum >> 16)
+            hdr = hdr[:10] + struct.pack("!H", ~csum & 0xFFFF) + hdr[12:]
+            frames.append(_DST_MAC + _SRC_MAC + b"\x08\x00" + hdr + udp + payload)
     return frames
 
 
@@ -150,13 +157,27 @@ def trafgen_config(size: int) -> str:
     """trafgen's packet language: one ``{ bytes }`` block per frame, sent round-robin."""
     blocks = []
     for f in _frames(size):
-        blocks.append("{ " + ", ".join(f"0x{b:02x}" for b in f) + " }")
+        head = ", ".join(f"0x{b:02x}" for b in f[:42])  # Ethernet + IPv4 + UDP headers
+        blocks.append(f"{{ {head}, fill(0x00, {len(f) - 42}) }}")  # zero payload, said briefly
     return "\n".join(blocks) + "\n"
 
 
 def _cpu_ticks(pid: int) -> int:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+
+
+def _wait_first_frame(link: Link, tx_before: int, sender: subprocess.Popen[str]) -> float:
+    """The moment the sending veth's tx counter first moves (trafgen is sending)."""
+    deadline = time.monotonic() + 120.0
+    while time.monotonic() < deadline:
+        if _link_counters(link.tx_ns, link.tx_if)["tx"] > tx_before:
+            return time.monotonic()
+        if sender.poll() is not None:
+            err = sender.stderr.read() if sender.stderr else ""
+            raise RuntimeError(f"trafgen exited {sender.returncode} before sending: {err[-200:]}")
+        time.sleep(0.02)
+    raise RuntimeError("trafgen sent nothing within 120 s")
 
 
 def _wait_idle(pid: int, *, limit_s: float = 15.0) -> int:
@@ -319,7 +340,7 @@ def _rx_child(iface: str) -> int:
         done = chain.finish()
         records.close()
     ring = f"{source.block_count} x {source.block_size >> 20} MiB ring"
-    note = f"{ring}; {done.flows:,} flow records"
+    note = f"{ring}; {done.flows:,} flow records; {done.suppressed:,} duplicates suppressed"
     result = {
         "received": stats.received,
         "dropped": stats.dropped,
@@ -351,8 +372,6 @@ def _run(link: Link, receiver: _Receiver, conf: Path, seconds: float, pps: int |
         argv += ["--rate", f"{pps}pps"]
     before_tx = _link_counters(link.tx_ns, link.tx_if)
     before_rx = _link_counters(link.rx_ns, link.rx_if)
-    ticks0 = _cpu_ticks(receiver.pid)
-    t0 = time.monotonic()
     # its own process group: trafgen's worker is a forked child that must get the SIGINT too
     sender = subprocess.Popen(
         argv,
@@ -361,8 +380,13 @@ def _run(link: Link, receiver: _Receiver, conf: Path, seconds: float, pps: int |
         text=True,
         start_new_session=True,
     )
+    sender_err = ""
     try:
+        # trafgen first compiles its configuration: the run starts with its first frame
+        t0 = _wait_first_frame(link, before_tx["tx"], sender)
+        ticks0 = _cpu_ticks(receiver.pid)
         time.sleep(seconds)
+        sending = time.monotonic() - t0
         os.killpg(sender.pid, signal.SIGINT)
         try:
             _, sender_err = sender.communicate(timeout=15)
@@ -375,6 +399,9 @@ def _run(link: Link, receiver: _Receiver, conf: Path, seconds: float, pps: int |
         after_rx = _link_counters(link.rx_ns, link.rx_if)
         cpu_pct = 100.0 * (ticks1 - ticks0) / _CLK_TCK / elapsed
         rx = receiver.stop(cpu_pct)
+    except RuntimeError as e:
+        rx, sending = f"failed: {e}", 0.0
+        after_tx, after_rx = before_tx, before_rx
     finally:
         if sender.poll() is None:
             with suppress(ProcessLookupError):
@@ -386,7 +413,7 @@ def _run(link: Link, receiver: _Receiver, conf: Path, seconds: float, pps: int |
     return RunResult(
         sent=after_tx["tx"] - before_tx["tx"],
         arrived=after_rx["rx"] - before_rx["rx"],
-        seconds=seconds,
+        seconds=sending,
         rx=rx,
     )
 
@@ -449,7 +476,14 @@ def measure(seconds: float, *, quick: bool) -> list[Figure]:
     del quick  # the caller already shortened ``seconds``
     if os.geteuid() != 0:
         return [Figure.missing(SECTION, "live", "not available: needs root (netns, veth)")]
-    figs: list[Figure] = []
+    figs: list[Figure] = [
+        Figure.info(
+            SECTION,
+            "conditions",
+            f"{seconds:g} s per run, trafgen on CPU 0, receiver on CPU {_rx_cpu()}, "
+            f"load avg {os.getloadavg()[0]:.2f} before",
+        )
+    ]
     with tempfile.TemporaryDirectory(prefix="msbench-") as tmp, veth_pair() as link:
         confs = {}
         for size in (64, 512):
