@@ -105,7 +105,11 @@ def capture_probes(
 
 def vsctl(state: LabState, *args: str) -> str:
     return subprocess.run(
-        ["ovs-vsctl", f"--db={state.ovsdb}", *args], check=True, capture_output=True, text=True
+        ["ovs-vsctl", f"--db={state.ovsdb}", "--timeout=10", *args],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=20,
     ).stdout.strip()
 
 
@@ -145,7 +149,18 @@ def lab() -> Iterator[LabState]:
 def clean(lab: LabState) -> Iterator[LabState]:
     """The lab with no mirror and no mirror0 port after each test, whatever it did."""
     yield lab
-    vsctl(lab, "clear", "bridge", lab.bridge, "mirrors", "--", "--if-exists", "del-port", "mirror0")
+    vsctl(
+        lab,
+        "--no-wait",
+        "clear",
+        "bridge",
+        lab.bridge,
+        "mirrors",
+        "--",
+        "--if-exists",
+        "del-port",
+        "mirror0",
+    )
 
 
 @pytest.fixture
