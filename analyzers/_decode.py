@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from analyzers import _decode_slow as slow
-from analyzers._decoded import DecodedBatch, Status
+from analyzers._decoded import DecodedBatch, Status, TunnelType
 from analyzers._gather import gather
 from capture._batch import FrameBatch
 
@@ -207,8 +207,12 @@ def _vectorized(
     *,
     linktype: int,
     out: DecodedBatch,
+    tunnelled: bool = False,
 ) -> npt.NDArray[np.bool_]:
-    """Fill ``out`` for the rows the vectorized path can vouch for; return the rows it cannot."""
+    """Fill ``out`` for the rows the vectorized path can vouch for; return the rows it cannot.
+
+    ``tunnelled`` rows are inner frames of a VXLAN/Geneve packet: their tunnels are not followed.
+    """
     rec, etype, l3off, link_ok = _link_layer(data, offsets, caplens, linktype)
     if linktype == slow.LINKTYPE_ETHERNET:
         deep = _vlan_fixup(data, offsets, rec, etype, l3off, vlan=out.vlan)
@@ -284,8 +288,7 @@ def _vectorized(
     ports = r4["sport"].astype(np.uint16)
     dport = r4["dport"].astype(np.uint16)
     is_udp = has_l4 & (proto == slow.PROTO_UDP)
-    tunnel = is_udp & ((dport == slow.VXLAN_PORT) | (dport == slow.GENEVE_PORT)) & (out.frag == 0)
-    needs_slow |= short | bad_tcp | tunnel
+    needs_slow |= short | bad_tcp
 
     is_icmp = has_l4 & _IS_ICMP[proto]
     l4hdr = np.where(is_tcp, tcp_hlen, _L4_HLEN[proto])
@@ -304,7 +307,72 @@ def _vectorized(
         np.copyto(out.tcp_seq, r4["seq"], where=is_tcp)
         np.copyto(out.tcp_ack, r4["ack"], where=is_tcp)
         np.copyto(out.tcp_win, r4["win"], where=is_tcp)
+    # Last: the inner frame overwrites every column the outer one wrote.
+    tunnel = is_udp & ((dport == slow.VXLAN_PORT) | (dport == slow.GENEVE_PORT)) & (out.frag == 0)
+    if not tunnelled and tunnel.any():
+        inner = np.flatnonzero(tunnel & ~needs_slow)
+        needs_slow |= tunnel  # until the inner frame is decoded below
+        done = _tunnels(
+            data,
+            inner,
+            udp_at=l4pos[inner],
+            udp_end=np.minimum(l4pos[inner] + payload[inner], offsets[inner] + wirelens[inner]),
+            cap_end=offsets[inner] + caplens[inner],
+            vxlan=dport[inner] == slow.VXLAN_PORT,
+            out=out,
+        )
+        needs_slow[done] = False
     return np.asarray(needs_slow, dtype=np.bool_)
+
+
+_TUNNEL = np.dtype([("b0", "u1"), ("b1", "u1"), ("ptype", ">u2"), ("vni", ">u4")])
+
+
+def _tunnels(
+    data: npt.NDArray[np.uint8],
+    rows: npt.NDArray[np.intp],
+    *,
+    udp_at: npt.NDArray[np.int64],
+    udp_end: npt.NDArray[np.int64],
+    cap_end: npt.NDArray[np.int64],
+    vxlan: npt.NDArray[np.bool_],
+    out: DecodedBatch,
+) -> npt.NDArray[np.intp]:
+    """Decode the inner Ethernet frames of VXLAN/Geneve ``rows`` over them; return those done.
+
+    The inner frame is decoded like a captured frame of its own that ends where the outer UDP
+    payload (or the capture) ends. Rows whose tunnel header or inner frame needs the scalar
+    decoder are left out of the result.
+    """
+    at = udp_at + 8
+    header = gather(data, at, 8).view(_TUNNEL)
+    b0 = header["b0"]
+    readable = (at + 8 <= udp_end) & (at + 8 <= cap_end)
+    inner_at = np.where(vxlan, at + 8, at + 8 + (b0 & 0x3F).astype(np.int64) * 4)
+    geneve_ok = ((b0 >> 6) == 0) & (header["ptype"] == slow.ETH_TEB)
+    geneve_ok &= inner_at <= np.minimum(udp_end, cap_end)
+    valid = readable & np.where(vxlan, (b0 & 0x08) != 0, geneve_ok)
+    chosen = np.flatnonzero(valid)
+    if chosen.size == 0:
+        return chosen
+    start = inner_at[chosen]
+    sub = _empty(chosen.size)
+    sub_slow = _vectorized(
+        data,
+        start,
+        cap_end[chosen] - start,
+        udp_end[chosen] - start,
+        linktype=slow.LINKTYPE_ETHERNET,
+        out=sub,
+        tunnelled=True,
+    )
+    sub.tun_type[:] = np.where(vxlan[chosen], TunnelType.VXLAN, TunnelType.GENEVE)
+    sub.tun_vni[:] = header["vni"][chosen] >> 8
+    target = rows[chosen]
+    for field in dataclasses.fields(out):
+        column: npt.NDArray[Any] = getattr(out, field.name)
+        column[target] = getattr(sub, field.name)
+    return np.asarray(target[~sub_slow], dtype=np.intp)
 
 
 def _scalar(batch: FrameBatch, rows: npt.NDArray[np.intp], out: DecodedBatch) -> None:

@@ -59,6 +59,7 @@ def seeds() -> list[bytes]:
             / IPv6()
             / UDP()
             / payload,
+            Ether(**MAC) / IP() / UDP(dport=6081) / GENEVE(vni=5, proto=0x0800) / IP() / UDP(),
             Ether(**MAC) / ARP(),
         )
     ]
