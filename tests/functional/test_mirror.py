@@ -1,4 +1,7 @@
-"""mirrorctl enable/disable/status on a real userspace OVS lab: frames really reach mirror0."""
+"""mirrorctl enable/disable/status on the shared lab (real userspace OVS): frames reach mirror0.
+
+Every test removes all mirrors and the mirror0 port afterwards, leaving the shared lab as it was.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ from typing import TypeVar
 
 import pytest
 
-from mirrorctl import KubeOvnMirror, Lab, LabPod, LabState
+from mirrorctl import KubeOvnMirror, LabPod, LabState
 from mirrorctl.cli import main
 
 T = TypeVar("T")
@@ -130,19 +133,6 @@ def mirror_rows(state: LabState) -> dict[str, dict[str, str]]:
         row = {h: json.dumps(v) for h, v in zip(heads, data, strict=True) if h != "statistics"}
         rows[json.loads(row["name"])] = row
     return rows
-
-
-def _lab(kube_ovn_mirror: KubeOvnMirror) -> Iterator[LabState]:
-    lab = Lab(f"mt-{secrets.token_hex(3)}", pods=4, kube_ovn_mirror=kube_ovn_mirror)
-    try:
-        yield lab.up()
-    finally:
-        lab.down()
-
-
-@pytest.fixture(scope="module")
-def lab() -> Iterator[LabState]:
-    yield from _lab(KubeOvnMirror.NONE)
 
 
 @pytest.fixture
@@ -320,9 +310,9 @@ def test_status_json_names_pods_and_counts_mirrored_packets(
 
 
 @pytest.fixture(scope="module")
-def kube_ovn_lab() -> Iterator[LabState]:
+def kube_ovn_lab(lab_factory: Callable[..., LabState]) -> LabState:
     """A node laid out by Kube-OVN itself (its m0 present, mirroring in pod-level mode)."""
-    yield from _lab(KubeOvnMirror.PODS)
+    return lab_factory(kube_ovn_mirror=KubeOvnMirror.PODS)
 
 
 def test_works_against_an_ovsdb_laid_out_by_kube_ovn(

@@ -7,6 +7,8 @@ import os
 import secrets
 import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -14,13 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from mirrorctl import KubeOvnMirror, LabState
+from analyzers._identity import EndpointKind, IdentityMap
+from mirrorctl import Lab, LabState
 from mirrorctl._keeper import MirrorKeeper
-from mirrorctl._lab import Lab
 from mirrorctl._links import link_state
 from mirrorctl._mirrors import MirrorSpec
-from mirrorctl._pods import PodRef
-from tests.functional.test_mirror import _lab, capture_probes, marker, packet_socket, vsctl
+from mirrorctl._pods import PodDirectory, PodRef
+from tests.functional.test_mirror import capture_probes, marker, packet_socket, vsctl
 
 RESTORE_BUDGET = 2.0
 OURS = "mirrorscope-mirror0"
@@ -37,8 +39,9 @@ KUBE_OVN_CNI_START = [
 
 
 @pytest.fixture(scope="module")
-def lab() -> Iterator[LabState]:
-    yield from _lab(KubeOvnMirror.NONE)
+def lab(lab_factory: Callable[..., LabState]) -> LabState:
+    """A lab of this module's own: its tests restart ovs-vswitchd and ovsdb-server."""
+    return lab_factory()
 
 
 def mirror_names(state: LabState) -> set[str]:
@@ -199,3 +202,56 @@ def test_keeper_survives_ovsdb_server_restart_and_says_it_retries(
     assert retries
     assert retries[0].startswith(f"OVSDB at {lab.ovsdb} unreachable")
     assert "retrying in" in retries[0]
+
+
+def test_watch_command_restores_a_wipe_and_stops_cleanly_on_sigterm(lab: LabState) -> None:
+    """`mirrorctl watch --global` as a process restores a wipe and exits 0 on SIGTERM."""
+    argv = [sys.executable, "-m", "mirrorctl.cli", "watch", "--global"]
+    argv += ["--ovsdb", lab.ovsdb, "--netns", lab.node_netns]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: OURS in mirror_names(lab), 10)
+        vsctl(lab, "clear", "bridge", lab.bridge, "mirrors")
+        wait_for(lambda: OURS in mirror_names(lab), RESTORE_BUDGET)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        vsctl(lab, "--no-wait", "clear", "bridge", lab.bridge, "mirrors")
+    assert proc.returncode == 0
+    assert "keeping all traffic on br-int -> mirror0" in out
+    assert "stopped; 2 change(s) applied" in out
+    assert "Traceback" not in err
+
+
+def test_pod_directory_follows_pods_as_they_come_and_go(lab: LabState) -> None:
+    """The live directory maps lab pod and node IPs, and picks up a new pod port and its removal."""
+    identity = IdentityMap()
+    stop = threading.Event()
+    thread = threading.Thread(target=PodDirectory(identity).run, args=(lab.ovsdb, stop))
+    thread.start()
+    port = f"{secrets.token_hex(6)}_h"
+    try:
+        pod = lab.pods[0]
+        wait_for(lambda: identity.lookup(pod.ipv4).label == pod.label, 5)
+        assert identity.lookup(pod.ipv6).label == pod.label
+        assert identity.lookup(pod.ipv4).node == lab.node_port.node_name
+        assert identity.lookup(lab.node_port.ipv4).kind is EndpointKind.NODE
+        vsctl(
+            lab,
+            "add-port", lab.bridge, port,
+            "--", "set", "Interface", port, "type=internal",
+            "external_ids:iface-id=late.shop", "external_ids:pod_name=late",
+            "external_ids:pod_namespace=shop", "external_ids:ip=10.16.99.9,fd00:10:16::99:9",
+        )  # fmt: skip
+        took = wait_for(lambda: identity.lookup("fd00:10:16::99:9").label == "shop/late", 2)
+        print(f"new pod in the identity map after {took * 1000:.0f} ms")
+        vsctl(lab, "del-port", port)
+        wait_for(lambda: identity.lookup("10.16.99.9").kind is EndpointKind.EXTERNAL, 2)
+    finally:
+        stop.set()
+        thread.join(10)
+        vsctl(lab, "--if-exists", "del-port", port)
+    assert not thread.is_alive()
