@@ -282,6 +282,13 @@ class FlowTable:
         self._deliver(pending)
 
     def _process_rows(self, batch: FrameBatch, dec: DecodedBatch, rows: I64) -> None:
+        # rows whose flow shares its 63-bit hash with another flow of the same batch come back
+        # from a pass and go through another one, until none is left: grouping stays exact
+        while rows.size:
+            rows = self._pass(batch, dec, rows)
+
+    def _pass(self, batch: FrameBatch, dec: DecodedBatch, rows: I64) -> I64:
+        """Account *rows*; return the rows it had to leave out (an in-batch hash clash)."""
         keys = flow_keys(dec, rows)
         sort_key = keys.hash63 | keys.src_is_a.view(np.uint8).astype(np.uint64)
         # an unstable sort groups rows by (flow, direction); a second sort of small integers
@@ -302,6 +309,16 @@ class FlowTable:
         fstart = np.flatnonzero(flow_break)
         gstart = np.flatnonzero(grp_break)
         flow_of = np.cumsum(flow_break) - 1  # per sorted position
+        if self._clashes(keys, perm, gstart, order >> 32, flow_of):
+            # keep whole flows together: the flow each hash group starts with goes now, in
+            # arrival order; every other flow of the group waits for the next pass
+            canon = keys.canonical(perm)
+            rep = fstart[flow_of]
+            same = np.ones(n, np.bool_)
+            for c in canon:
+                same &= c == c[rep]
+            self._pass(batch, dec, rows[np.sort(perm[same])])
+            return rows[np.sort(perm[~same])]
         first_pos = np.minimum.reduceat(perm, fstart)  # time-first row of each flow (index in rows)
         slots = self._lookup(keys, hflow[fstart], first_pos, dec)
         slot_sorted = slots[flow_of]
@@ -335,6 +352,32 @@ class FlowTable:
             dns = p53 & l4 & ((proto == PROTO_UDP) | tcp) & (l4len > 0)
             if dns.any():
                 self._dns_rows(batch, dec, rsorted, dns, slot_sorted, ts, tcp)
+        return rows[:0]
+
+    @staticmethod
+    def _clashes(keys: FlowKeys, perm: I64, gstart: I64, gid: I64, flow_of: I64) -> bool:
+        """Whether some hash group of the batch holds more than one flow.
+
+        Rows of one (flow, direction) group have identical header fields; the two directions of
+        a flow have the same canonical key. Anything else is a different flow with the same hash.
+        """
+        bad = np.zeros(perm.shape[0], np.bool_)
+        for col in (keys.src_lo, keys.dst_lo, keys.sport, keys.dport, keys.src_hi, keys.dst_hi):
+            v = col[perm]
+            bad |= v != v[gstart][gid]
+        v = keys.meta[perm]
+        bad |= v != v[gstart][gid]
+        gflow = flow_of[gstart]
+        k = np.flatnonzero(gflow[1:] == gflow[:-1])
+        if k.size:
+            ca = keys.canonical(perm[gstart[k]])
+            cb = keys.canonical(perm[gstart[k + 1]])
+            mism = np.zeros(k.size, np.bool_)
+            for x, y in zip(ca, cb, strict=True):
+                mism |= x != y
+            if mism.any():
+                return True
+        return bool(bad.any())
 
     def _lookup(
         self, keys: FlowKeys, uh: npt.NDArray[np.uint64], first_pos: I64, dec: DecodedBatch

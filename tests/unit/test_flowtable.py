@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 
-from analyzers import Endpoint, EndpointKind, IdentityMap, Status
+import analyzers._flowtable as ft_module
+from analyzers import DecodedBatch, Endpoint, EndpointKind, IdentityMap, Status
+from analyzers._flowkey import FlowKeys, flow_keys
 from analyzers._records import FlowRecord
 from tests.unit.flowkit import (
     ACK,
@@ -319,3 +323,24 @@ def test_random_batch_boundaries_give_the_same_records(seed: int) -> None:
     parts = run(pkts, splits=splits)
     assert [r.as_conn_log() for r in parts] == [r.as_conn_log() for r in whole]
     assert {r.history for r in whole} >= {"ShADadFf", "ShADTadFf"}
+
+
+def test_hash_clashes_never_merge_or_split_flows(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With every flow forced onto one hash value, records are the same as with real hashes."""
+    rng = random.Random(3)
+    pkts = _mixed_traffic(rng)
+    splits = sorted(rng.sample(range(1, len(pkts)), 5))
+    want = run(pkts, splits=splits)
+
+    def one_hash(dec: DecodedBatch, rows: npt.NDArray[np.int64]) -> FlowKeys:
+        keys = flow_keys(dec, rows)
+        return dataclasses.replace(keys, hash63=np.zeros_like(keys.hash63))
+
+    monkeypatch.setattr(ft_module, "flow_keys", one_hash)
+    got = run(pkts, splits=splits)
+
+    def strip(r: FlowRecord) -> dict[str, object]:
+        return {k: v for k, v in r.as_conn_log().items() if k != "uid"}
+
+    assert sorted(map(str, map(strip, got))) == sorted(map(str, map(strip, want)))
+    assert len(got) == len(want) > 20
