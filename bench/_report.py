@@ -47,8 +47,10 @@ class Figure:
 
     @property
     def verdict(self) -> str:
+        if self.value is None:
+            return "n/a" if self.target else ""  # not measured: neither met nor missed
         if self.ok is None:
-            return "" if self.value is not None or not self.target else "MISS"
+            return ""
         return "PASS" if self.ok else "MISS"
 
     def shown(self) -> str:
