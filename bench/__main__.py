@@ -22,6 +22,26 @@ _log = logging.getLogger("bench")
 SECTIONS = ("offline", "live", "memory")
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be above 0, not {text}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m bench",
@@ -29,11 +49,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--quick", action="store_true", help="small sizes, short runs (~30 s smoke)")
     p.add_argument("--only", choices=SECTIONS, action="append", help="run only these sections")
-    p.add_argument("--packets", type=int, help="packets in the offline pcap (default 1 M)")
-    p.add_argument("--flows", type=int, help="flows in the offline pcap (default 20 k)")
-    p.add_argument("--repeat", type=int, help="offline runs per tool, best kept (default 3)")
-    p.add_argument("--seconds", type=float, help="live: seconds per run (default 10)")
-    p.add_argument("--memory-flows", type=int, help="memory: concurrent flows (default 1 M)")
+    p.add_argument(
+        "--packets", type=_positive_int, help="packets in the offline pcap (default 1 M)"
+    )
+    p.add_argument("--flows", type=_positive_int, help="flows in the offline pcap (default 20 k)")
+    p.add_argument(
+        "--repeat", type=_positive_int, help="offline runs per tool, best kept (default 3)"
+    )
+    p.add_argument("--seconds", type=_positive_float, help="live: seconds per run (default 10)")
+    p.add_argument(
+        "--memory-flows", type=_positive_int, help="memory: concurrent flows (default 1 M)"
+    )
     p.add_argument("--out", type=Path, default=Path("bench-out"), help="cache and results dir")
     return p
 
