@@ -1,0 +1,84 @@
+"""One TPACKET_V3 ring block as a FrameBatch (synthetic blocks laid out as the kernel does)."""
+
+from __future__ import annotations
+
+import struct
+
+from capture._afpacket import block_to_batch
+from capture._ringlayout import TP_STATUS_USER, TP_STATUS_VLAN_TPID_VALID, TP_STATUS_VLAN_VALID
+
+FIRST = 48  # offset_to_first_pkt with no private area
+MAC = 82  # where the kernel puts an Ethernet frame after tpacket3_hdr + sockaddr_ll
+
+
+def block(frames: list[tuple[bytes, int, int, int, int, int]]) -> tuple[bytes, int]:
+    """Frames as (bytes, wirelen, ts_ns, status, vlan_tci, vlan_tpid); returns (block, count)."""
+    out = bytearray(FIRST)
+    for i, (frame, wirelen, ts, status, tci, tpid) in enumerate(frames):
+        size = (MAC + len(frame) + 7) & ~7
+        nxt = 0 if i == len(frames) - 1 else size
+        hdr = struct.pack(
+            "=IIIIIIHHIIH",
+            nxt,
+            ts // 10**9,
+            ts % 10**9,
+            len(frame),
+            wirelen,
+            TP_STATUS_USER | status,
+            MAC,
+            MAC + 14,
+            0,
+            tci,
+            tpid,
+        )
+        slot = bytearray(size)
+        slot[: len(hdr)] = hdr
+        slot[MAC : MAC + len(frame)] = frame
+        out += slot
+    struct.pack_into("=III", out, 12, len(frames), FIRST, len(out))
+    return bytes(out), len(frames)
+
+
+ETH = bytes.fromhex("020000000002020000000001") + b"\x08\x00"
+
+
+def test_frames_lengths_and_timestamps_come_from_the_frame_headers() -> None:
+    """Each frame's bytes, snaplen, wire length and ns timestamp are read from its tpacket3_hdr."""
+    frames = [ETH + bytes([i]) * (50 + 37 * i) for i in range(4)]
+    raw, n = block(
+        [
+            (f, len(f) + 100 * i, 1_700_000_000_123_456_789 + i, 0, 0, 0)
+            for i, f in enumerate(frames)
+        ]
+    )
+    batch = block_to_batch(raw, n, FIRST)
+    assert [batch.frame(i) for i in range(n)] == frames
+    assert batch.wirelens.tolist() == [len(f) + 100 * i for i, f in enumerate(frames)]
+    assert batch.ts_ns.tolist() == [1_700_000_000_123_456_789 + i for i in range(4)]
+    assert batch.data.nbytes == len(raw)  # a view of the one copy, no per-frame copies
+
+
+def test_vlan_tag_is_reinserted_where_the_kernel_took_it_out() -> None:
+    """A frame with TP_STATUS_VLAN_VALID gets its 802.1Q/802.1ad tag back after the MACs."""
+    plain = ETH + b"p" * 50
+    untagged = ETH + b"v" * 50
+    raw, n = block(
+        [
+            (plain, len(plain), 1, 0, 0, 0),
+            (untagged, len(untagged), 2, TP_STATUS_VLAN_VALID, 100, 0),
+            (
+                untagged,
+                len(untagged),
+                3,
+                TP_STATUS_VLAN_VALID | TP_STATUS_VLAN_TPID_VALID,
+                7,
+                0x88A8,
+            ),
+        ]
+    )
+    batch = block_to_batch(raw, n, FIRST)
+    assert batch.frame(0) == plain
+    assert batch.frame(1) == untagged[:12] + bytes.fromhex("81000064") + untagged[12:]
+    assert batch.frame(2) == untagged[:12] + bytes.fromhex("88a80007") + untagged[12:]
+    assert batch.caplens.tolist() == [len(plain), len(untagged) + 4, len(untagged) + 4]
+    assert batch.wirelens.tolist() == [len(plain), len(untagged) + 4, len(untagged) + 4]
