@@ -1,15 +1,29 @@
 """Capture: read frames from the mirror NIC (AF_PACKET, TPACKET_V3) or pcap files, in batches."""
 
-from capture._afpacket import AfPacketSource
+from capture._afpacket import (
+    DEFAULT_BLOCK_COUNT,
+    DEFAULT_BLOCK_SIZE,
+    DEFAULT_BLOCK_TIMEOUT_MS,
+    FANOUT_FLAG_DEFRAG,
+    FANOUT_HASH,
+    AfPacketSource,
+)
 from capture._batch import FrameBatch
+from capture._bpf import BpfProgram, compile_filter
 from capture._errors import CaptureError
 from capture._pcapfile import CorruptCaptureFileError, PcapFileSource, open_capture_file
 from capture._pcapwriter import PcapWriter
 from capture._protocols import BatchSink, FrameSource, SourceStats
 
 __all__ = [
+    "DEFAULT_BLOCK_COUNT",
+    "DEFAULT_BLOCK_SIZE",
+    "DEFAULT_BLOCK_TIMEOUT_MS",
+    "FANOUT_FLAG_DEFRAG",
+    "FANOUT_HASH",
     "AfPacketSource",
     "BatchSink",
+    "BpfProgram",
     "CaptureError",
     "CorruptCaptureFileError",
     "FrameBatch",
@@ -17,5 +31,6 @@ __all__ = [
     "PcapFileSource",
     "PcapWriter",
     "SourceStats",
+    "compile_filter",
     "open_capture_file",
 ]
