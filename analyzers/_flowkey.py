@@ -63,6 +63,9 @@ class FlowKeys:
     meta: U64  # proto | vlan << 8 | tun_type << 20 | vni << 24
     src_is_a: B
     hash63: U64  # key hash with the low bit cleared: callers put the direction there
+    v4_only: bool  # every address fits in 48 bits: ``src_ord``/``dst_ord`` identify endpoints
+    src_ord: U64  # address << 16 | port (0 for ICMP)
+    dst_ord: U64
 
     def canonical(self, idx: I64) -> tuple[U64, U64, U64, U64, U64, U64]:
         """``(a_hi, a_lo, b_hi, b_lo, ports, meta)`` of rows *idx*, endpoint A < B."""
@@ -162,4 +165,4 @@ def flow_keys(dec: DecodedBatch, rows: I64) -> FlowKeys:
         h ^= np.where(icmp, (sp << np.uint64(16)) | dp, 0).astype(np.uint64) * _M2
     h = _mix(h)
     h &= ~np.uint64(1)
-    return FlowKeys(rows, sh, sl, dh, dl, sp, dp, icmp, meta, ~swap, h)
+    return FlowKeys(rows, sh, sl, dh, dl, sp, dp, icmp, meta, ~swap, h, v4_only, s_ord, d_ord)

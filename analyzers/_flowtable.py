@@ -362,11 +362,16 @@ class FlowTable:
         a flow have the same canonical key. Anything else is a different flow with the same hash.
         """
         bad = np.zeros(perm.shape[0], np.bool_)
-        for col in (keys.src_lo, keys.dst_lo, keys.sport, keys.dport, keys.src_hi, keys.dst_hi):
+        if keys.v4_only:
+            cols = [keys.src_ord, keys.dst_ord, keys.meta]  # address and port packed
+            if keys.icmp.any():
+                cols += [keys.sport, keys.dport]
+        else:
+            cols = [keys.src_lo, keys.dst_lo, keys.sport, keys.dport, keys.src_hi, keys.dst_hi]
+            cols.append(keys.meta)
+        for col in cols:
             v = col[perm]
             bad |= v != v[gstart][gid]
-        v = keys.meta[perm]
-        bad |= v != v[gstart][gid]
         gflow = flow_of[gstart]
         k = np.flatnonzero(gflow[1:] == gflow[:-1])
         if k.size:
