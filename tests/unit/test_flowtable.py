@@ -344,3 +344,20 @@ def test_hash_clashes_never_merge_or_split_flows(monkeypatch: pytest.MonkeyPatch
 
     assert sorted(map(str, map(strip, got))) == sorted(map(str, map(strip, want)))
     assert len(got) == len(want) > 20
+
+
+def test_active_view_shows_in_flight_flows_per_direction() -> None:
+    """active_view() copies in-flight counters with both endpoints; ended flows leave it."""
+    ft, _ = table(identity=pod_identity())
+    ft.process(*batch(handshake()[:6]))
+    ft.process(*batch([Pkt(C, "10.0.0.3", 5, 6, proto=17, plen=10)]))
+    view = ft.active_view()
+    assert len(view) == 2
+    i = int(np.flatnonzero(view.proto == 6)[0])
+    assert (view.orig_pkts[i], view.resp_pkts[i]) == (3, 3)
+    assert view.orig_l2_bytes[i] == 2 * 54 + 154
+    assert (view.orig[i].pod, view.resp[i].pod) == ("client", "server")
+    ft.flush()
+    assert len(ft.active_view()) == 0
+    c = ft.counters()
+    assert (c.flows_created, c.flows_ended["flush"], c.packets_counted) == (2, 2, 7)
