@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
-from mirrorctl._errors import LinkError
+from mirrorctl._errors import MirrorscopeError, OVSDBUnreachableError
 from mirrorctl._mirrors import (
     DEFAULT_BRIDGE,
     DEFAULT_OUTPUT,
@@ -69,6 +69,7 @@ class MirrorKeeper:
         self._written: MirrorSpec | None = None
         self._warned: tuple[str, ...] = ()
         self._first = True
+        self._last_error: str | None = None
 
     def reconcile_once(
         self, session: OVSDBSession | None = None, snapshot: Snapshot | None = None
@@ -124,8 +125,15 @@ class MirrorKeeper:
             observer(session, snapshot)
         try:
             self.reconcile_once(session, snapshot)
-        except LinkError as exc:
-            log.warning("%s", exc)
+        except OVSDBUnreachableError:
+            raise  # follow() reconnects with backoff
+        except MirrorscopeError as exc:
+            # A missing bridge or netns persists across ticks: say it once, until it changes.
+            if str(exc) != self._last_error:
+                log.warning("cannot keep the mirror yet: %s", exc)
+                self._last_error = str(exc)
+            return
+        self._last_error = None
 
     def run(self, stop: threading.Event) -> None:
         """Keep the spec until ``stop`` is set; OVSDB outages are retried with backoff."""

@@ -338,3 +338,31 @@ def test_works_against_an_ovsdb_laid_out_by_kube_ovn(
     finally:
         assert mirrorctl(state, capsys, "disable", "--pod", a.label)[0] == 0
     assert set(mirror_rows(state)) == {"m0"}
+
+
+def test_existing_nic_is_added_as_plain_port_and_carries_the_copy(
+    lab: LabState, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--iface naming an existing link adds it as a plain port; the copy leaves through it."""
+    nic, peer = f"msnic{secrets.token_hex(2)}", f"mspeer{secrets.token_hex(2)}"
+    node = ["ip", "-n", lab.node_netns, "link"]
+    subprocess.run([*node, "add", nic, "type", "veth", "peer", "name", peer], check=True)
+    try:
+        subprocess.run([*node, "set", peer, "up"], check=True)
+        rc, out, _ = mirrorctl(lab, capsys, "enable", "--global", "--iface", nic)
+        assert rc == 0
+        assert f"-> {nic}" in out
+        assert vsctl(lab, "get", "Interface", nic, "type") == '""'
+        a, b = lab.pods[0], lab.pods[1]
+        sock = packet_socket(lab.node_netns, peer)
+        try:
+            probe = marker("nic")
+            assert any(probe in f for f in capture_probes(sock, {probe: (a, b)}, {}))
+        finally:
+            sock.close()
+        assert mirrorctl(lab, capsys, "disable", "--global", "--iface", nic)[0] == 0
+        assert mirror_rows(lab) == {}
+    finally:
+        vsctl(lab, "--no-wait", "clear", "bridge", lab.bridge, "mirrors")
+        vsctl(lab, "--no-wait", "--if-exists", "del-port", nic)
+        subprocess.run([*node, "del", nic], check=False)

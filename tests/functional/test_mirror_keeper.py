@@ -22,6 +22,7 @@ from mirrorctl._keeper import MirrorKeeper
 from mirrorctl._links import link_state
 from mirrorctl._mirrors import MirrorSpec
 from mirrorctl._pods import PodDirectory, PodRef
+from mirrorctl.cli import main
 from tests.functional.test_mirror import capture_probes, marker, packet_socket, vsctl
 
 RESTORE_BUDGET = 2.0
@@ -255,3 +256,22 @@ def test_pod_directory_follows_pods_as_they_come_and_go(lab: LabState) -> None:
         thread.join(10)
         vsctl(lab, "--if-exists", "del-port", port)
     assert not thread.is_alive()
+
+
+def test_keeper_adopts_selection_changed_by_another_mirrorctl(
+    lab: LabState,
+    keeper: Callable[[MirrorSpec], MirrorKeeper],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """enable --pod B then disable --pod A while watch runs: the keeper keeps B and not A."""
+    a, b = lab.pods[0], lab.pods[1]
+    k = keeper(MirrorSpec(pods=frozenset({PodRef(a.namespace, a.name)})))
+    where = ["--ovsdb", lab.ovsdb, "--netns", lab.node_netns]
+    assert main(["enable", "--pod", b.label, *where]) == 0
+    assert main(["disable", "--pod", a.label, *where]) == 0
+    capsys.readouterr()
+    b_port = vsctl(lab, "get", "Port", b.host_veth, "_uuid")
+    wait_for(lambda: k.spec == MirrorSpec(pods=frozenset({PodRef(b.namespace, b.name)})), 2)
+    vsctl(lab, "clear", "bridge", lab.bridge, "mirrors")
+    wait_for(lambda: OURS in mirror_names(lab), RESTORE_BUDGET)
+    assert vsctl(lab, "get", "Mirror", OURS, "select_src_port") == f"[{b_port}]"
