@@ -6,6 +6,7 @@ so planning and status are pure functions, and only transactions touch the live 
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import re
@@ -18,7 +19,7 @@ from typing import Any
 from uuid import UUID
 
 # python-ovs ships no type information; pyproject's override covers only ovsdbapp.
-from ovs import jsonrpc, stream  # type: ignore[import-untyped]
+from ovs import jsonrpc, poller, stream, timeval  # type: ignore[import-untyped]
 from ovsdbapp import exceptions as ovsdbapp_exceptions
 from ovsdbapp.backend.ovs_idl import connection, idlutils, transaction
 from ovsdbapp.schema.open_vswitch import impl_idl
@@ -202,17 +203,35 @@ class _Backend(impl_idl.OvsdbIdl):  # type: ignore[misc]
 
 
 def _fetch_schema(endpoint: str, timeout: float) -> dict[str, Any]:
-    # ovsdbapp's own fetch blocks without a deadline; a black-holed tcp: endpoint would hang.
+    # ovsdbapp's own fetch blocks without a deadline: a black-holed tcp: endpoint, or a peer
+    # that accepts and never answers, would hang the command.
+    deadline = timeval.msec() + int(timeout * 1000)
     error, strm = stream.Stream.open_block(stream.Stream.open(endpoint), int(timeout * 1000))
     if error:
         raise OVSDBUnreachableError(endpoint, os.strerror(error))
     rpc = jsonrpc.Connection(strm)
     try:
-        error, reply = rpc.transact_block(jsonrpc.Message.create_request("get_schema", [SCHEMA]))
+        request = jsonrpc.Message.create_request("get_schema", [SCHEMA])
+        error, reply = rpc.send(request), None
+        while not error:
+            error, reply = rpc.recv()
+            if error == errno.EAGAIN:
+                if timeval.msec() >= deadline:
+                    raise OVSDBUnreachableError(endpoint, f"no answer within {timeout:g} s")
+                error, reply = 0, None
+                rpc.run()
+                waiter = poller.Poller()
+                rpc.wait(waiter)
+                rpc.recv_wait(waiter)
+                waiter.timer_wait_until(deadline)
+                waiter.block()
+                continue
+            if reply is not None and reply.id == request.id:
+                break
     finally:
         rpc.close()
-    if error:
-        raise OVSDBUnreachableError(endpoint, os.strerror(error))
+    if error or reply is None:
+        raise OVSDBUnreachableError(endpoint, os.strerror(error) if error else "connection closed")
     if reply.error:
         raise OVSDBError(endpoint, f"no {SCHEMA} database here ({reply.error})")
     result: dict[str, Any] = reply.result

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import logging
+import socket
 import subprocess
 import sys
 import threading
+import time
 import uuid
 
 import pytest
 
+from mirrorctl._errors import OVSDBUnreachableError
 from mirrorctl._keeper import MirrorKeeper
 from mirrorctl._mirrors import MirrorSpec
-from mirrorctl._ovsdb import Backoff, follow
+from mirrorctl._ovsdb import Backoff, connect, follow
 from mirrorctl.cli import main
 
 
@@ -94,3 +97,16 @@ def test_keeper_reconcile_once_raises_unreachable() -> None:
     with pytest.raises(Exception, match=endpoint) as info:
         keeper.reconcile_once()
     assert type(info.value).__name__ == "OVSDBUnreachableError"
+
+
+def test_a_peer_that_never_answers_times_out() -> None:
+    """A loopback listener that accepts but stays silent is 'unreachable' after the timeout."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        endpoint = f"tcp:127.0.0.1:{server.getsockname()[1]}"
+        start = time.monotonic()
+        with pytest.raises(OVSDBUnreachableError, match=r"no answer within 0\.3 s") as info:
+            connect(endpoint, timeout=0.3)
+    assert info.value.endpoint == endpoint
+    assert time.monotonic() - start < 2
