@@ -284,8 +284,11 @@ class FlowTable:
     def _process_rows(self, batch: FrameBatch, dec: DecodedBatch, rows: I64) -> None:
         # rows whose flow shares its 63-bit hash with another flow of the same batch come back
         # from a pass and go through another one, until none is left: grouping stays exact
-        while rows.size:
-            rows = self._pass(batch, dec, rows)
+        # a pass never sees more rows than max_flows, so the flows it touches always fit
+        for start in range(0, rows.shape[0], self._max):
+            chunk = rows[start : start + self._max]
+            while chunk.size:
+                chunk = self._pass(batch, dec, chunk)
 
     def _pass(self, batch: FrameBatch, dec: DecodedBatch, rows: I64) -> I64:
         """Account *rows*; return the rows it had to leave out (an in-batch hash clash)."""
@@ -423,7 +426,7 @@ class FlowTable:
             need_arr = np.array(need, dtype=np.int64)
         # uids follow arrival order, so they do not depend on where batches happen to split
         need_arr = need_arr[np.argsort(first_pos[need_arr], kind="stable")]
-        new_slots = self._alloc(need_arr.size)
+        new_slots = self._alloc(need_arr.size, busy=slots[slots >= 0])
         slots[need_arr] = new_slots
         self._init_slots(keys, need_arr, new_slots, uh, first_pos, found[need_arr], dec)
         return slots
@@ -432,10 +435,11 @@ class FlowTable:
     def _full_key(keys: FlowKeys, r: int) -> tuple[int, ...]:
         return tuple(int(c[0]) for c in keys.canonical(np.array([r], np.int64)))
 
-    def _alloc(self, k: int) -> I64:
+    def _alloc(self, k: int, busy: I64) -> I64:
+        """*k* free slots, evicting idle flows if needed (never the *busy* ones of this pass)."""
         free_n = self._free.shape[0] + (self._max - self._hwm)
         if free_n < k:
-            self._evict(k - free_n)
+            self._evict(k - free_n, busy)
         take = min(k, self._free.shape[0])
         out = np.empty(k, np.int64)
         if take:
@@ -748,8 +752,10 @@ class FlowTable:
             records = self._end(np.flatnonzero(self._active[: self._hwm]), "flush")
         self._deliver(records)
 
-    def _evict(self, k: int) -> None:
-        act = np.flatnonzero(self._active[: self._hwm])
+    def _evict(self, k: int, busy: I64) -> None:
+        active = self._active[: self._hwm].copy()
+        active[busy] = False  # flows of the batch being processed stay
+        act = np.flatnonzero(active)
         k = max(k, min(act.size, self._max // 100))  # evict in bulk, not one flow per batch
         victims = act if k >= act.size else act[np.argpartition(self._last[act], k - 1)[:k]]
         self._evicted += victims.size

@@ -361,3 +361,32 @@ def test_active_view_shows_in_flight_flows_per_direction() -> None:
     assert len(ft.active_view()) == 0
     c = ft.counters()
     assert (c.flows_created, c.flows_ended["flush"], c.packets_counted) == (2, 2, 7)
+
+
+def test_batch_with_more_new_flows_than_max_flows() -> None:
+    """One batch bringing more flows than max_flows evicts older ones and loses no packet."""
+    ft, sink = table(max_flows=10)
+    ft.process(*batch([Pkt(C, S, 7000 + i, 53, proto=17, plen=1, ts=i * 1e-3) for i in range(37)]))
+    ft.flush()
+    assert len(sink.records) == 37
+    assert sum(r.orig_pkts for r in sink.records) == 37
+    assert ft.counters().flows_evicted >= 27
+
+
+def test_eviction_spares_flows_of_the_current_batch() -> None:
+    """A flow seen in the batch that forces evictions keeps its slot and its counts."""
+    ft, sink = table(max_flows=4)
+    ft.process(*batch([Pkt(C, S, 1, 2, proto=17, plen=1, ts=0.0)]))  # oldest flow
+    ft.process(*batch([Pkt(C, S, 10 + i, 2, proto=17, plen=1, ts=1.0 + i) for i in range(3)]))
+    ft.process(
+        *batch(
+            [
+                Pkt(C, S, 1, 2, proto=17, plen=1, ts=5.0),  # the oldest flow is seen again...
+                Pkt(C, S, 99, 2, proto=17, plen=1, ts=5.1),  # ...while a new one needs a slot
+            ]
+        )
+    )
+    ft.flush()
+    oldest = [r for r in sink.records if r.orig_p == 1]
+    assert [(r.orig_pkts, r.end_reason) for r in oldest] == [(2, "flush")]
+    assert sum(r.orig_pkts for r in sink.records) == 6
