@@ -119,7 +119,13 @@ def walk(
     buf: bytes | mmap.mmap, data: npt.NDArray[np.uint8], batch_size: int
 ) -> Iterator[FrameBatch]:
     """Yield the frames of a pcapng file; on damage, yield what precedes it, then raise
-    ``BlockDamageError``."""
+    ``BlockDamageError``.
+
+    Runs of Enhanced Packet Blocks (nearly every block of a real capture) take a fast path that
+    only chains block lengths in Python and checks the rest with numpy. It stops short of
+    anything unusual (another block type, a damaged block, a change of link type), which the
+    general block walker then handles, one block or more, before the fast path resumes.
+    """
     end = len(buf)
     pos = 0
     endian = "<"
@@ -135,24 +141,102 @@ def walk(
             damage = d
         if got.offsets:
             ids = np.array(got.iface_ids, dtype=np.int64)
-            raw = np.array(got.ticks, dtype=np.uint64)
-            if ids.min() == ids.max():
-                ts_ns = ifaces[got.iface_ids[0]].to_ns(raw)
-            else:
-                ts_ns = np.empty(len(raw), dtype=np.int64)
-                for i in np.unique(ids).tolist():
-                    mask = ids == i
-                    ts_ns[mask] = ifaces[i].to_ns(raw[mask])
             yield FrameBatch(
                 data=data,
                 offsets=np.array(got.offsets, dtype=np.int64),
                 caplens=np.array(got.caplens, dtype=np.int64),
                 wirelens=np.array(got.wirelens, dtype=np.int64),
-                ts_ns=ts_ns,
+                ts_ns=_timestamps(ifaces, ids, np.array(got.ticks, dtype=np.uint64)),
                 linktype=got.linktype,
             )
         if damage is not None:
             raise damage
+        while pos < end:
+            batch, pos = _epb_run(
+                buf, data, pos, end=end, endian=endian, ifaces=ifaces, batch_size=batch_size
+            )
+            if batch is None:
+                break
+            yield batch
+
+
+def _timestamps(
+    ifaces: list[_Interface], ids: npt.NDArray[np.int64], ticks: npt.NDArray[np.uint64]
+) -> npt.NDArray[np.int64]:
+    first = int(ids[0])
+    if (ids == first).all():
+        return ifaces[first].to_ns(ticks)
+    ts_ns = np.empty(len(ticks), dtype=np.int64)
+    for i in np.unique(ids).tolist():
+        mask = ids == i
+        ts_ns[mask] = ifaces[i].to_ns(ticks[mask])
+    return ts_ns
+
+
+def _epb_dtype(endian: str) -> np.dtype[np.void]:
+    names = ("type", "len", "iface", "ts_hi", "ts_lo", "cap", "wire")
+    return np.dtype([(name, endian + "u4") for name in names])
+
+
+def _epb_run(
+    buf: bytes | mmap.mmap,
+    data: npt.NDArray[np.uint8],
+    pos: int,
+    *,
+    end: int,
+    endian: str,
+    ifaces: list[_Interface],
+    batch_size: int,
+) -> tuple[FrameBatch | None, int]:
+    """A batch of the consecutive, well-formed EPBs of one link type at ``pos`` (``None`` if
+    there is none) and where the walk goes on."""
+    block_hdr = struct.Struct(endian + "II").unpack_from
+    positions: list[int] = []
+    append = positions.append
+    p = pos
+    try:
+        for _ in range(batch_size):
+            btype, blen = block_hdr(buf, p)
+            if btype != EPB or blen < 32 or blen & 3:
+                break
+            append(p)
+            p += blen
+    except struct.error:
+        pass  # fewer than 8 bytes at p: the end of the file, or damage for the slow path
+    n = len(positions)
+    if n and p > end:
+        n -= 1  # the last block runs past the end: the slow path reports it
+    if n == 0 or not ifaces:
+        return None, pos
+    starts = np.array(positions[:n], dtype=np.int64)
+    fields_at = np.ndarray(
+        shape=(end - 27,), dtype=_epb_dtype(endian), buffer=data, offset=0, strides=(1,)
+    )
+    u32_at = np.ndarray(shape=(end - 3,), dtype=endian + "u4", buffer=data, offset=0, strides=(1,))
+    f = fields_at[starts]
+    blen = f["len"].astype(np.int64)
+    iface = f["iface"].astype(np.int64)
+    cap = f["cap"].astype(np.int64)
+    linktypes = np.array([i.linktype for i in ifaces], dtype=np.int64)
+    ok = (u32_at[starts + blen - 4] == blen) & (cap <= blen - 32) & (iface < len(ifaces))
+    ok &= (
+        linktypes[np.minimum(iface, len(ifaces) - 1)]
+        == linktypes[min(int(iface[0]), len(ifaces) - 1)]
+    )
+    if not ok[0]:
+        return None, pos
+    cut = int(np.argmin(ok)) if not ok.all() else n
+    f, starts, iface, cap = f[:cut], starts[:cut], iface[:cut], cap[:cut]
+    ticks = (f["ts_hi"].astype(np.uint64) << np.uint64(32)) | f["ts_lo"].astype(np.uint64)
+    batch = FrameBatch(
+        data=data,
+        offsets=starts + 28,
+        caplens=cap,
+        wirelens=f["wire"].astype(np.int64),
+        ts_ns=_timestamps(ifaces, iface, ticks),
+        linktype=ifaces[int(iface[0])].linktype,
+    )
+    return batch, positions[cut] if cut < len(positions) else p
 
 
 class _Packets:
@@ -194,10 +278,14 @@ def _walk_blocks(
     linktypes = [i.linktype for i in ifaces]
     linktype = -1
     n = 0
+    blocks = 0
     while n < batch_size and pos < end:
         if end - pos < 12:
             raise BlockDamageError(pos, f"truncated block header ({end - pos} bytes left)")
         btype, blen = block_hdr(buf, pos)
+        if btype == EPB and blocks:
+            break  # the fast path takes runs of EPBs
+        blocks += 1
         if btype == SHB:
             if n:
                 break  # hand over this batch before the byte order may change

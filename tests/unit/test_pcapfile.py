@@ -416,3 +416,63 @@ def test_writer_refuses_a_batch_of_another_linktype(tmp_path: Path) -> None:
     """A pcap file holds one link type, so a mismatched batch is an error, not silent garbage."""
     with PcapWriter(tmp_path / "w.pcap") as w, pytest.raises(CaptureError):
         w.write_batch(FrameBatch.from_frames(FRAMES[:1], [1], linktype=LINKTYPE_RAW))
+
+
+def mixed_pcapng() -> tuple[bytes, list[tuple[bytes, int]]]:
+    """EPB runs broken by SPB, OPB, ISB, custom blocks, a second IDB and a second section."""
+    e = "<"
+    f = [bytes([i]) * (60 + 3 * i) for i in range(12)]
+    raw = (
+        shb(e)
+        + idb(e, tsresol=9)
+        + idb(e, linktype=101, tsresol=9)
+        + epb(e, 0, 1, f[0])
+        + epb(e, 0, 2, f[1])
+        + epb(e, 1, 3, f[2])
+        + epb(e, 0, 4, f[3])
+        + block(e, 5, b"\0" * 12)
+        + epb(e, 0, 5, f[4])
+        + spb(e, f[5])
+        + opb(e, 0, 7, f[6])
+        + epb(e, 0, 8, f[7])
+        + block(e, 0x0BAD, b"custom")
+        + epb(e, 0, 9, f[8])
+        + shb(">")
+        + idb(">", tsresol=9)
+        + epb(">", 0, 10, f[9])
+        + epb(">", 0, 11, f[10])
+        + epb(">", 0, 12, f[11])
+    )
+    ts = [1, 2, 3, 4, 5, 0, 7, 8, 9, 10, 11, 12]
+    return raw, list(zip(f, ts, strict=True))
+
+
+@pytest.mark.parametrize("batch_size", [1, 2, 3, 5, 8192])
+def test_pcapng_mixed_blocks_read_the_same_at_any_batch_size(
+    tmp_path: Path, batch_size: int
+) -> None:
+    """Frames, timestamps and link types do not depend on where batches are cut."""
+    raw, expected = mixed_pcapng()
+    p = tmp_path / "mixed.pcapng"
+    p.write_bytes(raw)
+    got = frames_of(p, batch_size=batch_size)
+    assert [(g[0], g[1]) for g in got] == expected
+    assert [g[4] for g in got] == [1, 1, 101, 1, 1, 1, 1, 1, 1, 1, 1, 1]
+
+
+def test_random_damage_to_mixed_pcapng_yields_a_prefix_or_capture_error(tmp_path: Path) -> None:
+    """Scribbled-over mixed pcapng files give frames within the file, then at most CaptureError."""
+    rng = np.random.default_rng(11)
+    raw, _ = mixed_pcapng()
+    p = tmp_path / "fuzz.pcapng"
+    for _ in range(400):
+        b = bytearray(raw[: int(rng.integers(1, len(raw) + 1))])
+        for _ in range(int(rng.integers(0, 3))):
+            b[int(rng.integers(0, len(b)))] = int(rng.integers(0, 256))
+        p.write_bytes(bytes(b))
+        try:
+            src = open_capture_file(p, batch_size=int(rng.integers(1, 6)))
+            for batch in src.batches():
+                assert (batch.offsets + batch.caplens <= len(b)).all()
+        except CaptureError:
+            pass
