@@ -87,8 +87,10 @@ def _side_columns(side: str) -> tuple[list[int], list[int]]:
 
 
 def protocol_counts(cols: FlowColumns) -> I64:
-    """Number of flows per ``PROTOCOLS`` entry."""
+    """Number of flows per ``PROTOCOLS`` entry; slices of a still-active flow do not count."""
     idx = _PROTO_INDEX[np.clip(cols.proto, 0, 255)]
+    if cols.continues is not None:
+        idx = idx[~cols.continues]
     return np.bincount(idx, minlength=len(PROTOCOLS)).astype(np.int64)
 
 

@@ -72,6 +72,8 @@ class FlowRecordLike(Protocol):
     def dns_queries(self) -> int: ...
     @property
     def dns_responses(self) -> int: ...
+    @property
+    def end_reason(self) -> str: ...
 
 
 def proto_number(proto: str, ip_version: int) -> int:
@@ -130,6 +132,7 @@ def stats_from_record(rec: FlowRecordLike) -> FlowStats:
         dns_responses=rec.dns_responses,
         dns_rcode=-1 if rec.dns_rcode is None else rec.dns_rcode,
         dns_latency_s=math.nan if rec.dns_latency is None else rec.dns_latency,
+        continues=rec.end_reason == "active",
     )
 
 

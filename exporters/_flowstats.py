@@ -60,6 +60,7 @@ class FlowStats:
     dns_responses: int = 0
     dns_rcode: int = -1
     dns_latency_s: float = math.nan
+    continues: bool = False  # an active-timeout slice: totals count, the flow is not a new one
 
 
 #: Integer columns of ``FlowColumns``, in ``FlowStats`` field order.
@@ -94,6 +95,7 @@ class FlowColumns:
     handshake_rtt_s: F64
     dns_rcode: I32
     dns_latency_s: F64
+    continues: npt.NDArray[np.bool_] | None = None  # None: no row is a slice of a live flow
 
     def __len__(self) -> int:
         return int(self.orig.shape[0])
@@ -123,6 +125,7 @@ class FlowColumns:
             handshake_rtt_s=np.fromiter((r.handshake_rtt_s for r in rows), np.float64, count=n),
             dns_rcode=np.fromiter((r.dns_rcode for r in rows), dtype=np.int32, count=n),
             dns_latency_s=np.fromiter((r.dns_latency_s for r in rows), np.float64, count=n),
+            continues=np.fromiter((r.continues for r in rows), dtype=bool, count=n),
         )
 
 

@@ -49,6 +49,7 @@ class Record:
     dns_latency: float | None = None
     dns_queries: int = 0
     dns_responses: int = 0
+    end_reason: str = "end"
 
 
 @dataclass(frozen=True)
@@ -155,3 +156,23 @@ def test_table_source_and_record_sink_feed_the_collector() -> None:
     )
     assert registry.get_sample_value("mirrorscope_flow_table_evictions_total", {"node": NODE}) == 4
     assert len(ended) == 0
+
+
+def test_active_timeout_slices_add_totals_but_no_new_flow() -> None:
+    """A slice of a long flow (end_reason active) adds its bytes; flows started does not grow."""
+    view = View(*(np.zeros(0, dtype=t) for t in (np.uint8, *[np.int64] * 4)), objs(), objs())
+    ids = IdentityMap()
+    ids.replace("t", [("10.0.0.1", A)])
+    ended = EndedFlows()
+    collector = FlowMetricsCollector(
+        FlowTableSource(Table(view)), ids, MetricsConfig(node=NODE), ended=ended, clock=FakeClock()
+    )
+    registry = CollectorRegistry()
+    registry.register(collector)
+    ended.on_flows_ended(
+        [Record(orig_l2_bytes=10, end_reason="active"), Record(orig_l2_bytes=5, end_reason="idle")]
+    )
+    started = {"node": NODE, "protocol": "tcp"}
+    assert registry.get_sample_value("mirrorscope_flows_started_total", started) == 1
+    labels = {"node": NODE, "namespace": "shop", "pod": "frontend", "direction": "tx"}
+    assert registry.get_sample_value("mirrorscope_pod_bytes_total", labels) == 15
