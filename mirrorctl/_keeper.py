@@ -106,10 +106,11 @@ class MirrorKeeper:
     def _log(self, report: ReconcileReport) -> None:
         plan = report.plan
         if report.changed:
+            verb = "restored" if self.restores else "applied"
             self.restores += 1
             self.last_change_at = self.clock()
             log.warning(
-                "applied mirror %s on %s (%s)", plan.name, plan.bridge, plan.spec.describe()
+                "%s mirror %s on %s (%s)", verb, plan.name, plan.bridge, plan.spec.describe()
             )
         if report.link_raised:
             log.warning("brought %s up", plan.output)
