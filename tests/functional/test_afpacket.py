@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import os
 import secrets
 import socket
 import struct
@@ -268,3 +269,28 @@ def test_fanout_hash_keeps_each_flow_both_directions_on_one_socket(
     assert len(on_a | on_b) == 16
     assert on_a
     assert on_b
+
+
+def promiscuity(veth: VethNs) -> int:
+    out = subprocess.run(
+        ["ip", "-n", veth.netns, "-d", "link", "show", veth.rx],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return int(out.split("promiscuity ")[1].split()[0])
+
+
+def test_promiscuous_membership_lasts_as_long_as_the_source(veth: VethNs) -> None:
+    """promisc=True raises the interface's promiscuity while open and drops it on close."""
+    assert promiscuity(veth) == 0
+    with small_ring(veth):
+        assert promiscuity(veth) == 1
+    assert promiscuity(veth) == 0
+
+
+def test_opening_in_a_netns_leaves_the_callers_namespace_alone(veth: VethNs) -> None:
+    """The socket is made in the target namespace; the calling thread stays where it was."""
+    own = os.readlink("/proc/thread-self/ns/net")
+    with small_ring(veth):
+        assert os.readlink("/proc/thread-self/ns/net") == own
