@@ -5,11 +5,14 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import shutil
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
 from mirrorctl import KubeOvnMirror, Lab, LabState
+from mirrorctl._lab_state import read_state
 
 log = logging.getLogger(__name__)
 
@@ -28,23 +31,63 @@ def _require_root() -> None:
         pytest.fail("the functional tier needs root: run `make test` as root (CI does)")
 
 
+# Test labs live here rather than under pytest's tmp dirs: pytest deletes old tmp dirs after a
+# few runs, and a lab whose pytest was killed would then lose the state needed to remove it.
+TEST_LAB_ROOT = Path("/run/mirrorscope/test-labs")
+OWNER_FILE = "owner.pid"
+
+
+def _owner_alive(owner: Path) -> bool:
+    try:
+        pid = int(owner.read_text().strip())
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, ValueError):
+        return False
+    return b"pytest" in cmdline
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _reap_orphaned_labs() -> None:
+    """Bring down labs whose pytest was killed (timeout, SIGKILL) before its teardown ran.
+
+    Each lab_factory lab has an owner.pid beside its run dir; a lab whose owner is gone would
+    otherwise keep its ovs-vswitchd spinning for every later run on this machine.
+    """
+    for owner in TEST_LAB_ROOT.glob(f"*/{OWNER_FILE}"):
+        if _owner_alive(owner):
+            continue
+        state = read_state(owner.parent / "run")
+        if state is not None:
+            log.warning("bringing down orphaned lab %s in %s", state.name, state.run_dir)
+            try:
+                Lab.of(state).down()
+            except Exception:  # a broken leftover must not stop this session's tests
+                log.exception("could not bring down orphaned lab %s", state.name)
+                continue
+        shutil.rmtree(owner.parent, ignore_errors=True)
+
+
 def unique_lab_name(prefix: str = "t") -> str:
     """A lab name no other test run on this machine uses at the same time."""
     return f"{prefix}{secrets.token_hex(4)}"
 
 
 @pytest.fixture(scope="session")
-def lab_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabFactory]:
+def lab_factory() -> Iterator[LabFactory]:
     """Build extra labs: ``lab_factory(pods=3, kube_ovn_mirror="global") -> LabState``.
 
-    Every lab gets a unique name and a run dir under pytest's tmp dir, and is brought down at
-    the end of the session even when a test (or the lab's own ``up``) failed.
+    Every lab gets a unique name and a run dir /run/mirrorscope/test-labs/<name>/run, and is
+    brought down at the end of the session even when a test (or the lab's own ``up``) failed;
+    if the session itself is killed, the next session on this machine brings it down.
     """
     labs: list[Lab] = []
 
     def make(pods: int = 4, kube_ovn_mirror: KubeOvnMirror | str = KubeOvnMirror.NONE) -> LabState:
         name = unique_lab_name()
-        run_dir = tmp_path_factory.mktemp(f"lab-{name}") / "run"
+        home = TEST_LAB_ROOT / name
+        home.mkdir(parents=True)
+        (home / OWNER_FILE).write_text(f"{os.getpid()}\n")
+        run_dir = home / "run"
         lab = Lab(name, run_dir, pods=pods, kube_ovn_mirror=kube_ovn_mirror)
         labs.append(lab)  # before up(): a half-built lab is torn down too
         return lab.up()
@@ -55,6 +98,8 @@ def lab_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabFactory
             lab.down()
         except Exception:  # one lab's broken teardown must not leave the others up
             log.exception("tearing down lab %s failed", lab.name)
+        else:
+            shutil.rmtree(lab.run_dir.parent, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
