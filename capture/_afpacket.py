@@ -18,6 +18,7 @@ import fcntl
 import logging
 import mmap
 import os
+import re
 import select
 import socket
 import struct
@@ -102,6 +103,16 @@ class AfPacketSource:
         self.block_count = block_count
         self.snaplen = snaplen
         self.where = iface if netns is None else f"{iface} in netns {netns}"
+        if bpf is not None and re.search(r"\bvlan\b", bpf):
+            # libpcap's offline code looks for the tag in the frame, but the kernel has moved it
+            # to skb metadata before the socket filter runs: the filter would silently drop
+            # every tagged frame.
+            raise CaptureError(
+                f"invalid capture filter {bpf!r}: 'vlan' cannot be used in a live filter here "
+                "(the kernel strips the tag before filtering); filter on the inner headers, "
+                "tagged frames still arrive with their tag",
+                source=bpf,
+            )
         # Compile first: a bad expression fails before any socket exists.
         program = compile_filter(bpf, snaplen=snaplen)
 

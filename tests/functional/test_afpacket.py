@@ -294,3 +294,22 @@ def test_opening_in_a_netns_leaves_the_callers_namespace_alone(veth: VethNs) -> 
     own = os.readlink("/proc/thread-self/ns/net")
     with small_ring(veth):
         assert os.readlink("/proc/thread-self/ns/net") == own
+
+
+def test_vlan_primitive_in_a_live_filter_is_refused(veth: VethNs) -> None:
+    """`vlan` in a live filter would drop every tagged frame, so it is an error, not silence."""
+    with pytest.raises(CaptureError, match="vlan"):
+        small_ring(veth, bpf="vlan 100 and udp")
+
+
+def test_plain_filter_matches_tagged_frames_by_their_inner_headers(
+    veth: VethNs, sender: socket.socket
+) -> None:
+    """`udp port 5555` selects a tagged UDP frame, which arrives with its tag back in place."""
+    inner = udp_frame("10.0.0.1", "10.0.0.2", 1000, 5555)
+    tagged = inner[:12] + struct.pack("!HH", 0x8100, 100) + inner[12:]
+    with small_ring(veth, bpf="udp port 5555") as src:
+        sender.send(udp_frame("10.0.0.1", "10.0.0.2", 1000, 6666))
+        sender.send(tagged)
+        got = collect(src, within=0.5)
+    assert got == [tagged]
