@@ -649,20 +649,23 @@ class FlowTable:
         t_letter: npt.NDArray[np.bool_],
     ) -> None:
         ev_slot = slot[evp]
-        order = np.lexsort((rws[evp], ev_slot))  # per flow, in arrival order
+        order = np.argsort((ev_slot << 32) | rws[evp])  # per flow, in arrival order
         evp = evp[order]
         ev_slot = ev_slot[order]
-        us = np.unique(ev_slot)
+        brk = np.empty(ev_slot.shape[0], np.bool_)
+        brk[0] = True
+        np.not_equal(ev_slot[1:], ev_slot[:-1], out=brk[1:])
+        us = ev_slot[brk]
         us_list = us.tolist()
         longs = self._hist_long
-        scratch = {
-            sl: TcpScratch(row, (longs.get(sl) if longs else None) or h.decode("ascii"))
+        objs = [
+            TcpScratch(row, (longs.get(sl) if longs else None) or h.decode("ascii"))
             for sl, row, h in zip(
                 us_list, self._tcpm[us].tolist(), self._hist[us].tolist(), strict=True
             )
-        }
-        for sl, e, fl, sq, pl, wn, t, tl in zip(
-            ev_slot.tolist(),
+        ]
+        for k, e, fl, sq, pl, wn, t, tl in zip(
+            (np.cumsum(brk) - 1).tolist(),
             d[evp].tolist(),
             flags[evp].tolist(),
             seq[evp].tolist(),
@@ -672,8 +675,7 @@ class FlowTable:
             t_letter[evp].tolist(),
             strict=True,
         ):
-            scratch[sl].event(e, fl, sq, pl, wn, t, tl)
-        objs = [scratch[sl] for sl in us_list]
+            objs[k].event(e, fl, sq, pl, wn, t, tl)
         self._tcpm[us] = [o.row() for o in objs]
         hist = []
         for sl, o in zip(us_list, objs, strict=True):
