@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import chain
+from operator import attrgetter
 from typing import Protocol
 
 import numpy as np
@@ -80,6 +82,10 @@ COUNT_FIELDS: tuple[str, ...] = (
 )
 
 
+_ROW_FIELDS = ("proto", *COUNT_FIELDS, "handshake_rtt_s", "dns_rcode", "dns_latency_s", "continues")
+_ROW = attrgetter(*_ROW_FIELDS)
+
+
 @dataclass(frozen=True, slots=True)
 class FlowColumns:
     """Many flows as parallel columns; ``orig``/``resp`` index into ``endpoints``.
@@ -113,19 +119,22 @@ class FlowColumns:
             return index.setdefault(e, len(index))
 
         n = len(rows)
-        counts = np.zeros((n, len(COUNT_FIELDS)), dtype=np.int64)
-        for i, r in enumerate(rows):
-            counts[i] = [getattr(r, f) for f in COUNT_FIELDS]
+        # One attrgetter call per row into one flat array: a pass per column costs twice as much.
+        width = len(_ROW_FIELDS)
+        flat = np.fromiter(chain.from_iterable(map(_ROW, rows)), np.float64, count=n * width)
+        table = flat.reshape(n, width)
+        ends = np.array([(ep(r.orig), ep(r.resp)) for r in rows], dtype=np.int32).reshape(n, 2)
+        k = len(COUNT_FIELDS)
         return cls(
-            orig=np.fromiter((ep(r.orig) for r in rows), dtype=np.int32, count=n),
-            resp=np.fromiter((ep(r.resp) for r in rows), dtype=np.int32, count=n),
             endpoints=tuple(index),
-            proto=np.fromiter((r.proto for r in rows), dtype=np.int32, count=n),
-            counts=counts,
-            handshake_rtt_s=np.fromiter((r.handshake_rtt_s for r in rows), np.float64, count=n),
-            dns_rcode=np.fromiter((r.dns_rcode for r in rows), dtype=np.int32, count=n),
-            dns_latency_s=np.fromiter((r.dns_latency_s for r in rows), np.float64, count=n),
-            continues=np.fromiter((r.continues for r in rows), dtype=bool, count=n),
+            orig=ends[:, 0].copy(),
+            resp=ends[:, 1].copy(),
+            proto=table[:, 0].astype(np.int32),
+            counts=table[:, 1 : 1 + k].astype(np.int64),
+            handshake_rtt_s=table[:, 1 + k].copy(),
+            dns_rcode=table[:, 2 + k].astype(np.int32),
+            dns_latency_s=table[:, 3 + k].copy(),
+            continues=table[:, 4 + k] != 0,
         )
 
 
