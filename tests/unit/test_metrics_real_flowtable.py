@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
+import random
+import struct
+
 from prometheus_client import CollectorRegistry
 from scapy.layers.dns import DNS, DNSQR
 from scapy.layers.inet import IP, TCP, UDP
@@ -9,7 +13,14 @@ from scapy.layers.l2 import Ether
 
 from analyzers import FlowTable, IdentityMap, decode
 from capture import FrameBatch
-from exporters import EndedFlows, FlowMetricsCollector, FlowTableSource, MetricsConfig
+from exporters import (
+    CardinalityConfig,
+    EndedFlows,
+    FlowMetricsCollector,
+    FlowTableSource,
+    MetricsConfig,
+)
+from exporters._cardinality import GLOBAL_SERIES, PAIR_SERIES, POD_SERIES
 from tests.unit._metrics_doubles import NODE, pod
 
 A, B, DNS_POD = pod("shop", "frontend"), pod("shop", "backend"), pod("kube-system", "coredns")
@@ -87,3 +98,46 @@ def test_real_flow_table_feeds_pod_counters_exactly() -> None:
     assert value("mirrorscope_tcp_handshake_rtt_seconds_bucket", le="0.0025", **fe) == 1
     assert value("mirrorscope_dns_queries_total", **fe) == 1
     assert value("mirrorscope_dns_responses_total", rcode="NXDOMAIN", **fe) == 1
+
+
+def syn_frame(src: str, dst: str, sport: int, dport: int) -> bytes:
+    """Ethernet + IPv4 + TCP SYN, built with struct (5000 scapy packets would take seconds)."""
+    tcp = struct.pack("!HHIIBBHHH", sport, dport, 1, 0, 5 << 4, 0x02, 1024, 0, 0)
+    ip = struct.pack(
+        "!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), 1, 0, 64, 6, 0,
+        ipaddress.IPv4Address(src).packed, ipaddress.IPv4Address(dst).packed,
+    )  # fmt: skip
+    return b"\x02\0\0\0\0\x01\x02\0\0\0\0\x02\x08\x00" + ip + tcp
+
+
+def test_scan_through_the_real_pipeline_keeps_series_under_the_bound() -> None:
+    """5000 SYNs from random external addresses to random ports of 3 pods add no series."""
+    ids = IdentityMap()
+    ids.replace("test", [(IP_A, A), (IP_B, B), (IP_DNS, DNS_POD)])
+    ended = EndedFlows()
+    table = FlowTable(ids, on_ended=[ended], node=NODE)
+    bound = GLOBAL_SERIES + 3 * POD_SERIES + 3 * 10 * PAIR_SERIES
+    config = MetricsConfig(node=NODE, cardinality=CardinalityConfig(top_k=10, max_series=bound))
+    collector = FlowMetricsCollector(FlowTableSource(table), ids, config, ended=ended)
+    registry = CollectorRegistry()
+    registry.register(collector)
+    feed(table, [syn_frame("198.51.100.7", ip, 40000, 443) for ip in (IP_A, IP_B, IP_DNS)], T0)
+    before = sum(len(m.samples) for m in registry.collect())
+
+    rng = random.Random(3)
+    frames = [
+        syn_frame(
+            str(ipaddress.IPv4Address(rng.getrandbits(32) | 0x0100_0000)),
+            rng.choice((IP_A, IP_B, IP_DNS)),
+            rng.randrange(1024, 65536),
+            rng.randrange(1, 65536),
+        )
+        for _ in range(5000)
+    ]
+    feed(table, frames, T0 + 1_000_000_000)
+    assert len(table) > 4000  # the scan really created flows
+    after = sum(len(m.samples) for m in registry.collect())
+    assert after == before
+    assert after <= bound
+    flows = registry.get_sample_value("mirrorscope_flows_active", {"node": NODE, "protocol": "tcp"})
+    assert flows == len(table)
