@@ -126,6 +126,9 @@ class AfPacketSource:
         self._dropped = 0
         self._freezes = 0
         self.blocks_read = 0
+        #: Frames dropped because they reached this socket before it joined its fanout group.
+        self.pre_join_discarded = 0
+        self._joined_ns = 0
 
         try:
             self._sock = socket_in_netns(netns, socket.AF_PACKET, socket.SOCK_RAW, 0)
@@ -190,6 +193,10 @@ class AfPacketSource:
                 group, mode = fanout
                 step = f"join fanout group {group} (mode 0x{mode:x})"
                 sock.setsockopt(rl.SOL_PACKET, rl.PACKET_FANOUT, (group & 0xFFFF) | (mode << 16))
+                # Until the join, this socket saw every frame, not just its share: those frames
+                # (stamped earlier, on the same CLOCK_REALTIME) are dropped from the first blocks
+                # so no frame is counted by two workers.
+                self._joined_ns = time.time_ns()
         except OSError as e:
             raise _os_error(e, f"cannot {step} for {self.where}", self.iface) from e
         self._poller = select.poll()
@@ -242,6 +249,8 @@ class AfPacketSource:
                 if now >= stats_due:
                     self._poll_kernel_stats()
                     stats_due = now + _STATS_EVERY_S
+                if batch is not None and self._joined_ns:
+                    batch = self._without_pre_join_frames(batch)
                 if batch is None:
                     continue
                 with self._lock:
@@ -269,13 +278,33 @@ class AfPacketSource:
             return None
         return block_to_batch(raw, num_pkts, first)
 
+    def _without_pre_join_frames(self, batch: FrameBatch) -> FrameBatch | None:
+        keep = batch.ts_ns >= self._joined_ns
+        if keep.all():
+            self._joined_ns = 0  # frames come in time order: the pre-join ones are gone
+            return batch
+        self.pre_join_discarded += int(len(batch) - keep.sum())
+        if not keep.any():
+            return None
+        return FrameBatch(
+            data=batch.data,
+            offsets=batch.offsets[keep],
+            caplens=batch.caplens[keep],
+            wirelens=batch.wirelens[keep],
+            ts_ns=batch.ts_ns[keep],
+            linktype=batch.linktype,
+        )
+
     def stats(self) -> SourceStats:
-        """Totals since open: frames delivered to the ring, dropped by the kernel (ring full),
-        and how often the ring froze. Reads PACKET_STATISTICS first (it resets on read)."""
+        """Totals since open: frames delivered to the ring (less any seen before joining the
+        fanout group), dropped by the kernel (ring full), and how often the ring froze. Reads
+        PACKET_STATISTICS first (it resets on read)."""
         self._poll_kernel_stats()
         with self._stats_lock:
             return SourceStats(
-                received=self._received, dropped=self._dropped, freeze_count=self._freezes
+                received=self._received - self.pre_join_discarded,
+                dropped=self._dropped,
+                freeze_count=self._freezes,
             )
 
     def stop(self) -> None:

@@ -313,3 +313,45 @@ def test_plain_filter_matches_tagged_frames_by_their_inner_headers(
         sender.send(tagged)
         got = collect(src, within=0.5)
     assert got == [tagged]
+
+
+def test_fanout_members_never_both_deliver_a_frame_sent_while_joining(
+    veth: VethNs, sender: socket.socket
+) -> None:
+    """With traffic flowing while two sockets join one fanout group, no frame reaches both:
+    frames a socket saw before its join are discarded, not delivered twice."""
+    group = secrets.randbelow(0xFFFF)
+    opts = {"fanout": (group, FANOUT_HASH), "bpf": "udp"}
+    stop = threading.Event()
+    sent = 0
+
+    def stream() -> None:
+        nonlocal sent
+        while not stop.is_set():
+            flow = sent % 8
+            sender.send(
+                udp_frame("10.1.0.1", "10.2.0.1", 20000 + flow, 53, struct.pack("!I", sent))
+            )
+            sent += 1
+
+    streamer = threading.Thread(target=stream)
+    streamer.start()
+    try:
+        with small_ring(veth, **opts) as a:
+            time.sleep(0.05)
+            with small_ring(veth, **opts) as b:
+                time.sleep(0.05)
+                stop.set()
+                streamer.join()
+                got_a = collect(a, within=0.5)
+                got_b = collect(b, within=0.5)
+                stats = a.stats().received + b.stats().received
+    finally:
+        stop.set()
+        streamer.join()
+    seq_a = {struct.unpack("!I", f[42:46])[0] for f in got_a}
+    seq_b = {struct.unpack("!I", f[42:46])[0] for f in got_b}
+    assert seq_a
+    assert seq_b
+    assert seq_a.isdisjoint(seq_b)
+    assert stats == len(got_a) + len(got_b)
