@@ -7,7 +7,8 @@ checksum; NAT also rewrites one side's address and port and the transport checks
 
 A copy is recognised by a 64-bit fingerprint of what neither changes — IP version, protocol,
 IP length, IPv4 identification (IPv6: fragment id), fragment state, TCP seq/ack/flags/window, ICMP
-type/code, the last 8 bytes of TCP options and the first 8 bytes of payload — plus one untouched
+type/code, and except for TCP over IPv4 (whose IP id already tells retransmissions apart) the
+last 8 bytes of TCP options and the first 8 bytes of payload — plus one untouched
 endpoint: a duplicate has the same fingerprint as the previous packet with that fingerprint, at
 most ``window_ns`` apart, and the same source address and port (routing, DNAT) or the same
 destination address and port (routing, SNAT). Tunnel and VLAN columns are left out on purpose:
@@ -56,38 +57,40 @@ def _mix(h: U64, word: U64) -> U64:
 
 def fingerprints(batch: FrameBatch, decoded: DecodedBatch) -> U64:
     """The NAT- and routing-invariant fingerprint of every row (meaningless on non-IP rows)."""
-    n = len(decoded)
     u64 = np.uint64
-    frame_end = batch.offsets + np.minimum(batch.caplens, batch.data.shape[0] - batch.offsets)
-    l4_off = decoded.l4_off
-    room = np.clip(frame_end - l4_off, 0, None)
-
-    # One 16-byte read per row: the 8 bytes before the payload (the end of TCP options) and the
-    # first 8 payload bytes, each masked to what the packet really has there.
-    around = gather(batch.data, l4_off - 8, 16).view(_LE64).reshape(n, 2)
-    head_len = np.minimum(np.minimum(decoded.l4_len.astype(np.int64), room), 8)
-    head = around[:, 1] & _KEEP_HEAD[head_len]
-    is_tcp = (decoded.proto == 6) & (decoded.status == Status.L4)
-    ip_hdr = np.where(decoded.ipver == 4, 20, 40)
-    opt_len = decoded.ip_len.astype(np.int64) - decoded.l4_len - ip_hdr - 20
-    opt_len = np.where(is_tcp & (l4_off <= frame_end), np.clip(opt_len, 0, 8), 0)
-    tail = around[:, 0] & _KEEP_TAIL[opt_len]
-
-    is_icmp = (decoded.proto == 1) | (decoded.proto == 58)
-    icmp_tc = np.where(is_icmp, (decoded.sport.astype(u64) << u64(8)) | decoded.dport, 0)
-    h = (decoded.ip_len.astype(u64) << u64(32)) | decoded.ip_id
-    h = _mix(h, (decoded.tcp_seq.astype(u64) << u64(32)) | decoded.tcp_ack)
+    proto = decoded.proto
+    icmp = ((proto == 1) | (proto == 58)).astype(u64)
+    type_code = ((decoded.sport.astype(u64) << u64(8)) | decoded.dport) * icmp
     small = (
         (decoded.tcp_flags.astype(u64) << u64(48))
         | (decoded.tcp_win.astype(u64) << u64(32))
-        | (icmp_tc.astype(u64) << u64(16))
-        | (decoded.proto.astype(u64) << u64(8))
+        | (type_code << u64(16))
+        | (proto.astype(u64) << u64(8))
         | (decoded.frag.astype(u64) << u64(4))
         | decoded.ipver
     )
+    h = (decoded.ip_len.astype(u64) << u64(32)) | decoded.ip_id
+    h = _mix(h, (decoded.tcp_seq.astype(u64) << u64(32)) | decoded.tcp_ack)
     h = _mix(h, small)
-    h = _mix(h, head)
-    h = _mix(h, tail)
+    # IPv4 TCP is told apart by IP id, seq, ack, flags and window alone. Other rows also hash
+    # bytes of the packet, read once (16 bytes around the payload start) for just those rows:
+    # the end of the TCP options (IPv6 has no IP id; timestamps and SACK blocks move) and the
+    # first payload bytes (UDP, ICMP), each masked to what the packet really has there.
+    is_tcp = (proto == 6) & (decoded.status == Status.L4)
+    rows = np.flatnonzero(~is_tcp | (decoded.ipver != 4))
+    if rows.size:
+        offsets = batch.offsets[rows]
+        frame_end = offsets + np.minimum(batch.caplens[rows], batch.data.shape[0] - offsets)
+        l4_off = decoded.l4_off[rows]
+        l4_len = decoded.l4_len[rows].astype(np.int64)
+        around = gather(batch.data, l4_off - 8, 16).view(_LE64).reshape(rows.size, 2)
+        head_len = np.clip(np.minimum(l4_len, frame_end - l4_off), 0, 8)
+        head = around[:, 1] & _KEEP_HEAD[head_len]
+        headers = decoded.ip_len[rows].astype(np.int64) - l4_len
+        opt_len = headers - np.where(decoded.ipver[rows] == 4, 40, 60)
+        opt_len = np.clip(opt_len, 0, 8) * (is_tcp[rows] & (l4_off <= frame_end))
+        tail = around[:, 0] & _KEEP_TAIL[opt_len]
+        h[rows] = _mix(_mix(h[rows], head), tail)
     # A last avalanche so that the top bits, which the duplicate search sorts on, depend on all.
     h ^= h >> u64(32)
     h *= _K
@@ -132,7 +135,8 @@ class Deduplicator:
             return keep
         tail = self._tail
         old = tail.fp.shape[0]
-        fp = np.concatenate((tail.fp, fingerprints(batch, decoded)[rows]))
+        every = fingerprints(batch, decoded)
+        fp = np.concatenate((tail.fp, every if rows.size == every.size else every[rows]))
         ts = np.concatenate((tail.ts, batch.ts_ns[rows]))
 
         def endpoint(name: str, at: npt.NDArray[np.intp]) -> npt.NDArray[np.generic]:
