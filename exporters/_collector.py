@@ -173,12 +173,15 @@ class FlowMetricsCollector:
         return mask
 
     def _collect(self) -> Iterator[Metric]:
+        # Ended flows go into the totals before anything can fail, so a failing snapshot costs
+        # one scrape, never data.
         ended = FlowColumns.from_rows(self.ended.drain())
-        snap = self._source.flow_snapshot()
         self._ended_by_proto += protocol_counts(ended)
         ended_kv = aggregate(ended, self._index)
+        self._cumulative = self._cumulative.plus(ended_kv.folded(self._expired_mask()))
+        snap = self._source.flow_snapshot()
         active_kv = aggregate(snap.active, self._index)
-        keys = np.concatenate([self._cumulative.keys, ended_kv.keys, active_kv.keys])
+        keys = np.concatenate([self._cumulative.keys, active_kv.keys])
         ids = np.unique(np.concatenate([key_local(keys), key_remote(keys)]))
         ids = ids[self._index.is_pod()[ids]]
         seen = [self._index.endpoints[i] for i in ids.tolist()]
@@ -186,7 +189,6 @@ class FlowMetricsCollector:
         expired = self._expired_mask()
         if newly:
             self._cumulative = self._cumulative.folded(expired)
-        self._cumulative = self._cumulative.plus(ended_kv.folded(expired))
         # A series exported last time must not vanish because its flow is between the table and
         # the ended queue at this instant: give it a zero row and let _mono keep its value.
         shown = KeyedVectors(self._shown, np.zeros((self._shown.shape[0], WIDTH))).folded(expired)

@@ -12,6 +12,7 @@ from exporters import (
     CaptureHealth,
     CardinalityConfig,
     FlowMetricsCollector,
+    FlowSnapshot,
     FlowStats,
     MetricsConfig,
 )
@@ -302,3 +303,19 @@ def test_pods_of_other_nodes_are_remotes_only() -> None:
     labels = {"namespace": "shop", "pod": "frontend", "direction": "rx", "remote_kind": "pod"}
     remote = {"remote_namespace": "shop", "remote_pod": "db"}
     assert h.value("mirrorscope_pod_remote_bytes_total", **labels, **remote) == 40
+
+
+def test_failing_snapshot_loses_no_ended_flow() -> None:
+    """If reading the active flows fails, the ended flows drained in that scrape still count."""
+    h = Harness(A, B)
+    h.table.end(h.table.start(FlowStats(A, B, 6, orig_bytes=70)))
+    real = h.table.flow_snapshot
+
+    def broken() -> FlowSnapshot:
+        raise RuntimeError("table busy")
+
+    h.table.flow_snapshot = broken  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError, match="table busy"):
+        h.registry.get_sample_value("mirrorscope_pod_bytes_total", {})
+    h.table.flow_snapshot = real  # type: ignore[method-assign]
+    assert h.pod_bytes(A, "tx") == 70
