@@ -97,12 +97,11 @@ _L3_COLUMNS = ("src_lo", "dst_lo", "proto", "ttl", "ip_id", "ip_len", "l4_off", 
 def decode(batch: FrameBatch) -> DecodedBatch:
     """Header columns of every frame of ``batch``; never raises for any frame content."""
     n = len(batch)
-    out = _empty(n)
-    if n == 0:
-        return out
-    if batch.linktype not in slow.SUPPORTED_LINKTYPES:
+    if n == 0 or batch.linktype not in slow.SUPPORTED_LINKTYPES:
+        out = _empty(n, zeroed=True)
         out.status[:] = Status.UNSUPPORTED_LINKTYPE
         return out
+    out = _empty(n)
     data = np.ascontiguousarray(batch.data, dtype=np.uint8)
     offsets = batch.offsets.astype(np.int64, copy=False)
     # A reader bug must not turn into reads past the buffer: clamp what the frame can claim.
@@ -115,31 +114,45 @@ def decode(batch: FrameBatch) -> DecodedBatch:
     return out
 
 
-def _empty(n: int) -> DecodedBatch:
-    return DecodedBatch(
-        status=np.zeros(n, np.uint8),
-        ipver=np.zeros(n, np.uint8),
-        src_hi=np.zeros(n, np.uint64),
-        src_lo=np.zeros(n, np.uint64),
-        dst_hi=np.zeros(n, np.uint64),
-        dst_lo=np.zeros(n, np.uint64),
-        proto=np.zeros(n, np.uint8),
-        sport=np.zeros(n, np.uint16),
-        dport=np.zeros(n, np.uint16),
-        vlan=np.zeros(n, np.uint16),
-        tun_type=np.zeros(n, np.uint8),
-        tun_vni=np.zeros(n, np.uint32),
-        ip_len=np.zeros(n, np.uint32),
-        l4_off=np.zeros(n, np.int64),
-        l4_len=np.zeros(n, np.uint32),
-        tcp_flags=np.zeros(n, np.uint16),
-        tcp_seq=np.zeros(n, np.uint32),
-        tcp_ack=np.zeros(n, np.uint32),
-        tcp_win=np.zeros(n, np.uint16),
-        ip_id=np.zeros(n, np.uint32),
-        frag=np.zeros(n, np.uint8),
-        ttl=np.zeros(n, np.uint8),
-    )
+# Columns the vectorized pass writes only on some rows; every other column it writes whole.
+_SPARSE = frozenset(("src_hi", "dst_hi", "vlan", "tun_type", "tun_vni"))
+
+
+def _empty(n: int, *, zeroed: bool = False) -> DecodedBatch:
+    """Columns for ``n`` rows: zeros where a pass may leave rows unwritten, else uninitialised."""
+    columns = {
+        field.name: (np.zeros if zeroed or field.name in _SPARSE else np.empty)(
+            n, _DTYPES[field.name]
+        )
+        for field in dataclasses.fields(DecodedBatch)
+    }
+    return DecodedBatch(**columns)
+
+
+_DTYPES: dict[str, type[np.generic]] = {
+    "status": np.uint8,
+    "ipver": np.uint8,
+    "src_hi": np.uint64,
+    "src_lo": np.uint64,
+    "dst_hi": np.uint64,
+    "dst_lo": np.uint64,
+    "proto": np.uint8,
+    "sport": np.uint16,
+    "dport": np.uint16,
+    "vlan": np.uint16,
+    "tun_type": np.uint8,
+    "tun_vni": np.uint32,
+    "ip_len": np.uint32,
+    "l4_off": np.int64,
+    "l4_len": np.uint32,
+    "tcp_flags": np.uint16,
+    "tcp_seq": np.uint32,
+    "tcp_ack": np.uint32,
+    "tcp_win": np.uint16,
+    "ip_id": np.uint32,
+    "frag": np.uint8,
+    "ttl": np.uint8,
+}
 
 
 def _link_layer(
