@@ -8,10 +8,12 @@ import secrets
 import socket
 import struct
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -355,3 +357,31 @@ def test_fanout_members_never_both_deliver_a_frame_sent_while_joining(
     assert seq_b
     assert seq_a.isdisjoint(seq_b)
     assert stats == len(got_a) + len(got_b)
+
+
+def test_without_privileges_opening_is_a_capture_error_with_eperm() -> None:
+    """An unprivileged user gets CaptureError(EPERM) saying capture needs root, not a traceback."""
+    probe = (
+        "from capture import AfPacketSource, CaptureError\n"
+        "try:\n"
+        "    AfPacketSource('lo', block_size=1 << 16, block_count=2)\n"
+        "except CaptureError as e:\n"
+        "    print(e.errno, e)\n"
+    )
+    out = subprocess.run(
+        [
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            sys.executable,
+            "-c",
+            probe,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[2],
+    ).stdout
+    assert out.startswith(f"{errno.EPERM} ")
+    assert "root" in out
