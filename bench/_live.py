@@ -322,32 +322,32 @@ def _rx_child(iface: str) -> int:
     """Capture ``iface`` with the full analysis until SIGINT; print the kernel's counters."""
     try:
         source_cls = component("capture._afpacket", "AfPacketSource")
+        stop_on_signals = component("capture._service", "stop_on_signals")
         records = devnull()
-        chain = Chain(None, records, max_flows=1 << 20)
+        chain = Chain(None, records)
     except UnavailableError as e:
         print(json.dumps({"unavailable": e.component}), flush=True)
         return 0
     source: Any = source_cls(iface)
-    signal.signal(signal.SIGINT, lambda *_: source.stop())
-    signal.signal(signal.SIGTERM, lambda *_: source.stop())
+    pipeline = chain.pipeline
+    service = chain.service_cls(source, [pipeline], tick=lambda: pipeline.tick(time.time_ns()))
     print("ready", flush=True)
     try:
-        for batch in source.batches():
-            chain.on_batch(batch)
+        with stop_on_signals(service.request_stop):
+            result = service.run()
     finally:
-        stats = source.stats()
         source.close()
         done = chain.finish()
         records.close()
     ring = f"{source.block_count} x {source.block_size >> 20} MiB ring"
     note = f"{ring}; {done.flows:,} flow records; {done.suppressed:,} duplicates suppressed"
-    result = {
-        "received": stats.received,
-        "dropped": stats.dropped,
+    doc = {
+        "received": result.source.received,
+        "dropped": result.source.dropped,
         "analysed": done.packets,
         "note": note,
     }
-    print(json.dumps(result), flush=True)
+    print(json.dumps(doc), flush=True)
     return 0
 
 

@@ -1,8 +1,10 @@
-"""Our analysis chain, assembled in-process from the components as they land.
+"""Our analysis chain in-process, composed exactly as ``mirrorctl capture read`` composes it.
 
-The benchmark times the real components (pcap reader, duplicate suppression, decoder, flow table,
-flow records), never stand-ins: a component that is not importable yet makes the caller report
-"not available: <component>" instead of a number.
+The benchmark times the real components (pcap reader, capture service loop, duplicate
+suppression, decoder, flow table, JSON-lines record writer), never stand-ins: a component that is
+not importable yet makes the caller report "not available: <component>" instead of a number.
+Running in-process (rather than timing the CLI) leaves out interpreter start and imports, which
+are not packet work; the CLI is timed separately as a whole.
 """
 
 from __future__ import annotations
@@ -14,10 +16,6 @@ from types import ModuleType
 from typing import IO, Any
 
 from bench._gen import TrafficSpec, pod_addresses
-
-_NS = 1_000_000_000
-#: How often (in packet time) ended flows are swept out: what a service does on a timer.
-_EXPIRE_EVERY_NS = _NS
 
 
 class UnavailableError(Exception):
@@ -39,6 +37,20 @@ def component(module: str, attr: str) -> Any:
     return getattr(mod, attr)
 
 
+def identity_for(spec: TrafficSpec | None) -> Any:
+    """An identity map naming the generator's pod addresses (empty without a spec)."""
+    identity = component("analyzers._identity", "IdentityMap")()
+    if spec is not None:
+        endpoint = component("analyzers._identity", "Endpoint")
+        kind = component("analyzers._identity", "EndpointKind")
+        entries = [
+            (a, endpoint(kind.POD, "bench", f"pod-{i}", "node-1"))
+            for i, a in enumerate(pod_addresses(spec))
+        ]
+        identity.replace("bench", entries)
+    return identity
+
+
 @dataclass(frozen=True, slots=True)
 class ChainStats:
     packets: int
@@ -47,51 +59,24 @@ class ChainStats:
 
 
 class Chain:
-    """reader batches -> dedup -> decode -> flow table (full analysis) -> JSON-lines records."""
+    """AnalysisPipeline (dedup -> decode -> flow table) with a JSON-lines writer as its sink."""
 
-    def __init__(self, spec: TrafficSpec | None, records: IO[str], *, max_flows: int) -> None:
-        decode = component("analyzers._decode", "decode")
-        flow_table = component("analyzers._flowtable", "FlowTable")
-        identity_map = component("analyzers._identity", "IdentityMap")
-        endpoint = component("analyzers._identity", "Endpoint")
-        kind = component("analyzers._identity", "EndpointKind")
-        identity = identity_map()
-        if spec is not None:
-            entries = [
-                (a, endpoint(kind.POD, "bench", f"pod-{i}", "node-1"))
-                for i, a in enumerate(pod_addresses(spec))
-            ]
-            identity.replace("bench", entries)
-        self._decode = decode
-        self._dedup = component("analyzers", "Deduplicator")()
-        self._records = records
-        self._flows = 0
-        self._packets = 0
-        self._next_expire = 0
-        self.table = flow_table(identity, max_flows=max_flows, on_ended=self._on_ended)
-
-    def _on_ended(self, records: list[Any]) -> None:
-        self._flows += len(records)
-        self._records.write("".join(r.to_json_line() + "\n" for r in records))
-
-    def on_batch(self, batch: Any) -> None:
-        n = len(batch)
-        if n == 0:
-            return
-        self._packets += n
-        dec = self._decode(batch)
-        self.table.process(batch, dec, self._dedup.mask(batch, dec))
-        now = int(batch.ts_ns[-1])
-        if now >= self._next_expire:
-            self.table.expire(now)
-            self._next_expire = now + _EXPIRE_EVERY_NS
+    def __init__(self, spec: TrafficSpec | None, records: IO[str], **options: Any) -> None:
+        pipeline_cls = component("analyzers._pipeline", "AnalysisPipeline")
+        options_cls = component("analyzers._pipeline", "PipelineOptions")
+        writer_cls = component("exporters._jsonl", "JsonLinesWriter")
+        self.service_cls = component("capture._service", "CaptureService")
+        self._writer = writer_cls(records)
+        self.pipeline = pipeline_cls(
+            identity_for(spec), [self._writer], options=options_cls(**options)
+        )
 
     def finish(self) -> ChainStats:
-        self.table.flush()
-        self._records.flush()
-        return ChainStats(
-            packets=self._packets, flows=self._flows, suppressed=int(self._dedup.suppressed)
-        )
+        """Flush every active flow (end of file / shutdown) and report what went through."""
+        self.pipeline.flush()
+        self._writer.close()
+        c = self.pipeline.counters()
+        return ChainStats(packets=c.packets, flows=c.flows_ended, suppressed=c.duplicates)
 
 
 def devnull() -> IO[str]:

@@ -32,7 +32,8 @@ def test_quick_bench_prints_every_section_with_numbers_and_saves_them(tmp_path: 
     for name in (
         "ours / NFStream packets/s",
         "ours / tcpdump packets/s",
-        "mirrorscope flows",
+        "mirrorscope in-process flows",
+        "flows held by the table",
         "mirrorscope 64 B max rate: dropped by kernel",
         "mirrorscope 64 B at 100 k pps: CPU",
         "tcpdump 64 B max rate: dropped by kernel",
@@ -42,6 +43,7 @@ def test_quick_bench_prints_every_section_with_numbers_and_saves_them(tmp_path: 
         assert isinstance(fig["value"], float), table
         assert name in table
     # The generator's truth is what every flow count is judged against.
-    assert by_name["mirrorscope flows"]["target"] == "= 10,000 (truth)"
+    assert by_name["mirrorscope in-process flows"]["target"] == "= 10,000 (truth)"
+    assert by_name["flows held by the table"]["target"] == "= 100,000"
     assert all(f["verdict"] in {"", "PASS", "MISS", "n/a"} for f in figures)
     assert list(tmp_path.glob("gen-*.pcap")), "the generated pcap is cached under --out"
