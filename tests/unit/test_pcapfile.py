@@ -476,3 +476,14 @@ def test_random_damage_to_mixed_pcapng_yields_a_prefix_or_capture_error(tmp_path
                 assert (batch.offsets + batch.caplens <= len(b)).all()
         except CaptureError:
             pass
+
+
+def test_kuznetzov_pcap_skips_its_longer_record_headers(tmp_path: Path) -> None:
+    """The 0xa1b2cd34 variant's 24-byte record headers (ifindex, protocol, type) are skipped."""
+    out = [struct.pack("<IHHiIII", 0xA1B2CD34, 2, 4, 0, 0, 65535, 1)]
+    for i, f in enumerate(FRAMES[:3]):
+        out.append(struct.pack("<IIII", T0, i, len(f), len(f)) + b"\x07" * 8 + f)
+    p = tmp_path / "kuz.pcap"
+    p.write_bytes(b"".join(out))
+    assert [g[0] for g in frames_of(p)] == FRAMES[:3]
+    assert [g[1] for g in frames_of(p)] == [T0 * 10**9 + i * 1000 for i in range(3)]
