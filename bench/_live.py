@@ -216,8 +216,14 @@ class _Receiver:
     def result(self, out: str, err: str, cpu_pct: float) -> RxResult | str:
         raise NotImplementedError
 
+    def in_rx_netns(self) -> bool:
+        """Whether to run the command inside the receiving namespace (else it gets --netns)."""
+        return True
+
     def start(self) -> None:
-        argv = ["ip", "netns", "exec", self.link.rx_ns, "taskset", "-c", _rx_cpu(), *self.argv()]
+        argv = ["taskset", "-c", _rx_cpu(), *self.argv()]
+        if self.in_rx_netns():
+            argv = ["ip", "netns", "exec", self.link.rx_ns, *argv]
         self.proc = subprocess.Popen(
             argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=_REPO
         )
@@ -311,6 +317,67 @@ class _Ours(_Receiver):
         )
 
 
+class _Cli(_Receiver):
+    """The service itself: ``mirrorctl capture run --iface IF --netns NS``, one worker."""
+
+    name = "mirrorscope"
+    _SUMMARY = re.compile(
+        r"captured (\d+) frames \((\d+) dropped by the kernel\), (\d+) flow records, "
+        r"malformed (\d+), duplicates (\d+)"
+    )
+
+    @staticmethod
+    def available() -> bool:
+        probe = subprocess.run(
+            [*_CLI, "capture", "run", "--help"],
+            capture_output=True,
+            check=False,
+            timeout=60,
+            cwd=_REPO,
+        )
+        return probe.returncode == 0
+
+    def in_rx_netns(self) -> bool:
+        return False
+
+    def argv(self) -> list[str]:
+        link = self.link
+        return [
+            *_CLI,
+            "capture",
+            "run",
+            "--iface",
+            link.rx_if,
+            "--netns",
+            link.rx_ns,
+            "--workers",
+            "1",
+            "--listen",
+            "off",
+            "--node",
+            "bench",
+        ]
+
+    def is_ready_line(self, line: str) -> bool:
+        return line.startswith(("capturing on", "mirrorctl: error"))
+
+    def result(self, out: str, err: str, cpu_pct: float) -> RxResult | str:
+        m = self._SUMMARY.search(err)
+        if m is None:
+            tail = [ln for ln in err.splitlines() if "WARNING" not in ln] or ["no summary"]
+            return f"failed: {tail[-1][-200:]}"
+        captured, dropped, flows, malformed, duplicates = (int(g) for g in m.groups())
+        note = (
+            f"mirrorctl capture run; {flows:,} flow records, {malformed:,} malformed, "
+            f"{duplicates:,} duplicates suppressed"
+        )
+        # The CLI prints frames taken from the ring; the kernel offered those plus its drops.
+        return RxResult(captured + dropped, dropped, captured, cpu_pct, note)
+
+
+_CLI = [sys.executable, "-m", "mirrorctl.cli"]
+
+
 def _rx_cpu() -> str:
     return "1" if (os.cpu_count() or 1) > 1 else "0"
 
@@ -340,7 +407,10 @@ def _rx_child(iface: str) -> int:
         done = chain.finish()
         records.close()
     ring = f"{source.block_count} x {source.block_size >> 20} MiB ring"
-    note = f"{ring}; {done.flows:,} flow records; {done.suppressed:,} duplicates suppressed"
+    note = (
+        f"in-process chain, {ring}; {done.flows:,} flow records; "
+        f"{done.suppressed:,} duplicates suppressed"
+    )
     doc = {
         "received": result.source.received,
         "dropped": result.source.dropped,
@@ -484,17 +554,19 @@ def measure(seconds: float, *, quick: bool) -> list[Figure]:
             f"load avg {os.getloadavg()[0]:.2f} before",
         )
     ]
+    # The service's own CLI once it exists; until then the same chain in a bench process.
+    ours: type[_Receiver] = _Cli if _Cli.available() else _Ours
     with tempfile.TemporaryDirectory(prefix="msbench-") as tmp, veth_pair() as link:
         confs = {}
         for size in (64, 512):
             confs[size] = Path(tmp) / f"udp{size}.cfg"
             confs[size].write_text(trafgen_config(size))
         for size in (64, 512):
-            for receiver in (_Ours(link), _Tcpdump(link)):
+            for receiver in (ours(link), _Tcpdump(link)):
                 run = _run(link, receiver, confs[size], seconds, None)
                 label = f"{receiver.name} {size} B max rate"
                 figs += _figures(label, run, max_rate=True, paced=False)
-        for receiver in (_Ours(link), _Tcpdump(link)):
+        for receiver in (ours(link), _Tcpdump(link)):
             run = _run(link, receiver, confs[64], seconds, _PACED_PPS)
             label = f"{receiver.name} 64 B at {_PACED_PPS // 1000} k pps"
             figs += _figures(label, run, max_rate=False, paced=True)
