@@ -110,7 +110,15 @@ def decode(batch: FrameBatch) -> DecodedBatch:
     needs_slow = _vectorized(data, offsets, caplens, wirelens, linktype=batch.linktype, out=out)
     rows = np.flatnonzero(needs_slow)
     if rows.size:
-        _scalar(batch, rows, out)
+        _scalar(
+            data,
+            rows,
+            offsets=offsets,
+            caplens=caplens,
+            wirelens=batch.wirelens,
+            linktype=batch.linktype,
+            out=out,
+        )
     return out
 
 
@@ -409,13 +417,23 @@ def _tunnels(
     return np.asarray(target[~sub_slow], dtype=np.intp)
 
 
-def _scalar(batch: FrameBatch, rows: npt.NDArray[np.intp], out: DecodedBatch) -> None:
+def _scalar(
+    data: npt.NDArray[np.uint8],
+    rows: npt.NDArray[np.intp],
+    *,
+    offsets: npt.NDArray[np.int64],
+    caplens: npt.NDArray[np.int64],
+    wirelens: npt.NDArray[np.int64],
+    linktype: int,
+    out: DecodedBatch,
+) -> None:
     """Re-decode ``rows`` with the scalar decoder and write them over the vectorized guesses."""
+    view = data.data  # a memoryview: frames are sliced out of it without copying
     decoded = [
-        slow.decode_frame(
-            batch.frame(int(i)), int(batch.offsets[i]), int(batch.wirelens[i]), batch.linktype
+        slow.decode_frame(view[start : start + cap], start, wire, linktype)
+        for start, cap, wire in zip(
+            offsets[rows].tolist(), caplens[rows].tolist(), wirelens[rows].tolist(), strict=True
         )
-        for i in rows
     ]
     table = np.array(decoded, dtype=np.uint64).reshape(-1, slow.NCOLS)
     # The scalar row's column order is DecodedBatch's field order (see ``_decode_slow``).

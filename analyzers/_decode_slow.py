@@ -13,6 +13,8 @@ import struct
 
 from analyzers._decoded import Status, TunnelType
 
+Buffer = bytes | memoryview
+
 # Column positions of a decoded row; the order is DecodedBatch's field order.
 (
     STATUS,
@@ -97,7 +99,7 @@ class _Frame:
 
     __slots__ = ("base", "buf", "row", "tunnelled", "wire_end")
 
-    def __init__(self, buf: bytes, base: int, wire_end: int, *, tunnelled: bool) -> None:
+    def __init__(self, buf: Buffer, base: int, wire_end: int, *, tunnelled: bool) -> None:
         self.buf = buf
         self.base = base
         self.wire_end = wire_end
@@ -105,11 +107,12 @@ class _Frame:
         self.row = [0] * NCOLS
 
 
-def decode_frame(buf: bytes, base: int, wirelen: int, linktype: int) -> list[int]:
+def decode_frame(buf: Buffer, base: int, wirelen: int, linktype: int) -> list[int]:
     """Decode one captured frame into a row of ``NCOLS`` ints (DecodedBatch's column order).
 
-    ``buf`` is the frame as captured, ``base`` its offset in the batch's buffer (``l4_off`` is
-    reported in buffer coordinates), ``wirelen`` its length on the wire.
+    ``buf`` is the frame as captured (bytes, or a memoryview into the batch buffer), ``base`` its
+    offset in the batch's buffer (``l4_off`` is reported in buffer coordinates), ``wirelen`` its
+    length on the wire.
     """
     frame = _Frame(buf, base, max(wirelen, len(buf)), tunnelled=False)
     if linktype not in SUPPORTED_LINKTYPES:

@@ -3,8 +3,9 @@
 Reading a header field byte by byte costs one numpy pass per byte. Instead the buffer is viewed as
 overlapping fixed-width records (``V<width>`` with a one-byte stride, no copy), so a single fancy
 index copies ``width`` bytes per row; the caller then views the result through a big-endian
-structured dtype and reads each field as a column. Measured on this machine: ~7-12 ns per row for
-a 40-byte record, against ~3 ns per row for each single-byte gather.
+structured dtype and reads each field as a column. Measured on this 2-core machine (8192-row
+batches): ~14 ns per row whatever the width up to 64 bytes, against ~2.6 ns per row for each
+single-byte gather, so one record replaces the ~30 byte gathers a header would need.
 """
 
 from __future__ import annotations
