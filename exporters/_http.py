@@ -7,6 +7,7 @@ scrapes to a pod that cannot see traffic without restarting it.
 
 from __future__ import annotations
 
+import gzip
 import ipaddress
 import logging
 import socket
@@ -66,7 +67,11 @@ class _Handler(BaseHTTPRequestHandler):
                 log.exception("collecting metrics failed")
                 self._reply(500, f"collecting metrics failed: {exc}\n".encode())
                 return
-            self._reply(200, body, CONTENT_TYPE_PLAIN_0_0_4)
+            if "gzip" in self.headers.get("Accept-Encoding", ""):
+                # Prometheus asks for gzip; a few MB of text shrink ~10x, level 1 keeps it cheap
+                self._reply(200, gzip.compress(body, 1), CONTENT_TYPE_PLAIN_0_0_4, "gzip")
+            else:
+                self._reply(200, body, CONTENT_TYPE_PLAIN_0_0_4)
         elif path == "/healthz":
             self._reply(200, b"ok\n")
         elif path == "/readyz":
@@ -82,9 +87,17 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._reply(404, f"no such path {path!r}: try /metrics, /healthz or /readyz\n".encode())
 
-    def _reply(self, code: int, body: bytes, ctype: str = "text/plain; charset=utf-8") -> None:
+    def _reply(
+        self,
+        code: int,
+        body: bytes,
+        ctype: str = "text/plain; charset=utf-8",
+        encoding: str | None = None,
+    ) -> None:
         self.send_response(code)
         self.send_header("Content-Type", ctype)
+        if encoding is not None:
+            self.send_header("Content-Encoding", encoding)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import socket
 import threading
 import urllib.error
@@ -132,3 +133,31 @@ def test_parse_listen_rejects_bad_input_in_one_line(listen: str) -> None:
 def test_default_listen_is_documented_port_10097() -> None:
     """The documented default listen address is all IPv4 addresses, port 10097."""
     assert parse_listen(DEFAULT_LISTEN) == ("0.0.0.0", 10097)  # noqa: S104 - parsed, never bound
+
+
+def test_metrics_are_gzipped_when_the_scraper_asks(server: MetricsServer) -> None:
+    """Accept-Encoding: gzip (what Prometheus sends) gets a gzip body with the same exposition."""
+    host, port = server.address
+    req = urllib.request.Request(
+        f"http://{host}:{port}/metrics", headers={"Accept-Encoding": "gzip"}
+    )
+    with urllib.request.urlopen(req, timeout=5) as resp:  # noqa: S310 - an http:// URL built above
+        assert resp.headers["Content-Encoding"] == "gzip"
+        body = gzip.decompress(resp.read()).decode()
+    assert "mirrorscope_test_things_total 3.0" in body
+
+
+def test_failing_collector_is_a_500_that_says_why() -> None:
+    """A collector that raises turns into a 500 naming the error; the server keeps serving."""
+
+    class Broken:
+        def collect(self) -> list[object]:
+            raise RuntimeError("flow table gone")
+
+    reg = CollectorRegistry()
+    reg.register(Broken())  # type: ignore[arg-type]
+    with MetricsServer(reg, listen="127.0.0.1:0") as srv:
+        code, _, body = get(srv, "/metrics")
+        assert code == 500
+        assert "flow table gone" in body
+        assert get(srv, "/healthz")[0] == 200
