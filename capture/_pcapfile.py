@@ -199,44 +199,46 @@ def _walk_pcap(
     )
     pos = 24
     while pos < end:
-        positions: list[int] = []
-        append = positions.append
         # The hot loop: a record's position depends on the previous one's caplen, so this part
-        # cannot be vectorised. It is kept to one call and one add per record; there is no
+        # cannot be vectorised. It is kept to one call, one add and one append per record by
+        # tracking q, the position of the record's caplen field (record start + 8); there is no
         # bounds check because unpack_from raises past the end of the buffer, and the last
         # record is checked against the end below.
+        marks: list[int] = []
+        append = marks.append
+        q = pos + 8
         stopped = False
         try:
             for _ in range(batch_size):
-                append(pos)
-                pos += hdrlen + caplen_at(buf, pos + 8)[0]
+                append(q)
+                q += hdrlen + caplen_at(buf, q)[0]
         except struct.error:
-            positions.pop()  # fewer than 12 bytes left at pos: not even a caplen to read
+            marks.pop()  # fewer than 12 bytes left at the record: not even a caplen to read
             stopped = True
-        n = len(positions)
+        pos = q - 8
+        n = len(marks)
         damage: CorruptCaptureFileError | None = None
-        if n and positions[n - 1] + hdrlen > end:
+        if n and marks[n - 1] - 8 + hdrlen > end:
             n -= 1
+            at = marks[n] - 8
             damage = CorruptCaptureFileError(
-                path,
-                positions[n],
-                f"truncated record header ({end - positions[n]} of {hdrlen} bytes)",
+                path, at, f"truncated record header ({end - at} of {hdrlen} bytes)"
             )
         elif pos > end:
             n -= 1
-            damage = _overrun(path, positions[n], caplen_at(buf, positions[n] + 8)[0], end, hdr)
+            damage = _overrun(path, marks[n] - 8, caplen_at(buf, marks[n])[0], end, hdr)
         elif stopped and pos < end:
             damage = CorruptCaptureFileError(
                 path, pos, f"truncated record header ({end - pos} of {hdrlen} bytes)"
             )
         if n:
-            starts = np.array(positions[:n], dtype=np.int64)
+            starts = np.array(marks[:n], dtype=np.int64) - 8
             fields = headers_at[starts]
             caplens = fields["cap"].astype(np.int64)
             bad = np.flatnonzero(caplens > hdr.max_caplen)
             if bad.size:
                 n = int(bad[0])
-                damage = _overrun(path, positions[n], int(caplens[n]), end, hdr)
+                damage = _overrun(path, int(starts[n]), int(caplens[n]), end, hdr)
             if n:
                 f = fields[:n]
                 ts_ns = f["sec"].astype(np.int64) * 1_000_000_000
