@@ -1,12 +1,15 @@
 """Decode a whole FrameBatch into header columns: vectorized for the common case, scalar otherwise.
 
 The vectorized pass handles, for every row at once, Ethernet with up to two VLAN tags (or Linux
-SLL/SLL2, raw IP), IPv4 with or without options and fragments, IPv6 without extension headers, and
-TCP, UDP, ICMP, ICMPv6 and SCTP. It reads three fixed-width records per row (link, IP, transport
-header) with one gather each and derives every column with masks. A row it cannot fully vouch for
-(truncated anywhere, malformed, an IPv6 extension header, a VXLAN/Geneve tunnel, three or more
-VLAN tags, a bad version nibble) is marked and re-decoded by the scalar decoder in
-``_decode_slow``, which is the reference for every field and every reason code.
+SLL/SLL2, raw IP), IPv4 with or without options and fragments, IPv6 without extension headers,
+TCP, UDP, ICMP, ICMPv6 and SCTP, a transport header cut by the snaplen or with a bad TCP data
+offset, and the inner frames of VXLAN/Geneve. It reads one 42-byte record per row (ethertype, IP
+header, fixed transport header; re-read at the right offset for VLAN, IPv6 and IP options) and
+derives every column with masks. A row it cannot vouch for (truncated before the transport
+header, a malformed IP header, an IPv6 extension header, three or more VLAN tags, an odd tunnel
+header, or a few tunnelled rows not worth a second pass) is re-decoded by the scalar decoder in
+``_decode_slow``, which is the reference for every field and every reason code: the fuzz tests
+check that both agree on every column of every row.
 """
 
 from __future__ import annotations
@@ -319,17 +322,27 @@ def _vectorized(
     is_tcp = has_l4 & (proto == slow.PROTO_TCP)
     tcp_off = r4["off"]
     tcp_hlen = (tcp_off >> 4).astype(np.int64) << 2
-    bad_tcp = is_tcp & ((tcp_hlen < 20) | (tcp_hlen > payload))
+    bad_tcp = is_tcp & ~short & ((tcp_hlen < 20) | (tcp_hlen > payload))
+    # A transport header cut by the snaplen (common with a small snaplen on Geneve traffic) or
+    # with a bad data offset keeps its IP columns and gets its reason here, as the scalar does.
+    broken = np.flatnonzero(short | bad_tcp)
+    if broken.size:
+        has_l4[broken] = False
+        is_tcp[broken] = False
     ports = r4["sport"].astype(np.uint16)
     dport = r4["dport"].astype(np.uint16)
     is_udp = has_l4 & (proto == slow.PROTO_UDP)
-    needs_slow |= short | bad_tcp
 
     l4hdr = np.where(is_tcp, tcp_hlen, _L4_HLEN[proto])
     l4hdr *= has_l4
     np.add(~ip * np.uint8(Status.NON_IP), ip & ~has_l4, out=out.status)
     np.add(l4pos, l4hdr, out=out.l4_off)
     np.maximum(payload - l4hdr, 0, out=out.l4_len, casting="unsafe")
+    if broken.size:
+        reason = np.where(short[broken], Status.TRUNCATED_L4, Status.BAD_TCP_HEADER_LEN)
+        out.status[broken] = reason
+        out.l4_off[broken] = 0
+        out.l4_len[broken] = 0
     np.multiply(ports, has_l4, out=out.sport)
     np.multiply(dport, has_l4, out=out.dport)
     icmp = np.flatnonzero(has_l4 & _IS_ICMP[proto])
