@@ -181,6 +181,14 @@ class AfPacketSource:
             )
             step = f"bind to interface {self.iface!r}"
             sock.bind((self.iface, rl.ETH_P_ALL))
+            hatype = sock.getsockname()[3]
+            if hatype not in (rl.ARPHRD_ETHER, rl.ARPHRD_LOOPBACK):
+                # Frames are labelled Ethernet and the filter compiled for Ethernet.
+                raise CaptureError(
+                    f"cannot capture on {self.where}: link type ARPHRD {hatype} is not "
+                    "Ethernet (mirror NICs are Ethernet; use a pcap file for other links)",
+                    source=self.iface,
+                )
             ifreq = fcntl.ioctl(
                 sock.fileno(), rl.SIOCGIFINDEX, struct.pack("16si20x", self.iface.encode(), 0)
             )

@@ -35,6 +35,8 @@ TP_STATUS_VLAN_VALID = 1 << 4
 TP_STATUS_VLAN_TPID_VALID = 1 << 6
 
 SIOCGIFINDEX = 0x8933
+ARPHRD_ETHER = 1
+ARPHRD_LOOPBACK = 772
 ETH_P_8021Q = 0x8100
 
 #: struct tpacket_req3: block_size, block_nr, frame_size, frame_nr, retire_blk_tov (ms),

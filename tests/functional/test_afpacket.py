@@ -385,3 +385,10 @@ def test_without_privileges_opening_is_a_capture_error_with_eperm() -> None:
     ).stdout
     assert out.startswith(f"{errno.EPERM} ")
     assert "root" in out
+
+
+def test_non_ethernet_interface_is_refused(veth: VethNs) -> None:
+    """A link without Ethernet framing (a tun device) is a CaptureError, not mislabelled frames."""
+    ip("-n", veth.netns, "tuntap", "add", "tun0", "mode", "tun")
+    with pytest.raises(CaptureError, match="not Ethernet"):
+        AfPacketSource("tun0", netns=veth.netns, block_size=1 << 16, block_count=2)
