@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -73,6 +76,14 @@ def our_processes(run_dir: Path) -> list[str]:
         if f"{run_dir}/" in cmdline:
             found.append(f"{proc.name}: {cmdline}")
     return found
+
+
+def is_live(pid: int) -> bool:
+    """A zombie's cmdline is empty: gone as far as anyone can tell, only not yet reaped."""
+    try:
+        return bool(Path(f"/proc/{pid}/cmdline").read_bytes())
+    except OSError:
+        return False
 
 
 def netns_list() -> str:
@@ -301,7 +312,11 @@ def test_up_repairs_a_half_broken_lab_and_down_clears_it(own_lab: Lab) -> None:
     victim = state.pods[-1]
     subprocess.run(["ip", "netns", "del", victim.netns], check=True)
     dns = state.service(ServiceKind.DNS)
-    subprocess.run(["kill", (state.run_dir / "dnsmasq.pid").read_text().strip()], check=True)
+    pid = int((state.run_dir / "dnsmasq.pid").read_text())
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while is_live(pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
     broken = own_lab.status()
     assert broken is not None
     missing = {(c.kind, c.name) for c in broken.checks if not c.ok}
