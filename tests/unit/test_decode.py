@@ -275,6 +275,21 @@ def test_geneve_inner_flow_with_options() -> None:
     assert (addr(row["src_lo"], row["src_hi"]), row["sport"], row["dport"]) == ("fd00::a", 9, 10)
 
 
+def test_geneve_carrying_raw_ip() -> None:
+    """Geneve with protocol type IPv4 (no inner Ethernet) decodes the inner IP packet directly."""
+    geneve = GENEVE(vni=9, proto=0x0800)
+    inner = IP(src="10.16.0.1", dst="10.16.0.2") / UDP(sport=7, dport=8)
+    row = one(Ether(**MAC) / IP() / UDP(sport=1, dport=6081) / geneve / inner)
+    assert (row["status"], row["tun_type"], row["tun_vni"]) == (Status.L4, TunnelType.GENEVE, 9)
+    assert (addr(row["dst_lo"]), row["dport"], row["vlan"]) == ("10.16.0.2", 8, 0)
+
+
+def test_tunnel_with_unknown_inner_protocol_is_bad_tunnel() -> None:
+    """Geneve announcing an inner protocol the decoder does not know (MPLS) is BAD_TUNNEL."""
+    pkt = Ether(**MAC) / IP() / UDP(dport=6081) / GENEVE(proto=0x8847) / Raw(b"\x00" * 20)
+    assert one(pkt)["status"] == Status.BAD_TUNNEL
+
+
 def test_truncated_tunnel_header_is_bad_tunnel() -> None:
     """A UDP datagram to 4789 too short for a VXLAN header is BAD_TUNNEL."""
     row = one(Ether(**MAC) / IP() / UDP(dport=4789) / Raw(b"\x08\x00"))

@@ -237,3 +237,14 @@ def test_negative_window_is_refused() -> None:
     """A negative window is a configuration error, reported at construction."""
     with pytest.raises(ValueError, match="window_ns"):
         Deduplicator(window_ns=-1)
+
+
+def test_window_state_expires_across_batches() -> None:
+    """An original older than the window, kept only in an earlier batch, no longer suppresses."""
+    dedup = Deduplicator(window_ns=1_000_000)
+    pkt = tcp_packet()
+    filler = Ether(**POD_SIDE) / IP(id=77) / UDP() / Raw(b"later")
+    assert run(dedup, [pkt], [0]) == [True]
+    assert run(dedup, [filler], [5_000_000]) == [True]
+    assert run(dedup, [routed(pkt)], [5_000_100]) == [True]
+    assert dedup.suppressed == 0
