@@ -124,7 +124,7 @@ def test_resets_are_split_by_sender_from_history(
 
 
 def test_table_source_and_record_sink_feed_the_collector() -> None:
-    """Active flows from the view plus ended records from the sink sum into one pod counter."""
+    """View flows plus ended records sum per pod; equal Endpoint instances count as one pod."""
     view = View(
         proto=np.array([6, 17], dtype=np.uint8),
         orig_pkts=np.array([2, 1], dtype=np.int64),
@@ -132,7 +132,7 @@ def test_table_source_and_record_sink_feed_the_collector() -> None:
         orig_l2_bytes=np.array([200, 90], dtype=np.int64),
         resp_l2_bytes=np.array([70, 0], dtype=np.int64),
         orig=objs(A, B),
-        resp=objs(B, EXTERNAL),
+        resp=objs(pod("shop", "backend"), EXTERNAL),  # equal to B, another instance
     )
     ids = IdentityMap()
     ids.replace("t", [("10.0.0.1", A), ("10.0.0.2", B)])
