@@ -165,13 +165,15 @@ class Lab:
         _netns.create(state.node_netns)
         _ovs_daemons.start_ovsdb_server(state.run_dir, state.node_netns)
         with _lab_ovsdb.connect(state.ovsdb) as api:
-            _lab_ovsdb.ensure_root_row(api)
+            with _lab_ovsdb.ovsdb_errors(state.ovsdb, "creating the Open_vSwitch row"):
+                _lab_ovsdb.ensure_root_row(api)
             _ovs_daemons.start_vswitchd(state.run_dir, state.node_netns)
             replugged = [pod.host_veth for pod in state.pods if _plug_pod(state, pod)]
-            # ovs-vswitchd keeps reading a deleted veth's old ifindex; a new port makes it reopen.
-            _lab_ovsdb.unplug(api, state, replugged)
-            _lab_ovsdb.configure(api, state)
-            _wait_ofports(api, state)
+            with _lab_ovsdb.ovsdb_errors(state.ovsdb, "configuring br-int and its ports"):
+                # ovs-vswitchd keeps reading a deleted veth's old ifindex; a new port reopens it.
+                _lab_ovsdb.unplug(api, state, replugged)
+                _lab_ovsdb.configure(api, state)
+                _wait_ofports(api, state)
         _configure_node(state)
         for service in state.services:
             _lab_services.start(state, service)

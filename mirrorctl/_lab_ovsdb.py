@@ -40,6 +40,18 @@ def connect(endpoint: str, timeout: int = TIMEOUT) -> Iterator[Any]:
         conn.stop(timeout=timeout)
 
 
+@contextmanager
+def ovsdb_errors(endpoint: str, what: str) -> Iterator[None]:
+    """Turn ovsdbapp's exceptions (plain Exception subclasses: RowNotFound, TimeoutException,
+    transaction errors) into one LabError line that names the endpoint."""
+    try:
+        yield
+    except LabError:
+        raise
+    except Exception as exc:
+        raise LabError(f"OVSDB at {endpoint}: {what} failed: {exc}") from exc
+
+
 def ensure_root_row(api: Any) -> None:
     """A fresh database has no Open_vSwitch row; ovs-vsctl's ``init`` creates it.
 

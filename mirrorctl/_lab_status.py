@@ -76,7 +76,10 @@ def _expected_ports(state: LabState) -> list[str]:
 def _port_checks(state: LabState) -> list[LabCheck]:
     names = _expected_ports(state)
     try:
-        with _lab_ovsdb.connect(state.ovsdb, timeout=STATUS_OVSDB_TIMEOUT) as api:
+        with (
+            _lab_ovsdb.connect(state.ovsdb, timeout=STATUS_OVSDB_TIMEOUT) as api,
+            _lab_ovsdb.ovsdb_errors(state.ovsdb, "reading ports"),
+        ):
             ofports = _lab_ovsdb.ofports(api, names)
     except MirrorscopeError as exc:
         return [LabCheck("port", n, False, f"OVSDB unreachable: {exc}") for n in names]
