@@ -438,7 +438,7 @@ def _reinsert_vlan_tags(
     tags = np.empty((len(offsets), 4), dtype=np.uint8)
     tags[:, 0:2] = tpid.astype(">u2").view(np.uint8).reshape(-1, 2)
     tags[:, 2:4] = (h["vlan_tci"] & 0xFFFF).astype(">u2").view(np.uint8).reshape(-1, 2)
-    src = batch.data.data
+    src = batch.data.data.cast("B")
     tag_bytes = tags.tobytes()
     parts: list[bytes | memoryview] = []
     new_caplens = caplens + 4 * tagged

@@ -86,7 +86,7 @@ class PcapWriter:
         headers["caplen"] = caplens
         headers["wirelen"] = batch.wirelens
         hdr = memoryview(headers.tobytes())
-        frames = batch.data.data
+        frames = batch.data.data.cast("B")  # a plain byte view slices ~2x faster
         size = _RECORD.itemsize
         parts: list[memoryview] = []
         add = parts.append
