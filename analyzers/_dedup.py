@@ -16,9 +16,10 @@ a packet seen once inside Geneve and once bare is the same packet.
 
 Residual risk. False positives (a distinct packet dropped) need two packets inside the window with
 equal fingerprints and one equal endpoint: for TCP that is a retransmission faster than the window
-that also repeats the IP id (IPv6 has none; Linux increments it per IPv4 packet) and the option
-tail (timestamps tick every millisecond, SACK blocks move), i.e. a sub-millisecond fast
-retransmit over IPv6 without timestamps; for UDP two datagrams of the same length whose first 8
+that also repeats the IP id (Linux increments it per packet of a connected socket; a stack that
+sends id 0 on DF packets, as RFC 6864 allows, loses that distinction for IPv4 TCP) or, over IPv6,
+the option tail (timestamps tick every millisecond, SACK blocks move), i.e. a sub-millisecond fast
+retransmit without timestamps; for UDP two datagrams of the same length whose first 8
 payload bytes match, sharing an endpoint within the window (two DNS queries to the same server
 with the same 16-bit id and length: about 1e-6 per query pair that close). False negatives (a
 copy counted twice): packets whose both endpoints are rewritten in one pass (SNAT and DNAT
