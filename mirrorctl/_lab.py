@@ -148,6 +148,11 @@ class Lab:
                 "--run-dir"
             )
         created = not self.run_dir.exists()
+        if not created and any(self.run_dir.iterdir()):
+            # down removes what a lab writes here (www/, conf.db, logs): never in someone's dir.
+            raise LabError(
+                f"run dir {self.run_dir} exists and holds no lab: pass a new or empty directory"
+            )
         self.run_dir.mkdir(parents=True, exist_ok=True)
         state = plan_lab(
             self.name,

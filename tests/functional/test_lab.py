@@ -396,3 +396,13 @@ def test_a_second_lab_with_the_same_name_elsewhere_is_refused(
     status = Lab.of(lab).status()
     assert status is not None
     assert status.healthy, "the first lab is untouched"
+
+
+def test_a_run_dir_holding_other_files_is_refused(tmp_path: Path) -> None:
+    """up never writes into, so down never deletes from, a directory that is not a lab's."""
+    (tmp_path / "www").mkdir()
+    (tmp_path / "www" / "keep.txt").write_text("someone's file")
+    with pytest.raises(LabError, match="holds no lab"):
+        Lab(unique_lab_name("r"), tmp_path, pods=2).up()
+    assert (tmp_path / "www" / "keep.txt").read_text() == "someone's file"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["www"]
