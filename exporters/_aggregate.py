@@ -118,8 +118,8 @@ _REMOTE_MASK = (1 << (_LOCAL_SHIFT - _REMOTE_SHIFT)) - 1
 class EndpointIndex:
     """Small integer ids for endpoints, so keys are int64 and grouping stays in numpy.
 
-    Ids are never reused; the index grows with the endpoints ever seen (pods and nodes of the
-    cluster, one ``external``), which the identity map bounds.
+    The index grows with the endpoints seen; the collector compacts it (``compacted``) when most
+    ids belong to pods long deleted, so pod churn does not grow memory without bound.
     """
 
     def __init__(self, node: str) -> None:
@@ -157,6 +157,15 @@ class EndpointIndex:
 
     def __len__(self) -> int:
         return len(self.endpoints)
+
+    def compacted(self, keep: I64) -> tuple[EndpointIndex, I64]:
+        """A new index holding only ids ``keep`` (plus OTHER), and the old-to-new id map."""
+        fresh = EndpointIndex(self._node)
+        kept = np.unique(keep[keep != OTHER_ID])
+        remap = np.full(len(self.endpoints), -1, dtype=np.int64)
+        remap[OTHER_ID] = OTHER_ID
+        remap[kept] = fresh.ids([self.endpoints[i] for i in kept.tolist()])
+        return fresh, remap
 
 
 def make_keys(local: I64, remote: I64, proto: I64) -> I64:
@@ -208,6 +217,14 @@ class KeyedVectors:
         return KeyedVectors.grouped(
             np.concatenate([self.keys, other.keys]), np.concatenate([self.vecs, other.vecs])
         )
+
+    def remapped(self, remap: I64) -> KeyedVectors:
+        """The same rows under new endpoint ids (``EndpointIndex.compacted``)."""
+        if len(self) == 0:
+            return self
+        proto = self.keys & ((1 << _REMOTE_SHIFT) - 1)
+        keys = make_keys(remap[key_local(self.keys)], remap[key_remote(self.keys)], proto)
+        return KeyedVectors.grouped(keys, self.vecs)
 
     def folded(self, expired: npt.NDArray[np.bool_]) -> KeyedVectors:
         """Drop rows of expired local pods; move expired remotes to ``OTHER``."""

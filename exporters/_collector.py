@@ -59,6 +59,9 @@ from exporters._health import CaptureHealth, health_families
 
 log = logging.getLogger(__name__)
 
+#: Endpoint ids tolerated beyond twice those in use before the index is rebuilt.
+_COMPACT_SLACK = 1024
+
 
 @dataclass(frozen=True, slots=True)
 class MetricsConfig:
@@ -199,6 +202,20 @@ class FlowMetricsCollector:
         yield from self._flow_families(active_by_proto, snap.evictions, len(snap.active))
         yield from self._health_families()
         yield from self._series_families()
+        self._compact()
+
+    def _compact(self) -> None:
+        """Forget ids of endpoints no total refers to any more, once they are most of the index."""
+        cum = self._cumulative.keys
+        shown = self._shown
+        used = np.concatenate(
+            [key_local(cum), key_remote(cum), key_local(shown), key_remote(shown)]
+        )
+        if len(self._index) <= 2 * np.unique(used).shape[0] + _COMPACT_SLACK:
+            return
+        self._index, remap = self._index.compacted(used)
+        self._cumulative = self._cumulative.remapped(remap)
+        self._shown = KeyedVectors(shown, np.zeros((shown.shape[0], 1))).remapped(remap).keys
 
     def _pod_families(self, merged: KeyedVectors) -> Iterator[Metric]:
         node = self._config.node

@@ -115,3 +115,32 @@ def test_config_rejects_a_bound_too_small_for_one_pod() -> None:
     """A bound that cannot hold one pod is refused with the minimum in the message."""
     with pytest.raises(ValueError, match=str(GLOBAL_SERIES + POD_SERIES)):
         CardinalityConfig(max_series=10)
+
+
+def test_pod_churn_does_not_grow_the_endpoint_index_forever() -> None:
+    """3000 short-lived pods come and go: ids are reclaimed, a long-lived pod keeps its totals."""
+    keeper = pod("a", "keeper")
+    ids = IdentityMap()
+    table = FakeFlowTable()
+    clock = FakeClock()
+    config = MetricsConfig(node=NODE, cardinality=CardinalityConfig(grace_s=0))
+    collector = FlowMetricsCollector(table, ids, config, clock=clock)
+    table.sinks.append(collector.on_flow_end)
+    registry = CollectorRegistry()
+    registry.register(collector)
+    labels = {"node": NODE, "namespace": "a", "pod": "keeper", "direction": "tx"}
+    for wave in range(10):
+        short = [pod("batch", f"job-{wave}-{i}") for i in range(300)]
+        ids.replace("test", [("10.0.0.1", keeper)] + [(f"10.1.{i // 250}.{i % 250}", p)
+                                                       for i, p in enumerate(short)])  # fmt: skip
+        for p in short:
+            table.end(table.start(FlowStats(keeper, p, 6, orig_bytes=1)))
+        assert registry.get_sample_value("mirrorscope_pod_bytes_total", labels) == 300 * (wave + 1)
+        ids.replace("test", [("10.0.0.1", keeper)])
+        clock.now += 1
+        registry.collect()  # first scrape without them starts the (zero) grace period
+        clock.now += 1
+        registry.collect()
+    # without compaction the index would hold all 3001 pods ever seen
+    assert len(collector._index) < 2 * 300 + 1024 + 2
+    assert registry.get_sample_value("mirrorscope_pod_bytes_total", labels) == 3000
