@@ -93,6 +93,8 @@ _IS_V6_EXT = _flags(256, slow.IPV6_EXT_HEADERS)
 
 _U64 = np.uint64
 _MIN_TUNNEL_ROWS = 48
+# Below this many malformed IP headers in a batch the scalar decoder is cheaper than the masks.
+_MIN_BAD_IP_ROWS = 8
 # Columns the IPv4 pass writes on every row, to be cleared where the row is not IP at all.
 _L3_COLUMNS = ("src_lo", "dst_lo", "proto", "ttl", "ip_id", "ip_len", "l4_off", "l4_len")
 
@@ -253,7 +255,6 @@ def _vectorized(
         link_ok &= ~_IS_VLAN[etype]
     is4 = link_ok & (etype == slow.ETH_IPV4)
     is6 = link_ok & (etype == slow.ETH_IPV6)
-    ip = is4 | is6
 
     r4 = rec.view(_REC4)
     r6 = rec.view(_REC6)
@@ -271,14 +272,22 @@ def _vectorized(
         & (l3off + total4 <= wirelens)
     )
     nxt6 = r6["nxt"]
-    good6 = (
-        is6
-        & (version == 6)
-        & (caplens >= l3off + 40)
-        & (l3off + 40 + plen6 <= wirelens)
-        & ~_IS_V6_EXT[nxt6]
-    )
-    needs_slow = ~link_ok | (is4 & ~good4) | (is6 & ~good6)
+    sound6 = is6 & (version == 6) & (caplens >= l3off + 40) & (l3off + 40 + plen6 <= wirelens)
+    needs_slow = ~link_ok | (sound6 & _IS_V6_EXT[nxt6])  # extension header chains
+    bad_ip = np.flatnonzero((is4 & ~good4) | (is6 & ~sound6))
+    ip_reason = None
+    if bad_ip.size >= _MIN_BAD_IP_ROWS:
+        # A flood of cut or corrupt IP headers must not cost a scalar decode each: give them
+        # their reason here and treat them as non-IP rows below (no L3/L4 columns, like the scalar).
+        ip_reason = _ip_reasons(
+            version[bad_ip], hlen4[bad_ip], caplens[bad_ip] - l3off[bad_ip], is6[bad_ip]
+        )
+        is4[bad_ip] = False
+        is6[bad_ip] = False
+    else:
+        needs_slow[bad_ip] = True
+    is6 &= ~needs_slow
+    ip = is4 | is6
 
     # Columns are written for IPv4 unconditionally, then patched on the (usually fewer) IPv6
     # rows and cleared on non-IP rows: cheaper than a select over every row for every column.
@@ -358,6 +367,8 @@ def _vectorized(
         for name in _L3_COLUMNS:
             cleared: npt.NDArray[Any] = getattr(out, name)
             cleared[not_ip] = 0
+    if ip_reason is not None:
+        out.status[bad_ip] = ip_reason
     # Last: the inner frame overwrites every column the outer one wrote.
     if not tunnelled:
         tunnel = is_udp & ((dport == slow.VXLAN_PORT) | (dport == slow.GENEVE_PORT))
@@ -378,6 +389,27 @@ def _vectorized(
             )
             needs_slow[done] = False
     return np.asarray(needs_slow, dtype=np.bool_)
+
+
+def _ip_reasons(
+    version: npt.NDArray[np.integer[Any]],
+    hlen4: npt.NDArray[np.int64],
+    captured: npt.NDArray[np.int64],
+    v6: npt.NDArray[np.bool_],
+) -> npt.NDArray[np.uint8]:
+    """Why each IP header failed, checked in the scalar decoder's order (first failure wins).
+
+    ``captured`` is how many bytes of the frame follow the IP header's start; the total-length
+    check is the only one left when all others pass.
+    """
+    reason = np.full(version.shape[0], Status.BAD_IP_TOTAL_LEN, np.uint8)
+    # Applied last check first, so that the earliest failing check overwrites the later ones.
+    reason[~v6 & (captured < hlen4)] = Status.TRUNCATED_L3
+    reason[~v6 & (hlen4 < 20)] = Status.BAD_IP_HEADER_LEN
+    reason[captured < np.where(v6, 40, 20)] = Status.TRUNCATED_L3
+    reason[version != np.where(v6, 6, 4)] = Status.BAD_IP_VERSION
+    reason[captured < 1] = Status.TRUNCATED_L3
+    return reason
 
 
 _TUNNEL = np.dtype([("b0", "u1"), ("b1", "u1"), ("ptype", ">u2"), ("vni", ">u4")])
