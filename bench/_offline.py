@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import resource
 import shutil
 import subprocess
@@ -45,6 +46,7 @@ class Run:
     flows: int | None
     note: str = ""
     suppressed: int | None = None  # ours: copies duplicate suppression removed
+    by_proto: dict[str, int] | None = None  # flows by tcp/udp/icmp, where the tool says
 
 
 def _cpu_now() -> float:
@@ -70,6 +72,7 @@ def _child_ours(path: Path, spec: TrafficSpec) -> dict[str, object]:
         "cpu": c1 - c0,
         "flows": stats.flows,
         "suppressed": stats.suppressed,
+        "by_proto": stats.by_proto,
         "note": "",
     }
 
@@ -79,14 +82,22 @@ def _child_nfstream(path: Path, meters: int) -> dict[str, object]:
 
     t0, c0 = time.perf_counter(), _cpu_now()
     flows = 0
-    for _ in NFStreamer(source=str(path), n_meters=meters, **NFSTREAM_CONFIG):
+    by_number: dict[int, int] = {}
+    for flow in NFStreamer(source=str(path), n_meters=meters, **NFSTREAM_CONFIG):
         flows += 1
+        by_number[flow.protocol] = by_number.get(flow.protocol, 0) + 1
     t1, c1 = time.perf_counter(), _cpu_now()
+    names = {6: "tcp", 17: "udp", 1: "icmp", 58: "icmp"}  # Zeek's names; ICMPv6 is "icmp" too
+    by_proto: dict[str, int] = {}
+    for number, count in by_number.items():
+        name = names.get(number, str(number))
+        by_proto[name] = by_proto.get(name, 0) + count
     config = ", ".join(f"{k}={v}" for k, v in NFSTREAM_CONFIG.items())
     return {
         "seconds": t1 - t0,
         "cpu": c1 - c0,
         "flows": flows,
+        "by_proto": by_proto,
         "note": f"n_meters={meters}, {config}",
     }
 
@@ -133,6 +144,7 @@ def _run_child(tool: str, pcap: Path, spec: TrafficSpec, *extra: str) -> Run | s
         int(result["flows"]),
         str(result["note"]),
         None if suppressed is None else int(suppressed),
+        result.get("by_proto"),
     )
 
 
@@ -183,10 +195,20 @@ def _run_cli(pcap: Path) -> Run | str:
     proc.wait(timeout=1800)
     drain.join()
     t1 = time.perf_counter()
+    err = b"".join(err_chunks).decode(errors="replace")
     if proc.returncode != 0:
-        tail = (b"".join(err_chunks).decode(errors="replace").strip().splitlines() or ["?"])[-1]
+        tail = (err.strip().splitlines() or ["?"])[-1]
         return f"failed: exit {proc.returncode}: {tail}"
-    return Run(t1 - t0, _cpu_now() - c0, records)
+    return Run(t1 - t0, _cpu_now() - c0, records, by_proto=_summary_protos(err))
+
+
+def _summary_protos(summary: str) -> dict[str, int] | None:
+    """Flows by protocol from capture read's summary ("... 9 flows (tcp 5, udp 4), ...")."""
+    m = re.search(r"\d+ flows \(([^)]*)\)", summary)
+    if m is None:
+        return None
+    pairs = (item.split() for item in m.group(1).split(","))
+    return {p[0]: int(p[1]) for p in pairs if len(p) == 2 and p[1].isdigit()}
 
 
 def _warm(pcap: Path) -> None:
@@ -253,6 +275,15 @@ def _figures(
             note += f"; {run.note}"
         figs.append(Figure.value_of(SECTION, f"{label} packets/s", rate[tool], "pkt/s", note=note))
         if run.flows is not None:
+            ok = run.flows == truth.flows
+            note = ""
+            if run.by_proto is not None:
+                want = {"tcp": truth.tcp_flows, "udp": truth.udp_flows, "icmp": truth.icmp_flows}
+                got = {p: run.by_proto.get(p, 0) for p in want}
+                others = sum(n for p, n in run.by_proto.items() if p not in want)
+                ok = ok and got == want and others == 0
+                note = ", ".join(f"{p} {got[p]:,}/{want[p]:,}" for p in want)
+                note += f" (seen/truth){f', other {others:,}' if others else ''}"
             figs.append(
                 Figure.value_of(
                     SECTION,
@@ -260,7 +291,8 @@ def _figures(
                     run.flows,
                     "flows",
                     target=f"= {truth.flows:,} (truth)",
-                    ok=run.flows == truth.flows,
+                    ok=ok,
+                    note=note,
                 )
             )
         if run.suppressed is not None:

@@ -56,6 +56,7 @@ class ChainStats:
     packets: int
     flows: int  # flow records written
     suppressed: int  # mirrored copies removed by duplicate suppression
+    by_proto: dict[str, int]  # flow records by Zeek proto name (tcp, udp, icmp)
 
 
 class Chain:
@@ -76,7 +77,12 @@ class Chain:
         self.pipeline.flush()
         self._writer.close()
         c = self.pipeline.counters()
-        return ChainStats(packets=c.packets, flows=c.flows_ended, suppressed=c.duplicates)
+        return ChainStats(
+            packets=c.packets,
+            flows=c.flows_ended,
+            suppressed=c.duplicates,
+            by_proto=dict(c.records_by_proto),
+        )
 
 
 def devnull() -> IO[str]:
