@@ -6,11 +6,13 @@ from analyzers._dedup import Deduplicator
 from analyzers._dns import DnsMessage, parse_dns
 from analyzers._flowtable import ActiveFlows, FlowTable, FlowTableCounters
 from analyzers._identity import EXTERNAL, Endpoint, EndpointKind, IdentityMap
+from analyzers._pipeline import AnalysisPipeline, PipelineCounters, PipelineOptions
 from analyzers._records import DnsStats, FlowRecord, FlowSink, TcpStats
 
 __all__ = [
     "EXTERNAL",
     "ActiveFlows",
+    "AnalysisPipeline",
     "DecodedBatch",
     "Deduplicator",
     "DnsMessage",
@@ -22,6 +24,8 @@ __all__ = [
     "FlowTable",
     "FlowTableCounters",
     "IdentityMap",
+    "PipelineCounters",
+    "PipelineOptions",
     "Status",
     "TcpStats",
     "TunnelType",

@@ -14,6 +14,7 @@ from capture._errors import CaptureError
 from capture._pcapfile import CorruptCaptureFileError, PcapFileSource, open_capture_file
 from capture._pcapwriter import PcapWriter
 from capture._protocols import BatchSink, FrameSource, SourceStats
+from capture._service import CaptureService, ServiceResult, stop_on_signals
 
 __all__ = [
     "DEFAULT_BLOCK_COUNT",
@@ -25,12 +26,15 @@ __all__ = [
     "BatchSink",
     "BpfProgram",
     "CaptureError",
+    "CaptureService",
     "CorruptCaptureFileError",
     "FrameBatch",
     "FrameSource",
     "PcapFileSource",
     "PcapWriter",
+    "ServiceResult",
     "SourceStats",
     "compile_filter",
     "open_capture_file",
+    "stop_on_signals",
 ]

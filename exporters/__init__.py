@@ -13,6 +13,7 @@ from exporters._flowstats import (
 )
 from exporters._health import CaptureHealth
 from exporters._http import DEFAULT_LISTEN, MetricsServer, parse_listen
+from exporters._jsonl import JsonLinesWriter, RecordsError, RotatingJsonLinesWriter
 from exporters._tablesource import FlowTableLike, FlowTableSource
 
 __all__ = [
@@ -31,8 +32,11 @@ __all__ = [
     "FlowStatsSource",
     "FlowTableLike",
     "FlowTableSource",
+    "JsonLinesWriter",
     "ListenError",
     "MetricsConfig",
     "MetricsServer",
+    "RecordsError",
+    "RotatingJsonLinesWriter",
     "parse_listen",
 ]

@@ -15,7 +15,7 @@ Handler = Callable[[argparse.Namespace], int]
 
 def build_parser() -> argparse.ArgumentParser:
     # Command modules are imported here, not at package import, so `import mirrorctl` stays cheap.
-    from mirrorctl import _cli_lab, _cli_mirror  # noqa: PLC0415
+    from mirrorctl import _cli_capture, _cli_lab, _cli_mirror  # noqa: PLC0415
 
     parser = argparse.ArgumentParser(
         prog="mirrorctl",
@@ -23,7 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (_cli_mirror, _cli_lab):
+    for module in (_cli_mirror, _cli_lab, _cli_capture):
         module.register(sub)
     return parser
 

@@ -1,0 +1,175 @@
+"""The analysis chain of one capture worker: duplicate suppression, decoding, the flow table.
+
+``AnalysisPipeline`` is capture's ``BatchSink``: each batch is decoded once, its mirrored copies
+are masked out, malformed frames are counted by reason, and the surviving rows go through the flow
+table in one pass. Flow expiry follows *packet* time (the newest timestamp seen), so reading a pcap
+gives the same flows as watching the same packets live; a live service additionally calls
+``tick`` with the wall clock so flows still end while the link is quiet. Ended flows go to the
+``FlowSink``s given at construction (record writers, the metrics exporter).
+
+Not for concurrent writers without its lock: ``on_batch``, ``tick`` and ``flush`` serialise on
+one lock because a service's timer thread and its capture thread both call in.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from analyzers._decode import decode
+from analyzers._decoded import Status
+from analyzers._dedup import Deduplicator
+from analyzers._flowtable import FlowTable
+from analyzers._identity import IdentityMap
+from analyzers._records import FlowRecord, FlowSink
+from capture._batch import FrameBatch
+
+_NS = 1_000_000_000
+_MALFORMED = int(Status.MALFORMED)
+_CODES = 32  # every Status value is below this
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineOptions:
+    """Flow-table and expiry settings; the defaults are the service's."""
+
+    max_flows: int = 2_000_000
+    idle_timeout_s: float = 120.0
+    udp_idle_timeout_s: float = 60.0
+    icmp_idle_timeout_s: float = 60.0
+    tcp_closed_timeout_s: float = 5.0
+    active_timeout_s: float = 1800.0
+    #: How often, in packet time, ended flows are swept out of the table.
+    expire_every_s: float = 1.0
+    #: Suppress mirrored copies (routed/NATed packets OVS mirrors twice); 0 turns it off.
+    dedup_window_ns: int = 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineCounters:
+    """Cumulative counters of one pipeline (what ``capture read`` summarises, metrics export)."""
+
+    packets: int  # frames handed to the pipeline
+    malformed: dict[str, int]  # by lower-case ``Status`` name
+    duplicates: int  # mirrored copies suppressed
+    flows_created: int
+    flows_active: int
+    flows_ended: int  # records delivered (every end reason, incl. active-timeout slices)
+    records_by_proto: dict[str, int]  # delivered records by ``proto``
+
+
+def _reason(code: int) -> str:
+    try:
+        return Status(code).name.lower()
+    except ValueError:  # a code newer than this module: still counted, under its number
+        return f"status_{code}"
+
+
+class _Count:
+    """A FlowSink that only counts: the pipeline's own view of what it delivered."""
+
+    def __init__(self) -> None:
+        self.by_proto: dict[str, int] = {}
+        self.total = 0
+
+    def on_flows_ended(self, records: list[FlowRecord]) -> None:
+        self.total += len(records)
+        for r in records:
+            self.by_proto[r.proto] = self.by_proto.get(r.proto, 0) + 1
+
+
+class AnalysisPipeline:
+    """dedup → decode → flow table for every batch; ended flows to ``sinks``."""
+
+    def __init__(
+        self,
+        identity: IdentityMap,
+        sinks: Sequence[FlowSink] = (),
+        *,
+        node: str = "",
+        options: PipelineOptions | None = None,
+        uid_seed: bytes | None = None,
+    ) -> None:
+        opts = options if options is not None else PipelineOptions()
+        self.options = opts
+        self._count = _Count()
+        self.table = FlowTable(
+            identity,
+            idle_timeout_s=opts.idle_timeout_s,
+            udp_idle_timeout_s=opts.udp_idle_timeout_s,
+            icmp_idle_timeout_s=opts.icmp_idle_timeout_s,
+            tcp_closed_timeout_s=opts.tcp_closed_timeout_s,
+            active_timeout_s=opts.active_timeout_s,
+            max_flows=opts.max_flows,
+            on_ended=[self._count, *sinks],
+            node=node,
+            uid_seed=uid_seed,
+        )
+        self._dedup = Deduplicator(opts.dedup_window_ns) if opts.dedup_window_ns > 0 else None
+        self._expire_every_ns = max(int(opts.expire_every_s * _NS), 1)
+        self._lock = threading.Lock()
+        self._packets = 0
+        self._status_counts = np.zeros(_CODES, np.int64)
+        self._clock_ns = 0  # newest packet (or tick) time seen
+        self._next_expire_ns = 0
+
+    # --- BatchSink -------------------------------------------------------------------------------
+    def on_batch(self, batch: FrameBatch) -> None:
+        """Account one batch; sweeps the table when packet time passed the next expiry."""
+        n = len(batch)
+        if n == 0:
+            return
+        with self._lock:
+            dec = decode(batch)
+            self._packets += n
+            self._status_counts += np.bincount(dec.status, minlength=_CODES)[:_CODES]
+            keep = self._dedup.mask(batch, dec) if self._dedup is not None else None
+            self.table.process(batch, dec, keep)
+            newest = int(batch.ts_ns.max())
+            self._clock_ns = max(self._clock_ns, newest)
+            self._maybe_expire()
+
+    # --- timers and shutdown ---------------------------------------------------------------------
+    def tick(self, now_ns: int) -> None:
+        """Advance the clock to ``now_ns`` (if later) and expire: keeps a quiet live link honest."""
+        with self._lock:
+            self._clock_ns = max(self._clock_ns, now_ns)
+            self._maybe_expire()
+
+    def flush(self) -> None:
+        """End every active flow (end_reason ``flush``): at EOF and on shutdown nothing is lost."""
+        with self._lock:
+            self.table.flush()
+
+    def _maybe_expire(self) -> None:
+        if self._clock_ns >= self._next_expire_ns:
+            self.table.expire(self._clock_ns)
+            self._next_expire_ns = self._clock_ns + self._expire_every_ns
+
+    # --- readers ---------------------------------------------------------------------------------
+    @property
+    def duplicates(self) -> int:
+        return self._dedup.suppressed if self._dedup is not None else 0
+
+    def malformed(self) -> dict[str, int]:
+        """Malformed frames so far by reason (lower-case ``Status`` names, non-zero only)."""
+        counts = self._status_counts
+        return {
+            _reason(int(code)): int(counts[code])
+            for code in np.flatnonzero(counts[_MALFORMED:]) + _MALFORMED
+        }
+
+    def counters(self) -> PipelineCounters:
+        tc = self.table.counters()
+        return PipelineCounters(
+            packets=self._packets,
+            malformed=self.malformed(),
+            duplicates=self.duplicates,
+            flows_created=tc.flows_created,
+            flows_active=tc.flows_active,
+            flows_ended=self._count.total,
+            records_by_proto=dict(self._count.by_proto),
+        )
