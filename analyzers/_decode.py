@@ -93,6 +93,7 @@ _IS_V6_EXT = _flags(256, slow.IPV6_EXT_HEADERS)
 
 _U64 = np.uint64
 _MIN_TUNNEL_ROWS = 48
+_L2_LEN = {slow.LINKTYPE_ETHERNET: 14, slow.LINKTYPE_LINUX_SLL: 16, slow.LINKTYPE_LINUX_SLL2: 20}
 # Below this many malformed IP headers in a batch the scalar decoder is cheaper than the masks.
 _MIN_BAD_IP_ROWS = 8
 # Columns the IPv4 pass writes on every row, to be cleared where the row is not IP at all.
@@ -248,6 +249,9 @@ def _vectorized(
     ``tunnelled`` rows are inner frames of a VXLAN/Geneve packet: their tunnels are not followed.
     """
     rec, etype, l3off, link_ok = _link_layer(data, offsets, caplens, linktype)
+    # Frames too short for their link header: TRUNCATED_L2, nothing else (as the scalar says).
+    cut_l2 = np.flatnonzero(caplens < _L2_LEN.get(linktype, 0))
+    etype[cut_l2] = 0
     if linktype == slow.LINKTYPE_ETHERNET:
         deep = _vlan_fixup(data, offsets, rec, etype, l3off, vlan=out.vlan)
         link_ok &= (caplens >= l3off) & ~deep
@@ -274,6 +278,7 @@ def _vectorized(
     nxt6 = r6["nxt"]
     sound6 = is6 & (version == 6) & (caplens >= l3off + 40) & (l3off + 40 + plen6 <= wirelens)
     needs_slow = ~link_ok | (sound6 & _IS_V6_EXT[nxt6])  # extension header chains
+    needs_slow[cut_l2] = False
     bad_ip = np.flatnonzero((is4 & ~good4) | (is6 & ~sound6))
     ip_reason = None
     if bad_ip.size >= _MIN_BAD_IP_ROWS:
@@ -369,6 +374,7 @@ def _vectorized(
             cleared[not_ip] = 0
     if ip_reason is not None:
         out.status[bad_ip] = ip_reason
+    out.status[cut_l2] = Status.TRUNCATED_L2
     # Last: the inner frame overwrites every column the outer one wrote.
     if not tunnelled:
         tunnel = is_udp & ((dport == slow.VXLAN_PORT) | (dport == slow.GENEVE_PORT))
@@ -436,12 +442,18 @@ def _tunnels(
     b0 = header["b0"]
     readable = (at + 8 <= udp_end) & (at + 8 <= cap_end)
     inner_at = np.where(vxlan, at + 8, at + 8 + (b0 & 0x3F).astype(np.int64) * 4)
-    geneve_ok = ((b0 >> 6) == 0) & (header["ptype"] == slow.ETH_TEB)
-    geneve_ok &= inner_at <= np.minimum(udp_end, cap_end)
-    valid = readable & np.where(vxlan, (b0 & 0x08) != 0, geneve_ok)
+    ptype = header["ptype"]
+    vxlan_ok = (b0 & 0x08) != 0  # the I flag: without it the VNI is not valid
+    geneve_ok = ((b0 >> 6) == 0) & (inner_at <= np.minimum(udp_end, cap_end))
+    known = (ptype == slow.ETH_TEB) | (ptype == slow.ETH_IPV4) | (ptype == slow.ETH_IPV6)
+    # The scalar decoder's BAD_TUNNEL cases; the outer columns stay, as there.
+    bad = rows[~readable | np.where(vxlan, ~vxlan_ok, ~(geneve_ok & known))]
+    out.status[bad] = Status.BAD_TUNNEL
+    # Geneve carrying raw IP (no inner Ethernet) is left to the scalar decoder.
+    valid = readable & np.where(vxlan, vxlan_ok, geneve_ok & (ptype == slow.ETH_TEB))
     chosen = np.flatnonzero(valid)
     if chosen.size == 0:
-        return chosen
+        return bad
     start = inner_at[chosen]
     sub = _empty(chosen.size)
     sub_slow = _vectorized(
@@ -459,7 +471,7 @@ def _tunnels(
     for field in dataclasses.fields(out):
         column: npt.NDArray[Any] = getattr(out, field.name)
         column[target] = getattr(sub, field.name)
-    return np.asarray(target[~sub_slow], dtype=np.intp)
+    return np.asarray(np.concatenate((bad, target[~sub_slow])), dtype=np.intp)
 
 
 def _scalar(
