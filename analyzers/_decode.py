@@ -447,7 +447,7 @@ def _tunnels(
     geneve_ok = ((b0 >> 6) == 0) & (inner_at <= np.minimum(udp_end, cap_end))
     known = (ptype == slow.ETH_TEB) | (ptype == slow.ETH_IPV4) | (ptype == slow.ETH_IPV6)
     # The scalar decoder's BAD_TUNNEL cases; the outer columns stay, as there.
-    bad = rows[~readable | np.where(vxlan, ~vxlan_ok, ~(geneve_ok & known))]
+    bad: npt.NDArray[np.intp] = rows[~readable | np.where(vxlan, ~vxlan_ok, ~(geneve_ok & known))]
     out.status[bad] = Status.BAD_TUNNEL
     # Geneve carrying raw IP (no inner Ethernet) is left to the scalar decoder.
     valid = readable & np.where(vxlan, vxlan_ok, geneve_ok & (ptype == slow.ETH_TEB))
