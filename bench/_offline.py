@@ -47,6 +47,7 @@ class Run:
     note: str = ""
     suppressed: int | None = None  # ours: copies duplicate suppression removed
     by_proto: dict[str, int] | None = None  # flows by tcp/udp/icmp, where the tool says
+    audit: dict[str, int] | None = None  # ours: what the records add up to
 
 
 def _cpu_now() -> float:
@@ -73,6 +74,7 @@ def _child_ours(path: Path, spec: TrafficSpec) -> dict[str, object]:
         "flows": stats.flows,
         "suppressed": stats.suppressed,
         "by_proto": stats.by_proto,
+        "audit": stats.audit,
         "note": "",
     }
 
@@ -145,6 +147,7 @@ def _run_child(tool: str, pcap: Path, spec: TrafficSpec, *extra: str) -> Run | s
         str(result["note"]),
         None if suppressed is None else int(suppressed),
         result.get("by_proto"),
+        result.get("audit"),
     )
 
 
@@ -295,6 +298,8 @@ def _figures(
                     note=note,
                 )
             )
+        if run.audit is not None:
+            figs.append(_audit_figure(f"{label.split(' (')[0]} records vs truth", run.audit, truth))
         if run.suppressed is not None:
             figs.append(
                 Figure.value_of(
@@ -333,6 +338,34 @@ def _figures(
                 )
                 figs.append(Figure.missing(SECTION, fig_name, why, target=target))
     return figs
+
+
+def _audit_figure(name: str, audit: dict[str, int], truth: Truth) -> Figure:
+    """How many of the truth's totals the flow records fail to reproduce, and which."""
+    want = {
+        "packets": truth.packets,
+        "wire_bytes": truth.wire_bytes,
+        "ipv6_flows": truth.ipv6_flows,
+        "vlan_flows": truth.vlan_flows,
+        "dns_flows": truth.dns_flows,
+        "dns_nxdomain": truth.dns_nxdomain,
+        "SF": truth.tcp_fin,
+        "RSTO+RSTR": truth.tcp_rst,
+        "REJ": truth.tcp_rej,
+    }
+    got = {k: audit.get(k, 0) for k in want if k.islower()}
+    got["SF"] = audit.get("tcp conn_state SF", 0)
+    got["RSTO+RSTR"] = audit.get("tcp conn_state RSTO", 0) + audit.get("tcp conn_state RSTR", 0)
+    got["REJ"] = audit.get("tcp conn_state REJ", 0)
+    wrong = [k for k in want if got[k] != want[k]]
+    note = (
+        "all of " + ", ".join(want)
+        if not wrong
+        else "; ".join(f"{k} {got[k]:,}/{want[k]:,}" for k in wrong) + " (records/truth)"
+    )
+    return Figure.value_of(
+        SECTION, name, len(wrong), "mismatches", target="= 0", ok=not wrong, note=note
+    )
 
 
 def _nfstream_version() -> str:

@@ -51,12 +51,34 @@ def identity_for(spec: TrafficSpec | None) -> Any:
     return identity
 
 
+class Audit:
+    """A flow sink tallying what the records say, to hold against the generator's truth."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+
+    def _add(self, key: str, n: int) -> None:
+        self.counts[key] = self.counts.get(key, 0) + n
+
+    def on_flows_ended(self, records: list[Any]) -> None:
+        for r in records:
+            self._add("packets", r.orig_pkts + r.resp_pkts)
+            self._add("wire_bytes", r.orig_l2_bytes + r.resp_l2_bytes)
+            self._add("ipv6_flows", int(r.ip_version == 6))
+            self._add("vlan_flows", int(r.vlan != 0))
+            self._add(f"{r.proto} conn_state {r.conn_state}", 1)
+            if r.dns is not None:
+                self._add("dns_flows", 1)
+                self._add("dns_nxdomain", int(r.dns.rcode == 3))
+
+
 @dataclass(frozen=True, slots=True)
 class ChainStats:
     packets: int
     flows: int  # flow records written
     suppressed: int  # mirrored copies removed by duplicate suppression
     by_proto: dict[str, int]  # flow records by Zeek proto name (tcp, udp, icmp)
+    audit: dict[str, int]  # what the records add up to (``Audit``)
 
 
 class Chain:
@@ -68,8 +90,9 @@ class Chain:
         writer_cls = component("exporters._jsonl", "JsonLinesWriter")
         self.service_cls = component("capture._service", "CaptureService")
         self._writer = writer_cls(records)
+        self._audit = Audit()
         self.pipeline = pipeline_cls(
-            identity_for(spec), [self._writer], options=options_cls(**options)
+            identity_for(spec), [self._writer, self._audit], options=options_cls(**options)
         )
 
     def finish(self) -> ChainStats:
@@ -82,6 +105,7 @@ class Chain:
             flows=c.flows_ended,
             suppressed=c.duplicates,
             by_proto=dict(c.records_by_proto),
+            audit=dict(self._audit.counts),
         )
 
 
