@@ -19,6 +19,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import signal
 import struct
 import subprocess
@@ -546,6 +547,13 @@ def measure(seconds: float, *, quick: bool) -> list[Figure]:
     del quick  # the caller already shortened ``seconds``
     if os.geteuid() != 0:
         return [Figure.missing(SECTION, "live", "not available: needs root (netns, veth)")]
+    for tool, package in (
+        ("trafgen", "netsniff-ng"),
+        ("tcpdump", "tcpdump"),
+        ("taskset", "util-linux"),
+    ):
+        if shutil.which(tool) is None:
+            return [Figure.missing(SECTION, "live", f"not available: {tool} (package {package})")]
     figs: list[Figure] = [
         Figure.info(
             SECTION,

@@ -80,7 +80,10 @@ def _child_ours(path: Path, spec: TrafficSpec) -> dict[str, object]:
 
 
 def _child_nfstream(path: Path, meters: int) -> dict[str, object]:
-    from nfstream import NFStreamer  # noqa: PLC0415 - only the child that measures it pays
+    try:
+        from nfstream import NFStreamer  # noqa: PLC0415 - only the child that measures it pays
+    except ImportError as e:
+        raise UnavailableError(f"nfstream ({e}; pip install nfstream)") from None
 
     t0, c0 = time.perf_counter(), _cpu_now()
     flows = 0
