@@ -80,17 +80,7 @@ def fingerprints(batch: FrameBatch, decoded: DecodedBatch) -> U64:
     is_tcp = (proto == 6) & (decoded.status == Status.L4)
     rows = np.flatnonzero(~is_tcp | (decoded.ipver != 4))
     if rows.size:
-        offsets = batch.offsets[rows]
-        frame_end = offsets + np.minimum(batch.caplens[rows], batch.data.shape[0] - offsets)
-        l4_off = decoded.l4_off[rows]
-        l4_len = decoded.l4_len[rows].astype(np.int64)
-        around = gather(batch.data, l4_off - 8, 16).view(_LE64).reshape(rows.size, 2)
-        head_len = np.clip(np.minimum(l4_len, frame_end - l4_off), 0, 8)
-        head = around[:, 1] & _KEEP_HEAD[head_len]
-        headers = decoded.ip_len[rows].astype(np.int64) - l4_len
-        opt_len = headers - np.where(decoded.ipver[rows] == 4, 40, 60)
-        opt_len = np.clip(opt_len, 0, 8) * (is_tcp[rows] & (l4_off <= frame_end))
-        tail = around[:, 0] & _KEEP_TAIL[opt_len]
+        head, tail = _packet_bytes(batch, decoded, rows, is_tcp)
         h[rows] = _mix(_mix(h[rows], head), tail)
     # A last avalanche so that the top bits, which the duplicate search sorts on, depend on all.
     h ^= h >> u64(32)
@@ -100,6 +90,27 @@ def fingerprints(batch: FrameBatch, decoded: DecodedBatch) -> U64:
 
 
 _ENDPOINT = ("src_hi", "src_lo", "sport", "dst_hi", "dst_lo", "dport")
+
+
+def _packet_bytes(
+    batch: FrameBatch,
+    decoded: DecodedBatch,
+    rows: npt.NDArray[np.intp],
+    is_tcp: npt.NDArray[np.bool_],
+) -> tuple[U64, U64]:
+    """For ``rows``: the first payload bytes and the end of the TCP options, as masked words."""
+    offsets = batch.offsets[rows]
+    frame_end = offsets + np.minimum(batch.caplens[rows], batch.data.shape[0] - offsets)
+    l4_off = decoded.l4_off[rows]
+    l4_len = decoded.l4_len[rows].astype(np.int64)
+    around = gather(batch.data, l4_off - 8, 16).view(_LE64).reshape(rows.size, 2)
+    head_len = np.clip(np.minimum(l4_len, frame_end - l4_off), 0, 8)
+    head = around[:, 1] & _KEEP_HEAD[head_len]
+    headers = decoded.ip_len[rows].astype(np.int64) - l4_len
+    opt_len = headers - np.where(decoded.ipver[rows] == 4, 40, 60)
+    opt_len = np.clip(opt_len, 0, 8) * (is_tcp[rows] & (l4_off <= frame_end))
+    tail = around[:, 0] & _KEEP_TAIL[opt_len]
+    return head, tail
 
 
 class _Tail:
