@@ -41,6 +41,7 @@ from capture._batch import FrameBatch
 U64 = npt.NDArray[np.uint64]
 
 DEFAULT_WINDOW_NS = 1_000_000
+_MAX_TAIL = 1 << 18  # rows carried into the next batch (1 ms at 1 Mpps is ~1000)
 _K = np.uint64(0x9E3779B97F4A7C15)
 _KEEP_HEAD = np.array([(1 << (8 * k)) - 1 for k in range(8)] + [(1 << 64) - 1], dtype=np.uint64)
 _KEEP_TAIL = np.array(
@@ -168,7 +169,8 @@ class Deduplicator:
         keep[dropped] = False
         self._suppressed += int(dropped.size)
 
-        recent = np.flatnonzero(ts >= int(ts.max()) - self.window_ns)
+        # Bounded, so that a window set far too wide costs a miss or two, not memory per packet.
+        recent = np.flatnonzero(ts >= int(ts.max()) - self.window_ns)[-_MAX_TAIL:]
         next_tail = _Tail()
         next_tail.fp, next_tail.ts = fp[recent], ts[recent]
         next_tail.columns = {name: endpoint(name, recent) for name in _ENDPOINT}

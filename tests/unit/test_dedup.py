@@ -248,3 +248,13 @@ def test_window_state_expires_across_batches() -> None:
     assert run(dedup, [filler], [5_000_000]) == [True]
     assert run(dedup, [routed(pkt)], [5_000_100]) == [True]
     assert dedup.suppressed == 0
+
+
+def test_a_very_wide_window_keeps_bounded_state() -> None:
+    """A window of minutes keeps every distinct packet and still suppresses a copy."""
+    dedup = Deduplicator(window_ns=600 * 10**9)
+    pkt = tcp_packet()
+    fillers = [Ether(**POD_SIDE) / IP(id=i) / UDP() / Raw(b"x") for i in range(2000)]
+    assert all(run(dedup, fillers, list(range(2000))))
+    assert run(dedup, [routed(pkt), routed(pkt)], [10**9, 10**9 + 1]) == [True, False]
+    assert dedup.suppressed == 1
