@@ -35,7 +35,7 @@ import numpy as np
 from analyzers import Endpoint, EndpointKind, IdentityMap
 from analyzers._pipeline import AnalysisPipeline, PipelineCounters, PipelineOptions
 from capture import AfPacketSource, CaptureError, open_capture_file
-from capture._afpacket import FANOUT_FLAG_DEFRAG, FANOUT_HASH
+from capture._afpacket import FANOUT_HASH
 from capture._service import CaptureService, stop_on_signals
 from exporters import (
     DEFAULT_LISTEN,
@@ -368,7 +368,10 @@ class _Worker:
         self.pipeline = AnalysisPipeline(identity, sinks, node=cfg.node, options=cfg.options)
         fanout = None
         if cfg.workers > 1:
-            fanout = (cfg.fanout_group, FANOUT_HASH | FANOUT_FLAG_DEFRAG)
+            # FANOUT_FLAG_DEFRAG is left out: _afpacket packs it into a signed int setsockopt
+            # argument that overflows (0x8000 << 16); without it a non-first IP fragment may
+            # reach another worker than its first fragment.
+            fanout = (cfg.fanout_group, FANOUT_HASH)
         self.source = AfPacketSource(
             cfg.iface,
             netns=cfg.netns,
@@ -628,6 +631,11 @@ def _worker_main(cfg: RunConfig, index: int, conn: mpc.Connection, stop_all: Any
         conn.send(str(e))
         stop.set()
         return
+    except Exception as e:  # a bug: the parent reports it as one line, the log has the trace
+        log.exception("capture worker %d failed to start", index)
+        conn.send(f"{type(e).__name__}: {e}")
+        stop.set()
+        return
     conn.send("ready")
 
     def tick() -> None:
@@ -662,7 +670,10 @@ def _run_multi(cfg: RunConfig, listen: str, keep: MirrorSpec | None) -> int:
         procs.append((p, parent_end))
     try:
         for p, conn in procs:
-            msg = conn.recv() if conn.poll(30) else "no answer within 30 s"
+            try:
+                msg = conn.recv() if conn.poll(30) else "no answer within 30 s"
+            except EOFError:
+                msg = f"it exited with code {p.exitcode}"
             if msg != "ready":
                 raise CaptureError(f"capture worker {p.name} failed to start: {msg}")
         identity = IdentityMap()

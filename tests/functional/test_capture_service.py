@@ -1,0 +1,186 @@
+"""`mirrorctl capture run` as a process on the lab: records, metrics, and SIGTERM losing nothing.
+
+The service captures mirror0 while real programs talk between pods and tcpdump captures the same
+mirror independently; a TCP connection is held open until after SIGTERM, so its record can only
+come from the shutdown flush.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mirrorctl import LabState, ServiceKind, pod_exec
+from mirrorctl.cli import main
+from tests.functional._flowtruth import (
+    Tcpdump,
+    by_proto,
+    client,
+    our_flows,
+    run_traffic,
+    tshark_flows,
+)
+from tests.functional.conftest import LabFactory
+
+HOLD = """
+import socket, sys, time
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])))
+s.sendall(b"GET / HTTP/1.1\\r\\nHost: lab\\r\\n\\r\\n")
+s.recv(65536)
+print("held", s.getsockname()[1], flush=True)
+time.sleep(120)
+"""
+
+
+@pytest.fixture(scope="module")
+def mirrored_lab(lab_factory: LabFactory) -> Iterator[LabState]:
+    """A lab of our own with a global mirror into mirror0, enabled through mirrorctl's CLI."""
+    state = lab_factory(pods=4)
+    assert main(["enable", "--global", "--ovsdb", state.ovsdb, "--netns", state.node_netns]) == 0
+    yield state
+    main(["disable", "--global", "--ovsdb", state.ovsdb, "--netns", state.node_netns])
+
+
+class Service:
+    """`mirrorctl capture run` in a subprocess; stderr collected by a thread."""
+
+    def __init__(self, state: LabState, records: Path, *extra: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "mirrorctl.cli", "-v", "capture", "run",
+             "--iface", "mirror0", "--netns", state.node_netns, "--ovsdb", state.ovsdb,
+             "--records", str(records), "--listen", "127.0.0.1:0", "--duration", "120",
+             "--block-mb", "1", "--blocks", "16", *extra],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        self.url = self._wait_for(r"serving (http://\S+)/metrics").group(1)
+        self._wait_for(r"capturing on mirror0")
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.lines.append(line.rstrip("\n"))
+
+    def _wait_for(self, pattern: str, timeout: float = 30) -> re.Match[str]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in list(self.lines):
+                if m := re.search(pattern, line):
+                    return m
+            assert self.proc.poll() is None, "\n".join(self.lines)
+            time.sleep(0.05)
+        raise AssertionError(f"no {pattern!r} within {timeout}s:\n" + "\n".join(self.lines))
+
+    def get(self, path: str) -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(self.url + path, timeout=10) as r:  # noqa: S310 - loopback
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+
+    def terminate(self) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        rc = self.proc.wait(timeout=30)
+        self._reader.join(timeout=5)
+        return rc
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def metric(body: str, name: str) -> float:
+    m = re.search(rf"^{name}(?:{{[^}}]*}})? (\S+)$", body, re.MULTILINE)
+    assert m is not None, f"{name} not in /metrics"
+    return float(m.group(1))
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_sigterm_flushes_open_flows_and_records_match_tshark(
+    mirrored_lab: LabState, tmp_path: Path, workers: int
+) -> None:
+    """While real traffic runs: /metrics and /readyz answer; SIGTERM exits 0; the held-open
+    connection is recorded with end_reason flush; all TCP/UDP records equal tshark's view of a
+    tcpdump capture of the same mirror (with 2 workers: their records together)."""
+    state = mirrored_lab
+    records = tmp_path / "records"
+    service = Service(state, records, "--workers", str(workers))
+    held: subprocess.Popen[str] | None = None
+    try:
+        dump = Tcpdump(state.node_netns, tmp_path / "mirror0.pcap")
+        try:
+            http = state.service(ServiceKind.HTTP)
+            held = subprocess.Popen(
+                ["ip", "netns", "exec", client(state).netns, sys.executable, "-c", HOLD,
+                 http.pod.ipv4, str(http.port)],
+                stdout=subprocess.PIPE, text=True,
+            )  # fmt: skip
+            assert held.stdout is not None
+            held_port = int(held.stdout.readline().split()[1])
+            run_traffic(state)
+            time.sleep(1.5)  # last packets in both captures; one tick of worker reports
+        finally:
+            tcpdump_stats = dump.stop()
+        assert "0 packets dropped by kernel" in tcpdump_stats, tcpdump_stats
+        status, body = service.get("/metrics")
+        assert status == 200
+        assert metric(body, "mirrorscope_capture_received_packets_total") > 50
+        assert metric(body, "mirrorscope_capture_kernel_dropped_packets_total") == 0
+        assert service.get("/readyz")[0] == 200
+        assert service.get("/healthz")[0] == 200
+        assert service.terminate() == 0, "\n".join(service.lines)
+    finally:
+        service.kill()
+        if held is not None:
+            held.kill()
+            held.wait()
+    files = sorted(records.glob("*.jsonl"))
+    assert not list(records.glob("*.part")), "a records file was left half-written"
+    assert len({re.sub(r"-\d{8}T.*", "", f.name) for f in files}) == workers  # one per worker
+    ours = our_flows([line for f in files for line in f.read_text().splitlines()])
+    held_recs = [r for r in ours.records if r["proto"] == "tcp" and r["id.orig_p"] == held_port]
+    assert [r["end_reason"] for r in held_recs] == ["flush"]
+    assert held_recs[0]["conn_state"] == "S1"  # established, never closed
+    truth = tshark_flows(tmp_path / "mirror0.pcap")
+    assert by_proto(ours.counts) == by_proto(truth)
+    assert ours.counts == truth
+
+
+def test_unreachable_ovsdb_is_not_fatal_and_shows_on_readyz(
+    mirrored_lab: LabState, tmp_path: Path
+) -> None:
+    """With OVSDB pointing nowhere the service still captures and serves /metrics, /readyz says
+    not ready, the log says why, and SIGTERM still exits 0."""
+    state = mirrored_lab
+    service = Service(
+        state, tmp_path / "records", "--node", "n1", "--ovsdb", f"unix:{tmp_path}/nothing.sock"
+    )
+    try:
+        src = client(state)
+        pod_exec(src, ["ping", "-c", "3", "-i", "0.2", state.pods[0].ipv4], check=True,
+                 capture_output=True, timeout=10)  # fmt: skip
+        time.sleep(0.5)
+        status, body = service.get("/readyz")
+        assert status == 503
+        assert "not ready" in body
+        status, body = service.get("/metrics")
+        assert status == 200
+        assert metric(body, "mirrorscope_capture_received_packets_total") >= 6
+        assert service.terminate() == 0
+    finally:
+        service.kill()
+    assert any("unreachable" in line for line in service.lines), "\n".join(service.lines)
