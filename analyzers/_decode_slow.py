@@ -42,6 +42,23 @@ Buffer = bytes | memoryview
 ) = range(22)
 NCOLS = 22
 
+# Plain ints: reading an IntEnum member through its class costs ~0.14 us on Python 3.11.
+_BAD_IPV6_EXT_HEADER = int(Status.BAD_IPV6_EXT_HEADER)
+_BAD_IP_HEADER_LEN = int(Status.BAD_IP_HEADER_LEN)
+_BAD_IP_TOTAL_LEN = int(Status.BAD_IP_TOTAL_LEN)
+_BAD_IP_VERSION = int(Status.BAD_IP_VERSION)
+_BAD_TCP_HEADER_LEN = int(Status.BAD_TCP_HEADER_LEN)
+_BAD_TUNNEL = int(Status.BAD_TUNNEL)
+_L3 = int(Status.L3)
+_L4 = int(Status.L4)
+_NON_IP = int(Status.NON_IP)
+_TRUNCATED_L2 = int(Status.TRUNCATED_L2)
+_TRUNCATED_L3 = int(Status.TRUNCATED_L3)
+_TRUNCATED_L4 = int(Status.TRUNCATED_L4)
+_UNSUPPORTED_LINKTYPE = int(Status.UNSUPPORTED_LINKTYPE)
+_TUN_GENEVE = int(TunnelType.GENEVE)
+_TUN_VXLAN = int(TunnelType.VXLAN)
+
 ETH_IPV4 = 0x0800
 ETH_IPV6 = 0x86DD
 ETH_TEB = 0x6558  # Geneve's "transparent Ethernet bridging": an inner Ethernet frame
@@ -92,6 +109,11 @@ _U16 = struct.Struct("!H")
 _U32 = struct.Struct("!I")
 _Q2 = struct.Struct("!QQ")
 _TCP = struct.Struct("!HHIIBBH")
+_U16X2 = struct.Struct("!HH")
+_U32X2 = struct.Struct("!II")
+_IPV4 = struct.Struct("!2xHHHBB")
+_IPV6 = struct.Struct("!HBB")
+_FRAG6 = struct.Struct("!HI")
 
 
 class _Frame:
@@ -116,12 +138,12 @@ def decode_frame(buf: Buffer, base: int, wirelen: int, linktype: int) -> list[in
     """
     frame = _Frame(buf, base, max(wirelen, len(buf)), tunnelled=False)
     if linktype not in SUPPORTED_LINKTYPES:
-        frame.row[STATUS] = Status.UNSUPPORTED_LINKTYPE
+        frame.row[STATUS] = _UNSUPPORTED_LINKTYPE
         return frame.row
     try:
         _link(frame, linktype)
     except (struct.error, IndexError):  # pragma: no cover - every read is bounds-checked first
-        frame.row[STATUS] = Status.TRUNCATED_L2
+        frame.row[STATUS] = _TRUNCATED_L2
     return frame.row
 
 
@@ -129,17 +151,17 @@ def _link(f: _Frame, linktype: int) -> None:
     buf, cap = f.buf, len(f.buf)
     if linktype == LINKTYPE_ETHERNET:
         if cap < 14:
-            f.row[STATUS] = Status.TRUNCATED_L2
+            f.row[STATUS] = _TRUNCATED_L2
             return
         _ethertype(f, _U16.unpack_from(buf, 12)[0], 14)
     elif linktype == LINKTYPE_LINUX_SLL:
         if cap < 16:
-            f.row[STATUS] = Status.TRUNCATED_L2
+            f.row[STATUS] = _TRUNCATED_L2
             return
         _ethertype(f, _U16.unpack_from(buf, 14)[0], 16)
     elif linktype == LINKTYPE_LINUX_SLL2:
         if cap < 20:
-            f.row[STATUS] = Status.TRUNCATED_L2
+            f.row[STATUS] = _TRUNCATED_L2
             return
         _ethertype(f, _U16.unpack_from(buf, 0)[0], 20)
     elif linktype == LINKTYPE_IPV4:
@@ -147,7 +169,7 @@ def _link(f: _Frame, linktype: int) -> None:
     elif linktype == LINKTYPE_IPV6:
         _ipv6(f, 0)
     elif cap < 1:  # LINKTYPE_RAW from here on: the version nibble says which
-        f.row[STATUS] = Status.TRUNCATED_L3
+        f.row[STATUS] = _TRUNCATED_L3
     elif buf[0] >> 4 == 6:
         _ipv6(f, 0)
     else:
@@ -158,9 +180,9 @@ def _ethertype(f: _Frame, etype: int, pos: int) -> None:
     first = True
     while etype in VLAN_TPIDS:
         if len(f.buf) < pos + 4:
-            f.row[STATUS] = Status.TRUNCATED_L2
+            f.row[STATUS] = _TRUNCATED_L2
             return
-        tci, etype = struct.unpack_from("!HH", f.buf, pos)
+        tci, etype = _U16X2.unpack_from(f.buf, pos)
         if first:
             f.row[VLAN] = tci & 0x0FFF
             first = False
@@ -170,17 +192,17 @@ def _ethertype(f: _Frame, etype: int, pos: int) -> None:
     elif etype == ETH_IPV6:
         _ipv6(f, pos)
     else:
-        f.row[STATUS] = Status.NON_IP
+        f.row[STATUS] = _NON_IP
 
 
-def _ip_version_status(f: _Frame, pos: int, version: int, header: int) -> Status | None:
+def _ip_version_status(f: _Frame, pos: int, version: int, header: int) -> int | None:
     """Why the IP header at ``pos`` cannot be read, or None if its fixed part is all there."""
     if len(f.buf) < pos + 1:
-        return Status.TRUNCATED_L3
+        return _TRUNCATED_L3
     if f.buf[pos] >> 4 != version:
-        return Status.BAD_IP_VERSION
+        return _BAD_IP_VERSION
     if len(f.buf) < pos + header:
-        return Status.TRUNCATED_L3
+        return _TRUNCATED_L3
     return None
 
 
@@ -189,17 +211,17 @@ def _ipv4(f: _Frame, pos: int) -> None:
     bad = _ip_version_status(f, pos, 4, 20)
     hlen = (buf[pos] & 0x0F) * 4 if bad is None else 0
     if bad is None and hlen < 20:
-        bad = Status.BAD_IP_HEADER_LEN
+        bad = _BAD_IP_HEADER_LEN
     elif bad is None and len(buf) < pos + hlen:
-        bad = Status.TRUNCATED_L3
+        bad = _TRUNCATED_L3
     if bad is not None:
         row[STATUS] = bad
         return
-    total, ip_id, frag_field, ttl, proto = struct.unpack_from("!2xHHHBB", buf, pos)
+    total, ip_id, frag_field, ttl, proto = _IPV4.unpack_from(buf, pos)
     if total < hlen or pos + total > f.wire_end:
-        row[STATUS] = Status.BAD_IP_TOTAL_LEN
+        row[STATUS] = _BAD_IP_TOTAL_LEN
         return
-    src, dst = struct.unpack_from("!II", buf, pos + 12)
+    src, dst = _U32X2.unpack_from(buf, pos + 12)
     row[IPVER] = 4
     row[SRC_LO] = IPV4_MAPPED | src
     row[DST_LO] = IPV4_MAPPED | dst
@@ -219,10 +241,10 @@ def _ipv6(f: _Frame, pos: int) -> None:
     if bad is not None:
         row[STATUS] = bad
         return
-    plen, nxt, hlim = struct.unpack_from("!HBB", buf, pos + 4)
+    plen, nxt, hlim = _IPV6.unpack_from(buf, pos + 4)
     end = pos + 40 + plen
     if end > f.wire_end:
-        row[STATUS] = Status.BAD_IP_TOTAL_LEN
+        row[STATUS] = _BAD_IP_TOTAL_LEN
         return
     row[IPVER] = 6
     row[SRC_HI], row[SRC_LO] = _Q2.unpack_from(buf, pos + 8)
@@ -230,14 +252,14 @@ def _ipv6(f: _Frame, pos: int) -> None:
     row[IP_LEN] = plen + 40
     row[TTL] = hlim
     walked = _ipv6_chain(f, pos + 40, end, nxt)
-    if isinstance(walked, Status):
+    if isinstance(walked, int):
         row[STATUS] = walked
         return
     cur, nxt = walked
     _transport(f, cur, end - cur, nxt)
 
 
-def _ipv6_chain(f: _Frame, cur: int, end: int, nxt: int) -> tuple[int, int] | Status:
+def _ipv6_chain(f: _Frame, cur: int, end: int, nxt: int) -> tuple[int, int] | int:
     """Walk the extension headers from ``cur``: (transport offset, its protocol) or a reason."""
     buf, row = f.buf, f.row
     for _ in range(_MAX_IPV6_EXT):
@@ -245,11 +267,11 @@ def _ipv6_chain(f: _Frame, cur: int, end: int, nxt: int) -> tuple[int, int] | St
             return cur, nxt
         need = 8 if nxt == _IPV6_FRAGMENT else 2
         if cur + need > end:
-            return Status.BAD_IPV6_EXT_HEADER
+            return _BAD_IPV6_EXT_HEADER
         if cur + need > len(buf):
-            return Status.TRUNCATED_L3
+            return _TRUNCATED_L3
         if nxt == _IPV6_FRAGMENT:
-            frag_field, ident = struct.unpack_from("!HI", buf, cur + 2)
+            frag_field, ident = _FRAG6.unpack_from(buf, cur + 2)
             row[IP_ID] = ident
             row[FRAG] = 2 if frag_field >> 3 else (1 if frag_field & 1 else 0)
             hlen = 8
@@ -258,10 +280,10 @@ def _ipv6_chain(f: _Frame, cur: int, end: int, nxt: int) -> tuple[int, int] | St
         else:
             hlen = (buf[cur + 1] + 1) * 8
         if cur + hlen > end:
-            return Status.BAD_IPV6_EXT_HEADER
+            return _BAD_IPV6_EXT_HEADER
         nxt = buf[cur]
         cur += hlen
-    return Status.BAD_IPV6_EXT_HEADER
+    return _BAD_IPV6_EXT_HEADER
 
 
 def _transport(f: _Frame, pos: int, payload: int, proto: int) -> None:
@@ -270,19 +292,19 @@ def _transport(f: _Frame, pos: int, payload: int, proto: int) -> None:
     row[PROTO] = proto
     need = L4_MIN_CAPTURED.get(proto, 0)
     if need == 0 or row[FRAG] == 2:
-        row[STATUS] = Status.L3
+        row[STATUS] = _L3
         row[L4_OFF] = f.base + pos
         row[L4_LEN] = payload
         return
     if payload < need or len(buf) < pos + need:
-        row[STATUS] = Status.TRUNCATED_L4
+        row[STATUS] = _TRUNCATED_L4
         return
     hlen = L4_HEADER_LEN[proto]
     if proto == PROTO_TCP:
         sport, dport, seq, ack, off, flags, win = _TCP.unpack_from(buf, pos)
         hlen = (off >> 4) * 4
         if hlen < 20 or hlen > payload:
-            row[STATUS] = Status.BAD_TCP_HEADER_LEN
+            row[STATUS] = _BAD_TCP_HEADER_LEN
             return
         row[SPORT], row[DPORT] = sport, dport
         row[TCP_SEQ], row[TCP_ACK], row[TCP_WIN] = seq, ack, win
@@ -290,8 +312,8 @@ def _transport(f: _Frame, pos: int, payload: int, proto: int) -> None:
     elif proto in (PROTO_ICMP, PROTO_ICMPV6):
         row[SPORT], row[DPORT] = buf[pos], buf[pos + 1]
     else:
-        row[SPORT], row[DPORT] = struct.unpack_from("!HH", buf, pos)
-    row[STATUS] = Status.L4
+        row[SPORT], row[DPORT] = _U16X2.unpack_from(buf, pos)
+    row[STATUS] = _L4
     row[L4_OFF] = f.base + pos + hlen
     row[L4_LEN] = max(payload - hlen, 0)
     if (
@@ -310,19 +332,19 @@ def _tunnel(f: _Frame, pos: int, end: int) -> None:
     """Replace the outer row by the inner frame's (tunnel header at ``pos``, data to ``end``)."""
     buf, row = f.buf, f.row
     if pos + 8 > end or pos + 8 > len(buf):
-        row[STATUS] = Status.BAD_TUNNEL
+        row[STATUS] = _BAD_TUNNEL
         return
     vni = _U32.unpack_from(buf, pos + 4)[0] >> 8
     if row[DPORT] == VXLAN_PORT:
         # Without the I flag the VNI is not valid; only Geneve version 0 exists.
         valid = bool(buf[pos] & 0x08)
-        kind, inner_at, inner_type = TunnelType.VXLAN, pos + 8, LINKTYPE_ETHERNET
+        kind, inner_at, inner_type = _TUN_VXLAN, pos + 8, LINKTYPE_ETHERNET
     else:
-        kind, inner_at = TunnelType.GENEVE, pos + 8 + (buf[pos] & 0x3F) * 4
+        kind, inner_at = _TUN_GENEVE, pos + 8 + (buf[pos] & 0x3F) * 4
         inner_type = _GENEVE_INNER.get(_U16.unpack_from(buf, pos + 2)[0], 0)
         valid = buf[pos] >> 6 == 0 and inner_type != 0 and inner_at <= min(end, len(buf))
     if not valid:
-        row[STATUS] = Status.BAD_TUNNEL
+        row[STATUS] = _BAD_TUNNEL
         return
     # The inner frame is addressed relative to its own start, like a captured frame of its own.
     inner = _Frame(buf[inner_at:], f.base + inner_at, end - inner_at, tunnelled=True)
