@@ -4,7 +4,8 @@ The benchmark times the real components (pcap reader, capture service loop, dupl
 suppression, decoder, flow table, JSON-lines record writer), never stand-ins: a component that is
 not importable yet makes the caller report "not available: <component>" instead of a number.
 Running in-process (rather than timing the CLI) leaves out interpreter start and imports, which
-are not packet work; the CLI is timed separately as a whole.
+are not packet work; the CLI is timed separately as a whole. Beside the JSON-lines writer one
+more sink (``Audit``, a few additions per ended flow) tallies the records for the truth check.
 """
 
 from __future__ import annotations
