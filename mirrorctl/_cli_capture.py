@@ -36,6 +36,7 @@ from analyzers import Endpoint, EndpointKind, IdentityMap
 from analyzers._pipeline import AnalysisPipeline, PipelineCounters, PipelineOptions
 from capture import AfPacketSource, CaptureError, open_capture_file
 from capture._afpacket import FANOUT_HASH
+from capture._netns import netns_path
 from capture._service import CaptureService, stop_on_signals
 from exporters import (
     DEFAULT_LISTEN,
@@ -575,21 +576,35 @@ def _run_single(cfg: RunConfig, listen: str, keep: MirrorSpec | None) -> int:
             ended=worker.ended, health=worker.health, feed=feed, running=running,
         )  # fmt: skip
         w = worker
+        lost = threading.Event()
 
         def tick() -> None:
             w.tick()
             if len(w.ended) > _ENDED_FOLD_AT:
                 collector.collect()
+            if _netns_gone(cfg.netns):
+                lost.set()
+                service.request_stop()
 
         service = CaptureService(
             w.source, [w.pipeline], stop=stop, tick=tick, tick_s=TICK_S, duration_s=cfg.duration
         )
         running.set()
         _announce(cfg)
-        with stop_on_signals(service.request_stop):
-            result = service.run()
-        running.clear()
-        w.finish()
+        try:
+            with stop_on_signals(service.request_stop):
+                result = service.run()
+        finally:
+            # Also when the source fails (mirror0 deleted, netns gone): what was counted is
+            # written before the error is reported.
+            running.clear()
+            w.finish()
+        if lost.is_set():
+            raise CaptureError(
+                f"network namespace {cfg.netns} is gone (lab down?): stopped after writing every "
+                "flow; start the service again once the namespace exists",
+                source=cfg.iface,
+            )
         c = w.pipeline.counters()
         print(
             f"mirrorctl: captured {result.frames} frames ({result.source.dropped} dropped by the "
@@ -606,6 +621,11 @@ def _run_single(cfg: RunConfig, listen: str, keep: MirrorSpec | None) -> int:
         if worker is not None:
             worker.source.close()
         feed_thread.join(timeout=5)
+
+
+def _netns_gone(netns: str | None) -> bool:
+    """The capture's namespace was deleted: its interface and our socket's traffic are gone."""
+    return netns is not None and not os.path.exists(netns_path(netns))
 
 
 def _announce(cfg: RunConfig) -> None:
@@ -641,14 +661,17 @@ def _worker_main(cfg: RunConfig, index: int, conn: mpc.Connection, stop_all: Any
     def tick() -> None:
         worker.tick()
         conn.send(worker.report())
-        if stop_all.is_set():
+        if stop_all.is_set() or _netns_gone(cfg.netns):
             service.request_stop()
 
     service = CaptureService(
         worker.source, [worker.pipeline], stop=stop, tick=tick, tick_s=TICK_S, duration_s=None
     )
-    with stop_on_signals(service.request_stop):
-        service.run()
+    try:
+        with stop_on_signals(service.request_stop):
+            service.run()
+    except CaptureError as e:
+        log.error("capture worker %d: %s", index, e)
     worker.finish()
     conn.send(worker.report(final=True))
     stop.set()
