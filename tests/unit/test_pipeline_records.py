@@ -12,7 +12,7 @@ import pytest
 from exporters import JsonLinesWriter, RecordsError, RotatingJsonLinesWriter
 
 HOUR = 3600.0
-T = 1_795_708_800.0  # 2026-11-26T12:00:00Z, the top of an hour
+T = 1_795_694_400.0  # 2026-11-26T12:00:00Z, the top of an hour
 
 
 @dataclass(frozen=True)
