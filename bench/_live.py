@@ -241,9 +241,8 @@ class _Receiver:
             self._lines.append(line.rstrip("\n"))
             if self.is_ready_line(line):
                 self._ready.set()
-        # a process that ends before it got ready must not keep the caller waiting
-        if self.proc is not None and self.proc.poll() is not None:
-            self._ready.set()
+        # end of output: the process is going away, so nobody should wait for it to get ready
+        self._ready.set()
 
     @property
     def pid(self) -> int:
