@@ -724,10 +724,14 @@ def _run_multi(cfg: RunConfig, listen: str, keep: MirrorSpec | None) -> int:
                     try:
                         msg = conn.recv()
                     except EOFError:
-                        log.error("capture worker %s exited", conns.pop(conn).name)
+                        proc = conns.pop(conn)
+                        log.error("capture worker %s exited early (code %s)", proc.name,
+                                  proc.exitcode)  # fmt: skip
                         continue
                     if isinstance(msg, _WorkerReport):
                         merged.take(msg)
+                        if msg.final:
+                            conns.pop(conn)  # its pipe closes next: that EOF is expected
         running.clear()
         stop.set()
         if server is not None:
