@@ -34,9 +34,10 @@ import numpy as np
 
 from analyzers import Endpoint, EndpointKind, IdentityMap
 from analyzers._pipeline import AnalysisPipeline, PipelineCounters, PipelineOptions
-from capture import AfPacketSource, CaptureError, open_capture_file
+from capture import AfPacketSource, CaptureError, FrameSource, compile_filter, open_capture_file
 from capture._afpacket import FANOUT_HASH
 from capture._netns import netns_path
+from capture._offline_filter import FilteredSource
 from capture._service import CaptureService, stop_on_signals
 from exporters import (
     DEFAULT_LISTEN,
@@ -127,6 +128,11 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         type=Path,
         help='JSON naming addresses: {"10.16.0.5": "ns/pod", "100.64.0.2": "node/NAME"} or a '
         "lab state file (lab.json)",
+    )
+    read.add_argument(
+        "--filter",
+        metavar="EXPR",
+        help="tcpdump filter expression, run by libpcap's BPF interpreter on each frame",
     )
     read.add_argument("--no-summary", action="store_true", help="no summary on stderr")
     _analysis_options(read)
@@ -227,12 +233,17 @@ def _read(args: argparse.Namespace) -> int:
             snap = session.snapshot()
         node = node or node_name(snap) or ""
         identity.replace("ovsdb", identity_entries(snap, node or None))
+    if args.filter:
+        compile_filter(args.filter)  # a bad expression is one error line before any output
     writer = JsonLinesWriter(sys.stdout)
     pipeline = AnalysisPipeline(identity, [writer], node=node, options=_options(args))
     errors: list[CaptureError] = []
     for path in args.files:
         try:
-            with open_capture_file(path) as source:
+            with open_capture_file(path) as file_source:
+                source: FrameSource = file_source
+                if args.filter:
+                    source = FilteredSource(file_source, args.filter)
                 CaptureService(source, [pipeline]).run()
         except CaptureError as e:
             # The flows decoded before the damage stay in the table and are flushed below.

@@ -165,3 +165,29 @@ def test_every_corpus_file_goes_through_capture_read_without_a_traceback(
     assert set(codes) <= {0, 1}
     assert codes.get(0, 0) > len(CORPUS_FILES) * 9 // 10
     assert flows > 500  # 741 when written: most corpus files hold a handful of frames
+
+
+def test_filter_keeps_only_matching_frames_like_tcpdump(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--filter runs libpcap's BPF per frame: a port filter keeps that flow only."""
+    pcap = write(tmp_path / "x.pcap", [*udp_exchange(44000, T0), *udp_exchange(44001, T0 + 1)])
+    rc = main(["capture", "read", "--max-flows", "64", "--filter", "port 44001", str(pcap)])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    assert [(r["id.orig_p"], r["orig_pkts"], r["resp_pkts"]) for r in records(out)] == [
+        (44001, 1, 1)
+    ]
+    assert "2 packets" in err
+
+
+def test_bad_filter_is_one_error_line_before_any_output(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A filter libpcap cannot compile: exit 1, one line naming it, nothing on stdout."""
+    pcap = write(tmp_path / "x.pcap", udp_exchange(45000, T0))
+    rc = main(["capture", "read", "--filter", "port port", str(pcap)])
+    out, err = capsys.readouterr()
+    assert (rc, out) == (1, "")
+    assert len(err.splitlines()) == 1
+    assert "invalid capture filter 'port port'" in err
