@@ -11,6 +11,7 @@ from capture._afpacket import (
 from capture._batch import FrameBatch
 from capture._bpf import BpfProgram, compile_filter
 from capture._errors import CaptureError
+from capture._offline_filter import FilteredSource
 from capture._pcapfile import CorruptCaptureFileError, PcapFileSource, open_capture_file
 from capture._pcapwriter import PcapWriter
 from capture._protocols import BatchSink, FrameSource, SourceStats
@@ -28,6 +29,7 @@ __all__ = [
     "CaptureError",
     "CaptureService",
     "CorruptCaptureFileError",
+    "FilteredSource",
     "FrameBatch",
     "FrameSource",
     "PcapFileSource",
