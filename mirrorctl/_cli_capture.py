@@ -16,6 +16,7 @@ stay per worker (readers concatenate the files).
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
 import multiprocessing as mp
@@ -346,6 +347,7 @@ class RunConfig:
     duration: float | None
     workers: int = 1
     fanout_group: int = 0
+    wait_iface_s: float = 0.0  # how long to wait for a missing interface (--keep-mirror)
 
 
 @dataclass(slots=True)
@@ -358,6 +360,28 @@ class _WorkerReport:
     health: CaptureHealth
     final: bool = False
     records_files: list[str] = field(default_factory=list)
+
+
+def _open_source(cfg: RunConfig, fanout: tuple[int, int] | None) -> AfPacketSource:
+    """Open the ring; with --keep-mirror, wait up to ``wait_iface_s`` for the keeper to create
+    the interface (ovs-vswitchd makes mirror0 a moment after the mirror is written)."""
+    deadline = time.monotonic() + cfg.wait_iface_s
+    while True:
+        try:
+            return AfPacketSource(
+                cfg.iface,
+                netns=cfg.netns,
+                bpf=cfg.bpf,
+                snaplen=cfg.snaplen,
+                block_size=cfg.block_size,
+                block_count=cfg.block_count,
+                fanout=fanout,
+            )
+        except CaptureError as e:
+            if e.errno != errno.ENODEV or time.monotonic() >= deadline:
+                raise
+            log.info("%s does not exist yet; waiting for the mirror keeper to create it", cfg.iface)
+            time.sleep(0.2)
 
 
 class _Worker:
@@ -384,15 +408,7 @@ class _Worker:
             # argument that overflows (0x8000 << 16); without it a non-first IP fragment may
             # reach another worker than its first fragment.
             fanout = (cfg.fanout_group, FANOUT_HASH)
-        self.source = AfPacketSource(
-            cfg.iface,
-            netns=cfg.netns,
-            bpf=cfg.bpf,
-            snaplen=cfg.snaplen,
-            block_size=cfg.block_size,
-            block_count=cfg.block_count,
-            fanout=fanout,
-        )
+        self.source = _open_source(cfg, fanout)
         self.table_source = FlowTableSource(self.pipeline.table)
 
     def health(self) -> CaptureHealth:
@@ -525,6 +541,7 @@ def _run(args: argparse.Namespace) -> int:
         duration=args.duration,
         workers=args.workers,
         fanout_group=os.getpid() & 0xFFFF,
+        wait_iface_s=15.0 if args.keep_mirror != "none" else 0.0,
     )
     keep = MirrorSpec(select_all=True) if args.keep_mirror == "global" else None
     if args.pidfile is not None:

@@ -184,3 +184,28 @@ def test_unreachable_ovsdb_is_not_fatal_and_shows_on_readyz(
     finally:
         service.kill()
     assert any("unreachable" in line for line in service.lines), "\n".join(service.lines)
+
+
+def test_keep_mirror_global_creates_the_mirror_and_captures_through_it(
+    lab_factory: LabFactory, tmp_path: Path
+) -> None:
+    """On a lab with no mirror, --keep-mirror global writes one, waits for mirror0 to appear and
+    captures pod traffic through it; the ping is in the records with both pods named."""
+    state = lab_factory(pods=4)
+    records = tmp_path / "records"
+    service = Service(state, records, "--keep-mirror", "global")
+    try:
+        src, dst = client(state), state.service(ServiceKind.HTTP).pod
+        pod_exec(src, ["ping", "-c", "3", "-i", "0.2", dst.ipv4], check=True,
+                 capture_output=True, timeout=10)  # fmt: skip
+        time.sleep(0.5)
+        assert service.terminate() == 0, "\n".join(service.lines)
+    finally:
+        service.kill()
+    ours = our_flows([line for f in records.glob("*.jsonl") for line in f.read_text().splitlines()])
+    pings = [
+        r for r in ours.records
+        if r["proto"] == "icmp" and r["id.orig_h"] == src.ipv4 and r["id.resp_h"] == dst.ipv4
+    ]  # fmt: skip
+    assert [(r["orig_pkts"], r["resp_pkts"]) for r in pings] == [(3, 3)]
+    assert (pings[0]["orig_pod"], pings[0]["resp_pod"]) == (src.name, dst.name)
