@@ -200,7 +200,10 @@ class AfPacketSource:
             if fanout is not None:
                 group, mode = fanout
                 step = f"join fanout group {group} (mode 0x{mode:x})"
-                sock.setsockopt(rl.SOL_PACKET, rl.PACKET_FANOUT, (group & 0xFFFF) | (mode << 16))
+                # Packed as unsigned: with FANOUT_FLAG_DEFRAG (0x8000) the mode half sets bit 31,
+                # which the int form of setsockopt rejects as out of range for a C int.
+                arg = struct.pack("=I", (group & 0xFFFF) | ((mode & 0xFFFF) << 16))
+                sock.setsockopt(rl.SOL_PACKET, rl.PACKET_FANOUT, arg)
                 # Until the join, this socket saw every frame, not just its share: those frames
                 # (stamped earlier, on the same CLOCK_REALTIME) are dropped from the first blocks
                 # so no frame is counted by two workers.

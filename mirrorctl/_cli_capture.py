@@ -36,7 +36,7 @@ import numpy as np
 from analyzers import Endpoint, EndpointKind, IdentityMap
 from analyzers._pipeline import AnalysisPipeline, PipelineCounters, PipelineOptions
 from capture import AfPacketSource, CaptureError, FrameSource, compile_filter, open_capture_file
-from capture._afpacket import FANOUT_HASH
+from capture._afpacket import FANOUT_FLAG_DEFRAG, FANOUT_HASH
 from capture._netns import netns_path
 from capture._offline_filter import FilteredSource
 from capture._service import CaptureService, stop_on_signals
@@ -404,10 +404,9 @@ class _Worker:
         self.pipeline = AnalysisPipeline(identity, sinks, node=cfg.node, options=cfg.options)
         fanout = None
         if cfg.workers > 1:
-            # FANOUT_FLAG_DEFRAG is left out: _afpacket packs it into a signed int setsockopt
-            # argument that overflows (0x8000 << 16); without it a non-first IP fragment may
-            # reach another worker than its first fragment.
-            fanout = (cfg.fanout_group, FANOUT_HASH)
+            # DEFRAG: the kernel reassembles before hashing, so every fragment of a datagram
+            # reaches the worker that holds its flow.
+            fanout = (cfg.fanout_group, FANOUT_HASH | FANOUT_FLAG_DEFRAG)
         self.source = _open_source(cfg, fanout)
         self.table_source = FlowTableSource(self.pipeline.table)
 

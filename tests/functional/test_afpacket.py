@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from capture import AfPacketSource, CaptureError, FrameBatch
-from capture._afpacket import FANOUT_HASH
+from capture._afpacket import FANOUT_FLAG_DEFRAG, FANOUT_HASH
 from capture._netns import socket_in_netns
 
 ETH_P_TEST = 0x88B5  # IEEE local experimental ethertype: no stack in the namespace answers it
@@ -249,7 +249,7 @@ def test_fanout_hash_keeps_each_flow_both_directions_on_one_socket(
     """Two sockets in one PACKET_FANOUT_HASH group split 16 flows; every flow, in both
     directions, lands wholly on one of them (the kernel's fanout hash is symmetric)."""
     group = secrets.randbelow(0xFFFF)
-    opts = {"fanout": (group, FANOUT_HASH), "bpf": "udp"}
+    opts = {"fanout": (group, FANOUT_HASH | FANOUT_FLAG_DEFRAG), "bpf": "udp"}
     with small_ring(veth, **opts) as a, small_ring(veth, **opts) as b:
         flows = [(f"10.1.0.{i + 1}", f"10.2.0.{i + 1}", 10000 + i, 53) for i in range(16)]
         for _ in range(5):
