@@ -34,7 +34,7 @@ from analyzers._flowkey import (
     FlowKeys,
     flow_keys,
 )
-from analyzers._identity import Endpoint, EndpointKind, IdentityMap
+from analyzers._identity import EndpointKind, IdentityMap
 from analyzers._records import DnsStats, FlowRecord, FlowSink, TcpStats, make_uids
 from analyzers._slotmap import SlotMap
 from analyzers._tcpstate import (
@@ -113,10 +113,15 @@ class ActiveFlows:
         return int(self.proto.shape[0])
 
 
-def _addr_str(hi: int, lo: int) -> str:
-    if hi == 0 and (lo >> 32) == 0xFFFF:
-        return socket.inet_ntop(socket.AF_INET, (lo & 0xFFFFFFFF).to_bytes(4, "big"))
-    return socket.inet_ntop(socket.AF_INET6, ((hi << 64) | lo).to_bytes(16, "big"))
+def _keys(hi: npt.NDArray[np.uint64], lo: npt.NDArray[np.uint64]) -> list[int]:
+    """128-bit address keys (``hi << 64 | lo``, the identity map's form) as Python ints."""
+    return [(h << 64) | x for h, x in zip(hi.tolist(), lo.tolist(), strict=True)]
+
+
+def _key_str(key: int) -> str:
+    if (key >> 32) == 0xFFFF:
+        return socket.inet_ntop(socket.AF_INET, (key & 0xFFFFFFFF).to_bytes(4, "big"))
+    return socket.inet_ntop(socket.AF_INET6, key.to_bytes(16, "big"))
 
 
 def _proto_name(proto: int) -> str:
@@ -820,152 +825,191 @@ class FlowTable:
         return records
 
     def _records(self, s: I64, reason: str) -> list[FlowRecord]:
+        """Records for slots *s*: every field is computed for all of them at once in numpy and
+        converted to Python lists, so the per-flow loop only picks values and builds objects."""
         if s.size == 0:
             return []
+        meta = self._meta[s].astype(np.int64)
+        proto = meta & 0xFF
+        ports = self._ports[s].astype(np.int64)
+        a_p = ports >> 16
+        b_p = ports & 0xFFFF
+        orig_a = self._orig_a[s]
+        is_icmp = (proto == PROTO_ICMP) | (proto == PROTO_ICMP6)
+        a_first = orig_a | is_icmp  # ICMP: type class and code stay in their columns
+        op = np.where(a_first, a_p, b_p)
+        rp = np.where(a_first, b_p, a_p)
+        ahi, alo, bhi, blo = self._ahi[s], self._alo[s], self._bhi[s], self._blo[s]
+        okeys = _keys(np.where(orig_a, ahi, bhi), np.where(orig_a, alo, blo))
+        rkeys = _keys(np.where(orig_a, bhi, ahi), np.where(orig_a, blo, alo))
+        pk, l2, ipb, pay = self._pkts[s], self._l2[s], self._ipb[s], self._pay[s]
+        # payload bytes per direction, Zeek's way for TCP: from sequence numbers when that side's
+        # SYN was seen (retransmissions count once), else the sum of segment payloads
+        is_tcp = proto == PROTO_TCP
+        seen = self._hseen[s].astype(np.int64)
+        seq_ok = self._seq_ok[s]
+        size = self._seq_max[s] - self._seq_start[s].astype(np.int64) - 1
+        sizes = []
+        for e in (0, 1):
+            sh = seen >> (RESP_SHIFT * e)
+            sz = size[:, e]
+            sz = np.maximum(sz - (((sh & H_FIN) != 0) & (sz > 0)), 0)
+            by_seq = is_tcp & ((sh & H_SYN) != 0) & seq_ok[:, e]
+            sizes.append(np.where(by_seq, sz, pay[:, e]).tolist())
+        tcpm = self._tcpm[s].astype(np.int64)
+        st = tcpm[:, 0]
+        marks = tcpm[:, 11:17:2] | (tcpm[:, 12:17:2] << 32)  # SYN, SYN-ACK, ACK times (+1)
+        hist = self._hist[s].astype(f"U{_HIST_WIDTH}").tolist()
+        longs = self._hist_long
+        dns_of = self._dns
         lookup = self._identity.lookup_key
-        cols = {
-            "ahi": self._ahi[s].tolist(),
-            "alo": self._alo[s].tolist(),
-            "bhi": self._bhi[s].tolist(),
-            "blo": self._blo[s].tolist(),
-            "ports": self._ports[s].tolist(),
-            "meta": self._meta[s].tolist(),
-            "orig_a": self._orig_a[s].tolist(),
-            "ipver": self._ipver[s].tolist(),
-            "first": self._first[s].tolist(),
-            "last": self._last[s].tolist(),
-            "pkts": self._pkts[s].tolist(),
-            "l2": self._l2[s].tolist(),
-            "ipb": self._ipb[s].tolist(),
-            "pay": self._pay[s].tolist(),
-            "tcp": self._tcpm[s].tolist(),
-            "hseen": self._hseen[s].tolist(),
-            "hist": self._hist[s].tolist(),
-            "retx": self._retx[s].tolist(),
-            "seq_ok": self._seq_ok[s].tolist(),
-            "seq_max": self._seq_max[s].tolist(),
-            "seq_start": self._seq_start[s].tolist(),
-        }
+        external = EndpointKind.EXTERNAL
+        names: dict[int, str] = {}
+        ep = self._ep[s]
         uids = make_uids(self._seed, self._fid[s])
+        node = self._node
         out: list[FlowRecord] = []
-        for j, slot in enumerate(s.tolist()):
-            meta = cols["meta"][j]
-            proto = meta & 0xFF
-            ports = cols["ports"][j]
-            a_p, b_p = ports >> 16, ports & 0xFFFF
-            a = _addr_str(cols["ahi"][j], cols["alo"][j])
-            b = _addr_str(cols["bhi"][j], cols["blo"][j])
-            icmp = proto in (PROTO_ICMP, PROTO_ICMP6)
-            if cols["orig_a"][j]:
-                oh, op, rh, rp = a, a_p, b, b_p
-                okey = (cols["ahi"][j] << 64) | cols["alo"][j]
-                rkey = (cols["bhi"][j] << 64) | cols["blo"][j]
-            else:
-                oh, op, rh, rp = b, b_p, a, a_p
-                okey = (cols["bhi"][j] << 64) | cols["blo"][j]
-                rkey = (cols["ahi"][j] << 64) | cols["alo"][j]
-            if icmp:
-                op, rp = a_p, b_p  # type class, code
-            eo: Endpoint = self._ep[slot, 0]
-            er: Endpoint = self._ep[slot, 1]
+        append = out.append
+        record = FlowRecord
+        for (
+            slot,
+            p,
+            okey,
+            rkey,
+            o_p,
+            r_p,
+            eo0,
+            er0,
+            first,
+            last,
+            h0,
+            pk0,
+            pk1,
+            l20,
+            l21,
+            ip0,
+            ip1,
+            ob,
+            rb,
+            m,
+            ipver,
+            uid,
+            os_rs,
+            mk,
+            rx,
+            t8,
+            t9,
+            t10,
+        ) in zip(
+            s.tolist(),
+            proto.tolist(),
+            okeys,
+            rkeys,
+            op.tolist(),
+            rp.tolist(),
+            ep[:, 0].tolist(),
+            ep[:, 1].tolist(),
+            self._first[s].tolist(),
+            self._last[s].tolist(),
+            hist,
+            pk[:, 0].tolist(),
+            pk[:, 1].tolist(),
+            l2[:, 0].tolist(),
+            l2[:, 1].tolist(),
+            ipb[:, 0].tolist(),
+            ipb[:, 1].tolist(),
+            sizes[0],
+            sizes[1],
+            meta.tolist(),
+            self._ipver[s].tolist(),
+            uids,
+            st.tolist(),
+            marks.tolist(),
+            self._retx[s].tolist(),
+            tcpm[:, 8].tolist(),
+            tcpm[:, 9].tolist(),
+            tcpm[:, 10].tolist(),
+            strict=True,
+        ):
+            oh = names.get(okey)
+            if oh is None:
+                oh = names[okey] = _key_str(okey)
+            rh = names.get(rkey)
+            if rh is None:
+                rh = names[rkey] = _key_str(rkey)
             # pods appear live: an address unknown at flow start may be a pod by now
-            if eo is None or eo.kind is EndpointKind.EXTERNAL:
-                eo = lookup(okey)
-            if er is None or er.kind is EndpointKind.EXTERNAL:
-                er = lookup(rkey)
-            pk, l2, ipb, pay = cols["pkts"][j], cols["l2"][j], cols["ipb"][j], cols["pay"][j]
-            first, last = cols["first"][j], cols["last"][j]
-            history = self._hist_long.get(slot) or cols["hist"][j].decode("ascii")
+            eo = lookup(okey) if eo0 is None or eo0.kind is external else eo0
+            er = lookup(rkey) if er0 is None or er0.kind is external else er0
+            h = (longs.get(slot) or h0) if longs else h0
             tcp_stats = None
-            if proto == PROTO_TCP:
-                orig_bytes, resp_bytes = self._tcp_sizes(cols, j, pay)
-                tcp = cols["tcp"][j]
-                state = conn_state(
-                    tcp[0] & 0xFF, (tcp[0] >> 8) & 0xFF, orig_bytes, resp_bytes, history
-                )
-                rtt = [
-                    tcp[11] | (tcp[12] << 32),
-                    tcp[13] | (tcp[14] << 32),
-                    tcp[15] | (tcp[16] << 32),
-                ]
-                retx = cols["retx"][j]
+            if p == PROTO_TCP:
+                name = "tcp"
+                service = _SERVICES.get(r_p)
+                state = conn_state(os_rs & 0xFF, (os_rs >> 8) & 0xFF, ob, rb, h)
+                syn_t, synack_t, ack_t = mk
                 tcp_stats = TcpStats(
-                    retx[0],
-                    retx[1],
-                    tcp[10] & 0xFFFF,
-                    tcp[10] >> 16,
-                    tcp[8],
-                    tcp[9],
-                    (rtt[1] - rtt[0]) / _NS if rtt[0] and rtt[1] else None,
-                    (rtt[2] - rtt[1]) / _NS if rtt[1] and rtt[2] else None,
+                    rx[0],
+                    rx[1],
+                    t10 & 0xFFFF,
+                    t10 >> 16,
+                    t8,
+                    t9,
+                    (synack_t - syn_t) / _NS if syn_t and synack_t else None,
+                    (ack_t - synack_t) / _NS if synack_t and ack_t else None,
                 )
+            elif p == PROTO_UDP:
+                name = "udp"
+                service = _SERVICES.get(r_p)
+                state = "SF" if pk0 and pk1 else ("S0" if pk0 else "SHR")
+                h = ("D" if pk0 else "") + ("d" if pk1 else "")
             else:
-                orig_bytes, resp_bytes = pay[0], pay[1]
-                if proto == PROTO_UDP:
-                    state = "SF" if pk[0] and pk[1] else ("S0" if pk[0] else "SHR")
-                    history = ("D" if pk[0] else "") + ("d" if pk[1] else "")
-                else:
-                    state = "OTH"
-            dns = self._dns.get(slot) if self._dns else None
+                name = _proto_name(p)
+                service = None if name == "icmp" else _SERVICES.get(r_p)
+                state = "OTH"
             dns_stats = None
-            if dns is not None:
-                dns_stats = DnsStats(
-                    dns.query,
-                    dns.qtype,
-                    dns.rcode,
-                    dns.latency_ns / _NS if dns.latency_ns is not None else None,
-                    dns.queries,
-                    dns.responses,
-                )
+            if dns_of:
+                dns = dns_of.get(slot)
+                if dns is not None:
+                    dns_stats = DnsStats(
+                        dns.query,
+                        dns.qtype,
+                        dns.rcode,
+                        dns.latency_ns / _NS if dns.latency_ns is not None else None,
+                        dns.queries,
+                        dns.responses,
+                    )
             # positional, in field order: keyword calls cost more at a million records
-            out.append(
-                FlowRecord(
+            append(
+                record(
                     first / _NS,
-                    uids[j],
+                    uid,
                     oh,
-                    op,
+                    o_p,
                     rh,
-                    rp,
-                    _proto_name(proto),
-                    None if icmp else _SERVICES.get(rp),
+                    r_p,
+                    name,
+                    service,
                     (last - first) / _NS,
-                    orig_bytes,
-                    resp_bytes,
+                    ob,
+                    rb,
                     state,
                     0,
-                    history,
-                    pk[0],
-                    ipb[0],
-                    pk[1],
-                    ipb[1],
-                    l2[0],
-                    l2[1],
+                    h,
+                    pk0,
+                    ip0,
+                    pk1,
+                    ip1,
+                    l20,
+                    l21,
                     eo,
                     er,
-                    self._node,
-                    (meta >> 8) & 0xFFF,
-                    (meta >> 24) & 0xFFFFFF,
-                    cols["ipver"][j],
+                    node,
+                    (m >> 8) & 0xFFF,
+                    (m >> 24) & 0xFFFFFF,
+                    ipver,
                     tcp_stats,
                     dns_stats,
                     reason,
                 )
             )
         return out
-
-    @staticmethod
-    def _tcp_sizes(cols: dict[str, list[Any]], j: int, pay: list[int]) -> tuple[int, int]:
-        """Payload bytes per direction: from sequence numbers when that side's SYN was seen
-        (Zeek's way: retransmissions count once), else the sum of segment payloads."""
-        sizes = []
-        seen = cols["hseen"][j]
-        for e in (0, 1):
-            syn_seen = (seen >> (RESP_SHIFT * e)) & H_SYN
-            if syn_seen and cols["seq_ok"][j][e]:
-                size = cols["seq_max"][j][e] - cols["seq_start"][j][e] - 1
-                if (seen >> (RESP_SHIFT * e)) & H_FIN and size > 0:
-                    size -= 1
-                sizes.append(max(size, 0))
-            else:
-                sizes.append(pay[e])
-        return sizes[0], sizes[1]

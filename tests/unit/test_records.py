@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
-from analyzers._records import make_uid
+from analyzers import Endpoint, EndpointKind
+from analyzers._records import DnsStats, TcpStats, make_uid
 from tests.unit.flowkit import handshake, run
 
 ZEEK_FIELDS = [
@@ -44,3 +46,19 @@ def test_uid_looks_like_zeek_and_is_unique() -> None:
     uids = {make_uid(b"seed", i) for i in range(1000)}
     assert len(uids) == 1000
     assert all(u[0] == "C" and len(u) == 18 and u.isalnum() for u in uids)
+
+
+def test_json_line_is_exactly_json_dumps_of_conn_log() -> None:
+    """The directly formatted line equals json.dumps(as_conn_log()), escapes and optionals too."""
+    base = run(handshake())[0]
+    odd = Endpoint(EndpointKind.POD, 'ns"\\x', "p\u00e9d\n", "n\x01")
+    variants = [
+        base,
+        dataclasses.replace(base, orig=odd, history='Sh"A', service=None, node="n\u2603"),
+        dataclasses.replace(base, history="", tcp=TcpStats(1, 2, 3, 4, 5, 6, None, 1e-12)),
+        dataclasses.replace(base, proto="udp", tcp=None, dns=DnsStats('q\u2603"\\', 1, 3, 0.5)),
+        dataclasses.replace(base, ts=0, duration=1e-7, dns=DnsStats(None, 99, None, None, 2, 0)),
+        dataclasses.replace(base, orig_h="fe80::1", uid="C\\x", end_reason="flush"),
+    ]
+    for r in variants:
+        assert r.to_json_line() == json.dumps(r.as_conn_log(), separators=(",", ":"))
