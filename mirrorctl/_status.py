@@ -10,7 +10,7 @@ from uuid import UUID
 from mirrorctl._links import LinkState, link_state
 from mirrorctl._mirrors import MirrorSpec, Owner, owner_of, require_bridge
 from mirrorctl._ovsdb import MirrorRow, Snapshot
-from mirrorctl._pods import pod_of
+from mirrorctl._pods import pod_of, pod_ports
 
 STATUS_VERSION = 1
 
@@ -43,11 +43,28 @@ class MirrorStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class PodCoverage:
+    """One pod port on the bridge and the mirrors that copy its traffic, per direction.
+
+    ``from_pod`` lists mirrors that copy what the pod sends (select_all or select_src_port),
+    ``to_pod`` those that copy what it receives (select_all or select_dst_port). Kube-OVN's
+    pod-level mirroring fills only ``to_pod``: this is where that gap shows.
+    """
+
+    pod: str
+    port: str
+    ips: tuple[str, ...]
+    from_pod: tuple[str, ...]
+    to_pod: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class BridgeStatus:
     endpoint: str
     bridge: str
     netns: str | None
     mirrors: tuple[MirrorStatus, ...]
+    pods: tuple[PodCoverage, ...] = ()
 
 
 LinkReader = Callable[[str, str | None], LinkState | None]
@@ -95,8 +112,24 @@ def collect_status(
     require_bridge(snapshot, bridge)
     rows = [snapshot.mirrors[u] for u in snapshot.bridges[bridge].mirrors if u in snapshot.mirrors]
     rows.sort(key=lambda m: (m.name, str(m.uuid)))
+    pods = tuple(
+        PodCoverage(
+            pod=str(p.pod),
+            port=p.port_name,
+            ips=p.ips,
+            from_pod=tuple(
+                m.name for m in rows if m.select_all or p.port_uuid in m.select_src_port
+            ),
+            to_pod=tuple(m.name for m in rows if m.select_all or p.port_uuid in m.select_dst_port),
+        )
+        for p in pod_ports(snapshot, bridge)
+    )
     return BridgeStatus(
-        endpoint, bridge, netns, tuple(_mirror_status(snapshot, m, netns, read_link) for m in rows)
+        endpoint,
+        bridge,
+        netns,
+        tuple(_mirror_status(snapshot, m, netns, read_link) for m in rows),
+        pods,
     )
 
 
@@ -151,6 +184,16 @@ def status_json(status: BridgeStatus) -> dict[str, Any]:
         "bridge": status.bridge,
         "netns": status.netns,
         "mirrors": mirrors,
+        "pods": [
+            {
+                "pod": p.pod,
+                "port": p.port,
+                "ips": list(p.ips),
+                "mirrored_from_pod": list(p.from_pod),
+                "mirrored_to_pod": list(p.to_pod),
+            }
+            for p in status.pods
+        ],
     }
 
 
@@ -183,4 +226,22 @@ def format_status(status: BridgeStatus) -> str:
                 f"tx {link.tx_packets} pkts/{link.tx_bytes} B, "
                 f"dropped rx {link.rx_dropped} tx {link.tx_dropped}"
             )
+    if status.pods:
+        lines.append(f"pods on {status.bridge} (mirrors copying their traffic, per direction):")
+        rows = [("POD", "PORT", "IPS", "FROM POD", "TO POD")]
+        rows += [
+            (
+                p.pod,
+                p.port,
+                ",".join(p.ips),
+                ", ".join(p.from_pod) or "-",
+                ", ".join(p.to_pod) or "-",
+            )
+            for p in status.pods
+        ]
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+        lines += [
+            "  " + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+            for r in rows
+        ]
     return "\n".join(lines)

@@ -89,7 +89,7 @@ def test_status_names_pods_and_keeps_stable_json_keys() -> None:
         b.snapshot(), endpoint="unix:/s", bridge="br-int", netns="node", read_link=lambda *_: link
     )
     doc = json.loads(json.dumps(status_json(status)))
-    assert set(doc) == {"version", "ovsdb", "bridge", "netns", "mirrors"}
+    assert set(doc) == {"version", "ovsdb", "bridge", "netns", "mirrors", "pods"}
     ours = next(m for m in doc["mirrors"] if m["owner"] == "mirrorctl")
     assert ours["select_src"] == [{"port": ours["select_src"][0]["port"], "pod": "shop/cart"}]
     assert ours["intent"] == {"global": False, "pods": ["shop/cart"], "namespaces": []}
@@ -102,3 +102,25 @@ def test_status_names_pods_and_keeps_stable_json_keys() -> None:
     text = format_status(status)
     assert "from pods: shop/cart" in text
     assert "owner kube-ovn" in text
+
+
+def test_status_shows_kube_ovn_pod_mirroring_misses_what_the_pod_sends() -> None:
+    """Per pod and direction, status names the mirrors copying its traffic: Kube-OVN's
+    pod-level m0 (select_dst_port only) covers traffic to the pod, not from it."""
+    b = Builder()
+    cart = b.pod("shop", "cart", ip="10.16.0.7,fd00:10:16::7")
+    b.pod("default", "client")
+    out = b.port("mirror0")
+    b.mirror("m0", dst=[cart], output=out)
+    status = collect_status(
+        b.snapshot(), endpoint="unix:/s", bridge="br-int", read_link=lambda *_: None
+    )
+    doc = status_json(status)
+    by_pod = {p["pod"]: p for p in doc["pods"]}
+    assert by_pod["shop/cart"]["mirrored_to_pod"] == ["m0"]
+    assert by_pod["shop/cart"]["mirrored_from_pod"] == []
+    assert by_pod["shop/cart"]["ips"] == ["10.16.0.7", "fd00:10:16::7"]
+    assert by_pod["default/client"]["mirrored_to_pod"] == []
+    text = format_status(status)
+    cart_line = next(line for line in text.splitlines() if line.startswith("  shop/cart "))
+    assert cart_line.split()[-2:] == ["-", "m0"]
