@@ -41,7 +41,10 @@ PCAPNG_SHB = 0x0A0D0D0A
 #: damage, not a frame (libpcap refuses it with "invalid packet capture length").
 MAX_CAPLEN = 262_144 * 4
 
-DEFAULT_BATCH_SIZE = 8192
+#: Frames per batch when reading files. A file never waits for frames, so batches are large: the
+#: analysis pays a fixed cost per batch (tens of numpy calls), and 64 k frames took 12-15 % less
+#: CPU end to end than 8 k on the bench pcap, for ~6 MB of per-batch temporaries.
+DEFAULT_BATCH_SIZE = 65536
 
 
 class CorruptCaptureFileError(CaptureError):
