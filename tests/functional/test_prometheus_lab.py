@@ -1,135 +1,39 @@
-"""End to end on the lab: mirror0 -> ring -> decoder -> flow table -> exporter -> real Prometheus.
+"""End to end on the lab through the real service: `capture run` -> /metrics -> Prometheus.
 
-The capture service does not exist yet, so this test wires the same pieces in a thread; tshark
-captures the same mirror independently and its byte count is the reference.
+The capture service runs as a subprocess on a lab whose global mirror mirrorctl enabled; a real
+Prometheus scrapes it every second while iperf3 and curl run between two pods, and tcpdump captures
+the same mirror independently: tshark's byte count of that capture is the reference.
 """
 
 from __future__ import annotations
 
-import signal
+import shutil
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from prometheus_client import CollectorRegistry
 
-from analyzers import Endpoint, EndpointKind, FlowTable, IdentityMap, decode
-from capture import AfPacketSource
-from exporters import (
-    CaptureHealth,
-    EndedFlows,
-    FlowMetricsCollector,
-    FlowTableSource,
-    MetricsConfig,
-    MetricsServer,
-)
 from mirrorctl import LabPod, LabState, ServiceKind, pod_exec
-from tests.functional._prometheus import StartPrometheus
+from mirrorctl.cli import main
+from tests.functional._flowtruth import Tcpdump, client
+from tests.functional._prometheus import StartPrometheus, free_loopback_port
+from tests.functional._service import Service, metric
 from tests.functional.conftest import LabFactory
 
 
-def identities(state: LabState) -> IdentityMap:
-    node = state.node_port.node_name
-    ids = IdentityMap()
-    entries: list[tuple[str, Endpoint]] = []
-    for p in state.pods:
-        ep = Endpoint(EndpointKind.POD, namespace=p.namespace, pod=p.name, node=node)
-        entries += [(p.ipv4, ep), (p.ipv6, ep)]
-    entries.append((state.node_port.ipv4, Endpoint(EndpointKind.NODE, node=node)))
-    ids.replace("lab", entries)
-    return ids
-
-
-@dataclass
-class Pipeline:
-    """What the capture service will do: ring -> decode -> flow table, metrics over HTTP."""
-
-    source: AfPacketSource
-    table: FlowTable
-    server: MetricsServer
-    thread: threading.Thread
-
-    @property
-    def target(self) -> str:
-        host, port = self.server.address
-        return f"{host}:{port}"
-
-
-@pytest.fixture
-def pipeline(lab_factory: LabFactory) -> Iterator[tuple[LabState, Pipeline]]:
-    state = lab_factory(pods=4, kube_ovn_mirror="global")
-    node = state.node_port.node_name
-    ids = identities(state)
-    ended = EndedFlows()
-    table = FlowTable(ids, on_ended=[ended], node=node)
-    source = AfPacketSource("mirror0", netns=state.node_netns, block_size=1 << 20, block_count=64)
-
-    def health() -> CaptureHealth:
-        stats = source.stats()
-        return CaptureHealth(received=stats.received, kernel_dropped=stats.dropped)
-
-    def mirror_tx_packets() -> int | None:
-        """What OVS says it sent to mirror0, read with ovs-vsctl (the control plane's job)."""
-        out = subprocess.run(
-            ["ovs-vsctl", f"--db={state.ovsdb}", "--timeout=5", "get", "Mirror", "m0",
-             "statistics:tx_packets"],
-            capture_output=True, text=True, check=False,
-        )  # fmt: skip
-        return int(out.stdout) if out.returncode == 0 and out.stdout.strip().isdigit() else None
-
-    collector = FlowMetricsCollector(
-        FlowTableSource(table),
-        ids,
-        MetricsConfig(node=node),
-        ended=ended,
-        health=health,
-        mirror_tx_packets=mirror_tx_packets,
-    )
-    registry = CollectorRegistry()
-    registry.register(collector)
-
-    def run() -> None:
-        for batch in source.batches():
-            table.process(batch, decode(batch))
-
-    thread = threading.Thread(target=run, name="capture", daemon=True)
-    thread.start()
-    server = MetricsServer(registry, listen="127.0.0.1:0").start()
-    try:
-        yield state, Pipeline(source, table, server, thread)
-    finally:
-        server.stop()
-        source.close()
-        thread.join(timeout=10)
-
-
-def client(state: LabState) -> LabPod:
-    serving = {s.pod for s in state.services}
-    return next(p for p in state.pods if p not in serving)
-
-
-def start_tshark(state: LabState, pcap: Path) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(
-        ["ip", "netns", "exec", state.node_netns, "tshark", "-i", "mirror0", "-B", "64",
-         "-F", "pcap", "-w", str(pcap)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )  # fmt: skip
-    assert proc.stderr is not None
-    deadline = time.monotonic() + 20
-    while b"Capturing on" not in proc.stderr.readline():
-        assert proc.poll() is None, "tshark exited before capturing"
-        assert time.monotonic() < deadline, "tshark did not start capturing within 20 s"
-    # "Capturing on" comes before dumpcap's ring is live: traffic sent at once is partly missed.
-    time.sleep(2.0)
-    return proc
+@pytest.fixture(scope="module")
+def mirrored_lab(lab_factory: LabFactory) -> Iterator[LabState]:
+    """A lab of our own with a global mirror into mirror0, enabled through mirrorctl's CLI."""
+    state = lab_factory(pods=4)
+    assert main(["enable", "--global", "--ovsdb", state.ovsdb, "--netns", state.node_netns]) == 0
+    yield state
+    main(["disable", "--global", "--ovsdb", state.ovsdb, "--netns", state.node_netns])
 
 
 def tshark_tx_bytes(pcap: Path, pod: LabPod) -> int:
+    """Sum of frame.len of the frames the pod sent (source address one of its own)."""
     out = subprocess.run(
         ["tshark", "-r", str(pcap), "-T", "fields", "-e", "frame.len",
          "-Y", f"ip.src == {pod.ipv4} || ipv6.src == {pod.ipv6}"],
@@ -138,56 +42,81 @@ def tshark_tx_bytes(pcap: Path, pod: LabPod) -> int:
     return sum(int(x) for x in out.split())
 
 
-def test_promql_pod_tx_bytes_agree_with_tshark_within_1_percent(
-    pipeline: tuple[LabState, Pipeline], prometheus: StartPrometheus, tmp_path: Path
+def promtool_findings(body: str) -> str:
+    """What `promtool check metrics` says about an exposition body (empty: nothing)."""
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool missing: install Debian's prometheus package (scripts/bootstrap.sh)"
+    out = subprocess.run(
+        [promtool, "check", "metrics"], input=body, capture_output=True, text=True, timeout=30,
+        check=False,
+    )  # fmt: skip
+    return f"rc={out.returncode} {out.stdout.strip()} {out.stderr.strip()}".strip()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_promql_pod_tx_bytes_from_the_service_agree_with_tshark_within_1_percent(
+    mirrored_lab: LabState, prometheus: StartPrometheus, tmp_path: Path, workers: int
 ) -> None:
-    """iperf3 + curl from one pod: PromQL tx bytes match tshark within 1 %; coverage is 1 ± 1 %."""
-    state, pipe = pipeline
-    prom = prometheus([pipe.target])
-    prom.wait_for(f'up{{instance="{pipe.target}"}}', lambda v: v == 1)
-    pcap = tmp_path / "mirror0.pcap"
-    tshark = start_tshark(state, pcap)
+    """iperf3 + curl from one pod under `capture run --workers N`: PromQL tx bytes after the
+    final scrape match tshark within 1 % (with 2 workers: their merged values), the kernel
+    dropped nothing, promtool finds nothing in the live /metrics, and coverage is 1 ± 1 %."""
+    state = mirrored_lab
+    port = free_loopback_port()
+    service = Service(
+        state, tmp_path / "records", "--workers", str(workers), listen=f"127.0.0.1:{port}"
+    )
     try:
-        src = client(state)
-        iperf = state.service(ServiceKind.IPERF3)
-        http = state.service(ServiceKind.HTTP)
-        pod_exec(
-            src,
-            ["iperf3", "-c", iperf.pod.ipv4, "-p", str(iperf.port), "-t", "2", "-b", "100M"],
-            capture_output=True, check=True, timeout=30,
-        )  # fmt: skip
-        for _ in range(5):
+        assert service.target == f"127.0.0.1:{port}"
+        prom = prometheus([service.target])
+        prom.wait_for(f'up{{instance="{service.target}"}}', lambda v: v == 1)
+        pcap = tmp_path / "mirror0.pcap"
+        dump = Tcpdump(state.node_netns, pcap)
+        try:
+            src = client(state)
+            iperf = state.service(ServiceKind.IPERF3)
+            http = state.service(ServiceKind.HTTP)
             pod_exec(
-                src, ["curl", "-sS", "-o", "/dev/null", f"http://{http.pod.ipv4}:{http.port}/"],
-                capture_output=True, check=True, timeout=10,
+                src,
+                ["iperf3", "-c", iperf.pod.ipv4, "-p", str(iperf.port), "-t", "2", "-b", "100M"],
+                capture_output=True, check=True, timeout=30,
             )  # fmt: skip
-        time.sleep(1.0)  # last ACKs and FINs reach both captures
-    finally:
-        tshark.send_signal(signal.SIGINT)
-        _, tshark_err = tshark.communicate(timeout=20)
-    assert b" dropped" not in tshark_err or b"0 packets dropped" in tshark_err, tshark_err
-    expected = tshark_tx_bytes(pcap, src)
-    assert expected > 10_000_000  # 2 s at 100 Mbit/s is ~25 MB: the test measured real traffic
-    assert pipe.source.stats().dropped == 0, "the ring dropped frames: the comparison is void"
-    query = (
-        f'mirrorscope_pod_bytes_total{{namespace="{src.namespace}",pod="{src.name}",'
-        'direction="tx"}'
-    )
-    try:
-        got = prom.wait_for(
-            query, lambda v: v is not None and abs(v - expected) <= 0.01 * expected, timeout=30
+            for _ in range(5):
+                pod_exec(
+                    src, ["curl", "-sS", "-o", "/dev/null", f"http://{http.pod.ipv4}:{http.port}/"],
+                    capture_output=True, check=True, timeout=10,
+                )  # fmt: skip
+            time.sleep(1.0)  # last ACKs and FINs reach both captures
+        finally:
+            dump_stats = dump.stop()
+        traffic_end = time.time()
+        assert "0 packets dropped by kernel" in dump_stats, dump_stats
+        expected = tshark_tx_bytes(pcap, src)
+        assert expected > 10_000_000  # 2 s at 100 Mbit/s is ~25 MB: real traffic was measured
+
+        selector = f'namespace="{src.namespace}",pod="{src.name}",direction="tx"'
+        query = f"mirrorscope_pod_bytes_total{{{selector}}}"
+        # A scrape taken well after the traffic (and after a worker report tick) is final.
+        prom.wait_for(
+            f"timestamp({query})", lambda t: t is not None and t >= traffic_end + 2.5, timeout=30
         )
-    except AssertionError as err:
-        raise AssertionError(f"tshark counted {expected} B ({tshark_err!r}): {err}") from None
-    assert got is not None
-    print(tshark_err.decode().strip())
-    print(
-        f"tshark {expected} B, PromQL {got:.0f} B, diff {100 * (got - expected) / expected:+.3f} %"
-    )
-    # OVS refreshes Mirror statistics every 5 s; once it has, nothing mirrored was missed.
-    coverage = prom.wait_for(
-        "mirrorscope_capture_coverage_ratio",
-        lambda v: v is not None and abs(v - 1) <= 0.01,
-        timeout=30,
-    )
-    print(f"coverage ratio {coverage}")
+        got = prom.value(query)
+        assert got is not None, f"{query} has no value"
+        diff = (got - expected) / expected
+        print(f"workers={workers}: tshark {expected} B, PromQL {got:.0f} B, {100 * diff:+.4f} %")
+        assert abs(diff) <= 0.01, f"tshark {expected} B, PromQL {got} B ({100 * diff:+.3f} %)"
+        assert prom.value("mirrorscope_capture_kernel_dropped_packets_total") == 0
+
+        status, body = service.get("/metrics")
+        assert status == 200
+        assert metric(body, "mirrorscope_capture_received_packets_total") > 10_000
+        assert promtool_findings(body) == "rc=0"
+        # OVS refreshes Mirror statistics every 5 s; the ratio is taken between those refreshes.
+        coverage = prom.wait_for(
+            "mirrorscope_capture_coverage_ratio",
+            lambda v: v is not None and abs(v - 1) <= 0.01,
+            timeout=30,
+        )
+        print(f"workers={workers}: coverage ratio {coverage}")
+        assert service.terminate() == 0, "\n".join(service.lines)
+    finally:
+        service.kill()
