@@ -108,6 +108,19 @@ class ActiveFlows:
     last_ts_ns: I64
     orig: npt.NDArray[np.object_]  # Endpoint per flow
     resp: npt.NDArray[np.object_]
+    # TCP and DNS health so far, the same counts the flow's record will carry (0 for other
+    # protocols); -1 where a value is not known yet.
+    retrans_orig: I64
+    retrans_resp: I64
+    rst_orig: I64
+    rst_resp: I64
+    zero_win_orig: I64
+    zero_win_resp: I64
+    handshake_rtt_ns: I64  # SYN to the originator's first ACK; -1 until the handshake completed
+    dns_queries: I64
+    dns_responses: I64
+    dns_rcode: I64  # of the last response; -1 without one
+    dns_latency_ns: I64  # first response matched by transaction id; -1 without one
 
     def __len__(self) -> int:
         return int(self.proto.shape[0])
@@ -263,7 +276,22 @@ class FlowTable:
             first = self._first[:hwm].copy()
             last = self._last[:hwm].copy()
             ep = self._ep[:hwm].copy()
+            retx = self._retx[:hwm].astype(np.int64)
+            tcpm = self._tcpm[:hwm, 8:17].astype(np.int64)  # zero windows, RSTs, handshake times
+            dns = list(self._dns.items()) if self._dns else []
         s = np.flatnonzero(active)
+        tcpm = tcpm[s]
+        syn, synack, ack = (tcpm[:, k] | (tcpm[:, k + 1] << 32) for k in (3, 5, 7))
+        dns_cols = np.zeros((hwm, 4), np.int64)
+        dns_cols[:, 2:] = -1
+        for slot, d in dns:  # only flows on port 53 have DNS state: few
+            dns_cols[slot] = (
+                d.queries,
+                d.responses,
+                -1 if d.rcode is None else d.rcode,
+                -1 if d.latency_ns is None else d.latency_ns,
+            )
+        dns_cols = dns_cols[s]
         return ActiveFlows(
             proto=proto[s],
             orig_pkts=pkts[s, 0],
@@ -276,6 +304,17 @@ class FlowTable:
             last_ts_ns=last[s],
             orig=ep[s, 0],
             resp=ep[s, 1],
+            retrans_orig=retx[s, 0],
+            retrans_resp=retx[s, 1],
+            rst_orig=tcpm[:, 2] & 0xFFFF,
+            rst_resp=tcpm[:, 2] >> 16,
+            zero_win_orig=tcpm[:, 0],
+            zero_win_resp=tcpm[:, 1],
+            handshake_rtt_ns=np.where((syn > 0) & (synack > 0) & (ack > 0), ack - syn, -1),
+            dns_queries=dns_cols[:, 0],
+            dns_responses=dns_cols[:, 1],
+            dns_rcode=dns_cols[:, 2],
+            dns_latency_ns=dns_cols[:, 3],
         )
 
     # ------------------------------------------------------------------ hot path

@@ -25,8 +25,6 @@ class FlowRecordLike(Protocol):
     @property
     def ip_version(self) -> int: ...
     @property
-    def history(self) -> str: ...
-    @property
     def orig_pkts(self) -> int: ...
     @property
     def resp_pkts(self) -> int: ...
@@ -55,7 +53,9 @@ class FlowRecordLike(Protocol):
     @property
     def tcp_retrans_resp(self) -> int: ...
     @property
-    def tcp_rst(self) -> int: ...
+    def tcp_rst_orig(self) -> int: ...
+    @property
+    def tcp_rst_resp(self) -> int: ...
     @property
     def tcp_zero_win_orig(self) -> int: ...
     @property
@@ -95,24 +95,11 @@ def _endpoint(kind: str, namespace: str, pod: str, node: str) -> Endpoint:
     return Endpoint(k, namespace=namespace, pod=pod, node=node)
 
 
-def _resets(rec: FlowRecordLike) -> tuple[int, int]:
-    """Split the RST count by sender using the history letters (R: originator, r: responder)."""
-    by_orig, by_resp = "R" in rec.history, "r" in rec.history
-    if by_orig and not by_resp:
-        return rec.tcp_rst, 0
-    if by_resp and not by_orig:
-        return 0, rec.tcp_rst
-    if by_orig and by_resp:
-        return 1, max(rec.tcp_rst - 1, 1)
-    return 0, 0
-
-
 def stats_from_record(rec: FlowRecordLike) -> FlowStats:
     """The metrics' view of one flow record: L2 bytes (what tshark's frame.len sums)."""
     rtt = math.nan
     if rec.tcp_rtt_client is not None and rec.tcp_rtt_server is not None:
         rtt = rec.tcp_rtt_client + rec.tcp_rtt_server  # SYN -> SYN-ACK -> ACK
-    rst_o, rst_r = _resets(rec)
     return FlowStats(
         orig=_endpoint(rec.orig_kind, rec.orig_namespace, rec.orig_pod, rec.orig_node),
         resp=_endpoint(rec.resp_kind, rec.resp_namespace, rec.resp_pod, rec.resp_node),
@@ -123,8 +110,8 @@ def stats_from_record(rec: FlowRecordLike) -> FlowStats:
         resp_bytes=rec.resp_l2_bytes,
         orig_retransmits=rec.tcp_retrans_orig,
         resp_retransmits=rec.tcp_retrans_resp,
-        orig_resets=rst_o,
-        resp_resets=rst_r,
+        orig_resets=rec.tcp_rst_orig,
+        resp_resets=rec.tcp_rst_resp,
         orig_zero_windows=rec.tcp_zero_win_orig,
         resp_zero_windows=rec.tcp_zero_win_resp,
         handshake_rtt_s=rtt,

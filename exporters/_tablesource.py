@@ -13,10 +13,24 @@ import pandas as pd
 
 from exporters._flowstats import COUNT_FIELDS, FlowColumns, FlowSnapshot
 
-_ORIG_PACKETS = COUNT_FIELDS.index("orig_packets")
-_ORIG_BYTES = COUNT_FIELDS.index("orig_bytes")
-_RESP_PACKETS = COUNT_FIELDS.index("resp_packets")
-_RESP_BYTES = COUNT_FIELDS.index("resp_bytes")
+#: ``counts`` column <- active-view attribute: every count the view carries, per side.
+_VIEW_COUNTS: tuple[tuple[int, str], ...] = tuple(
+    (COUNT_FIELDS.index(field), attr)
+    for field, attr in (
+        ("orig_packets", "orig_pkts"),
+        ("orig_bytes", "orig_l2_bytes"),
+        ("resp_packets", "resp_pkts"),
+        ("resp_bytes", "resp_l2_bytes"),
+        ("orig_retransmits", "retrans_orig"),
+        ("resp_retransmits", "retrans_resp"),
+        ("orig_resets", "rst_orig"),
+        ("resp_resets", "rst_resp"),
+        ("orig_zero_windows", "zero_win_orig"),
+        ("resp_zero_windows", "zero_win_resp"),
+        ("dns_queries", "dns_queries"),
+        ("dns_responses", "dns_responses"),
+    )
+)
 
 
 class ActiveFlowsLike(Protocol):
@@ -34,6 +48,28 @@ class ActiveFlowsLike(Protocol):
     def orig(self) -> npt.NDArray[np.object_]: ...
     @property
     def resp(self) -> npt.NDArray[np.object_]: ...
+    @property
+    def retrans_orig(self) -> npt.NDArray[np.int64]: ...
+    @property
+    def retrans_resp(self) -> npt.NDArray[np.int64]: ...
+    @property
+    def rst_orig(self) -> npt.NDArray[np.int64]: ...
+    @property
+    def rst_resp(self) -> npt.NDArray[np.int64]: ...
+    @property
+    def zero_win_orig(self) -> npt.NDArray[np.int64]: ...
+    @property
+    def zero_win_resp(self) -> npt.NDArray[np.int64]: ...
+    @property
+    def handshake_rtt_ns(self) -> npt.NDArray[np.int64]: ...
+    @property
+    def dns_queries(self) -> npt.NDArray[np.int64]: ...
+    @property
+    def dns_responses(self) -> npt.NDArray[np.int64]: ...
+    @property
+    def dns_rcode(self) -> npt.NDArray[np.int64]: ...
+    @property
+    def dns_latency_ns(self) -> npt.NDArray[np.int64]: ...
     def __len__(self) -> int: ...
 
 
@@ -50,8 +86,10 @@ class FlowTableLike(Protocol):
 class FlowTableSource:
     """``FlowStatsSource`` over the real flow table.
 
-    The active view carries packets, bytes and identities; TCP and DNS health of a flow reach the
-    metrics when the flow ends (or is sliced by the active timeout).
+    The active view carries packets, bytes, identities and the TCP and DNS health counted so far,
+    so a long connection's retransmits, resets, zero windows, handshake RTT and DNS show while it
+    runs. When it ends, its record carries the same counts and the view no longer has the flow;
+    the collector's drain-then-snapshot order counts it exactly once.
     """
 
     def __init__(self, table: FlowTableLike) -> None:
@@ -69,18 +107,18 @@ class FlowTableSource:
         codes = pd.factorize(addrs)[0]
         uniques = objs[np.unique(codes, return_index=True)[1]]  # one instance per code, in order
         counts = np.zeros((n, len(COUNT_FIELDS)), dtype=np.int64)
-        counts[:, _ORIG_PACKETS] = view.orig_pkts
-        counts[:, _ORIG_BYTES] = view.orig_l2_bytes
-        counts[:, _RESP_PACKETS] = view.resp_pkts
-        counts[:, _RESP_BYTES] = view.resp_l2_bytes
+        for column, attr in _VIEW_COUNTS:
+            counts[:, column] = getattr(view, attr)
+        rtt_ns = view.handshake_rtt_ns
+        latency_ns = view.dns_latency_ns
         active = FlowColumns(
             endpoints=list(uniques),
             orig=codes[:n].astype(np.int32),
             resp=codes[n:].astype(np.int32),
             proto=view.proto.astype(np.int32),
             counts=counts,
-            handshake_rtt_s=np.full(n, np.nan),
-            dns_rcode=np.full(n, -1, dtype=np.int32),
-            dns_latency_s=np.full(n, np.nan),
+            handshake_rtt_s=np.where(rtt_ns >= 0, rtt_ns / 1e9, np.nan),
+            dns_rcode=view.dns_rcode.astype(np.int32),
+            dns_latency_s=np.where(latency_ns >= 0, latency_ns / 1e9, np.nan),
         )
         return FlowSnapshot(active=active, evictions=evictions)

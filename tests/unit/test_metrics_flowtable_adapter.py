@@ -25,7 +25,6 @@ class Record:
 
     proto: str = "tcp"
     ip_version: int = 4
-    history: str = ""
     orig_pkts: int = 0
     resp_pkts: int = 0
     orig_l2_bytes: int = 0
@@ -40,7 +39,8 @@ class Record:
     resp_node: str = ""
     tcp_retrans_orig: int = 0
     tcp_retrans_resp: int = 0
-    tcp_rst: int = 0
+    tcp_rst_orig: int = 0
+    tcp_rst_resp: int = 0
     tcp_zero_win_orig: int = 0
     tcp_zero_win_resp: int = 0
     tcp_rtt_client: float | None = None
@@ -61,6 +61,24 @@ class View:
     resp_l2_bytes: np.ndarray
     orig: np.ndarray
     resp: np.ndarray
+    retrans_orig: np.ndarray | None = None  # None: zeros (or -1 where -1 means unknown)
+    retrans_resp: np.ndarray | None = None
+    rst_orig: np.ndarray | None = None
+    rst_resp: np.ndarray | None = None
+    zero_win_orig: np.ndarray | None = None
+    zero_win_resp: np.ndarray | None = None
+    handshake_rtt_ns: np.ndarray | None = None
+    dns_queries: np.ndarray | None = None
+    dns_responses: np.ndarray | None = None
+    dns_rcode: np.ndarray | None = None
+    dns_latency_ns: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        unknown = ("handshake_rtt_ns", "dns_rcode", "dns_latency_ns")
+        for name in self.__dataclass_fields__:
+            if getattr(self, name) is None:
+                fill = -1 if name in unknown else 0
+                object.__setattr__(self, name, np.full(len(self), fill, dtype=np.int64))
 
     def __len__(self) -> int:
         return int(self.proto.shape[0])
@@ -111,16 +129,10 @@ def test_record_maps_l2_bytes_identities_and_full_handshake() -> None:
     assert proto_number("47", 4) == 47
 
 
-@pytest.mark.parametrize(
-    ("history", "rst", "expected"),
-    [("ShADR", 1, (1, 0)), ("Shr", 2, (0, 2)), ("ShRr", 2, (1, 1)), ("ShAD", 0, (0, 0))],
-)
-def test_resets_are_split_by_sender_from_history(
-    history: str, rst: int, expected: tuple[int, int]
-) -> None:
-    """R in the history charges the originator, r the responder."""
-    s = stats_from_record(Record(history=history, tcp_rst=rst))
-    assert (s.orig_resets, s.resp_resets) == expected
+def test_resets_are_charged_to_the_side_that_sent_them() -> None:
+    """The record's per-side RST counts become per-side resets, unsplit and unguessed."""
+    s = stats_from_record(Record(tcp_rst_orig=2, tcp_rst_resp=3))
+    assert (s.orig_resets, s.resp_resets) == (2, 3)
 
 
 def test_table_source_and_record_sink_feed_the_collector() -> None:

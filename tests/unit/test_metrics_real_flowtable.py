@@ -141,3 +141,73 @@ def test_scan_through_the_real_pipeline_keeps_series_under_the_bound() -> None:
     assert after <= bound
     flows = registry.get_sample_value("mirrorscope_flows_active", {"node": NODE, "protocol": "tcp"})
     assert flows == len(table)
+
+
+def troubled_conversation() -> tuple[list[bytes], list[bytes]]:
+    """A -> B: handshake, data sent twice (one retransmit), B advertising a zero window; then
+    (second list) B resets the connection."""
+    a = Ether() / IP(src=IP_A, dst=IP_B)
+    b = Ether() / IP(src=IP_B, dst=IP_A)
+    running = [
+        a / TCP(sport=40001, dport=80, flags="S", seq=100),
+        b / TCP(sport=80, dport=40001, flags="SA", seq=500, ack=101),
+        a / TCP(sport=40001, dport=80, flags="A", seq=101, ack=501),
+        a / TCP(sport=40001, dport=80, flags="PA", seq=101, ack=501) / (b"x" * 1000),
+        a / TCP(sport=40001, dport=80, flags="PA", seq=101, ack=501) / (b"x" * 1000),
+        b / TCP(sport=80, dport=40001, flags="A", seq=501, ack=1101, window=0),
+    ]
+    reset = [b / TCP(sport=80, dport=40001, flags="R", seq=501)]
+    return [bytes(f) for f in running], [bytes(f) for f in reset]
+
+
+def test_tcp_and_dns_health_of_in_flight_flows_is_counted_once() -> None:
+    """Retransmits, zero windows, handshake RTT and DNS of flows still in the table are exported;
+    the RST shows while the flow is active; once the flows end the values are unchanged."""
+    ids = IdentityMap()
+    ids.replace("test", [(IP_A, A), (IP_B, B), (IP_DNS, DNS_POD)])
+    ended = EndedFlows()
+    table = FlowTable(ids, on_ended=[ended], node=NODE)
+    collector = FlowMetricsCollector(
+        FlowTableSource(table), ids, MetricsConfig(node=NODE), ended=ended
+    )
+    registry = CollectorRegistry()
+    registry.register(collector)
+    fe = {"node": NODE, "namespace": "shop", "pod": "frontend"}
+    be = {**fe, "pod": "backend"}
+
+    def health() -> dict[str, float | None]:
+        get = registry.get_sample_value
+        return {
+            "retransmits": get("mirrorscope_tcp_retransmits_total", fe),
+            "zero_windows_backend": get("mirrorscope_tcp_zero_windows_total", be),
+            "resets_backend": get("mirrorscope_tcp_resets_total", be),
+            "resets_frontend": get("mirrorscope_tcp_resets_total", fe),
+            "rtt_count": get("mirrorscope_tcp_handshake_rtt_seconds_count", fe),
+            "rtt_le_2.5ms": get(
+                "mirrorscope_tcp_handshake_rtt_seconds_bucket", {**fe, "le": "0.0025"}
+            ),
+            "dns_queries": get("mirrorscope_dns_queries_total", fe),
+            "nxdomain": get("mirrorscope_dns_responses_total", {**fe, "rcode": "NXDOMAIN"}),
+            "dns_latency_count": get("mirrorscope_dns_response_latency_seconds_count", fe),
+        }
+
+    running, reset = troubled_conversation()
+    feed(table, running, T0)
+    feed(table, dns_exchange(), T0 + 100_000_000)
+    assert len(table) == 2  # both flows are in flight
+    assert len(ended) == 0
+    in_flight = health()
+    assert in_flight == {
+        "retransmits": 1, "zero_windows_backend": 1, "resets_backend": 0, "resets_frontend": 0,
+        "rtt_count": 1, "rtt_le_2.5ms": 1, "dns_queries": 1, "nxdomain": 1,
+        "dns_latency_count": 1,
+    }  # fmt: skip
+    feed(table, reset, T0 + 200_000_000)
+    assert len(table) == 2  # a reset connection lingers until the closed timeout
+    after_rst = health()
+    assert after_rst == {**in_flight, "resets_backend": 1}
+    assert health() == after_rst  # a second scrape of the same state changes nothing
+    table.flush()
+    assert len(ended) == 2
+    assert health() == after_rst  # now from the ended records: the same, not twice as much
+    assert health() == after_rst
