@@ -276,11 +276,12 @@ class FlowTable:
             first = self._first[:hwm].copy()
             last = self._last[:hwm].copy()
             ep = self._ep[:hwm].copy()
-            retx = self._retx[:hwm].astype(np.int64)
-            tcpm = self._tcpm[:hwm, 8:17].astype(np.int64)  # zero windows, RSTs, handshake times
+            retx = self._retx[:hwm].copy()
+            tcpm = self._tcpm[:hwm, 8:17].copy()  # zero windows, RSTs, handshake times
             dns = list(self._dns.items()) if self._dns else []
         s = np.flatnonzero(active)
-        tcpm = tcpm[s]
+        retx = retx[s].astype(np.int64)
+        tcpm = tcpm[s].astype(np.int64)
         syn, synack, ack = (tcpm[:, k] | (tcpm[:, k + 1] << 32) for k in (3, 5, 7))
         dns_cols = np.zeros((hwm, 4), np.int64)
         dns_cols[:, 2:] = -1
@@ -304,8 +305,8 @@ class FlowTable:
             last_ts_ns=last[s],
             orig=ep[s, 0],
             resp=ep[s, 1],
-            retrans_orig=retx[s, 0],
-            retrans_resp=retx[s, 1],
+            retrans_orig=retx[:, 0],
+            retrans_resp=retx[:, 1],
             rst_orig=tcpm[:, 2] & 0xFFFF,
             rst_resp=tcpm[:, 2] >> 16,
             zero_win_orig=tcpm[:, 0],
