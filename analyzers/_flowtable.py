@@ -276,12 +276,12 @@ class FlowTable:
             first = self._first[:hwm].copy()
             last = self._last[:hwm].copy()
             ep = self._ep[:hwm].copy()
-            retx = self._retx[:hwm].copy()
-            tcpm = self._tcpm[:hwm, 8:17].copy()  # zero windows, RSTs, handshake times
+            retx_raw = self._retx[:hwm].copy()
+            tcpm_raw = self._tcpm[:hwm, 8:17].copy()  # zero windows, RSTs, handshake times
             dns = list(self._dns.items()) if self._dns else []
         s = np.flatnonzero(active)
-        retx = retx[s].astype(np.int64)
-        tcpm = tcpm[s].astype(np.int64)
+        retx = retx_raw[s].astype(np.int64)
+        tcpm = tcpm_raw[s].astype(np.int64)
         syn, synack, ack = (tcpm[:, k] | (tcpm[:, k + 1] << 32) for k in (3, 5, 7))
         dns_cols = np.zeros((hwm, 4), np.int64)
         dns_cols[:, 2:] = -1
