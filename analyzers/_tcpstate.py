@@ -47,63 +47,43 @@ _U32 = 0xFFFFFFFF
 class TcpScratch:
     """One flow's TCP state while a batch's events for it are applied (loaded and stored by slot).
 
-    Index 0 is the originator, 1 the responder.
+    Index 0 is the originator, 1 the responder. The stored row itself is kept and updated in
+    place (marks, zero windows, RST counts live at their row positions): a scratch allocates
+    one small list besides itself, which keeps the garbage collector out of the hot path.
     """
 
-    __slots__ = (
-        "ack_ts",
-        "hist",
-        "last_fin",
-        "last_rst",
-        "last_syn",
-        "prev",
-        "rst",
-        "seen",
-        "state",
-        "syn_ts",
-        "synack_ts",
-        "zw",
-    )
+    __slots__ = ("ack_ts", "hist", "r", "seen", "state", "syn_ts", "synack_ts")
 
     def __init__(self, row: list[int], hist: str) -> None:
-        """From one stored row (see ``TCP_WORDS``) and the history so far."""
+        """From one stored row (see ``TCP_WORDS``, which it takes over) and the history so far."""
         st = row[0]
-        self.state = [st & 0xFF, (st >> 8) & 0xFF]
-        self.prev = [(st >> 16) & 0xFF, st >> 24]
+        # states of originator and responder, then their previous states
+        self.state = [st & 0xFF, (st >> 8) & 0xFF, (st >> 16) & 0xFF, st >> 24]
         self.seen = row[1]
-        self.last_syn = row[2:4]
-        self.last_fin = row[4:6]
-        self.last_rst = row[6:8]
-        self.zw = row[8:10]
-        self.rst = row[10]
         self.syn_ts = row[11] | (row[12] << 32)
         self.synack_ts = row[13] | (row[14] << 32)
         self.ack_ts = row[15] | (row[16] << 32)
         self.hist = hist
+        self.r = row
 
     def row(self) -> list[int]:
         """Back to a stored row."""
-        st, pv = self.state, self.prev
-        return [
-            st[0] | (st[1] << 8) | (pv[0] << 16) | (pv[1] << 24),
-            self.seen,
-            *self.last_syn,
-            *self.last_fin,
-            *self.last_rst,
-            *self.zw,
-            self.rst,
-            self.syn_ts & _U32,
-            self.syn_ts >> 32,
-            self.synack_ts & _U32,
-            self.synack_ts >> 32,
-            self.ack_ts & _U32,
-            self.ack_ts >> 32,
-        ]
+        st, r = self.state, self.r
+        r[0] = st[0] | (st[1] << 8) | (st[2] << 16) | (st[3] << 24)
+        r[1] = self.seen
+        r[11] = self.syn_ts & _U32
+        r[12] = self.syn_ts >> 32
+        r[13] = self.synack_ts & _U32
+        r[14] = self.synack_ts >> 32
+        r[15] = self.ack_ts & _U32
+        r[16] = self.ack_ts >> 32
+        return r
 
     def _set(self, ep: int, new: int) -> None:
-        if self.state[ep] != new:
-            self.prev[ep] = self.state[ep]
-            self.state[ep] = new
+        st = self.state
+        if st[ep] != new:
+            st[ep + 2] = st[ep]
+            st[ep] = new
 
     def _check(self, ep: int, bit: int, code: str) -> bool:
         """Zeek's CheckHistory: add the letter the first time; True if it was seen before."""
@@ -123,43 +103,44 @@ class TcpScratch:
         rst = flags & RST
         ack = flags & ACK
         peer = 1 - ep
-        bits = (syn != 0) + (fin != 0) + (rst != 0)
-        # update_history
-        if bits > 1:
-            if fin and rst:
-                self._check(ep, H_FIN_RST, "I")
-            else:
-                self._check(ep, H_MULTI, "Q")
-        elif bits == 1:
-            if syn:
+        r = self.r
+        # update_history (row words 2-7: the last SYN, FIN and RST marks per endpoint)
+        if syn or fin or rst:
+            if (syn != 0) + (fin != 0) + (rst != 0) > 1:
+                if fin and rst:
+                    self._check(ep, H_FIN_RST, "I")
+                else:
+                    self._check(ep, H_MULTI, "Q")
+            elif syn:
                 code = "H" if ack else "S"
                 mark = (seq + 1) & _U32
-                if self._check(ep, H_SYN, code) and mark != self.last_syn[ep]:
+                if self._check(ep, H_SYN, code) and mark != r[2 + ep]:
                     self.hist += code if ep == 0 else code.lower()
-                self.last_syn[ep] = mark
+                r[2 + ep] = mark
             elif fin:
                 mark = (seq + plen + 1) & _U32
-                if self._check(ep, H_FIN, "F") and mark != self.last_fin[ep]:
+                if self._check(ep, H_FIN, "F") and mark != r[4 + ep]:
                     self.hist += "F" if ep == 0 else "f"
-                self.last_fin[ep] = mark
+                r[4 + ep] = mark
             else:
                 mark = (seq + 1) & _U32
-                if self._check(ep, H_RST, "R") and mark != self.last_rst[ep]:
+                if self._check(ep, H_RST, "R") and mark != r[6 + ep]:
                     self.hist += "R" if ep == 0 else "r"
-                self.last_rst[ep] = mark
+                r[6 + ep] = mark
         elif plen:
             self._check(ep, H_DATA, "D")
         elif ack:
             self._check(ep, H_ACK, "A")
         # update_window: zero windows are boring with or after a RST, or after the peer's FIN
-        if win == 0 and not rst and self.state[peer] != CLOSED and self.state[ep] != RESET:
-            self.zw[ep] += 1
-            if is_scale_point(self.zw[ep]):
+        st = self.state
+        if win == 0 and not rst and st[peer] != CLOSED and st[ep] != RESET:
+            r[8 + ep] += 1
+            if is_scale_point(r[8 + ep]):
                 self.hist += "W" if ep == 0 else "w"
         if t_letter:
             self.hist += "T" if ep == 0 else "t"
-        if rst and (self.rst >> (16 * ep)) & 0xFFFF != 0xFFFF:  # saturating per endpoint
-            self.rst += 1 << (16 * ep)
+        if rst and (r[10] >> (16 * ep)) & 0xFFFF != 0xFFFF:  # saturating per endpoint
+            r[10] += 1 << (16 * ep)
         # handshake timing as seen at the mirror
         if syn and not ack and ep == 0 and not self.syn_ts:
             self.syn_ts = ts + 1
@@ -202,7 +183,7 @@ class TcpScratch:
                 self._set(ep, SYN_SENT)
             if fin and not rst:
                 self._set(ep, CLOSED)
-                if self.state[peer] == RESET and self.prev[peer] == CLOSED:
+                if self.state[peer] == RESET and self.state[peer + 2] == CLOSED:
                     self._set(peer, CLOSED)  # FIN then RST from the peer: a normal close
             if rst:
                 self._set(ep, RESET)
