@@ -899,6 +899,7 @@ class FlowTable:
         tcpm = self._tcpm[s].astype(np.int64)
         st = tcpm[:, 0]
         marks = tcpm[:, 11:17:2] | (tcpm[:, 12:17:2] << 32)  # SYN, SYN-ACK, ACK times (+1)
+        retx = self._retx[s]
         hist = self._hist[s].astype(f"U{_HIST_WIDTH}").tolist()
         longs = self._hist_long
         dns_of = self._dns
@@ -935,8 +936,11 @@ class FlowTable:
             ipver,
             uid,
             os_rs,
-            mk,
-            rx,
+            syn_t,
+            synack_t,
+            ack_t,
+            rx0,
+            rx1,
             t8,
             t9,
             t10,
@@ -964,8 +968,11 @@ class FlowTable:
             self._ipver[s].tolist(),
             uids,
             st.tolist(),
-            marks.tolist(),
-            self._retx[s].tolist(),
+            marks[:, 0].tolist(),
+            marks[:, 1].tolist(),
+            marks[:, 2].tolist(),
+            retx[:, 0].tolist(),
+            retx[:, 1].tolist(),
             tcpm[:, 8].tolist(),
             tcpm[:, 9].tolist(),
             tcpm[:, 10].tolist(),
@@ -986,10 +993,9 @@ class FlowTable:
                 name = "tcp"
                 service = _SERVICES.get(r_p)
                 state = conn_state(os_rs & 0xFF, (os_rs >> 8) & 0xFF, ob, rb, h)
-                syn_t, synack_t, ack_t = mk
                 tcp_stats = TcpStats(
-                    rx[0],
-                    rx[1],
+                    rx0,
+                    rx1,
                     t10 & 0xFFFF,
                     t10 >> 16,
                     t8,
