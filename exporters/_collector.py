@@ -89,6 +89,10 @@ class FlowMetricsCollector:
     Register it on a registry you own: ``registry.register(collector)``; give ``on_flow_end`` to the
     flow table. ``health`` and ``mirror_tx_packets`` are read at scrape time; either may be None
     (its families are then left out). ``mirror_tx_packets`` returns None when OVSDB is unreachable.
+
+    The coverage ratio is taken between changes of the mirrored counter (see ``CoverageWindow``).
+    Whoever learns of a new OVS statistics write first should call ``observe_mirror`` at that
+    moment (the service's OVSDB feed does); once it has, scrapes only read the ratio.
     """
 
     def __init__(
@@ -109,6 +113,7 @@ class FlowMetricsCollector:
         self._mirror_tx = mirror_tx_packets
         self._guard = CardinalityGuard(config.cardinality, clock)
         self._coverage = CoverageWindow(clock, config.coverage_window_s)
+        self._mirror_fed = False  # observe_mirror was called: scrapes do not sample coverage
         self._lock = threading.Lock()
         self.ended = ended if ended is not None else EndedFlows()
         self._last: dict[tuple[str, tuple[str, ...]], float] = {}
@@ -121,6 +126,14 @@ class FlowMetricsCollector:
     def on_flow_end(self, flow: FlowStats) -> None:
         """Take one ended flow (the flow table calls it once per flow)."""
         self.ended.on_flow_end(flow)
+
+    def observe_mirror(self, mirrored: int | None) -> None:
+        """The OVS mirror's tx_packets as just written by ovs-vswitchd; pairs it with the capture's
+        received counter now. Call it from the thread that follows OVSDB, on every update."""
+        if mirrored is None or self._health is None:
+            return
+        self._mirror_fed = True
+        self._coverage.observe(self._health().received, mirrored)
 
     def on_flows_ended(self, records: Sequence[FlowRecordLike]) -> None:
         """``analyzers.FlowSink``: take a list of ended flow records."""
@@ -369,7 +382,9 @@ class FlowMetricsCollector:
         health = self._health() if self._health is not None else None
         mirrored = self._mirror_tx() if self._mirror_tx is not None else None
         coverage = None
-        if health is not None and mirrored is not None:
+        if self._mirror_fed:
+            coverage = self._coverage.ratio()
+        elif health is not None and mirrored is not None:
             coverage = self._coverage.update(health.received, mirrored)
         yield from health_families(self._config.node, health, mirrored, coverage)
 

@@ -1,24 +1,34 @@
 """Capture coverage: the share of what OVS mirrored that the capture actually received.
 
-Both inputs are cumulative counters read at scrape time (the capture's received packets and the OVS
-mirror output port's ``tx_packets``). The ratio is taken over a sliding window of those samples,
-so a burst of loss an hour ago does not hide behind a good average since start, and a restart of
-either side (a counter going backwards) starts the window afresh instead of producing nonsense.
+OVS does not count mirrored packets live: ovs-vswitchd copies datapath counters into the Mirror's
+``statistics`` column every few seconds (``other_config:stats-update-interval``, 5 s by default),
+while the capture's received counter is live. A ratio of the two read at the same instant is
+therefore off by whatever arrived since OVS last wrote: reads of 1.2 and more during a burst.
+
+So the ratio is only ever taken between *change points*: a (captured, mirrored) pair is recorded
+when the mirrored counter is observed to change, i.e. right after ovs-vswitchd wrote new
+statistics (the service observes at the moment the OVSDB update arrives; a scrape that notices a
+change observes too). Between two change points both counters cover the same packets, so
+``(captured_j - captured_i) / (mirrored_j - mirrored_i)`` is exact up to the few milliseconds the
+update takes to arrive. The exported ratio spans from the newest change point back to the newest
+one at least ``window_s`` older (or the oldest kept, early on), so an old burst of loss falls out
+of the window; it keeps its value while the mirror is idle (no change: nothing new to compare).
+A counter going backwards (either side restarted) starts afresh.
 """
 
 from __future__ import annotations
 
+import threading
 from collections import deque
 from collections.abc import Callable
 
 
 class CoverageWindow:
-    """``captured / mirrored`` over the last ``window_s`` seconds of samples.
+    """``captured / mirrored`` between change points of the mirrored counter, over a window.
 
-    The base sample is the newest one at least ``window_s`` old, or the oldest kept while the
-    exporter has been up for less than the window. The ratio is undefined (None) with fewer than two
-    samples or when OVS mirrored nothing in the window. It can exceed 1 slightly: the two counters
-    are read a few microseconds apart.
+    ``observe`` may be called from any thread (the OVSDB feed and the scraper both do). The ratio
+    is undefined (None) until two change points were seen, and when OVS mirrored nothing between
+    them.
     """
 
     def __init__(self, clock: Callable[[], float], window_s: float = 60.0) -> None:
@@ -26,21 +36,37 @@ class CoverageWindow:
             raise ValueError(f"coverage window must be positive, got {window_s}")
         self.window_s = window_s
         self._clock = clock
-        self._samples: deque[tuple[float, int, int]] = deque()
+        self._lock = threading.Lock()
+        self._mirrored: int | None = None  # last observed, changed or not
+        self._points: deque[tuple[float, int, int]] = deque()  # (time, captured, mirrored)
+
+    def observe(self, captured: int, mirrored: int) -> None:
+        """Take one reading of both counters; it counts only if ``mirrored`` changed."""
+        with self._lock:
+            last = self._mirrored
+            self._mirrored = mirrored
+            if last is None or mirrored == last:
+                # The first reading's statistics were written at an unknown time before it.
+                return
+            if mirrored < last or (self._points and captured < self._points[-1][1]):
+                self._points.clear()
+                return
+            now = self._clock()
+            self._points.append((now, captured, mirrored))
+            newest = now
+            # Keep one change point at or beyond the window edge: it is the base.
+            while len(self._points) > 2 and newest - self._points[1][0] >= self.window_s:
+                self._points.popleft()
+
+    def ratio(self) -> float | None:
+        with self._lock:
+            if len(self._points) < 2:
+                return None
+            _, base_c, base_m = self._points[0]
+            _, c, m = self._points[-1]
+        return (c - base_c) / (m - base_m)
 
     def update(self, captured: int, mirrored: int) -> float | None:
-        now = self._clock()
-        if self._samples:
-            _, last_c, last_m = self._samples[-1]
-            if captured < last_c or mirrored < last_m:
-                self._samples.clear()
-        self._samples.append((now, captured, mirrored))
-        # Keep exactly one sample at or beyond the window edge: it is the base.
-        while len(self._samples) >= 2 and now - self._samples[1][0] >= self.window_s:
-            self._samples.popleft()
-        if len(self._samples) < 2:
-            return None
-        _, base_c, base_m = self._samples[0]
-        if mirrored == base_m:
-            return None
-        return (captured - base_c) / (mirrored - base_m)
+        """``observe`` then ``ratio``: one reading per scrape."""
+        self.observe(captured, mirrored)
+        return self.ratio()

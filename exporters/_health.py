@@ -89,7 +89,8 @@ def health_families(
     if coverage is not None:
         ratio = GaugeMetricFamily(
             "mirrorscope_capture_coverage_ratio",
-            "Received / mirrored-by-OVS packets over the coverage window (1 = nothing lost).",
+            "Received / mirrored-by-OVS packets between OVS statistics writes over the coverage "
+            "window (1 = nothing lost).",
             labels=["node"],
         )
         ratio.add_metric([node], coverage)

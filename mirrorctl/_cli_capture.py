@@ -43,6 +43,7 @@ from capture._service import CaptureService, stop_on_signals
 from exporters import (
     DEFAULT_LISTEN,
     CaptureHealth,
+    CardinalityConfig,
     EndedFlows,
     FlowColumns,
     FlowMetricsCollector,
@@ -114,6 +115,37 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     run.add_argument("--block-mb", type=int, default=4, help="ring block size in MiB (default 4)")
     run.add_argument("--blocks", type=int, default=64, help="ring blocks (default 64)")
     run.add_argument("--pidfile", type=Path, help="write the service's pid here while it runs")
+    defaults = CardinalityConfig()
+    window_s = MetricsConfig(node="").coverage_window_s
+    run.add_argument(
+        "--metrics-top-k",
+        type=int,
+        default=defaults.top_k,
+        metavar="N",
+        help=f"remotes per pod with their own pod-pair series; the rest fold into 'other' "
+        f"(default {defaults.top_k})",
+    )
+    run.add_argument(
+        "--metrics-max-series",
+        type=int,
+        default=defaults.max_series,
+        metavar="N",
+        help=f"hard bound on the series /metrics can hold (default {defaults.max_series})",
+    )
+    run.add_argument(
+        "--metrics-grace-s",
+        type=float,
+        default=defaults.grace_s,
+        metavar="SECONDS",
+        help=f"keep a deleted pod's series this long (default {defaults.grace_s:g})",
+    )
+    run.add_argument(
+        "--coverage-window-s",
+        type=float,
+        default=window_s,
+        metavar="SECONDS",
+        help=f"window of mirrorscope_capture_coverage_ratio (default {window_s:g})",
+    )
     _analysis_options(run)
     _ovsdb_options(run)
     run.set_defaults(handler=_run)
@@ -283,10 +315,16 @@ class OvsdbFeed:
         self.pods = PodDirectory(identity, node=node or None)
         self._seen_at: float | None = None
         self._mirror_tx: int | None = None
+        #: Called with the mirror's tx_packets on every snapshot, as soon as it arrives: a change
+        #: is the moment ovs-vswitchd wrote statistics (the coverage ratio's change points).
+        self.on_mirror_tx: Callable[[int | None], None] | None = None
 
     def __call__(self, _session: OVSDBSession, snapshot: Snapshot) -> None:
         self.pods.update(snapshot)
-        self._mirror_tx = _mirror_tx_packets(snapshot, self.bridge, self.iface)
+        mirrored = _mirror_tx_packets(snapshot, self.bridge, self.iface)
+        if self.on_mirror_tx is not None:
+            self.on_mirror_tx(mirrored)
+        self._mirror_tx = mirrored
         self._seen_at = time.monotonic()
 
     @property
@@ -348,6 +386,7 @@ class RunConfig:
     workers: int = 1
     fanout_group: int = 0
     wait_iface_s: float = 0.0  # how long to wait for a missing interface (--keep-mirror)
+    metrics: MetricsConfig | None = None  # None: MetricsConfig(node) with its defaults
 
 
 @dataclass(slots=True)
@@ -521,6 +560,7 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError(f"--duration must be positive, not {args.duration}")
     if args.rotate_mb < 1 or args.block_mb < 1 or args.blocks < 1:
         raise UsageError("--rotate-mb, --block-mb and --blocks must be at least 1")
+    metrics = _metrics_config(args)  # bad flags fail before anything connects
     endpoint = resolve_endpoint(args.ovsdb, os.environ)
     netns = args.netns or os.environ.get(NETNS_ENV) or None
     node = _resolve_node(args, endpoint)
@@ -541,6 +581,7 @@ def _run(args: argparse.Namespace) -> int:
         workers=args.workers,
         fanout_group=os.getpid() & 0xFFFF,
         wait_iface_s=15.0 if args.keep_mirror != "none" else 0.0,
+        metrics=replace(metrics, node=node),
     )
     keep = MirrorSpec(select_all=True) if args.keep_mirror == "global" else None
     if args.pidfile is not None:
@@ -554,12 +595,39 @@ def _run(args: argparse.Namespace) -> int:
             args.pidfile.unlink(missing_ok=True)
 
 
+_METRICS_FLAGS = {
+    "top_k": "--metrics-top-k",
+    "max_series": "--metrics-max-series",
+    "grace_s": "--metrics-grace-s",
+}
+
+
+def _metrics_config(args: argparse.Namespace, node: str = "") -> MetricsConfig:
+    """--metrics-top-k, --metrics-max-series, --metrics-grace-s, --coverage-window-s."""
+    if args.coverage_window_s <= 0:
+        raise UsageError(f"--coverage-window-s must be positive, not {args.coverage_window_s}")
+    try:
+        cardinality = CardinalityConfig(
+            top_k=args.metrics_top_k,
+            max_series=args.metrics_max_series,
+            grace_s=args.metrics_grace_s,
+        )
+    except ValueError as e:
+        text = str(e)  # names the field; the user knows the flag
+        for field_name, flag in _METRICS_FLAGS.items():
+            text = text.replace(field_name, flag)
+        raise UsageError(text) from None
+    return MetricsConfig(
+        node=node, cardinality=cardinality, coverage_window_s=args.coverage_window_s
+    )
+
+
 def _serve(
     listen: str,
     *,
     source: Any,
     identity: IdentityMap,
-    node: str,
+    metrics: MetricsConfig,
     ended: EndedFlows,
     health: Callable[[], CaptureHealth],
     feed: OvsdbFeed,
@@ -570,11 +638,12 @@ def _serve(
     collector = FlowMetricsCollector(
         source,
         identity,
-        MetricsConfig(node=node),
+        metrics,
         ended=ended,
         health=health,
         mirror_tx_packets=feed.mirror_tx_packets,
     )
+    feed.on_mirror_tx = collector.observe_mirror
     registry = CollectorRegistry()
     registry.register(collector)
     if listen == "off":
@@ -599,8 +668,9 @@ def _run_single(cfg: RunConfig, listen: str, keep: MirrorSpec | None) -> int:
     try:
         worker = _Worker(cfg, 0, identity)
         collector, server = _serve(
-            listen, source=worker.table_source, identity=identity, node=cfg.node,
-            ended=worker.ended, health=worker.health, feed=feed, running=running,
+            listen, source=worker.table_source, identity=identity,
+            metrics=cfg.metrics or MetricsConfig(node=cfg.node), ended=worker.ended,
+            health=worker.health, feed=feed, running=running,
         )  # fmt: skip
         w = worker
         lost = threading.Event()
@@ -736,7 +806,8 @@ def _run_multi(cfg: RunConfig, listen: str, keep: MirrorSpec | None) -> int:
         running = threading.Event()
         running.set()
         _, server = _serve(
-            listen, source=merged, identity=identity, node=cfg.node, ended=ended,
+            listen, source=merged, identity=identity,
+            metrics=cfg.metrics or MetricsConfig(node=cfg.node), ended=ended,
             health=merged.health, feed=feed, running=running,
         )  # fmt: skip
         _announce(cfg)

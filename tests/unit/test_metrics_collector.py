@@ -251,7 +251,8 @@ def test_every_sample_carries_the_node_label() -> None:
 
 
 def test_capture_health_families_and_coverage() -> None:
-    """Health counters mirror the capture's; coverage is received / OVS tx over the window."""
+    """Health counters mirror the capture's; coverage is received / OVS tx between changes of
+    OVS's counter."""
     health = CaptureHealth(received=0, kernel_dropped=0, malformed={}, duplicates=0)
     mirrored = 0
 
@@ -259,14 +260,18 @@ def test_capture_health_families_and_coverage() -> None:
         return health
 
     h = Harness(A, health=read_health, mirror_tx_packets=lambda: mirrored)
-    assert h.value("mirrorscope_capture_coverage_ratio") is None  # one sample: undefined
-    h.clock.now += 10
+    assert h.value("mirrorscope_capture_coverage_ratio") is None  # one reading: undefined
+    h.clock.now += 5
+    health = CaptureHealth(received=100)
+    mirrored = 100
+    assert h.value("mirrorscope_capture_coverage_ratio") is None  # one change point: undefined
+    h.clock.now += 5
     health = CaptureHealth(
-        received=900, kernel_dropped=100, malformed={"truncated_l4": 3}, duplicates=4
+        received=910, kernel_dropped=100, malformed={"truncated_l4": 3}, duplicates=4
     )
     mirrored = 1000
     assert h.value("mirrorscope_capture_coverage_ratio") == pytest.approx(0.9)
-    assert h.value("mirrorscope_capture_received_packets_total") == 900
+    assert h.value("mirrorscope_capture_received_packets_total") == 910
     assert h.value("mirrorscope_capture_kernel_dropped_packets_total") == 100
     assert h.value("mirrorscope_capture_malformed_packets_total", reason="truncated_l4") == 3
     assert h.value("mirrorscope_capture_duplicate_packets_total") == 4
