@@ -45,6 +45,9 @@ MAX_CAPLEN = 262_144 * 4
 #: analysis pays a fixed cost per batch (tens of numpy calls), and 64 k frames took 12-15 % less
 #: CPU end to end than 8 k on the bench pcap, for ~6 MB of per-batch temporaries.
 DEFAULT_BATCH_SIZE = 65536
+#: Records walked before their headers are gathered: small enough that the walk's reads are
+#: still in cache when the gather comes (a 64 k batch of the bench's frames spans ~48 MB).
+_WALK_PIECE = 8192
 
 
 class CorruptCaptureFileError(CaptureError):
@@ -195,24 +198,26 @@ def _walk_pcap(
     record_dtype = np.dtype(
         [("sec", e + "u4"), ("frac", e + "u4"), ("cap", e + "u4"), ("wire", e + "u4")]
     )
-    # Every byte offset viewed as a record header (stride 1, unaligned): gathering a batch's
-    # headers is then one fancy index per record instead of one per header byte.
-    headers_at = np.ndarray(
-        shape=(max(end - 15, 0),), dtype=record_dtype, buffer=data, offset=0, strides=(1,)
-    )
+    # Every byte offset viewed as a 16-byte record header (stride 1, unaligned): gathering a
+    # batch's headers is one fancy index per record. Gathered as plain bytes (``V16``, a memcpy
+    # per row: half the cost of gathering the structured dtype) and viewed as fields after.
+    headers_at = np.ndarray(shape=(max(end - 15, 0),), dtype="V16", buffer=data, strides=(1,))
+    parts: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.void]]] = []
+    have = 0
     pos = 24
     while pos < end:
         # The hot loop: a record's position depends on the previous one's caplen, so this part
         # cannot be vectorised. It is kept to one call, one add and one append per record by
         # tracking q, the position of the record's caplen field (record start + 8); there is no
         # bounds check because unpack_from raises past the end of the buffer, and the last
-        # record is checked against the end below.
+        # record is checked against the end below. A batch is walked in pieces of at most
+        # _WALK_PIECE records whose headers are gathered right away, while still in cache.
         marks: list[int] = []
         append = marks.append
         q = pos + 8
         stopped = False
         try:
-            for _ in range(batch_size):
+            for _ in range(min(batch_size - have, _WALK_PIECE)):
                 append(q)
                 q += hdrlen + caplen_at(buf, q)[0]
         except struct.error:
@@ -236,26 +241,42 @@ def _walk_pcap(
             )
         if n:
             starts = np.array(marks[:n], dtype=np.int64) - 8
-            fields = headers_at[starts]
-            caplens = fields["cap"].astype(np.int64)
-            bad = np.flatnonzero(caplens > hdr.max_caplen)
+            fields = headers_at[starts].view(record_dtype)
+            bad = np.flatnonzero(fields["cap"] > hdr.max_caplen)
             if bad.size:
                 n = int(bad[0])
-                damage = _overrun(path, int(starts[n]), int(caplens[n]), end, hdr)
+                damage = _overrun(path, int(starts[n]), int(fields["cap"][n]), end, hdr)
             if n:
-                f = fields[:n]
-                ts_ns = f["sec"].astype(np.int64) * 1_000_000_000
-                ts_ns += f["frac"].astype(np.int64) * hdr.ts_mult
-                yield FrameBatch(
-                    data=data,
-                    offsets=starts[:n] + hdrlen,
-                    caplens=caplens[:n],
-                    wirelens=f["wire"].astype(np.int64),
-                    ts_ns=ts_ns,
-                    linktype=hdr.linktype,
-                )
+                parts.append((starts[:n], fields[:n]))
+                have += n
+        if have and (have >= batch_size or damage is not None or pos >= end):
+            yield _frame_batch(parts, data, hdr)
+            parts = []
+            have = 0
         if damage is not None:
             raise damage
+
+
+def _frame_batch(
+    parts: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.void]]],
+    data: npt.NDArray[np.uint8],
+    hdr: _PcapHeader,
+) -> FrameBatch:
+    if len(parts) == 1:
+        starts, f = parts[0]
+    else:
+        starts = np.concatenate([p[0] for p in parts])
+        f = np.concatenate([p[1] for p in parts])
+    ts_ns = f["sec"].astype(np.int64) * 1_000_000_000
+    ts_ns += f["frac"].astype(np.int64) * hdr.ts_mult
+    return FrameBatch(
+        data=data,
+        offsets=starts + hdr.hdrlen,
+        caplens=f["cap"].astype(np.int64),
+        wirelens=f["wire"].astype(np.int64),
+        ts_ns=ts_ns,
+        linktype=hdr.linktype,
+    )
 
 
 def _overrun(
