@@ -116,7 +116,9 @@ def test_promql_pod_tx_bytes_from_the_service_agree_with_tshark_within_1_percent
             lambda v: v is not None and abs(v - 1) <= 0.01,
             timeout=30,
         )
-        print(f"workers={workers}: coverage ratio {coverage}")
+        lowest = prom.value("min_over_time(mirrorscope_capture_coverage_ratio[5m])")
+        highest = prom.value("max_over_time(mirrorscope_capture_coverage_ratio[5m])")
+        print(f"workers={workers}: coverage ratio {coverage}, every scrape in {lowest}..{highest}")
         assert service.terminate() == 0, "\n".join(service.lines)
     finally:
         service.kill()
