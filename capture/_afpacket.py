@@ -389,26 +389,52 @@ class AfPacketSource:
                 os.close(fd)
 
 
-def block_to_batch(raw: bytes, num_pkts: int, first: int) -> FrameBatch:
-    """The frames of one ring block (its used bytes, ``raw``) as a batch over that copy."""
-    next_at = rl.TPACKET3_NEXT_OFFSET.unpack_from
+def _frame_starts(raw: bytes, num_pkts: int, first: int) -> npt.NDArray[np.int64]:
+    """Where each frame's tpacket3_hdr starts: tp_next_offset chains them (the last one's is 0
+    and never followed), so this is a walk, one Python step per frame.
+
+    Frames start TPACKET_ALIGNMENT (16) apart, so the chain is read as native 32-bit words of
+    the block (one index per frame, ~40 % cheaper than an unpack_from call); a chain that leaves
+    4-byte alignment (never from a kernel) is walked again with struct.
+    """
     positions: list[int] = []
     append = positions.append
     pos = first
-    # tp_next_offset chains the frames; the last one's is 0, and never followed.
+    if first % 4 == 0:
+        with memoryview(raw) as whole, whole[: len(raw) // 4 * 4].cast("I") as words:
+            try:
+                for _ in range(num_pkts):
+                    append(pos)
+                    pos += words[pos >> 2]
+            except IndexError:
+                positions.append(-1)  # the chain ran off the block: let struct say how
+        starts = np.array(positions, dtype=np.int64)
+        if not (starts & 3).any():
+            return starts
+        positions.clear()
+        pos = first
+    next_at = rl.TPACKET3_NEXT_OFFSET.unpack_from
     for _ in range(num_pkts):
         append(pos)
         pos += next_at(raw, pos)[0]
+    return np.array(positions, dtype=np.int64)
+
+
+def block_to_batch(raw: bytes, num_pkts: int, first: int) -> FrameBatch:
+    """The frames of one ring block (its used bytes, ``raw``) as a batch over that copy."""
+    starts = _frame_starts(raw, num_pkts, first)
     data = np.frombuffer(raw, dtype=np.uint8)
+    width = rl.TPACKET3_HDR.itemsize
+    # gathered as plain bytes (a memcpy per row) and viewed as fields after: a fancy index of
+    # the structured dtype itself copies field by field, at about twice the cost
     headers_at = np.ndarray(
-        shape=(max(len(raw) - rl.TPACKET3_HDR.itemsize + 1, 0),),
-        dtype=rl.TPACKET3_HDR,
+        shape=(max(len(raw) - width + 1, 0),),
+        dtype=f"V{width}",
         buffer=data,
         offset=0,
         strides=(1,),
     )
-    starts = np.array(positions, dtype=np.int64)
-    h = headers_at[starts]
+    h = headers_at[starts].view(rl.TPACKET3_HDR)
     offsets = starts + h["mac"].astype(np.int64)
     caplens = h["snaplen"].astype(np.int64)
     wirelens = h["len"].astype(np.int64)
