@@ -117,12 +117,12 @@ def _packet_bytes(
 class _Tail:
     """The fingerprinted rows of earlier batches still inside the window, with their endpoints."""
 
-    __slots__ = ("columns", "fp", "ts")
+    __slots__ = ("ends", "fp", "ts")
 
     def __init__(self) -> None:
         self.fp: U64 = np.zeros(0, np.uint64)
         self.ts: npt.NDArray[np.int64] = np.zeros(0, np.int64)
-        self.columns: dict[str, npt.NDArray[np.generic]] = {}
+        self.ends: U64 = np.zeros((0, len(_ENDPOINT)), np.uint64)  # _ENDPOINT columns per row
 
 
 class Deduplicator:
@@ -149,31 +149,30 @@ class Deduplicator:
         tail = self._tail
         old = tail.fp.shape[0]
         every = fingerprints(batch, decoded)
-        fp = np.concatenate((tail.fp, every if rows.size == every.size else every[rows]))
+        all_rows = rows.size == every.size
+        fp = np.concatenate((tail.fp, every if all_rows else every[rows]))
         ts = np.concatenate((tail.ts, batch.ts_ns[rows]))
-
-        def endpoint(name: str, at: npt.NDArray[np.intp]) -> npt.NDArray[np.generic]:
-            """Column ``name`` at combined indices ``at`` (tail rows first, then this batch's)."""
-            current: npt.NDArray[np.generic] = getattr(decoded, name)[rows[np.maximum(at - old, 0)]]
-            if old == 0:
-                return current
-            return np.where(at < old, tail.columns[name][np.minimum(at, old - 1)], current)
+        # both endpoints of every row (tail rows first, then this batch's) as one matrix: a
+        # handful of numpy calls per batch instead of a few per endpoint column, which is what a
+        # live batch of a few thousand frames is mostly made of
+        cur = np.stack([getattr(decoded, name) for name in _ENDPOINT], axis=1, dtype=np.uint64)
+        ends = np.concatenate((tail.ends, cur if all_rows else cur[rows]))
 
         later, earlier = self._pairs(fp, ts)
         fresh = later >= old
         later, earlier = later[fresh], earlier[fresh]
-        same = {name: endpoint(name, later) == endpoint(name, earlier) for name in _ENDPOINT}
-        same_src = same["src_hi"] & same["src_lo"] & same["sport"]
-        same_dst = same["dst_hi"] & same["dst_lo"] & same["dport"]
-        dropped = rows[later[same_src | same_dst] - old]  # each row is "later" at most once
-        keep[dropped] = False
-        self._suppressed += int(dropped.size)
+        if later.size:
+            same = ends[later] == ends[earlier]
+            same_src = same[:, 0] & same[:, 1] & same[:, 2]
+            same_dst = same[:, 3] & same[:, 4] & same[:, 5]
+            dropped = rows[later[same_src | same_dst] - old]  # each row is "later" at most once
+            keep[dropped] = False
+            self._suppressed += int(dropped.size)
 
         # Bounded, so that a window set far too wide costs a miss or two, not memory per packet.
         recent = np.flatnonzero(ts >= int(ts.max()) - self.window_ns)[-_MAX_TAIL:]
         next_tail = _Tail()
-        next_tail.fp, next_tail.ts = fp[recent], ts[recent]
-        next_tail.columns = {name: endpoint(name, recent) for name in _ENDPOINT}
+        next_tail.fp, next_tail.ts, next_tail.ends = fp[recent], ts[recent], ends[recent]
         self._tail = next_tail
         return keep
 
