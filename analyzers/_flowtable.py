@@ -370,7 +370,7 @@ class FlowTable:
         fstart = np.flatnonzero(flow_break)
         gstart = np.flatnonzero(grp_break)
         flow_of = np.cumsum(flow_break) - 1  # per sorted position
-        if self._clashes(keys, perm, gstart, order >> 32, flow_of):
+        if self._clashes(keys, perm, gstart, grp_break, flow_of):
             # keep whole flows together: the flow each hash group starts with goes now, in
             # arrival order; every other flow of the group waits for the next pass
             canon = keys.canonical(perm)
@@ -416,13 +416,21 @@ class FlowTable:
         return rows[:0]
 
     @staticmethod
-    def _clashes(keys: FlowKeys, perm: I64, gstart: I64, gid: I64, flow_of: I64) -> bool:
+    def _clashes(
+        keys: FlowKeys,
+        perm: I64,
+        gstart: I64,
+        grp_break: npt.NDArray[np.bool_],
+        flow_of: I64,
+    ) -> bool:
         """Whether some hash group of the batch holds more than one flow.
 
         Rows of one (flow, direction) group have identical header fields; the two directions of
         a flow have the same canonical key. Anything else is a different flow with the same hash.
+        Rows of a group are adjacent in sorted order, so "all equal to the group's first row" is
+        checked as "each equal to its predecessor inside the group" (no gathers).
         """
-        bad = np.zeros(perm.shape[0], np.bool_)
+        inside = ~grp_break[1:]
         if keys.v4_only:
             cols = [keys.src_ord, keys.dst_ord, keys.meta]  # address and port packed
             if keys.icmp.any():
@@ -432,7 +440,8 @@ class FlowTable:
             cols.append(keys.meta)
         for col in cols:
             v = col[perm]
-            bad |= v != v[gstart][gid]
+            if (inside & (v[1:] != v[:-1])).any():
+                return True
         gflow = flow_of[gstart]
         k = np.flatnonzero(gflow[1:] == gflow[:-1])
         if k.size:
@@ -443,7 +452,7 @@ class FlowTable:
                 mism |= x != y
             if mism.any():
                 return True
-        return bool(bad.any())
+        return False
 
     def _lookup(
         self, keys: FlowKeys, uh: npt.NDArray[np.uint64], first_pos: I64, dec: DecodedBatch
