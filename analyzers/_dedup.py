@@ -152,27 +152,34 @@ class Deduplicator:
         all_rows = rows.size == every.size
         fp = np.concatenate((tail.fp, every if all_rows else every[rows]))
         ts = np.concatenate((tail.ts, batch.ts_ns[rows]))
-        # both endpoints of every row (tail rows first, then this batch's) as one matrix: a
-        # handful of numpy calls per batch instead of a few per endpoint column, which is what a
-        # live batch of a few thousand frames is mostly made of
-        cur = np.stack([getattr(decoded, name) for name in _ENDPOINT], axis=1, dtype=np.uint64)
-        ends = np.concatenate((tail.ends, cur if all_rows else cur[rows]))
-
         later, earlier = self._pairs(fp, ts)
         fresh = later >= old
         later, earlier = later[fresh], earlier[fresh]
-        if later.size:
-            same = ends[later] == ends[earlier]
+        # Bounded, so that a window set far too wide costs a miss or two, not memory per packet.
+        recent = np.flatnonzero(ts >= int(ts.max()) - self.window_ns)[-_MAX_TAIL:]
+
+        # Both endpoints of just the rows compared or carried over, as one matrix (combined
+        # indices: tail rows first, then this batch's): a handful of numpy calls per batch
+        # whatever its size, which is what a live batch of a few thousand frames is mostly made of
+        k = later.size
+        at = np.concatenate((later, earlier, recent))
+        picked = rows[np.maximum(at - old, 0)]
+        ends = np.stack(
+            [getattr(decoded, name)[picked] for name in _ENDPOINT], axis=1, dtype=np.uint64
+        )
+        if old:
+            from_tail = at < old
+            ends[from_tail] = tail.ends[at[from_tail]]
+        if k:
+            same = ends[:k] == ends[k : 2 * k]
             same_src = same[:, 0] & same[:, 1] & same[:, 2]
             same_dst = same[:, 3] & same[:, 4] & same[:, 5]
             dropped = rows[later[same_src | same_dst] - old]  # each row is "later" at most once
             keep[dropped] = False
             self._suppressed += int(dropped.size)
 
-        # Bounded, so that a window set far too wide costs a miss or two, not memory per packet.
-        recent = np.flatnonzero(ts >= int(ts.max()) - self.window_ns)[-_MAX_TAIL:]
         next_tail = _Tail()
-        next_tail.fp, next_tail.ts, next_tail.ends = fp[recent], ts[recent], ends[recent]
+        next_tail.fp, next_tail.ts, next_tail.ends = fp[recent], ts[recent], ends[2 * k :]
         self._tail = next_tail
         return keep
 
