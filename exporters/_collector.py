@@ -91,8 +91,10 @@ class FlowMetricsCollector:
     (its families are then left out). ``mirror_tx_packets`` returns None when OVSDB is unreachable.
 
     The coverage ratio is taken between changes of the mirrored counter (see ``CoverageWindow``).
-    Whoever learns of a new OVS statistics write first should call ``observe_mirror`` at that
-    moment (the service's OVSDB feed does); once it has, scrapes only read the ratio.
+    By default each scrape samples (received, ``mirror_tx_packets()``). With
+    ``scrape_coverage=False`` the caller feeds pairs instead, at the moment it learns of an OVS
+    statistics write (``observe_mirror``, ``observe_coverage``; the service's OVSDB feed does),
+    and scrapes only read the ratio.
     """
 
     def __init__(
@@ -105,6 +107,7 @@ class FlowMetricsCollector:
         health: Callable[[], CaptureHealth] | None = None,
         mirror_tx_packets: Callable[[], int | None] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        scrape_coverage: bool = True,
     ) -> None:
         self._source = source
         self._directory = directory
@@ -113,7 +116,7 @@ class FlowMetricsCollector:
         self._mirror_tx = mirror_tx_packets
         self._guard = CardinalityGuard(config.cardinality, clock)
         self._coverage = CoverageWindow(clock, config.coverage_window_s)
-        self._mirror_fed = False  # observe_mirror was called: scrapes do not sample coverage
+        self._scrape_coverage = scrape_coverage
         self._lock = threading.Lock()
         self.ended = ended if ended is not None else EndedFlows()
         self._last: dict[tuple[str, tuple[str, ...]], float] = {}
@@ -128,12 +131,16 @@ class FlowMetricsCollector:
         self.ended.on_flow_end(flow)
 
     def observe_mirror(self, mirrored: int | None) -> None:
-        """The OVS mirror's tx_packets as just written by ovs-vswitchd; pairs it with the capture's
-        received counter now. Call it from the thread that follows OVSDB, on every update."""
+        """What OVS counts as mirrored, as ovs-vswitchd just wrote it (the service passes the
+        mirror output port's tx_packets + tx_dropped, read from the device at the write); pairs it
+        with the capture's received counter now. Call it on every OVSDB update, at once."""
         if mirrored is None or self._health is None:
             return
-        self._mirror_fed = True
-        self._coverage.observe(self._health().received, mirrored)
+        self.observe_coverage(self._health().received, mirrored)
+
+    def observe_coverage(self, captured: int, mirrored: int) -> None:
+        """One (captured, mirrored) pair taken at the same instant, for the coverage ratio."""
+        self._coverage.observe(captured, mirrored)
 
     def on_flows_ended(self, records: Sequence[FlowRecordLike]) -> None:
         """``analyzers.FlowSink``: take a list of ended flow records."""
@@ -382,7 +389,7 @@ class FlowMetricsCollector:
         health = self._health() if self._health is not None else None
         mirrored = self._mirror_tx() if self._mirror_tx is not None else None
         coverage = None
-        if self._mirror_fed:
+        if not self._scrape_coverage:
             coverage = self._coverage.ratio()
         elif health is not None and mirrored is not None:
             coverage = self._coverage.update(health.received, mirrored)

@@ -14,6 +14,11 @@ update takes to arrive. The exported ratio spans from the newest change point ba
 one at least ``window_s`` older (or the oldest kept, early on), so an old burst of loss falls out
 of the window; it keeps its value while the mirror is idle (no change: nothing new to compare).
 A counter going backwards (either side restarted) starts afresh.
+
+Which OVS counter is "mirrored" is the caller's choice; the service uses the mirror output
+port's interface statistics (tx_packets + tx_dropped), which ovs-vswitchd reads from the device
+at the write, rather than the Mirror row's tx_packets, which lags the datapath by up to one
+revalidator round (~0.5 s of traffic) at the write.
 """
 
 from __future__ import annotations

@@ -64,6 +64,7 @@ class InterfaceRow:
     external_ids: Mapping[str, str]
     ofport: int | None
     error: str
+    statistics: Mapping[str, int] = field(default_factory=dict)  # written by ovs-vswitchd
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +135,13 @@ def snapshot_of(idl: Any) -> Snapshot:
     }
     interfaces = {
         r.uuid: InterfaceRow(
-            r.uuid, r.name, r.type, dict(r.external_ids), _opt(r.ofport), _opt(r.error) or ""
+            r.uuid,
+            r.name,
+            r.type,
+            dict(r.external_ids),
+            _opt(r.ofport),
+            _opt(r.error) or "",
+            {k: int(v) for k, v in r.statistics.items()},
         )
         for r in tables["Interface"].rows.values()
     }

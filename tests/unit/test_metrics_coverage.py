@@ -42,6 +42,7 @@ def scrape_ratios(loss: float, *, feed: bool, seconds: int = 120) -> list[float 
         health=health,
         mirror_tx_packets=lab.mirrored,
         clock=lab.clock,
+        scrape_coverage=not feed,
     )
     registry = CollectorRegistry()
     registry.register(collector)
