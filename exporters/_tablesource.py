@@ -9,7 +9,6 @@ from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 
 from exporters._flowstats import COUNT_FIELDS, FlowColumns, FlowSnapshot
 
@@ -104,6 +103,9 @@ class FlowTableSource:
         # equal instances merely get two codes, and EndpointIndex merges them by value.
         objs = np.concatenate([view.orig, view.resp])
         addrs = np.fromiter(map(id, objs), dtype=np.int64, count=objs.shape[0])
+        # pandas only here: importing it costs ~0.3 s, which every short CLI command would pay.
+        import pandas as pd  # noqa: PLC0415
+
         codes = pd.factorize(addrs)[0]
         uniques = objs[np.unique(codes, return_index=True)[1]]  # one instance per code, in order
         counts = np.zeros((n, len(COUNT_FIELDS)), dtype=np.int64)
