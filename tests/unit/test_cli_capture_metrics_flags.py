@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from exporters import CardinalityConfig, MetricsConfig
-from mirrorctl._cli_capture import _metrics_config
+from mirrorctl._capture_config import _metrics_config
 from mirrorctl.cli import build_parser, main
 
 
