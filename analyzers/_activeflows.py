@@ -1,0 +1,110 @@
+"""The exporter's snapshot of in-flight flows: their counters and TCP/DNS health, copied.
+
+A metrics scrape reads this while the capture thread writes the table: only contiguous prefixes
+of the columns are copied under the writer's lock (memcpy speed), the rest happens after.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from analyzers._flowcolumns import FlowColumns
+from analyzers._flowtcp import handshake_marks
+
+I64 = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True, slots=True)
+class ActiveFlows:
+    """A copy of the in-flight flows' counters (what a metrics scrape reads); index i = one flow."""
+
+    proto: npt.NDArray[np.uint8]
+    orig_pkts: I64
+    resp_pkts: I64
+    orig_l2_bytes: I64
+    resp_l2_bytes: I64
+    orig_ip_bytes: I64
+    resp_ip_bytes: I64
+    first_ts_ns: I64
+    last_ts_ns: I64
+    orig: npt.NDArray[np.object_]  # Endpoint per flow
+    resp: npt.NDArray[np.object_]
+    # TCP and DNS health so far, the same counts the flow's record will carry (0 for other
+    # protocols); -1 where a value is not known yet.
+    retrans_orig: I64
+    retrans_resp: I64
+    rst_orig: I64
+    rst_resp: I64
+    zero_win_orig: I64
+    zero_win_resp: I64
+    handshake_rtt_ns: I64  # SYN to the originator's first ACK; -1 until the handshake completed
+    dns_queries: I64
+    dns_responses: I64
+    dns_rcode: I64  # of the last response; -1 without one
+    dns_latency_ns: I64  # first response matched by transaction id; -1 without one
+
+    def __len__(self) -> int:
+        return int(self.proto.shape[0])
+
+
+def active_flows(c: FlowColumns, lock: threading.Lock) -> ActiveFlows:
+    """Copy the counters of every in-flight flow; *lock* is the one the table's writer holds.
+
+    Under the lock only contiguous prefixes are copied (memcpy speed, so the hot path waits
+    for milliseconds even at a million flows); picking the active rows happens after.
+    """
+    with lock:
+        hwm = c.hwm
+        active = c.active[:hwm].copy()
+        proto = c.proto[:hwm].copy()
+        pkts = c.pkts[:hwm].copy()
+        l2 = c.l2[:hwm].copy()
+        ipb = c.ipb[:hwm].copy()
+        first = c.first[:hwm].copy()
+        last = c.last[:hwm].copy()
+        ep = c.ep[:hwm].copy()
+        retx_raw = c.retx[:hwm].copy()
+        tcpm_raw = c.tcpm[:hwm, 8:].copy()  # zero windows, RSTs, handshake times
+        dns = list(c.dns.items()) if c.dns else []
+    s = np.flatnonzero(active)
+    retx = retx_raw[s].astype(np.int64)
+    tcpm = tcpm_raw[s].astype(np.int64)
+    syn, synack, ack = handshake_marks(tcpm)
+    dns_cols = np.zeros((hwm, 4), np.int64)
+    dns_cols[:, 2:] = -1
+    for slot, d in dns:  # only flows on port 53 have DNS state: few
+        dns_cols[slot] = (
+            d.queries,
+            d.responses,
+            -1 if d.rcode is None else d.rcode,
+            -1 if d.latency_ns is None else d.latency_ns,
+        )
+    dns_cols = dns_cols[s]
+    return ActiveFlows(
+        proto=proto[s],
+        orig_pkts=pkts[s, 0],
+        resp_pkts=pkts[s, 1],
+        orig_l2_bytes=l2[s, 0],
+        resp_l2_bytes=l2[s, 1],
+        orig_ip_bytes=ipb[s, 0],
+        resp_ip_bytes=ipb[s, 1],
+        first_ts_ns=first[s],
+        last_ts_ns=last[s],
+        orig=ep[s, 0],
+        resp=ep[s, 1],
+        retrans_orig=retx[:, 0],
+        retrans_resp=retx[:, 1],
+        rst_orig=tcpm[:, 2] & 0xFFFF,
+        rst_resp=tcpm[:, 2] >> 16,
+        zero_win_orig=tcpm[:, 0],
+        zero_win_resp=tcpm[:, 1],
+        handshake_rtt_ns=np.where((syn > 0) & (synack > 0) & (ack > 0), ack - syn, -1),
+        dns_queries=dns_cols[:, 0],
+        dns_responses=dns_cols[:, 1],
+        dns_rcode=dns_cols[:, 2],
+        dns_latency_ns=dns_cols[:, 3],
+    )

@@ -1,0 +1,116 @@
+"""The flow table's per-flow state: numpy columns indexed by slot, and the free list over them.
+
+Slots come from a free list over preallocated zeroed columns: untouched pages cost no memory, so
+``max_flows`` sizes the address space, not the resident set. Per-(slot, direction) columns are
+``(n, 2)`` with a flat view each (index ``slot * 2 + direction``): 1-D fancy indexing is the
+cheap kind. The rare per-flow extras (long histories, DNS state) live in side dicts by slot.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from analyzers._flowdns import DnsState
+from analyzers._tcpstate import TCP_WORDS
+
+I64 = npt.NDArray[np.int64]
+HIST_WIDTH = 16  # longer histories (rare: repeated letters) live in ``hist_long``
+
+
+class FlowColumns:
+    """Every flow's key, counters and TCP state, one row per slot, for at most *n* flows."""
+
+    def __init__(self, n: int) -> None:
+        self.size = n
+        # np.zeros maps lazily: a column costs memory only for the slots ever used
+        self.hash = np.zeros(n, np.uint64)
+        self.ahi = np.zeros(n, np.uint64)
+        self.alo = np.zeros(n, np.uint64)
+        self.bhi = np.zeros(n, np.uint64)
+        self.blo = np.zeros(n, np.uint64)
+        self.ports = np.zeros(n, np.uint32)
+        self.meta = np.zeros(n, np.uint64)
+        self.active = np.zeros(n, np.bool_)
+        self.orig_a = np.zeros(n, np.bool_)
+        self.ipver = np.zeros(n, np.uint8)
+        self.proto = np.zeros(n, np.uint8)
+        self.fid = np.zeros(n, np.int64)
+        self.first = np.zeros(n, np.int64)
+        self.last = np.zeros(n, np.int64)
+        self.pkts = np.zeros((n, 2), np.int64)
+        self.l2 = np.zeros((n, 2), np.int64)
+        self.ipb = np.zeros((n, 2), np.int64)
+        self.pay = np.zeros((n, 2), np.int64)
+        self.pkts_f = self.pkts.reshape(-1)
+        self.l2_f = self.l2.reshape(-1)
+        self.ipb_f = self.ipb.reshape(-1)
+        self.pay_f = self.pay.reshape(-1)
+        # TCP
+        self.tcpm = np.zeros((n, TCP_WORDS), np.uint32)  # the scalar path's state, a row a slot
+        self.tstate = self.tcpm[:, 0]  # views: endpoint states packed, history bits seen
+        self.hseen = self.tcpm[:, 1]
+        self.hist = np.zeros(n, f"S{HIST_WIDTH}")
+        self.retx = np.zeros((n, 2), np.uint32)
+        self.retx_f = self.retx.reshape(-1)
+        self.seq_ok = np.zeros((n, 2), np.bool_)
+        self.seq_ok_f = self.seq_ok.reshape(-1)
+        self.seq_max = np.zeros((n, 2), np.int64)  # unwrapped end of sequence space seen
+        self.seq_max_f = self.seq_max.reshape(-1)
+        self.seq_start = np.zeros((n, 2), np.uint32)  # first sequence number (same space)
+        self.seq_start_f = self.seq_start.reshape(-1)
+        self.ep = np.empty((n, 2), dtype=object)
+        self.hist_long: dict[int, str] = {}
+        self.dns: dict[int, DnsState] = {}
+        self.hwm = 0  # slots at and above were never used
+        self._free = np.empty(0, np.int64)
+        self._next_fid = 0
+
+    def free_count(self) -> int:
+        return self._free.shape[0] + (self.size - self.hwm)
+
+    def take(self, k: int) -> I64:
+        """*k* slots (at most ``free_count()``): freed ones first, then never-used ones."""
+        take = min(k, self._free.shape[0])
+        out = np.empty(k, np.int64)
+        if take:
+            out[:take] = self._free[-take:]
+            self._free = self._free[:-take]
+        rest = k - take
+        if rest:
+            out[take:] = np.arange(self.hwm, self.hwm + rest)
+            self.hwm += rest
+        return out
+
+    def release(self, s: I64) -> None:
+        """Slots *s* end: inactive, their extras dropped, back on the free list."""
+        self.active[s] = False
+        self.forget(s)
+        self.ep[s] = None
+        self._free = np.concatenate([self._free, s])
+
+    def new_ids(self, s: I64) -> None:
+        """Number slots *s* as new flows (the sequence ``make_uids`` turns into uids)."""
+        self.fid[s] = np.arange(self._next_fid, self._next_fid + s.size)
+        self._next_fid += s.size
+
+    def reset_counters(self, s: I64) -> None:
+        """Zero what a flow record reports, keeping the key, direction and TCP state machine."""
+        self.first[s] = 0
+        self.last[s] = 0
+        self.pkts[s] = 0
+        self.l2[s] = 0
+        self.ipb[s] = 0
+        self.pay[s] = 0
+        self.hist[s] = b""
+        self.retx[s] = 0
+        self.hseen[s] = 0
+        self.tcpm[s, 8:] = 0  # zero windows, RSTs, handshake times
+        self.forget(s)
+
+    def forget(self, s: I64) -> None:
+        """Drop the side-dict extras (long histories, DNS state) of slots *s*."""
+        if self.hist_long or self.dns:
+            for slot in s.tolist():
+                self.hist_long.pop(slot, None)
+                self.dns.pop(slot, None)

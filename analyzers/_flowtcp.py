@@ -1,0 +1,179 @@
+"""The flow table's per-batch TCP accounting: retransmissions in columns, events to the scalar path.
+
+Retransmissions are Zeek's ``update_last_seq`` as a grouped running maximum of sequence ends per
+(flow, direction). Only the segments that can change Zeek's state or history — control flags,
+a direction's first segment, its first data and first pure ACK, zero windows, and the
+retransmissions that cross the log-scale thresholds — go through ``TcpScratch``, per flow in
+arrival order.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from analyzers._decoded import DecodedBatch
+from analyzers._flowcolumns import HIST_WIDTH, FlowColumns
+from analyzers._tcpstate import (
+    ACK,
+    FIN,
+    H_ACK,
+    H_DATA,
+    INACTIVE,
+    RESET,
+    RESP_SHIFT,
+    RST,
+    SYN,
+    TcpScratch,
+)
+
+I64 = npt.NDArray[np.int64]
+_POW10 = np.array([10**i for i in range(10)], dtype=np.int64)
+
+
+def handshake_marks(health: I64) -> tuple[I64, I64, I64]:
+    """SYN, SYN-ACK and first ACK times (ns + 1; 0: unset) from TCP rows' words 8 on, as int64."""
+    return (
+        health[:, 3] | (health[:, 4] << 32),
+        health[:, 5] | (health[:, 6] << 32),
+        health[:, 7] | (health[:, 8] << 32),
+    )
+
+
+def tcp_rows(  # noqa: PLR0917 - hot-path column helper
+    c: FlowColumns,
+    dec: DecodedBatch,
+    rsorted: I64,
+    tcp_mask: npt.NDArray[np.bool_],
+    slot_sorted: I64,
+    dir_sorted: npt.NDArray[np.intp],
+    grp_break: npt.NDArray[np.bool_],
+    ts_sorted: I64,
+    l4len_sorted: I64,
+) -> None:
+    pos = np.flatnonzero(tcp_mask)
+    rws = rsorted[pos]
+    slot = slot_sorted[pos]
+    d = dir_sorted[pos]
+    flags = dec.tcp_flags[rws].astype(np.int64)
+    seq = dec.tcp_seq[rws].astype(np.int64)
+    win = dec.tcp_win[rws]
+    plen = l4len_sorted[pos]
+    ts = ts_sorted[pos]
+    m = pos.shape[0]
+    # groups (flow, direction) among TCP rows: a break in the full order, or a skipped row
+    gb = grp_break[pos].copy()
+    gb[0] = True
+    gstart = np.flatnonzero(gb)
+    gid = np.cumsum(gb) - 1
+    g_slot = slot[gstart]
+    g_dir = d[gstart]
+    g_i = g_slot * 2 + g_dir
+    is_syn = (flags & SYN) != 0
+    is_fin = (flags & FIN) != 0
+    is_rst = (flags & RST) != 0
+    state0 = (c.tstate[g_slot] >> (g_dir * 8).astype(np.uint32)) & 0xFF
+    # ---- retransmissions: Zeek's update_last_seq as a grouped running maximum
+    seg = np.where(is_rst, 0, plen) + is_syn + is_fin
+    end32 = (seq + seg) & 0xFFFFFFFF
+    ok = c.seq_ok_f[g_i]
+    base = np.where(ok, c.seq_max_f[g_i], seq[gstart])
+    new_groups = ~ok
+    if new_groups.any():
+        c.seq_start_f[g_i[new_groups]] = seq[gstart][new_groups]
+    base_r = base[gid]
+    rel = ((end32 - (base_r & 0xFFFFFFFF) + 0x80000000) & 0xFFFFFFFF) - 0x80000000
+    idx = np.arange(m)
+    rst_at = np.maximum.accumulate(np.where(is_rst, idx, -1))
+    excluded = (state0[gid] == RESET) | (rst_at >= gstart[gid])
+    big = np.int64(1) << 34
+    vals = np.where(excluded, -(np.int64(1) << 33), rel) + gid * big
+    run = np.maximum.accumulate(vals) - gid * big
+    prev = np.empty(m, np.int64)
+    prev[0] = 0
+    prev[1:] = run[:-1]
+    prev[gstart] = 0
+    prev = np.maximum(prev, 0)
+    retx = (plen > 0) & ~excluded & (rel <= prev)
+    gmax = np.maximum(np.maximum.reduceat(np.where(excluded, 0, rel), gstart), 0)
+    c.seq_max_f[g_i] = base + gmax
+    c.seq_ok_f[g_i] = True
+    t_letter = np.zeros(m, np.bool_)
+    if retx.any():
+        rcount = np.add.reduceat(retx.astype(np.int64), gstart)
+        before = c.retx_f[g_i].astype(np.int64)
+        c.retx_f[g_i] = before + rcount
+        running = np.cumsum(retx) - np.append(0, np.cumsum(retx))[gstart][gid]
+        t_letter = retx & np.isin(running + before[gid], _POW10)
+    # ---- which segments need the scalar state machine
+    ctrl = (flags & (SYN | FIN | RST)) != 0
+    nosfr = ~ctrl
+    ev = ctrl | ((win == 0) & ~is_rst) | t_letter
+    ev[gstart[state0 == INACTIVE]] = True
+    seen = c.hseen[g_slot].astype(np.int64)
+    shift = g_dir * RESP_SHIFT
+    d_seen = ((seen >> shift) & H_DATA) != 0
+    a_seen = ((seen >> shift) & H_ACK) != 0
+    for cand_mask, seen_g in (
+        (nosfr & (plen > 0), d_seen),
+        (nosfr & (plen == 0) & ((flags & ACK) != 0), a_seen),
+    ):
+        cand = np.flatnonzero(cand_mask & ~seen_g[gid])
+        if cand.size:
+            # candidates are in group order: the first of each group is where gid changes
+            g = gid[cand]
+            first = np.empty(cand.size, np.bool_)
+            first[0] = True
+            np.not_equal(g[1:], g[:-1], out=first[1:])
+            ev[cand[first]] = True
+    evp = np.flatnonzero(ev)
+    if evp.size:
+        _tcp_events(c, evp, rws, slot, d, flags, seq, plen, win, ts, t_letter)
+
+
+def _tcp_events(  # noqa: PLR0917 - hot-path column helper
+    c: FlowColumns,
+    evp: I64,
+    rws: I64,
+    slot: I64,
+    d: npt.NDArray[np.intp],
+    flags: I64,
+    seq: I64,
+    plen: I64,
+    win: npt.NDArray[np.uint16],
+    ts: I64,
+    t_letter: npt.NDArray[np.bool_],
+) -> None:
+    ev_slot = slot[evp]
+    order = np.argsort((ev_slot << 32) | rws[evp])  # per flow, in arrival order
+    evp = evp[order]
+    ev_slot = ev_slot[order]
+    brk = np.empty(ev_slot.shape[0], np.bool_)
+    brk[0] = True
+    np.not_equal(ev_slot[1:], ev_slot[:-1], out=brk[1:])
+    us = ev_slot[brk]
+    us_list = us.tolist()
+    longs = c.hist_long
+    objs = [
+        TcpScratch(row, (longs.get(sl) if longs else None) or h.decode("ascii"))
+        for sl, row, h in zip(us_list, c.tcpm[us].tolist(), c.hist[us].tolist(), strict=True)
+    ]
+    for k, e, fl, sq, pl, wn, t, tl in zip(
+        (np.cumsum(brk) - 1).tolist(),
+        d[evp].tolist(),
+        flags[evp].tolist(),
+        seq[evp].tolist(),
+        plen[evp].tolist(),
+        win[evp].tolist(),
+        ts[evp].tolist(),
+        t_letter[evp].tolist(),
+        strict=True,
+    ):
+        objs[k].event(e, fl, sq, pl, wn, t, tl)
+    c.tcpm[us] = [o.row() for o in objs]
+    hist = []
+    for sl, o in zip(us_list, objs, strict=True):
+        if len(o.hist) > HIST_WIDTH:
+            longs[sl] = o.hist
+        hist.append(o.hist[:HIST_WIDTH].encode("ascii"))
+    c.hist[us] = hist
