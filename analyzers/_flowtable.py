@@ -26,12 +26,12 @@ from analyzers._decoded import DecodedBatch, Status
 from analyzers._flowcolumns import FlowColumns
 from analyzers._flowdns import dns_rows
 from analyzers._flowexpiry import eviction_victims, timed_out
+from analyzers._flowindex import FlowIndex, batch_clashes
 from analyzers._flowkey import PROTO_TCP, PROTO_UDP, FlowKeys, flow_keys
 from analyzers._flowrecords import address_keys, build_records
 from analyzers._flowtcp import tcp_rows
 from analyzers._identity import IdentityMap
 from analyzers._records import FlowRecord, FlowSink
-from analyzers._slotmap import SlotMap
 from analyzers._tcpstate import ACK, SYN
 from capture._batch import FrameBatch
 
@@ -99,9 +99,7 @@ class FlowTable:
             self._sinks = [s.on_flows_ended for s in on_ended]
         self._lock = threading.Lock()
         self._cols = FlowColumns(max_flows)
-        self._map = SlotMap()
-        self._collide: dict[tuple[int, ...], int] = {}
-        self._collide_slots: set[int] = set()
+        self._index = FlowIndex(self._cols)
         self._n_active = 0
         self._created = 0
         self._ended = dict.fromkeys(END_REASONS, 0)
@@ -185,7 +183,7 @@ class FlowTable:
         fstart = np.flatnonzero(flow_break)
         gstart = np.flatnonzero(grp_break)
         flow_of = np.cumsum(flow_break) - 1  # per sorted position
-        if self._clashes(keys, perm, gstart, grp_break, flow_of):
+        if batch_clashes(keys, perm, gstart, grp_break, flow_of):
             # keep whole flows together: the flow each hash group starts with goes now, in
             # arrival order; every other flow of the group waits for the next pass
             canon = keys.canonical(perm)
@@ -231,93 +229,16 @@ class FlowTable:
                 self._dns_bad += dns_rows(cols.dns, batch, dec, rsorted, dns, slot_sorted, ts, tcp)
         return rows[:0]
 
-    @staticmethod
-    def _clashes(
-        keys: FlowKeys,
-        perm: I64,
-        gstart: I64,
-        grp_break: npt.NDArray[np.bool_],
-        flow_of: I64,
-    ) -> bool:
-        """Whether some hash group of the batch holds more than one flow.
-
-        Rows of one (flow, direction) group have identical header fields; the two directions of
-        a flow have the same canonical key. Anything else is a different flow with the same hash.
-        Rows of a group are adjacent in sorted order, so "all equal to the group's first row" is
-        checked as "each equal to its predecessor inside the group" (no gathers).
-        """
-        inside = ~grp_break[1:]
-        if keys.v4_only:
-            cols = [keys.src_ord, keys.dst_ord, keys.meta]  # address and port packed
-            if keys.icmp.any():
-                cols += [keys.sport, keys.dport]
-        else:
-            cols = [keys.src_lo, keys.dst_lo, keys.sport, keys.dport, keys.src_hi, keys.dst_hi]
-            cols.append(keys.meta)
-        for col in cols:
-            v = col[perm]
-            if (inside & (v[1:] != v[:-1])).any():
-                return True
-        gflow = flow_of[gstart]
-        k = np.flatnonzero(gflow[1:] == gflow[:-1])
-        if k.size:
-            ca = keys.canonical(perm[gstart[k]])
-            cb = keys.canonical(perm[gstart[k + 1]])
-            mism = np.zeros(k.size, np.bool_)
-            for x, y in zip(ca, cb, strict=True):
-                mism |= x != y
-            if mism.any():
-                return True
-        return False
-
     def _lookup(
         self, keys: FlowKeys, uh: npt.NDArray[np.uint64], first_pos: I64, dec: DecodedBatch
     ) -> I64:
         """Slot of each unique flow of the batch, creating slots for new flows."""
-        slots = self._map.get(uh + np.uint64(1))
-        found = slots >= 0
-        old = np.flatnonzero(found)
-        if old.size:
-            # the hash found a slot: make sure it is the same flow (exact, not probabilistic)
-            s = slots[old]
-            cols = self._cols
-            a_hi, a_lo, b_hi, b_lo, ports, meta = keys.canonical(first_pos[old])
-            same = (
-                (cols.ahi[s] == a_hi)
-                & (cols.alo[s] == a_lo)
-                & (cols.bhi[s] == b_hi)
-                & (cols.blo[s] == b_lo)
-                & (cols.ports[s] == ports)
-                & (cols.meta[s] == meta)
-            )
-            if not same.all():
-                slots[old[~same]] = -1
-        new = np.flatnonzero(slots < 0)
-        if new.size == 0:
-            return slots
-        need_arr = new
-        if self._collide or found[new].any():
-            # a hash clash: the flow may already live under its full key
-            need: list[int] = []
-            for i in new.tolist():
-                hit = self._collide.get(self._full_key(keys, int(first_pos[i])))
-                if hit is None:
-                    need.append(i)
-                else:
-                    slots[i] = hit
-            if not need:
-                return slots
-            need_arr = np.array(need, dtype=np.int64)
-        # uids follow arrival order, so they do not depend on where batches happen to split
-        need_arr = need_arr[np.argsort(first_pos[need_arr], kind="stable")]
-        new_slots = self._alloc(need_arr.size, busy=slots[slots >= 0])
-        slots[need_arr] = new_slots
-        self._init_slots(keys, need_arr, new_slots, uh, first_pos, found[need_arr], dec)
+        slots, need, clash = self._index.find(keys, uh, first_pos)
+        if need.size:
+            new_slots = self._alloc(need.size, busy=slots[slots >= 0])
+            slots[need] = new_slots
+            self._init_slots(keys, need, new_slots, uh, first_pos, clash, dec)
         return slots
-
-    @staticmethod
-    def _full_key(keys: FlowKeys, r: int) -> tuple[int, ...]:
-        return tuple(int(c[0]) for c in keys.canonical(np.array([r], np.int64)))
 
     def _alloc(self, k: int, busy: I64) -> I64:
         """*k* free slots, evicting idle flows if needed (never the *busy* ones of this pass)."""
@@ -374,15 +295,8 @@ class FlowTable:
         eb[:] = [lookup(k) for k in address_keys(b_hi_c, b_lo_c)]
         cols.ep[s, 0] = np.where(orig_a, ea, eb)
         cols.ep[s, 1] = np.where(orig_a, eb, ea)
-        if clash.any():
-            # a different flow owns these hashes: keep these flows under their full keys
-            for j in np.flatnonzero(clash).tolist():
-                self._collisions += 1
-                slot = int(s[j])
-                self._collide[self._full_key(keys, int(r[j]))] = slot
-                self._collide_slots.add(slot)
-        own = ~clash
-        self._map.insert(uh[idx[own]] + np.uint64(1), s[own])
+        self._index.add(keys, uh[idx], r, s, clash)
+        self._collisions += int(np.count_nonzero(clash))
         self._created += s.size
         self._n_active += s.size
 
@@ -438,16 +352,7 @@ class FlowTable:
         has_pkts = cols.pkts[s].sum(axis=1) > 0
         records = self._records(s[has_pkts], reason)
         self._ended[reason] += int(has_pkts.sum())
-        owners = s
-        if self._collide_slots:
-            clashed = np.isin(s, np.fromiter(self._collide_slots, np.int64))
-            owners = s[~clashed]
-            for slot in s[clashed].tolist():
-                self._collide_slots.discard(slot)
-                for k, v in list(self._collide.items()):
-                    if v == slot:
-                        del self._collide[k]
-        self._map.delete(cols.hash[owners] + np.uint64(1))
+        self._index.remove(s)
         cols.release(s)
         self._n_active -= s.size
         return records

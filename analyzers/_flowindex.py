@@ -1,0 +1,146 @@
+"""Which slot holds a flow: a hash map checked against the full key, exact despite hash clashes.
+
+The 63-bit hash finds a slot (``SlotMap``); the slot's stored canonical key confirms it. A flow
+whose hash another live flow already owns lives under its full key in a small side dict instead,
+so two flows are never merged and one flow is never split, whatever the hash does.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from analyzers._flowcolumns import FlowColumns
+from analyzers._flowkey import FlowKeys
+from analyzers._slotmap import SlotMap
+
+I64 = npt.NDArray[np.int64]
+
+
+def full_key(keys: FlowKeys, r: int) -> tuple[int, ...]:
+    """The canonical key of row *r*, as a dict key."""
+    return tuple(int(c[0]) for c in keys.canonical(np.array([r], np.int64)))
+
+
+def batch_clashes(
+    keys: FlowKeys,
+    perm: I64,
+    gstart: I64,
+    grp_break: npt.NDArray[np.bool_],
+    flow_of: I64,
+) -> bool:
+    """Whether some hash group of the batch holds more than one flow.
+
+    Rows of one (flow, direction) group have identical header fields; the two directions of
+    a flow have the same canonical key. Anything else is a different flow with the same hash.
+    Rows of a group are adjacent in sorted order, so "all equal to the group's first row" is
+    checked as "each equal to its predecessor inside the group" (no gathers).
+    """
+    inside = ~grp_break[1:]
+    if keys.v4_only:
+        cols = [keys.src_ord, keys.dst_ord, keys.meta]  # address and port packed
+        if keys.icmp.any():
+            cols += [keys.sport, keys.dport]
+    else:
+        cols = [keys.src_lo, keys.dst_lo, keys.sport, keys.dport, keys.src_hi, keys.dst_hi]
+        cols.append(keys.meta)
+    for col in cols:
+        v = col[perm]
+        if (inside & (v[1:] != v[:-1])).any():
+            return True
+    gflow = flow_of[gstart]
+    k = np.flatnonzero(gflow[1:] == gflow[:-1])
+    if k.size:
+        ca = keys.canonical(perm[gstart[k]])
+        cb = keys.canonical(perm[gstart[k + 1]])
+        mism = np.zeros(k.size, np.bool_)
+        for x, y in zip(ca, cb, strict=True):
+            mism |= x != y
+        if mism.any():
+            return True
+    return False
+
+
+class FlowIndex:
+    """``flow -> slot`` for the flows stored in *cols*."""
+
+    def __init__(self, cols: FlowColumns) -> None:
+        self._cols = cols
+        self._map = SlotMap()
+        self._collide: dict[tuple[int, ...], int] = {}
+        self._collide_slots: set[int] = set()
+
+    def find(
+        self, keys: FlowKeys, uh: npt.NDArray[np.uint64], first_pos: I64
+    ) -> tuple[I64, I64, npt.NDArray[np.bool_]]:
+        """Slot of each unique flow of the batch (-1: new), the new flows in arrival order, and
+        which of those clash (their hash belongs to another flow)."""
+        slots = self._map.get(uh + np.uint64(1))
+        found = slots >= 0
+        old = np.flatnonzero(found)
+        none = np.empty(0, np.int64)
+        if old.size:
+            # the hash found a slot: make sure it is the same flow (exact, not probabilistic)
+            s = slots[old]
+            cols = self._cols
+            a_hi, a_lo, b_hi, b_lo, ports, meta = keys.canonical(first_pos[old])
+            same = (
+                (cols.ahi[s] == a_hi)
+                & (cols.alo[s] == a_lo)
+                & (cols.bhi[s] == b_hi)
+                & (cols.blo[s] == b_lo)
+                & (cols.ports[s] == ports)
+                & (cols.meta[s] == meta)
+            )
+            if not same.all():
+                slots[old[~same]] = -1
+        new = np.flatnonzero(slots < 0)
+        if new.size == 0:
+            return slots, none, found[none]
+        need_arr = new
+        if self._collide or found[new].any():
+            # a hash clash: the flow may already live under its full key
+            need: list[int] = []
+            for i in new.tolist():
+                hit = self._collide.get(full_key(keys, int(first_pos[i])))
+                if hit is None:
+                    need.append(i)
+                else:
+                    slots[i] = hit
+            if not need:
+                return slots, none, found[none]
+            need_arr = np.array(need, dtype=np.int64)
+        # uids follow arrival order, so they do not depend on where batches happen to split
+        need_arr = need_arr[np.argsort(first_pos[need_arr], kind="stable")]
+        return slots, need_arr, found[need_arr]
+
+    def add(
+        self,
+        keys: FlowKeys,
+        hashes: npt.NDArray[np.uint64],
+        rows: I64,
+        s: I64,
+        clash: npt.NDArray[np.bool_],
+    ) -> None:
+        """Index new flows at slots *s*: their *hashes*, first *rows*, and which ones *clash*."""
+        if clash.any():
+            # a different flow owns these hashes: keep these flows under their full keys
+            for j in np.flatnonzero(clash).tolist():
+                slot = int(s[j])
+                self._collide[full_key(keys, int(rows[j]))] = slot
+                self._collide_slots.add(slot)
+        own = ~clash
+        self._map.insert(hashes[own] + np.uint64(1), s[own])
+
+    def remove(self, s: I64) -> None:
+        """Forget the flows at slots *s* (their key columns still hold them)."""
+        owners = s
+        if self._collide_slots:
+            clashed = np.isin(s, np.fromiter(self._collide_slots, np.int64))
+            owners = s[~clashed]
+            for slot in s[clashed].tolist():
+                self._collide_slots.discard(slot)
+                for k, v in list(self._collide.items()):
+                    if v == slot:
+                        del self._collide[k]
+        self._map.delete(self._cols.hash[owners] + np.uint64(1))
