@@ -1,10 +1,11 @@
 """Analyzers: decoding, the flow table, TCP/DNS health and pod identity. No sockets here."""
 
+from analyzers._activeflows import ActiveFlows
 from analyzers._decode import decode
 from analyzers._decoded import DecodedBatch, Status, TunnelType
 from analyzers._dedup import Deduplicator
 from analyzers._dns import DnsMessage, parse_dns
-from analyzers._flowtable import ActiveFlows, FlowTable, FlowTableCounters
+from analyzers._flowtable import FlowTable, FlowTableCounters
 from analyzers._identity import EXTERNAL, Endpoint, EndpointKind, IdentityMap
 from analyzers._pipeline import AnalysisPipeline, PipelineCounters, PipelineOptions
 from analyzers._records import DnsStats, FlowRecord, FlowSink, TcpStats

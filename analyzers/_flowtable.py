@@ -35,8 +35,6 @@ from analyzers._records import FlowRecord, FlowSink
 from analyzers._tcpstate import ACK, SYN
 from capture._batch import FrameBatch
 
-__all__ = ["ActiveFlows", "FlowTable", "FlowTableCounters"]
-
 log = logging.getLogger(__name__)
 
 I64 = npt.NDArray[np.int64]

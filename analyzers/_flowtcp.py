@@ -51,6 +51,7 @@ def tcp_rows(  # noqa: PLR0917 - hot-path column helper
     ts_sorted: I64,
     l4len_sorted: I64,
 ) -> None:
+    """Account the TCP rows *tcp_mask* selects among a pass's rows sorted by (flow, direction)."""
     pos = np.flatnonzero(tcp_mask)
     rws = rsorted[pos]
     slot = slot_sorted[pos]
@@ -144,6 +145,7 @@ def _tcp_events(  # noqa: PLR0917 - hot-path column helper
     ts: I64,
     t_letter: npt.NDArray[np.bool_],
 ) -> None:
+    """Run the segments *evp* through each flow's ``TcpScratch``, per flow in arrival order."""
     ev_slot = slot[evp]
     order = np.argsort((ev_slot << 32) | rws[evp])  # per flow, in arrival order
     evp = evp[order]
