@@ -309,10 +309,15 @@ def _walk_blocks(
             raise BlockDamageError(
                 pos, f"block of type 0x{btype:08x}: trailing length differs from {blen}"
             )
-        if btype == EPB:
+        if btype in (EPB, OPB):
+            # The obsolete packet block differs from the enhanced one only by a drops field.
+            name = "enhanced packet block" if btype == EPB else "packet block"
             if blen < 32:
-                raise BlockDamageError(pos, f"enhanced packet block of {blen} bytes (minimum 32)")
-            iface, hi, lo, cap, wire = epb(buf, pos + 8)
+                raise BlockDamageError(pos, f"{name} of {blen} bytes (minimum 32)")
+            if btype == EPB:
+                iface, hi, lo, cap, wire = epb(buf, pos + 8)
+            else:
+                iface, _drops, hi, lo, cap, wire = opb(buf, pos + 8)
             if cap > blen - 32:
                 raise BlockDamageError(
                     pos, f"packet claims {cap} captured bytes in a {blen}-byte block"
@@ -352,29 +357,6 @@ def _walk_blocks(
             add_wire(wire)
             add_tick(0)  # a simple packet block carries no timestamp
             add_iface(0)
-            n += 1
-        elif btype == OPB:
-            if blen < 32:
-                raise BlockDamageError(pos, f"packet block of {blen} bytes (minimum 32)")
-            iface, _drops, hi, lo, cap, wire = opb(buf, pos + 8)
-            if cap > blen - 32:
-                raise BlockDamageError(
-                    pos, f"packet claims {cap} captured bytes in a {blen}-byte block"
-                )
-            if iface >= len(linktypes):
-                raise BlockDamageError(
-                    pos, f"packet names interface {iface}, not described before it"
-                )
-            lt = linktypes[iface]
-            if lt != linktype:
-                if n:
-                    break
-                linktype = got.linktype = lt
-            add_off(pos + 28)
-            add_cap(cap)
-            add_wire(wire)
-            add_tick((hi << 32) | lo)
-            add_iface(iface)
             n += 1
         elif btype == IDB:
             ifaces.append(_parse_idb(buf, pos, blen, endian))
