@@ -10,12 +10,16 @@ records stay per worker (readers concatenate the files).
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import multiprocessing as mp
 import multiprocessing.connection as mpc
+import os
+import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -35,9 +39,35 @@ from mirrorctl._received import ReceivedAt
 
 log = logging.getLogger(__name__)
 
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
-def _worker_main(cfg: RunConfig, index: int, conn: mpc.Connection, stop_all: Any) -> None:
+
+def _orphan_guard(inherited: list[mpc.Connection]) -> Callable[[], bool]:
+    """Make a forked worker notice its parent's death; returns "is the parent gone?".
+
+    A fork inherits the parent's ends of the pipes of the workers forked before it; holding
+    them open would keep a sibling's ``send`` blocked forever once the parent is gone, so they
+    are closed here. PR_SET_PDEATHSIG turns the parent's death (even SIGKILL) into a SIGTERM,
+    which flushes and exits like any other stop.
+    """
+    for conn in inherited:
+        conn.close()
+    parent = os.getppid()
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+        log.warning("prctl(PR_SET_PDEATHSIG) failed: errno %d", ctypes.get_errno())
+    return lambda: os.getppid() != parent
+
+
+def _worker_main(
+    cfg: RunConfig,
+    index: int,
+    conn: mpc.Connection,
+    stop_all: Any,
+    inherited: list[mpc.Connection],
+) -> None:
     """Body of a worker process (``--workers N``): capture, report every tick, flush at the end."""
+    orphaned = _orphan_guard(inherited)
     identity = IdentityMap()
     stop = threading.Event()
     _, feed_thread = start_feed(cfg, identity, stop, None)
@@ -56,6 +86,9 @@ def _worker_main(cfg: RunConfig, index: int, conn: mpc.Connection, stop_all: Any
 
     def tick() -> None:
         worker.tick()
+        if orphaned():
+            service.request_stop()  # nobody to report to: flush the records and go
+            return
         conn.send(worker.report())
         if stop_all.is_set() or netns_gone(cfg.netns):
             service.request_stop()
@@ -69,7 +102,8 @@ def _worker_main(cfg: RunConfig, index: int, conn: mpc.Connection, stop_all: Any
     except CaptureError as e:
         log.error("capture worker %d: %s", index, e)
     worker.finish()
-    conn.send(worker.report(final=True))
+    if not orphaned():
+        conn.send(worker.report(final=True))
     stop.set()
     worker.source.close()
     feed_thread.join(timeout=5)
@@ -142,8 +176,11 @@ def run_multi(cfg: RunConfig, listen: str, keep: MirrorSpec | None) -> int:
     procs: list[tuple[Any, mpc.Connection]] = []
     for i in range(cfg.workers):
         parent_end, child_end = ctx.Pipe(duplex=False)
+        inherited = [conn for _, conn in procs]
         p = ctx.Process(
-            target=_worker_main, args=(cfg, i, child_end, stop_all), name=f"capture-w{i}"
+            target=_worker_main,
+            args=(cfg, i, child_end, stop_all, inherited),
+            name=f"capture-w{i}",
         )
         p.start()
         child_end.close()

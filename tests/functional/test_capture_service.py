@@ -148,3 +148,36 @@ def test_keep_mirror_global_creates_the_mirror_and_captures_through_it(
     ]  # fmt: skip
     assert [(r["orig_pkts"], r["resp_pkts"]) for r in pings] == [(3, 3)]
     assert (pings[0]["orig_pod"], pings[0]["resp_pod"]) == (src.name, dst.name)
+
+
+def _children(pid: int) -> set[int]:
+    """PIDs whose parent is ``pid`` (from /proc)."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == pid:
+            found.add(int(stat.parent.name))
+    return found
+
+
+def test_workers_exit_when_the_parent_is_killed(mirrored_lab: LabState, tmp_path: Path) -> None:
+    """SIGKILL to `capture run --workers 2`'s parent: every worker notices and exits within
+    seconds instead of blocking forever on a report nobody reads."""
+    service = Service(mirrored_lab, tmp_path / "records", "--workers", "2")
+    try:
+        workers = _children(service.proc.pid)
+        workers = {p for p in workers if "capture" in Path(f"/proc/{p}/cmdline").read_text()}
+        assert len(workers) >= 2, f"expected 2 worker processes, found {workers}"
+        time.sleep(1.5)  # at least one report tick each
+        service.proc.kill()
+        service.proc.wait()
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and any(Path(f"/proc/{p}").exists() for p in workers):
+            time.sleep(0.1)
+        alive = [p for p in workers if Path(f"/proc/{p}").exists()]
+        assert not alive, f"workers still running after the parent died: {alive}"
+    finally:
+        service.kill()
