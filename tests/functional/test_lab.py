@@ -17,20 +17,10 @@ import pytest
 from mirrorctl import Lab, LabPod, LabState, ServiceKind, node_exec, pod_exec
 from mirrorctl._errors import LabError
 from mirrorctl._lab_services import dns_name
+from tests.functional._ovs import vsctl
 from tests.functional.conftest import LabFactory, unique_lab_name
 
 pytestmark = pytest.mark.root
-
-
-def vsctl(state: LabState, *args: str) -> str:
-    """ovs-vsctl as an independent observer of the lab's OVSDB (the package never uses it)."""
-    result = subprocess.run(
-        ["ovs-vsctl", f"--db={state.ovsdb}", "--timeout=5", *args],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return result.stdout.strip()
 
 
 def vsctl_map(state: LabState, table: str, record: str, column: str) -> dict[str, str]:

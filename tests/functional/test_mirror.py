@@ -20,6 +20,7 @@ import pytest
 
 from mirrorctl import KubeOvnMirror, LabPod, LabState
 from mirrorctl.cli import main
+from tests.functional._ovs import remove_mirrors_and_mirror0, vsctl
 
 T = TypeVar("T")
 CLONE_NEWNET = 0x40000000
@@ -106,16 +107,6 @@ def capture_probes(
     pytest.fail(f"probes never reached mirror0: {missing}")
 
 
-def vsctl(state: LabState, *args: str) -> str:
-    return subprocess.run(
-        ["ovs-vsctl", f"--db={state.ovsdb}", "--timeout=10", *args],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=20,
-    ).stdout.strip()
-
-
 def mirrorctl(
     state: LabState, capsys: pytest.CaptureFixture[str], *args: str
 ) -> tuple[int, str, str]:
@@ -139,18 +130,7 @@ def mirror_rows(state: LabState) -> dict[str, dict[str, str]]:
 def clean(lab: LabState) -> Iterator[LabState]:
     """The lab with no mirror and no mirror0 port after each test, whatever it did."""
     yield lab
-    vsctl(
-        lab,
-        "--no-wait",
-        "clear",
-        "bridge",
-        lab.bridge,
-        "mirrors",
-        "--",
-        "--if-exists",
-        "del-port",
-        "mirror0",
-    )
+    remove_mirrors_and_mirror0(lab)
 
 
 @pytest.fixture

@@ -23,7 +23,8 @@ from mirrorctl._links import link_state
 from mirrorctl._mirrors import MirrorSpec
 from mirrorctl._pods import PodDirectory, PodRef
 from mirrorctl.cli import main
-from tests.functional.test_mirror import capture_probes, marker, packet_socket, vsctl
+from tests.functional._ovs import remove_mirrors_and_mirror0, vsctl
+from tests.functional.test_mirror import capture_probes, marker, packet_socket
 
 RESTORE_BUDGET = 2.0
 OURS = "mirrorscope-mirror0"
@@ -79,18 +80,7 @@ def keeper(lab: LabState) -> Iterator[Callable[[MirrorSpec], MirrorKeeper]]:
         stop.set()
         thread.join(10)
         assert not thread.is_alive(), "keeper did not stop"
-    vsctl(
-        lab,
-        "--no-wait",
-        "clear",
-        "bridge",
-        lab.bridge,
-        "mirrors",
-        "--",
-        "--if-exists",
-        "del-port",
-        "mirror0",
-    )
+    remove_mirrors_and_mirror0(lab)
 
 
 def _mirror0(state: LabState) -> socket.socket:

@@ -62,8 +62,8 @@ def feed(table: FlowTable, frames: list[bytes], start_ns: int) -> None:
     table.process(batch, decode(batch))
 
 
-def test_real_flow_table_feeds_pod_counters_exactly() -> None:
-    """L2 bytes per pod match the crafted frames while active, and stay equal once flows end."""
+def wired_table() -> tuple[FlowTable, CollectorRegistry, EndedFlows]:
+    """A real FlowTable knowing pods A, B and the DNS pod, scraped through its own registry."""
     ids = IdentityMap()
     ids.replace("test", [(IP_A, A), (IP_B, B), (IP_DNS, DNS_POD)])
     ended = EndedFlows()
@@ -73,6 +73,12 @@ def test_real_flow_table_feeds_pod_counters_exactly() -> None:
     )
     registry = CollectorRegistry()
     registry.register(collector)
+    return table, registry, ended
+
+
+def test_real_flow_table_feeds_pod_counters_exactly() -> None:
+    """L2 bytes per pod match the crafted frames while active, and stay equal once flows end."""
+    table, registry, _ = wired_table()
     frames, from_a, from_b = tcp_conversation()
     feed(table, frames, T0)
     feed(table, dns_exchange(), T0 + 100_000_000)
@@ -163,15 +169,7 @@ def troubled_conversation() -> tuple[list[bytes], list[bytes]]:
 def test_tcp_and_dns_health_of_in_flight_flows_is_counted_once() -> None:
     """Retransmits, zero windows, handshake RTT and DNS of flows still in the table are exported;
     the RST shows while the flow is active; once the flows end the values are unchanged."""
-    ids = IdentityMap()
-    ids.replace("test", [(IP_A, A), (IP_B, B), (IP_DNS, DNS_POD)])
-    ended = EndedFlows()
-    table = FlowTable(ids, on_ended=[ended], node=NODE)
-    collector = FlowMetricsCollector(
-        FlowTableSource(table), ids, MetricsConfig(node=NODE), ended=ended
-    )
-    registry = CollectorRegistry()
-    registry.register(collector)
+    table, registry, ended = wired_table()
     fe = {"node": NODE, "namespace": "shop", "pod": "frontend"}
     be = {**fe, "pod": "backend"}
 
