@@ -266,6 +266,9 @@ def _vectorized(
     version = vihl >> 4
     hlen4 = (vihl & 0x0F).astype(np.int64) << 2
     total4 = r4["total"].astype(np.int64)
+    # Total length 0 is a TSO/GSO or BIG TCP segment seen on the sending host: like tshark, take
+    # the IP length from the frame's length on the wire (see ``_decode_slow._ipv4``).
+    np.copyto(total4, wirelens - l3off, where=total4 == 0)
     plen6 = r6["plen"].astype(np.int64)
     good4 = (
         is4

@@ -218,6 +218,12 @@ def _ipv4(f: _Frame, pos: int) -> None:
         row[STATUS] = bad
         return
     total, ip_id, frag_field, ttl, proto = _IPV4.unpack_from(buf, pos)
+    if total == 0:
+        # A TSO/GSO or BIG TCP segment captured on the sending host, before the NIC splits it:
+        # the kernel leaves the field 0 (the length may not fit 16 bits). tshark takes the length
+        # from the frame's wire length, Zeek -C from the captured length; they agree unless the
+        # snaplen cut the frame, and then the wire length is what the host sent.
+        total = f.wire_end - pos
     if total < hlen or pos + total > f.wire_end:
         row[STATUS] = _BAD_IP_TOTAL_LEN
         return

@@ -411,3 +411,44 @@ def test_column_dtypes_match_the_contract() -> None:
     assert decoded.sport.dtype == np.uint16
     assert decoded.tcp_seq.dtype == np.uint32
     assert decoded.status.dtype == np.uint8
+
+
+def _tso(pkt: Packet, ip_at: int = 14) -> bytes:
+    """``pkt`` as a TSO/GSO or BIG TCP segment shows on the sending host: IPv4 total length 0."""
+    frame = bytearray(bytes(pkt))
+    frame[ip_at + 2 : ip_at + 4] = b"\0\0"
+    return bytes(frame)
+
+
+def test_tso_total_length_zero_takes_the_length_from_the_frame() -> None:
+    """IPv4 total length 0 (TSO/GSO): the packet is as long as the frame, as tshark reads it."""
+    pkt = Ether(**MAC) / IP() / TCP(dport=443, flags="PA") / Raw(b"t" * 1000)
+    plain = Ether(**MAC) / Dot1Q(vlan=7) / IP() / UDP(dport=53) / Raw(b"u" * 300)
+    frames = [_tso(pkt), _tso(plain, ip_at=18)]
+    for decoded in (rows(frames), rows(frames * 8)[:2]):  # the scalar path, then the vectorized
+        tcp, udp = decoded
+        assert (tcp["status"], tcp["ip_len"], tcp["l4_len"], tcp["dport"]) == (
+            Status.L4,
+            1040,
+            1000,
+            443,
+        )
+        assert (udp["status"], udp["ip_len"], udp["l4_len"], udp["vlan"]) == (
+            Status.L4,
+            328,
+            300,
+            7,
+        )
+
+
+def test_tso_frame_cut_by_the_snaplen_is_measured_by_its_wire_length() -> None:
+    """A cut TSO frame counts its wire length (what tshark reports), also past 64 KiB (BIG TCP)."""
+    pkt = _tso(Ether(**MAC) / IP() / TCP(dport=443) / Raw(b"t" * 1000))
+    big_tcp = 14 + 20 + 20 + 150_000
+    batch = FrameBatch.from_frames(
+        [pkt[:96]] * 9 + [pkt[:96]], [0] * 10, wirelens=[len(pkt)] * 9 + [big_tcp]
+    )
+    decoded = decode(batch)
+    assert decoded.status.tolist() == [Status.L4] * 10
+    assert decoded.ip_len.tolist() == [1040] * 9 + [150_040]
+    assert decoded.l4_len.tolist() == [1000] * 9 + [150_000]

@@ -27,7 +27,10 @@ VALID_STATUS = {int(s) for s in Status}
 def seeds() -> list[bytes]:
     """Valid frames of every layout the decoder knows, to cut and corrupt."""
     payload = Raw(b"0123456789abcdef" * 4)
-    return [
+    # A TSO/GSO segment as the sending host captures it: IPv4 total length 0.
+    tso = bytearray(bytes(Ether(**MAC) / IP() / TCP(flags="PA") / payload))
+    tso[16:18] = b"\0\0"
+    return [bytes(tso)] + [
         bytes(p)
         for p in (
             Ether(**MAC) / IP() / TCP(flags="SA", options=[("MSS", 1460)]) / payload,
