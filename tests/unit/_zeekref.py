@@ -212,7 +212,7 @@ def compare(trace: str, zeek: list[Conn], ours: list[Conn]) -> Agreement:
         flip = o.orig != z.orig  # compare per endpoint: our orig is Zeek's resp
 
         def same(
-            zeek: tuple[int | None, int | None], o: tuple[int, int], flip: bool = flip
+            zeek: tuple[int | None, int | None], o: tuple[int | None, int | None], flip: bool = flip
         ) -> bool:
             ours = o[::-1] if flip else o
             return all(z is None or z == v for z, v in zip(zeek, ours, strict=True))
