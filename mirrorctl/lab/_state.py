@@ -13,7 +13,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from mirrorctl._errors import LabError, NotFoundError
+from mirrorctl.lab._errors import LabError
+from mirrorctl.ovs import NotFoundError
 
 STATE_VERSION = 1
 STATE_FILE = "lab.json"

@@ -15,14 +15,12 @@ from collections.abc import Callable
 from typing import Any
 
 from analyzers import IdentityMap
-from capture import CaptureError
-from capture._netns import netns_path
-from capture._service import CaptureService, stop_on_signals
+from capture import CaptureError, CaptureService, netns_path, stop_on_signals
 from exporters import CaptureHealth, EndedFlows, FlowMetricsCollector, MetricsConfig, MetricsServer
-from mirrorctl._capture_config import RunConfig
-from mirrorctl._capture_feed import OvsdbFeed, start_feed
-from mirrorctl._capture_worker import Worker
-from mirrorctl._mirrors import MirrorSpec
+from mirrorctl.ovs import MirrorSpec
+from mirrorctl.service._config import RunConfig
+from mirrorctl.service._feed import OvsdbFeed, start_feed
+from mirrorctl.service._worker import Worker
 
 TICK_S = 1.0
 #: Ended flows queued for the exporter beyond this are folded into its totals without a scrape,

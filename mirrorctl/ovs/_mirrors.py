@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from uuid import UUID
 
-from mirrorctl._errors import NotFoundError, OVSDBError, UsageError
-from mirrorctl._links import link_state, set_link_up, wait_for_link
-from mirrorctl._ovsdb import MirrorRow, OVSDBSession, Snapshot
-from mirrorctl._pods import PodPort, PodRef, known_namespaces, pod_ports
+from mirrorctl.ovs._errors import NotFoundError, OVSDBError, UsageError
+from mirrorctl.ovs._links import link_state, set_link_up, wait_for_link
+from mirrorctl.ovs._ovsdb import MirrorRow, OVSDBSession, Snapshot
+from mirrorctl.ovs._pods import PodPort, PodRef, known_namespaces, pod_ports
 
 log = logging.getLogger(__name__)
 

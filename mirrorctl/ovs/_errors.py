@@ -1,12 +1,8 @@
-"""The exception hierarchy. Messages say what went wrong and what to do; fields carry the facts."""
+"""Errors of OVS mirror control. Messages say what went wrong and what to do; fields carry facts."""
 
 from __future__ import annotations
 
-
-class MirrorscopeError(Exception):
-    """Root of every error mirrorscope raises on purpose. The CLI prints it as one line."""
-
-    exit_code = 1
+from capture import MirrorscopeError
 
 
 class MirrorError(MirrorscopeError):
@@ -36,10 +32,6 @@ class NotFoundError(MirrorError):
         super().__init__(message)
         self.kind = kind
         self.name = name
-
-
-class LabError(MirrorscopeError):
-    """Building or tearing down the local lab failed."""
 
 
 class UsageError(MirrorscopeError):

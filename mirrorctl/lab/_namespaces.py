@@ -9,7 +9,7 @@ from typing import Any
 
 from pyroute2 import IPRoute, netns
 
-from mirrorctl._errors import LabError
+from mirrorctl.lab._errors import LabError
 
 log = logging.getLogger(__name__)
 

@@ -26,16 +26,14 @@ from typing import Any
 import numpy as np
 
 from analyzers import Endpoint, IdentityMap
-from capture import CaptureError
-from capture._service import CaptureService, stop_on_signals
+from capture import CaptureError, CaptureService, MirrorscopeError, stop_on_signals
 from exporters import CaptureHealth, EndedFlows, FlowColumns, FlowSnapshot, MetricsConfig
-from mirrorctl._capture_config import RunConfig
-from mirrorctl._capture_feed import start_feed
-from mirrorctl._capture_runtime import TICK_S, announce, netns_gone, serve
-from mirrorctl._capture_worker import Worker, WorkerReport
-from mirrorctl._errors import MirrorscopeError
-from mirrorctl._mirrors import MirrorSpec
-from mirrorctl._received import ReceivedAt
+from mirrorctl.ovs import MirrorSpec
+from mirrorctl.service._config import RunConfig
+from mirrorctl.service._feed import start_feed
+from mirrorctl.service._received import ReceivedAt
+from mirrorctl.service._runtime import TICK_S, announce, netns_gone, serve
+from mirrorctl.service._worker import Worker, WorkerReport
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +71,7 @@ def _worker_main(
     _, feed_thread = start_feed(cfg, identity, stop, None)
     try:
         worker = Worker(cfg, index, identity)
-    except (MirrorscopeError, CaptureError) as e:
+    except MirrorscopeError as e:
         conn.send(str(e))
         stop.set()
         return

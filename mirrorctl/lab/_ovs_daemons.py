@@ -10,9 +10,9 @@ import logging
 import subprocess
 from pathlib import Path
 
-from mirrorctl import _daemons
-from mirrorctl._daemons import Daemon
-from mirrorctl._errors import LabError
+from mirrorctl.lab import _daemons
+from mirrorctl.lab._daemons import Daemon
+from mirrorctl.lab._errors import LabError
 
 log = logging.getLogger(__name__)
 

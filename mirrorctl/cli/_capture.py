@@ -1,10 +1,8 @@
-"""`mirrorctl capture run | read`: the capture service and the offline analyser.
+"""`mirrorctl capture run | read`: the command line of the capture service and offline analyser.
 
-This is where the pieces meet (capture never imports analyzers or exporters): a frame source
-feeds an ``AnalysisPipeline`` through ``CaptureService``; ended flows go to a JSON-lines writer
-and to the Prometheus collector; pod identity comes from OVSDB (``PodDirectory``). This module
-holds the command line; the service is composed in ``_capture_runtime`` (one worker) and
-``_capture_workers`` (``--workers N``), the offline analyser in ``_capture_read``.
+Argparse and output only: the pipeline is assembled in ``mirrorctl.service`` (one worker,
+``--workers N`` and ``capture read``), whose modules load only when the command that runs needs
+them.
 """
 
 from __future__ import annotations
@@ -15,12 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from exporters import DEFAULT_LISTEN, CardinalityConfig, MetricsConfig
-from mirrorctl._capture_config import NETNS_ENV, run_config
-from mirrorctl._capture_read import read_files
-from mirrorctl._capture_runtime import run_single
-from mirrorctl._capture_workers import run_multi
-from mirrorctl._mirrors import DEFAULT_BRIDGE, DEFAULT_OUTPUT, MirrorSpec
-from mirrorctl._ovsdb import ENDPOINT_ENV
+from mirrorctl import service
+from mirrorctl.ovs import DEFAULT_BRIDGE, DEFAULT_OUTPUT, ENDPOINT_ENV, MirrorSpec
+from mirrorctl.service import NETNS_ENV
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -124,7 +119,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     read.add_argument("--no-summary", action="store_true", help="no summary on stderr")
     _analysis_options(read)
     _ovsdb_options(read, offline=True)
-    read.set_defaults(handler=read_files)
+    read.set_defaults(handler=_read)
 
 
 def _analysis_options(p: argparse.ArgumentParser) -> None:
@@ -151,15 +146,19 @@ def _ovsdb_options(p: argparse.ArgumentParser, *, offline: bool = False) -> None
     p.add_argument("--bridge", default=DEFAULT_BRIDGE, help="OVS bridge (default br-int)")
 
 
+def _read(args: argparse.Namespace) -> int:
+    return service.read_files(args)
+
+
 def _run(args: argparse.Namespace) -> int:
-    cfg = run_config(args)
+    cfg = service.run_config(args)
     keep = MirrorSpec(select_all=True) if args.keep_mirror == "global" else None
     if args.pidfile is not None:
         args.pidfile.write_text(f"{os.getpid()}\n", encoding="utf-8")
     try:
         if cfg.workers == 1:
-            return run_single(cfg, args.listen, keep)
-        return run_multi(cfg, args.listen, keep)
+            return service.run_single(cfg, args.listen, keep)
+        return service.run_multi(cfg, args.listen, keep)
     finally:
         if args.pidfile is not None:
             args.pidfile.unlink(missing_ok=True)

@@ -1,4 +1,5 @@
-"""The ``mirrorctl`` command line. The only place that configures logging handlers."""
+"""The ``mirrorctl`` command line: argparse and output only. The only place that configures logging
+handlers; every error mirrorscope raises on purpose derives from ``MirrorscopeError``."""
 
 from __future__ import annotations
 
@@ -8,15 +9,16 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from capture._errors import CaptureError
-from mirrorctl._errors import MirrorscopeError
+from capture import MirrorscopeError
+
+__all__ = ["build_parser", "main"]
 
 Handler = Callable[[argparse.Namespace], int]
 
 
 def build_parser() -> argparse.ArgumentParser:
     # Command modules are imported here, not at package import, so `import mirrorctl` stays cheap.
-    from mirrorctl import _cli_capture, _cli_lab, _cli_mirror  # noqa: PLC0415
+    from mirrorctl.cli import _capture, _lab, _mirror  # noqa: PLC0415
 
     parser = argparse.ArgumentParser(
         prog="mirrorctl",
@@ -24,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (_cli_mirror, _cli_lab, _cli_capture):
+    for module in (_mirror, _lab, _capture):
         module.register(sub)
     return parser
 
@@ -40,7 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Handler = args.handler
     try:
         return handler(args)
-    except (MirrorscopeError, CaptureError) as exc:
+    except MirrorscopeError as exc:
         print(f"mirrorctl: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
@@ -51,7 +53,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 141
-
-
-if __name__ == "__main__":
-    sys.exit(main())

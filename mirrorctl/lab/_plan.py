@@ -11,8 +11,8 @@ import random
 import re
 from pathlib import Path
 
-from mirrorctl._errors import LabError
-from mirrorctl._lab_state import (
+from mirrorctl.lab._errors import LabError
+from mirrorctl.lab._state import (
     KubeOvnMirror,
     LabNodePort,
     LabPod,

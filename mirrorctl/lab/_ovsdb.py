@@ -10,9 +10,10 @@ from typing import Any
 from ovsdbapp.backend.ovs_idl import connection, transaction
 from ovsdbapp.schema.open_vswitch import impl_idl
 
-from mirrorctl._errors import LabError, OVSDBUnreachableError
-from mirrorctl._lab_plan import interface_external_ids, node_port_external_ids
-from mirrorctl._lab_state import KubeOvnMirror, LabState
+from mirrorctl.lab._errors import LabError
+from mirrorctl.lab._plan import interface_external_ids, node_port_external_ids
+from mirrorctl.lab._state import KubeOvnMirror, LabState
+from mirrorctl.ovs import OVSDBUnreachableError
 
 log = logging.getLogger(__name__)
 

@@ -11,11 +11,11 @@ import shutil
 import time
 from pathlib import Path
 
-from mirrorctl import _daemons
-from mirrorctl._daemons import Daemon
-from mirrorctl._errors import LabError
-from mirrorctl._lab_state import LabService, LabState, ServiceKind
-from mirrorctl._netns import netns_exec
+from mirrorctl.lab import _daemons
+from mirrorctl.lab._daemons import Daemon
+from mirrorctl.lab._errors import LabError
+from mirrorctl.lab._namespaces import netns_exec
+from mirrorctl.lab._state import LabService, LabState, ServiceKind
 
 log = logging.getLogger(__name__)
 

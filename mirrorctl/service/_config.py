@@ -9,11 +9,10 @@ import socket
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from analyzers._pipeline import PipelineOptions
+from analyzers import PipelineOptions
 from exporters import CardinalityConfig, MetricsConfig
-from mirrorctl._errors import OVSDBUnreachableError, UsageError
-from mirrorctl._ovsdb import connect, resolve_endpoint
-from mirrorctl._pods import node_name
+from mirrorctl import ovs
+from mirrorctl.ovs import OVSDBUnreachableError, UsageError
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +60,7 @@ def run_config(args: argparse.Namespace) -> RunConfig:
     if args.rotate_mb < 1 or args.block_mb < 1 or args.blocks < 1:
         raise UsageError("--rotate-mb, --block-mb and --blocks must be at least 1")
     metrics = _metrics_config(args)  # bad flags fail before anything connects
-    endpoint = resolve_endpoint(args.ovsdb, os.environ)
+    endpoint = ovs.resolve_endpoint(args.ovsdb, os.environ)
     netns = args.netns or os.environ.get(NETNS_ENV) or None
     node = _resolve_node(args, endpoint)
     return RunConfig(
@@ -89,8 +88,8 @@ def _resolve_node(args: argparse.Namespace, endpoint: str) -> str:
     if args.node:
         return str(args.node)
     try:
-        with connect(endpoint, timeout=2.0) as session:
-            found = node_name(session.snapshot())
+        with ovs.connect(endpoint, timeout=2.0) as session:
+            found = ovs.node_name(session.snapshot())
     except OVSDBUnreachableError as e:
         log.warning("%s; naming this node by its hostname", e)
         found = None

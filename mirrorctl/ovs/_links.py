@@ -15,7 +15,7 @@ from typing import Any
 
 from pyroute2 import IPRoute, NetlinkError
 
-from mirrorctl._errors import LinkError, NotFoundError
+from mirrorctl.ovs._errors import LinkError, NotFoundError
 
 _IFF_UP = 0x1
 

@@ -7,11 +7,8 @@ import time
 from collections.abc import Callable
 
 from analyzers import IdentityMap
-from mirrorctl._capture_config import RunConfig
-from mirrorctl._keeper import MirrorKeeper
-from mirrorctl._mirrors import MirrorSpec
-from mirrorctl._ovsdb import OVSDBSession, Snapshot, follow
-from mirrorctl._pods import PodDirectory
+from mirrorctl.ovs import MirrorKeeper, MirrorSpec, OVSDBSession, PodDirectory, Snapshot, follow
+from mirrorctl.service._config import RunConfig
 
 #: How often the OVSDB feed checks for an update. A statistics write is paired with the capture's
 #: counter when the feed sees it, so every ms of delay counts that much later traffic as covered

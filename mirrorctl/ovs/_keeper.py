@@ -12,8 +12,9 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
-from mirrorctl._errors import MirrorscopeError, OVSDBUnreachableError
-from mirrorctl._mirrors import (
+from capture import MirrorscopeError
+from mirrorctl.ovs._errors import OVSDBUnreachableError
+from mirrorctl.ovs._mirrors import (
     DEFAULT_BRIDGE,
     DEFAULT_OUTPUT,
     MirrorSpec,
@@ -21,7 +22,7 @@ from mirrorctl._mirrors import (
     reconcile,
     recorded_spec,
 )
-from mirrorctl._ovsdb import Backoff, Connector, OVSDBSession, Snapshot, connect, follow
+from mirrorctl.ovs._ovsdb import Backoff, Connector, OVSDBSession, Snapshot, connect, follow
 
 log = logging.getLogger(__name__)
 

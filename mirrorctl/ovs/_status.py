@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from mirrorctl._links import LinkState, link_state
-from mirrorctl._mirrors import MirrorSpec, Owner, owner_of, require_bridge
-from mirrorctl._ovsdb import MirrorRow, Snapshot
-from mirrorctl._pods import pod_of, pod_ports
+from mirrorctl.ovs._links import LinkState, link_state
+from mirrorctl.ovs._mirrors import MirrorSpec, Owner, owner_of, require_bridge
+from mirrorctl.ovs._ovsdb import MirrorRow, Snapshot
+from mirrorctl.ovs._pods import pod_of, pod_ports
 
 STATUS_VERSION = 1
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from mirrorctl import _daemons, _lab_ovsdb, _lab_services, _netns, _ovs_daemons
-from mirrorctl._errors import MirrorscopeError
-from mirrorctl._lab_state import KubeOvnMirror, LabState
+from capture import MirrorscopeError
+from mirrorctl.lab import _daemons, _namespaces, _ovs_daemons, _ovsdb, _services
+from mirrorctl.lab._state import KubeOvnMirror, LabState
 
 STATUS_OVSDB_TIMEOUT = 3
 
@@ -45,14 +45,14 @@ class LabStatus:
 
 def _netns_checks(state: LabState) -> list[LabCheck]:
     names = [state.node_netns, *(p.netns for p in state.pods)]
-    return [LabCheck("netns", n, _netns.exists(n)) for n in names]
+    return [LabCheck("netns", n, _namespaces.exists(n)) for n in names]
 
 
 def _daemon_checks(state: LabState) -> list[LabCheck]:
     specs = [
         _ovs_daemons.daemon(state.run_dir, _ovs_daemons.OVSDB_SERVER, state.node_netns),
         _ovs_daemons.daemon(state.run_dir, _ovs_daemons.OVS_VSWITCHD, state.node_netns),
-        *_lab_services.placed_daemons(state),
+        *_services.placed_daemons(state),
     ]
     checks = []
     for spec in specs:
@@ -69,7 +69,7 @@ def _daemon_checks(state: LabState) -> list[LabCheck]:
 def _expected_ports(state: LabState) -> list[str]:
     ports = [state.node_port.name, *(p.host_veth for p in state.pods)]
     if state.kube_ovn_mirror is not KubeOvnMirror.NONE:
-        ports.append(_lab_ovsdb.KUBE_OVN_MIRROR_PORT)
+        ports.append(_ovsdb.KUBE_OVN_MIRROR_PORT)
     return ports
 
 
@@ -77,10 +77,10 @@ def _port_checks(state: LabState) -> list[LabCheck]:
     names = _expected_ports(state)
     try:
         with (
-            _lab_ovsdb.connect(state.ovsdb, timeout=STATUS_OVSDB_TIMEOUT) as api,
-            _lab_ovsdb.ovsdb_errors(state.ovsdb, "reading ports"),
+            _ovsdb.connect(state.ovsdb, timeout=STATUS_OVSDB_TIMEOUT) as api,
+            _ovsdb.ovsdb_errors(state.ovsdb, "reading ports"),
         ):
-            ofports = _lab_ovsdb.ofports(api, names)
+            ofports = _ovsdb.ofports(api, names)
     except MirrorscopeError as exc:
         return [LabCheck("port", n, False, f"OVSDB unreachable: {exc}") for n in names]
     return [
@@ -90,7 +90,7 @@ def _port_checks(state: LabState) -> list[LabCheck]:
 
 
 def _link_checks(state: LabState) -> list[LabCheck]:
-    present = set(_netns.link_names(state.node_netns))
+    present = set(_namespaces.link_names(state.node_netns))
     names = [state.bridge, *_expected_ports(state)]
     return [LabCheck("link", n, n in present, f"in {state.node_netns}") for n in names]
 

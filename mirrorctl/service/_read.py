@@ -8,16 +8,13 @@ import os
 import sys
 from pathlib import Path
 
-from analyzers import Endpoint, EndpointKind, IdentityMap
-from analyzers._pipeline import AnalysisPipeline, PipelineCounters
-from capture import CaptureError, FrameSource, compile_filter, open_capture_file
-from capture._offline_filter import FilteredSource
-from capture._service import CaptureService
-from exporters._jsonl import JsonLinesWriter
-from mirrorctl._capture_config import pipeline_options
-from mirrorctl._errors import UsageError
-from mirrorctl._ovsdb import connect, resolve_endpoint
-from mirrorctl._pods import identity_entries, node_name
+from analyzers import Endpoint, EndpointKind, IdentityMap, PipelineCounters
+from capture import CaptureError, compile_filter
+from mirrorctl import ovs
+from mirrorctl.ovs import UsageError
+from mirrorctl.service._assemble import Outputs, assemble, offline_source
+from mirrorctl.service._config import pipeline_options
+from mirrorctl.service._identity import endpoint_named
 
 
 def _identity_file(path: Path, identity: IdentityMap) -> None:
@@ -37,7 +34,7 @@ def _identity_file(path: Path, identity: IdentityMap) -> None:
             entries.append((str(doc["node_port"]["ipv4"]), Endpoint(EndpointKind.NODE, node=node)))
         elif isinstance(doc, dict):
             for addr, name in doc.items():
-                entries.append((addr, _endpoint_named(str(name))))
+                entries.append((addr, endpoint_named(str(name))))
         else:
             raise TypeError("not an object")
         identity.replace("file", entries)
@@ -45,15 +42,6 @@ def _identity_file(path: Path, identity: IdentityMap) -> None:
         raise UsageError(
             f"--identity {path}: expected {{ip: 'ns/pod' | 'node/NAME'}} or a lab state file ({e})"
         ) from e
-
-
-def _endpoint_named(name: str) -> Endpoint:
-    first, sep, rest = name.partition("/")
-    if not sep or not first or not rest:
-        raise ValueError(f"{name!r} is not ns/pod or node/NAME")
-    if first == "node":
-        return Endpoint(EndpointKind.NODE, node=rest)
-    return Endpoint(EndpointKind.POD, namespace=first, pod=rest)
 
 
 def _summary(files: int, c: PipelineCounters) -> str:
@@ -73,30 +61,32 @@ def read_files(args: argparse.Namespace) -> int:
     if args.identity is not None:
         _identity_file(args.identity, identity)
     if args.ovsdb:
-        endpoint = resolve_endpoint(args.ovsdb, os.environ)
-        with connect(endpoint) as session:
+        # Only here does `capture read` pay for ovsdbapp: the ovs names resolve on first use.
+        endpoint = ovs.resolve_endpoint(args.ovsdb, os.environ)
+        with ovs.connect(endpoint) as session:
             snap = session.snapshot()
-        node = node or node_name(snap) or ""
-        identity.replace("ovsdb", identity_entries(snap, node or None))
+        node = node or ovs.node_name(snap) or ""
+        identity.replace("ovsdb", ovs.identity_entries(snap, node or None))
     if args.filter:
         compile_filter(args.filter)  # a bad expression is one error line before any output
-    writer = JsonLinesWriter(sys.stdout)
-    pipeline = AnalysisPipeline(identity, [writer], node=node, options=pipeline_options(args))
+    assembly = assemble(
+        identity, Outputs(records_stream=sys.stdout), node=node, options=pipeline_options(args)
+    )
     errors: list[CaptureError] = []
     for path in args.files:
         try:
-            with open_capture_file(path) as file_source:
-                source: FrameSource = file_source
-                if args.filter:
-                    source = FilteredSource(file_source, args.filter)
-                CaptureService(source, [pipeline]).run()
+            source = offline_source(path, args.filter)
+            try:
+                assembly.read(source)
+            finally:
+                source.close()
         except CaptureError as e:
             # The flows decoded before the damage stay in the table and are flushed below.
             errors.append(e)
-    pipeline.flush()
-    writer.close()
+    assembly.close()
     if not args.no_summary:
-        print(f"mirrorctl: {_summary(len(args.files), pipeline.counters())}", file=sys.stderr)
+        counters = assembly.pipeline.counters()
+        print(f"mirrorctl: {_summary(len(args.files), counters)}", file=sys.stderr)
     if len(errors) == 1:
         raise errors[0]
     if errors:

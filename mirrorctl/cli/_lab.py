@@ -7,10 +7,14 @@ import json
 from pathlib import Path
 from typing import Any
 
-from mirrorctl._lab import Lab
-from mirrorctl._lab_ovsdb import KUBE_OVN_MIRROR_NAME, KUBE_OVN_MIRROR_PORT
-from mirrorctl._lab_state import KubeOvnMirror, LabState
-from mirrorctl._lab_status import LabStatus
+from mirrorctl.lab import (
+    KUBE_OVN_MIRROR_NAME,
+    KUBE_OVN_MIRROR_PORT,
+    KubeOvnMirror,
+    Lab,
+    LabState,
+    LabStatus,
+)
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:

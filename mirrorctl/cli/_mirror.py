@@ -11,23 +11,28 @@ import sys
 import threading
 from typing import Any
 
-from mirrorctl._errors import OVSDBUnreachableError, UsageError
-from mirrorctl._keeper import MirrorKeeper
-from mirrorctl._mirrors import (
+from mirrorctl.ovs import (
     DEFAULT_BRIDGE,
     DEFAULT_OUTPUT,
+    ENDPOINT_ENV,
+    MirrorKeeper,
     MirrorSpec,
+    OVSDBUnreachableError,
     Owner,
+    UsageError,
+    collect_status,
+    connect,
     describe_plan,
+    format_status,
     owner_of,
     reconcile,
     recorded_spec,
     require_bridge,
     require_selection,
+    resolve_endpoint,
     spec_from_args,
+    status_json,
 )
-from mirrorctl._ovsdb import ENDPOINT_ENV, connect, resolve_endpoint
-from mirrorctl._status import collect_status, format_status, status_json
 
 log = logging.getLogger(__name__)
 

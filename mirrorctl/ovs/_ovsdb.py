@@ -24,8 +24,8 @@ from ovsdbapp import exceptions as ovsdbapp_exceptions
 from ovsdbapp.backend.ovs_idl import connection, idlutils, transaction
 from ovsdbapp.schema.open_vswitch import impl_idl
 
-from mirrorctl._errors import (
-    MirrorscopeError,
+from capture import MirrorscopeError
+from mirrorctl.ovs._errors import (
     OVSDBError,
     OVSDBUnreachableError,
     UsageError,

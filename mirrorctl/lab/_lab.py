@@ -20,10 +20,10 @@ from typing import Any
 
 from pyroute2.netlink.exceptions import NetlinkError
 
-from mirrorctl import _lab_ovsdb, _lab_services, _lab_status, _netns, _ovs_daemons
-from mirrorctl._errors import LabError
-from mirrorctl._lab_plan import default_run_dir, node_netns, plan_lab, validate_name, validate_pods
-from mirrorctl._lab_state import (
+from mirrorctl.lab import _namespaces, _ovs_daemons, _ovsdb, _services, _status
+from mirrorctl.lab._errors import LabError
+from mirrorctl.lab._plan import default_run_dir, node_netns, plan_lab, validate_name, validate_pods
+from mirrorctl.lab._state import (
     KubeOvnMirror,
     LabPod,
     LabState,
@@ -40,14 +40,14 @@ _REQUIRED = ("ovsdb-server", "ovs-vswitchd", "ovsdb-tool")
 
 def pod_exec(pod: LabPod, argv: Sequence[str], **kwargs: Any) -> subprocess.CompletedProcess[Any]:
     """Run ``argv`` inside ``pod``'s network namespace; ``kwargs`` go to :func:`subprocess.run`."""
-    return _netns.netns_exec(pod.netns, argv, **kwargs)
+    return _namespaces.netns_exec(pod.netns, argv, **kwargs)
 
 
 def node_exec(
     state: LabState, argv: Sequence[str], **kwargs: Any
 ) -> subprocess.CompletedProcess[Any]:
     """Run ``argv`` inside the lab node's namespace, where br-int, ovn0 and mirror0 live."""
-    return _netns.netns_exec(state.node_netns, argv, **kwargs)
+    return _namespaces.netns_exec(state.node_netns, argv, **kwargs)
 
 
 def _ignore_exists(exc: NetlinkError) -> None:
@@ -90,10 +90,10 @@ class Lab:
         """The lab's state file, or None when the lab is down."""
         return read_state(self.run_dir)
 
-    def status(self) -> _lab_status.LabStatus | None:
+    def status(self) -> _status.LabStatus | None:
         """Check every piece of the lab; None when the lab is down (no state file)."""
         state = self.state()
-        return _lab_status.check(state) if state is not None else None
+        return _status.check(state) if state is not None else None
 
     def pod_exec(
         self, pod: LabPod, argv: Sequence[str], **kwargs: Any
@@ -140,7 +140,7 @@ class Lab:
                     "first to change them"
                 )
             return existing
-        if _netns.exists(node_netns(self.name)):
+        if _namespaces.exists(node_netns(self.name)):
             # Same name, other run dir: the two labs would share a node netns and its TAPs.
             raise LabError(
                 f"a lab named {self.name} already runs (netns {node_netns(self.name)}) with "
@@ -167,21 +167,21 @@ class Lab:
         return state
 
     def _build(self, state: LabState) -> None:
-        _netns.create(state.node_netns)
+        _namespaces.create(state.node_netns)
         _ovs_daemons.start_ovsdb_server(state.run_dir, state.node_netns)
-        with _lab_ovsdb.connect(state.ovsdb) as api:
-            with _lab_ovsdb.ovsdb_errors(state.ovsdb, "creating the Open_vSwitch row"):
-                _lab_ovsdb.ensure_root_row(api)
+        with _ovsdb.connect(state.ovsdb) as api:
+            with _ovsdb.ovsdb_errors(state.ovsdb, "creating the Open_vSwitch row"):
+                _ovsdb.ensure_root_row(api)
             _ovs_daemons.start_vswitchd(state.run_dir, state.node_netns)
             replugged = [pod.host_veth for pod in state.pods if _plug_pod(state, pod)]
-            with _lab_ovsdb.ovsdb_errors(state.ovsdb, "configuring br-int and its ports"):
+            with _ovsdb.ovsdb_errors(state.ovsdb, "configuring br-int and its ports"):
                 # ovs-vswitchd keeps reading a deleted veth's old ifindex; a new port reopens it.
-                _lab_ovsdb.unplug(api, state, replugged)
-                _lab_ovsdb.configure(api, state)
+                _ovsdb.unplug(api, state, replugged)
+                _ovsdb.configure(api, state)
                 _wait_ofports(api, state)
         _configure_node(state)
         for service in state.services:
-            _lab_services.start(state, service)
+            _services.start(state, service)
 
     # ---- down -----------------------------------------------------------------------------
 
@@ -189,12 +189,12 @@ class Lab:
         """Remove all the lab created: daemons, namespaces (with their links), files."""
         _require_root()
         state = self.state()
-        _lab_services.stop_all(self.run_dir)
+        _services.stop_all(self.run_dir)
         _ovs_daemons.stop_all(self.run_dir)
         if state is not None:
             for pod in state.pods:
-                _netns.remove(pod.netns)
-        _netns.remove(state.node_netns if state is not None else node_netns(self.name))
+                _namespaces.remove(pod.netns)
+        _namespaces.remove(state.node_netns if state is not None else node_netns(self.name))
         self._remove_files(state)
         log.info("lab %s is down", self.name)
 
@@ -207,14 +207,14 @@ class Lab:
         # The run dir was someone else's: take back only the files a lab writes.
         known = [
             *_ovs_daemons.files(self.run_dir),
-            *_lab_services.files(self.run_dir),
-            *(d.pidfile for d in _lab_services.daemons(self.run_dir)),
+            *_services.files(self.run_dir),
+            *(d.pidfile for d in _services.daemons(self.run_dir)),
             state_path(self.run_dir),
             state_path(self.run_dir).with_suffix(".json.tmp"),
         ]
         for path in known:
             path.unlink(missing_ok=True)
-        for directory in _lab_services.dirs(self.run_dir):
+        for directory in _services.dirs(self.run_dir):
             shutil.rmtree(directory, ignore_errors=True)
 
 
@@ -227,7 +227,7 @@ def _require_binaries() -> None:
     for binary in _REQUIRED:
         if shutil.which(binary) is None:
             raise LabError(f"{binary} is not installed: run make bootstrap")
-    _lab_services.check_binaries()
+    _services.check_binaries()
 
 
 def _plug_pod(state: LabState, pod: LabPod) -> bool:
@@ -235,13 +235,13 @@ def _plug_pod(state: LabState, pod: LabPod) -> bool:
 
     Returns True when the veth was (re)created, so its OVS port must be re-plugged too.
     """
-    _netns.create(pod.netns)
+    _namespaces.create(pod.netns)
     peer = pod.host_veth.removesuffix("_h") + "_c"
-    with _netns.open_netns(pod.netns) as ipr:
-        pod_side = _netns.link_index(ipr, "eth0") or _netns.link_index(ipr, peer)
+    with _namespaces.open_netns(pod.netns) as ipr:
+        pod_side = _namespaces.link_index(ipr, "eth0") or _namespaces.link_index(ipr, peer)
     created = False
-    with _netns.open_netns(state.node_netns) as node:
-        stale = _netns.link_index(node, pod.host_veth)
+    with _namespaces.open_netns(state.node_netns) as node:
+        stale = _namespaces.link_index(node, pod.host_veth)
         if stale is not None and pod_side is None:
             # The pod's netns was replaced; the kernel frees the old one (and this veth end)
             # asynchronously, so the host end can outlive its pod for a moment.
@@ -255,13 +255,13 @@ def _plug_pod(state: LabState, pod: LabPod) -> bool:
                 kind="veth",
                 peer={"ifname": peer, "net_ns_fd": pod.netns},
             )
-        host_index = _netns.link_index(node, pod.host_veth)
+        host_index = _namespaces.link_index(node, pod.host_veth)
         node.link("set", index=host_index, state="up")
-    _netns.tx_checksum_off(state.node_netns, pod.host_veth)
-    with _netns.open_netns(pod.netns) as ipr:
-        index = _netns.link_index(ipr, "eth0")
+    _namespaces.tx_checksum_off(state.node_netns, pod.host_veth)
+    with _namespaces.open_netns(pod.netns) as ipr:
+        index = _namespaces.link_index(ipr, "eth0")
         if index is None:
-            index = _netns.link_index(ipr, peer)
+            index = _namespaces.link_index(ipr, peer)
             if index is None:
                 raise LabError(f"veth peer of {pod.host_veth} vanished from {pod.netns}")
             ipr.link("set", index=index, ifname="eth0", address=pod.mac)
@@ -273,17 +273,17 @@ def _plug_pod(state: LabState, pod: LabPod) -> bool:
                     index=index,
                     address=address,
                     prefixlen=prefixlen,
-                    flags=_netns.IFA_F_NODAD,
+                    flags=_namespaces.IFA_F_NODAD,
                 )
             except NetlinkError as exc:
                 _ignore_exists(exc)
         ipr.link("set", index=index, state="up")
         try:
             # br-int is one flat L2 segment here, so the join subnet is simply on-link.
-            ipr.route("add", dst=state.join_cidr, oif=index, scope=_netns.RT_SCOPE_LINK)
+            ipr.route("add", dst=state.join_cidr, oif=index, scope=_namespaces.RT_SCOPE_LINK)
         except NetlinkError as exc:
             _ignore_exists(exc)
-    _netns.tx_checksum_off(pod.netns, "eth0")
+    _namespaces.tx_checksum_off(pod.netns, "eth0")
     return created
 
 
@@ -291,7 +291,7 @@ def _wait_ofports(api: Any, state: LabState) -> None:
     names = [state.node_port.name, *(p.host_veth for p in state.pods)]
     deadline = time.monotonic() + READY_TIMEOUT
     while True:
-        ports = _lab_ovsdb.ofports(api, names)
+        ports = _ovsdb.ofports(api, names)
         missing = [n for n in names if ports.get(n, -1) <= 0]
         if not missing:
             return
@@ -305,7 +305,7 @@ def _wait_ofports(api: Any, state: LabState) -> None:
 
 def _wait_link(ipr: Any, ifname: str, netns: str) -> int:
     deadline = time.monotonic() + READY_TIMEOUT
-    while (index := _netns.link_index(ipr, ifname)) is None:
+    while (index := _namespaces.link_index(ipr, ifname)) is None:
         if time.monotonic() > deadline:
             raise LabError(f"ovs-vswitchd did not create {ifname} in {netns}")
         time.sleep(0.05)
@@ -315,7 +315,7 @@ def _wait_link(ipr: Any, ifname: str, netns: str) -> int:
 def _configure_node(state: LabState) -> None:
     """Address ovn0 in the join subnet, route the pod subnet through it, bring the TAPs up."""
     node = state.node_port
-    with _netns.open_netns(state.node_netns) as ipr:
+    with _namespaces.open_netns(state.node_netns) as ipr:
         index = _wait_link(ipr, node.name, state.node_netns)
         try:
             ipr.addr("add", index=index, address=node.ipv4, prefixlen=node.prefixlen)
@@ -323,10 +323,10 @@ def _configure_node(state: LabState) -> None:
             _ignore_exists(exc)
         ipr.link("set", index=index, state="up")
         try:
-            ipr.route("add", dst=state.pod_cidr_v4, oif=index, scope=_netns.RT_SCOPE_LINK)
+            ipr.route("add", dst=state.pod_cidr_v4, oif=index, scope=_namespaces.RT_SCOPE_LINK)
         except NetlinkError as exc:
             _ignore_exists(exc)
         if state.kube_ovn_mirror is not KubeOvnMirror.NONE:
             # kube-ovn-cni brings mirror0 up so tcpdump on the host sees the copies.
-            mirror = _wait_link(ipr, _lab_ovsdb.KUBE_OVN_MIRROR_PORT, state.node_netns)
+            mirror = _wait_link(ipr, _ovsdb.KUBE_OVN_MIRROR_PORT, state.node_netns)
             ipr.link("set", index=mirror, state="up")

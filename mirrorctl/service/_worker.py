@@ -6,15 +6,19 @@ import errno
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 from analyzers import IdentityMap
-from analyzers._pipeline import AnalysisPipeline
-from capture import AfPacketSource, CaptureError
-from capture._afpacket import FANOUT_FLAG_DEFRAG, FANOUT_HASH
-from exporters import CaptureHealth, EndedFlows, FlowSnapshot, FlowStats, FlowTableSource
-from exporters._jsonl import RotatingJsonLinesWriter
-from mirrorctl._capture_config import RunConfig
+from capture import FANOUT_FLAG_DEFRAG, FANOUT_HASH, AfPacketSource, CaptureError
+from exporters import (
+    CaptureHealth,
+    EndedFlows,
+    FlowSnapshot,
+    FlowStats,
+    FlowTableSource,
+    RotatingJsonLinesWriter,
+)
+from mirrorctl.service._assemble import Outputs, assemble
+from mirrorctl.service._config import RunConfig
 
 log = logging.getLogger(__name__)
 
@@ -61,17 +65,17 @@ class Worker:
         self.cfg = cfg
         self.index = index
         self.identity = identity
-        self.ended = EndedFlows()
-        self.writer: RotatingJsonLinesWriter | None = None
-        sinks: list[Any] = [self.ended]
-        if cfg.records is not None:
-            self.writer = RotatingJsonLinesWriter(
-                cfg.records,
-                prefix=f"flows-{cfg.node or 'node'}-w{index}",
-                max_bytes=cfg.rotate_bytes,
-            )
-            sinks.insert(0, self.writer)
-        self.pipeline = AnalysisPipeline(identity, sinks, node=cfg.node, options=cfg.options)
+        outputs = Outputs(
+            records_dir=cfg.records,
+            records_prefix=f"flows-{cfg.node or 'node'}-w{index}",
+            rotate_bytes=cfg.rotate_bytes,
+            metrics=True,
+        )
+        self.assembly = assemble(identity, outputs, node=cfg.node, options=cfg.options)
+        if self.assembly.ended is None:  # outputs.metrics asks for it: a bug in assemble
+            raise RuntimeError("assemble() built no metrics queue")
+        self.ended: EndedFlows = self.assembly.ended
+        self.pipeline = self.assembly.pipeline
         fanout = None
         if cfg.workers > 1:
             # DEFRAG: the kernel reassembles before hashing, so every fragment of a datagram
@@ -90,15 +94,17 @@ class Worker:
         )
 
     def tick(self) -> None:
-        self.pipeline.tick(time.time_ns())
-        if self.writer is not None:
-            self.writer.rotate_if_due()
+        self.assembly.tick()
 
     def finish(self) -> None:
         """Flush every active flow as a record (end_reason ``flush``) and close the files."""
-        self.pipeline.flush()
-        if self.writer is not None:
-            self.writer.close()
+        self.assembly.close()
+
+    def _records_files(self) -> list[str]:
+        writer = self.assembly.writer
+        if isinstance(writer, RotatingJsonLinesWriter):
+            return [str(p) for p in writer.files]
+        return []
 
     def report(self, final: bool = False) -> WorkerReport:
         # The snapshot first, then the drain: a flow ending in between is in the drained list
@@ -110,6 +116,6 @@ class Worker:
             self.ended.drain(),
             self.health(),
             final,
-            [str(p) for p in self.writer.files] if self.writer is not None else [],
+            self._records_files(),
             time.monotonic(),
         )

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from analyzers._identity import Endpoint, EndpointKind, IdentityMap
-from mirrorctl._errors import UsageError
-from mirrorctl._ovsdb import OVSDBSession, Snapshot, follow
+from analyzers import Endpoint, EndpointKind, IdentityMap
+from mirrorctl.ovs._errors import UsageError
+from mirrorctl.ovs._ovsdb import OVSDBSession, Snapshot, follow
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from mirrorctl._errors import LabError
-from mirrorctl._netns import netns_argv
+from mirrorctl.lab._errors import LabError
+from mirrorctl.lab._namespaces import netns_argv
 
 log = logging.getLogger(__name__)
 
