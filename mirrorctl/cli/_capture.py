@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from exporters import DEFAULT_LISTEN, CardinalityConfig, MetricsConfig
-from mirrorctl import service
-from mirrorctl.ovs import DEFAULT_BRIDGE, DEFAULT_OUTPUT, ENDPOINT_ENV, MirrorSpec
+from mirrorctl import ovs, service
+from mirrorctl.ovs import DEFAULT_BRIDGE, DEFAULT_OUTPUT, ENDPOINT_ENV
 from mirrorctl.service import NETNS_ENV
 
 
@@ -152,7 +152,7 @@ def _read(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     cfg = service.run_config(args)
-    keep = MirrorSpec(select_all=True) if args.keep_mirror == "global" else None
+    keep = ovs.MirrorSpec(select_all=True) if args.keep_mirror == "global" else None
     if args.pidfile is not None:
         args.pidfile.write_text(f"{os.getpid()}\n", encoding="utf-8")
     try:

@@ -5,16 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mirrorctl.lab import (
-    KUBE_OVN_MIRROR_NAME,
-    KUBE_OVN_MIRROR_PORT,
-    KubeOvnMirror,
-    Lab,
-    LabState,
-    LabStatus,
-)
+from mirrorctl import lab as lab_api
+from mirrorctl.lab import KubeOvnMirror, LabState
+
+if TYPE_CHECKING:
+    from mirrorctl.lab import LabStatus
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -60,13 +57,13 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def _up(args: argparse.Namespace) -> int:
-    lab = Lab(args.name, args.run_dir, pods=args.pods, kube_ovn_mirror=args.kube_ovn_mirror)
+    lab = lab_api.Lab(args.name, args.run_dir, pods=args.pods, kube_ovn_mirror=args.kube_ovn_mirror)
     print(format_up(lab.up()))
     return 0
 
 
 def _down(args: argparse.Namespace) -> int:
-    lab = Lab(args.name, args.run_dir)
+    lab = lab_api.Lab(args.name, args.run_dir)
     was_up = lab.state() is not None
     lab.down()
     print(f"lab {args.name} is down" if was_up else f"lab {args.name} was not up; nothing left")
@@ -74,7 +71,7 @@ def _down(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    lab = Lab(args.name, args.run_dir)
+    lab = lab_api.Lab(args.name, args.run_dir)
     status = lab.status()
     if status is None:
         if args.json:
@@ -108,7 +105,8 @@ def format_up(state: LabState) -> str:
     mirror = (
         "none"
         if state.kube_ovn_mirror is KubeOvnMirror.NONE
-        else f"{state.kube_ovn_mirror} (Mirror {KUBE_OVN_MIRROR_NAME} -> {KUBE_OVN_MIRROR_PORT})"
+        else f"{state.kube_ovn_mirror} "
+        f"(Mirror {lab_api.KUBE_OVN_MIRROR_NAME} -> {lab_api.KUBE_OVN_MIRROR_PORT})"
     )
     lines = [
         f"lab {state.name} is up: bridge {state.bridge} in netns {state.node_netns}, "

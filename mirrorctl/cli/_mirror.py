@@ -11,27 +11,13 @@ import sys
 import threading
 from typing import Any
 
+from mirrorctl import ovs
 from mirrorctl.ovs import (
     DEFAULT_BRIDGE,
     DEFAULT_OUTPUT,
     ENDPOINT_ENV,
-    MirrorKeeper,
-    MirrorSpec,
     OVSDBUnreachableError,
-    Owner,
     UsageError,
-    collect_status,
-    connect,
-    describe_plan,
-    format_status,
-    owner_of,
-    reconcile,
-    recorded_spec,
-    require_bridge,
-    require_selection,
-    resolve_endpoint,
-    spec_from_args,
-    status_json,
 )
 
 log = logging.getLogger(__name__)
@@ -112,13 +98,13 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 
 
 def _where(args: argparse.Namespace) -> tuple[str, str | None]:
-    endpoint = resolve_endpoint(args.ovsdb, os.environ)
+    endpoint = ovs.resolve_endpoint(args.ovsdb, os.environ)
     netns = args.netns or os.environ.get(NETNS_ENV) or None
     return endpoint, netns
 
 
-def _requested(args: argparse.Namespace, verb: str) -> MirrorSpec:
-    spec = spec_from_args(args.select_all, args.pod, args.namespace)
+def _requested(args: argparse.Namespace, verb: str) -> ovs.MirrorSpec:
+    spec = ovs.spec_from_args(args.select_all, args.pod, args.namespace)
     if not spec:
         raise UsageError(f"{verb} needs --global, --pod NS/NAME or --namespace NS")
     return spec
@@ -127,15 +113,15 @@ def _requested(args: argparse.Namespace, verb: str) -> MirrorSpec:
 def _enable(args: argparse.Namespace) -> int:
     endpoint, netns = _where(args)
     add = _requested(args, "enable")
-    with connect(endpoint) as session:
+    with ovs.connect(endpoint) as session:
         snap = session.snapshot()
-        require_bridge(snap, args.bridge)
-        require_selection(snap, add, args.bridge)
-        spec = (recorded_spec(snap, args.bridge, args.iface) or MirrorSpec()) | add
-        report = reconcile(
+        ovs.require_bridge(snap, args.bridge)
+        ovs.require_selection(snap, add, args.bridge)
+        spec = (ovs.recorded_spec(snap, args.bridge, args.iface) or ovs.MirrorSpec()) | add
+        report = ovs.reconcile(
             session, spec, bridge=args.bridge, output=args.iface, netns=netns, snapshot=snap
         )
-    for line in describe_plan(report.plan):
+    for line in ovs.describe_plan(report.plan):
         print(line)
     return 0
 
@@ -143,10 +129,10 @@ def _enable(args: argparse.Namespace) -> int:
 def _disable(args: argparse.Namespace) -> int:
     endpoint, netns = _where(args)
     drop = _requested(args, "disable")
-    with connect(endpoint) as session:
+    with ovs.connect(endpoint) as session:
         snap = session.snapshot()
-        require_bridge(snap, args.bridge)
-        current = recorded_spec(snap, args.bridge, args.iface) or MirrorSpec()
+        ovs.require_bridge(snap, args.bridge)
+        current = ovs.recorded_spec(snap, args.bridge, args.iface) or ovs.MirrorSpec()
         notes = [f"pod {p} was not enabled by mirrorctl" for p in sorted(drop.pods - current.pods)]
         notes += [
             f"namespace {n} was not enabled by mirrorctl"
@@ -161,42 +147,42 @@ def _disable(args: argparse.Namespace) -> int:
         if drop.select_all:
             br = snap.bridges[args.bridge]
             notes += [
-                f"mirror {m.name!r} (owner {owner_of(m)}) still mirrors all traffic: "
+                f"mirror {m.name!r} (owner {ovs.owner_of(m)}) still mirrors all traffic: "
                 "mirrorctl leaves mirrors it does not own alone"
                 for u in br.mirrors
                 if (m := snap.mirrors.get(u))
                 and m.select_all
-                and owner_of(m) is not Owner.MIRRORCTL
+                and ovs.owner_of(m) is not ovs.Owner.MIRRORCTL
             ]
-        report = reconcile(
+        report = ovs.reconcile(
             session, spec, bridge=args.bridge, output=args.iface, netns=netns, snapshot=snap
         )
-    for line in notes + describe_plan(report.plan):
+    for line in notes + ovs.describe_plan(report.plan):
         print(line)
     return 0
 
 
 def _status(args: argparse.Namespace) -> int:
     endpoint, netns = _where(args)
-    with connect(endpoint) as session:
+    with ovs.connect(endpoint) as session:
         snap = session.snapshot()
-    status = collect_status(snap, endpoint=endpoint, bridge=args.bridge, netns=netns)
+    status = ovs.collect_status(snap, endpoint=endpoint, bridge=args.bridge, netns=netns)
     if args.json:
-        json.dump(status_json(status), sys.stdout, indent=2, sort_keys=True)
+        json.dump(ovs.status_json(status), sys.stdout, indent=2, sort_keys=True)
         print()
     else:
-        print(format_status(status))
+        print(ovs.format_status(status))
     return 0
 
 
 def _watch(args: argparse.Namespace) -> int:
     endpoint, netns = _where(args)
-    spec = spec_from_args(args.select_all, args.pod, args.namespace)
+    spec = ovs.spec_from_args(args.select_all, args.pod, args.namespace)
     try:
-        with connect(endpoint) as session:
+        with ovs.connect(endpoint) as session:
             snap = session.snapshot()
-            require_bridge(snap, args.bridge)
-            spec = spec | (recorded_spec(snap, args.bridge, args.iface) or MirrorSpec())
+            ovs.require_bridge(snap, args.bridge)
+            spec = spec | (ovs.recorded_spec(snap, args.bridge, args.iface) or ovs.MirrorSpec())
     except OVSDBUnreachableError as exc:
         if not spec:
             raise
@@ -206,7 +192,7 @@ def _watch(args: argparse.Namespace) -> int:
             f"nothing to keep: pass --global, --pod or --namespace "
             f"(mirrorctl has no selection recorded on {args.bridge})"
         )
-    keeper = MirrorKeeper(endpoint, spec, bridge=args.bridge, output=args.iface, netns=netns)
+    keeper = ovs.MirrorKeeper(endpoint, spec, bridge=args.bridge, output=args.iface, netns=netns)
     stop = threading.Event()
 
     def _stop(_signum: int, _frame: object) -> None:

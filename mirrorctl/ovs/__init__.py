@@ -8,6 +8,12 @@ import importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from mirrorctl.ovs._defaults import (
+        DEFAULT_BRIDGE,
+        DEFAULT_ENDPOINT,
+        DEFAULT_OUTPUT,
+        ENDPOINT_ENV,
+    )
     from mirrorctl.ovs._errors import (
         LinkError,
         MirrorError,
@@ -20,8 +26,6 @@ if TYPE_CHECKING:
     from mirrorctl.ovs._keeper import MirrorKeeper
     from mirrorctl.ovs._links import LinkState, link_state
     from mirrorctl.ovs._mirrors import (
-        DEFAULT_BRIDGE,
-        DEFAULT_OUTPUT,
         MirrorSpec,
         Owner,
         ReconcileReport,
@@ -34,8 +38,6 @@ if TYPE_CHECKING:
         spec_from_args,
     )
     from mirrorctl.ovs._ovsdb import (
-        DEFAULT_ENDPOINT,
-        ENDPOINT_ENV,
         Backoff,
         OVSDBSession,
         Snapshot,
@@ -49,10 +51,10 @@ if TYPE_CHECKING:
 _LAZY: dict[str, str] = {
     "Backoff": "mirrorctl.ovs._ovsdb",
     "BridgeStatus": "mirrorctl.ovs._status",
-    "DEFAULT_BRIDGE": "mirrorctl.ovs._mirrors",
-    "DEFAULT_ENDPOINT": "mirrorctl.ovs._ovsdb",
-    "DEFAULT_OUTPUT": "mirrorctl.ovs._mirrors",
-    "ENDPOINT_ENV": "mirrorctl.ovs._ovsdb",
+    "DEFAULT_BRIDGE": "mirrorctl.ovs._defaults",
+    "DEFAULT_ENDPOINT": "mirrorctl.ovs._defaults",
+    "DEFAULT_OUTPUT": "mirrorctl.ovs._defaults",
+    "ENDPOINT_ENV": "mirrorctl.ovs._defaults",
     "LinkError": "mirrorctl.ovs._errors",
     "LinkState": "mirrorctl.ovs._links",
     "MirrorError": "mirrorctl.ovs._errors",

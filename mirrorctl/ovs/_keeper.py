@@ -13,10 +13,9 @@ import time
 from collections.abc import Callable, Sequence
 
 from capture import MirrorscopeError
+from mirrorctl.ovs._defaults import DEFAULT_BRIDGE, DEFAULT_OUTPUT
 from mirrorctl.ovs._errors import OVSDBUnreachableError
 from mirrorctl.ovs._mirrors import (
-    DEFAULT_BRIDGE,
-    DEFAULT_OUTPUT,
     MirrorSpec,
     ReconcileReport,
     reconcile,

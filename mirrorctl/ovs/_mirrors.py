@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from uuid import UUID
 
+from mirrorctl.ovs._defaults import DEFAULT_BRIDGE, DEFAULT_OUTPUT
 from mirrorctl.ovs._errors import NotFoundError, OVSDBError, UsageError
 from mirrorctl.ovs._links import link_state, set_link_up, wait_for_link
 from mirrorctl.ovs._ovsdb import MirrorRow, OVSDBSession, Snapshot
@@ -28,8 +29,6 @@ GLOBAL_KEY = "mirrorscope-global"
 PODS_KEY = "mirrorscope-pods"
 NAMESPACES_KEY = "mirrorscope-namespaces"
 OUTPUT_KEY = "mirrorscope-output"
-DEFAULT_OUTPUT = "mirror0"
-DEFAULT_BRIDGE = "br-int"
 
 
 class Owner(StrEnum):

@@ -25,6 +25,7 @@ from ovsdbapp.backend.ovs_idl import connection, idlutils, transaction
 from ovsdbapp.schema.open_vswitch import impl_idl
 
 from capture import MirrorscopeError
+from mirrorctl.ovs._defaults import DEFAULT_ENDPOINT, ENDPOINT_ENV
 from mirrorctl.ovs._errors import (
     OVSDBError,
     OVSDBUnreachableError,
@@ -34,8 +35,6 @@ from mirrorctl.ovs._errors import (
 
 log = logging.getLogger(__name__)
 
-DEFAULT_ENDPOINT = "unix:/var/run/openvswitch/db.sock"
-ENDPOINT_ENV = "MIRRORSCOPE_OVSDB"
 SCHEMA = "Open_vSwitch"
 _TABLES = ("Open_vSwitch", "Bridge", "Port", "Interface", "Mirror")
 _ENDPOINT_RE = re.compile(r"^(?:unix:(?P<path>/.+)|tcp:(?P<host>[^\s]+):(?P<port>\d{1,5}))$")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from mirrorctl.lab import LabError
 from mirrorctl.lab._plan import (
     interface_external_ids,
     node_port_external_ids,
@@ -16,7 +17,6 @@ from mirrorctl.lab._plan import (
     validate_name,
 )
 from mirrorctl.lab._state import KubeOvnMirror, LabState, ServiceKind
-from mirrorctl.lab import LabError
 
 
 def plan(pods: int = 4, seed: int = 1, name: str = "lab") -> LabState:

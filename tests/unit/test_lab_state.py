@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from mirrorctl.lab import LabError
 from mirrorctl.lab._plan import plan_lab
 from mirrorctl.lab._state import KubeOvnMirror, LabState, ServiceKind, read_state, write_state
-from mirrorctl.lab import LabError
 from mirrorctl.ovs import NotFoundError
 
 
