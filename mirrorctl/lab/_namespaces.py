@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 from collections.abc import Sequence
 from typing import Any
 
 from pyroute2 import IPRoute, netns
 
+from capture import netns_path
 from mirrorctl.lab._errors import LabError
 
 log = logging.getLogger(__name__)
@@ -18,7 +20,8 @@ IFA_F_NODAD = 0x02  # if_addr.h: the address is usable at once, without duplicat
 
 
 def exists(name: str) -> bool:
-    return name in netns.listnetns()
+    # The capture socket and the lab agree on where `ip netns` names live: capture's netns_path.
+    return os.path.exists(netns_path(name))
 
 
 def create(name: str) -> bool:
