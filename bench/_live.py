@@ -311,8 +311,6 @@ class _Ours(_Receiver):
         if not docs:
             return f"failed: {(out.strip().splitlines() or ['no output'])[-1]}"
         r = json.loads(docs[-1])
-        if "unavailable" in r:
-            return f"not available: {r['unavailable']}"
         return RxResult(
             int(r["received"]), int(r["dropped"]), int(r["analysed"]), cpu_pct, str(r["note"])
         )
