@@ -9,6 +9,7 @@ from analyzers._flowtable import FlowTable, FlowTableCounters
 from analyzers._identity import EXTERNAL, Endpoint, EndpointKind, IdentityMap
 from analyzers._pipeline import AnalysisPipeline, PipelineCounters, PipelineOptions
 from analyzers._records import DnsStats, FlowRecord, FlowSink, TcpStats
+from capture import MirrorscopeError
 
 __all__ = [
     "EXTERNAL",
@@ -25,6 +26,7 @@ __all__ = [
     "FlowTable",
     "FlowTableCounters",
     "IdentityMap",
+    "MirrorscopeError",
     "PipelineCounters",
     "PipelineOptions",
     "Status",

@@ -24,7 +24,7 @@ import numpy.typing as npt
 from analyzers import _decode_slow as slow
 from analyzers._decoded import DecodedBatch, Status, TunnelType
 from analyzers._gather import gather
-from capture._batch import FrameBatch
+from capture import FrameBatch
 
 # The decoder reads one 42-byte record per row starting two bytes before the IP header: the
 # ethertype, the IP header, and (for IPv4 without options) the first 20 bytes of transport header,

@@ -36,7 +36,7 @@ import numpy.typing as npt
 
 from analyzers._decoded import DecodedBatch, Status
 from analyzers._gather import gather
-from capture._batch import FrameBatch
+from capture import FrameBatch
 
 U64 = npt.NDArray[np.uint64]
 

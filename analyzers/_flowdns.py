@@ -13,7 +13,7 @@ import numpy.typing as npt
 
 from analyzers._decoded import DecodedBatch
 from analyzers._dns import parse_dns
-from capture._batch import FrameBatch
+from capture import FrameBatch
 
 I64 = npt.NDArray[np.int64]
 _DNS_PENDING_MAX = 64

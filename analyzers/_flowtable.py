@@ -33,7 +33,7 @@ from analyzers._flowtcp import tcp_rows
 from analyzers._identity import IdentityMap
 from analyzers._records import FlowRecord, FlowSink
 from analyzers._tcpstate import ACK, SYN
-from capture._batch import FrameBatch
+from capture import FrameBatch
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from analyzers._dedup import Deduplicator
 from analyzers._flowtable import FlowTable
 from analyzers._identity import IdentityMap
 from analyzers._records import FlowRecord, FlowSink
-from capture._batch import FrameBatch
+from capture import FrameBatch
 
 _NS = 1_000_000_000
 _MALFORMED = int(Status.MALFORMED)

@@ -31,10 +31,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
-from bench._ours import Chain, UnavailableError, component, devnull
+from bench._ours import Chain, devnull
 from bench._report import Figure
+from capture import AfPacketSource, CaptureService, stop_on_signals
 
 SECTION = "live"
 _REPO = Path(__file__).resolve().parents[1]
@@ -310,8 +311,6 @@ class _Ours(_Receiver):
         if not docs:
             return f"failed: {(out.strip().splitlines() or ['no output'])[-1]}"
         r = json.loads(docs[-1])
-        if "unavailable" in r:
-            return f"not available: {r['unavailable']}"
         return RxResult(
             int(r["received"]), int(r["dropped"]), int(r["analysed"]), cpu_pct, str(r["note"])
         )
@@ -387,17 +386,10 @@ def _rx_cpu() -> str:
 
 def _rx_child(iface: str) -> int:
     """Capture ``iface`` with the full analysis until SIGINT; print the kernel's counters."""
-    try:
-        source_cls = component("capture._afpacket", "AfPacketSource")
-        stop_on_signals = component("capture._service", "stop_on_signals")
-        records = devnull()
-        chain = Chain(None, records)
-    except UnavailableError as e:
-        print(json.dumps({"unavailable": e.component}), flush=True)
-        return 0
-    source: Any = source_cls(iface)
-    pipeline = chain.pipeline
-    service = chain.service_cls(source, [pipeline], tick=lambda: pipeline.tick(time.time_ns()))
+    records = devnull()
+    chain = Chain(None, records)
+    source = AfPacketSource(iface)
+    service = CaptureService(source, [chain.pipeline], tick=chain.assembly.tick)
     print("ready", flush=True)
     try:
         with stop_on_signals(service.request_stop):

@@ -18,8 +18,9 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from bench._ours import UnavailableError, component
+from analyzers import AnalysisPipeline, IdentityMap
 from bench._report import Figure
+from capture import FrameBatch
 
 SECTION = "memory"
 _BATCH = 8192
@@ -65,21 +66,18 @@ def _syn_frames(first: int, count: int) -> npt.NDArray[np.uint8]:
 
 
 def _child(n_flows: int) -> dict[str, object]:
-    frame_batch = component("capture._batch", "FrameBatch")
-    pipeline_cls = component("analyzers._pipeline", "AnalysisPipeline")
-    identity_map = component("analyzers._identity", "IdentityMap")
     if n_flows > (0xFFFF - 1024) << 16:
         raise ValueError("at most ~4 G flows fit the 5-tuple plan")
     base = rss_anon_kib()
     # The service's own chain with its defaults (max_flows, timeouts, dedup window).
-    pipeline = pipeline_cls(identity_map())
+    pipeline = AnalysisPipeline(IdentityMap())
     peak = rss_anon_kib()
     t0 = 1_767_225_600 * 1_000_000_000
     lengths = np.full(_BATCH, _FRAME_LEN, dtype=np.int64)
     for first in range(0, n_flows, _BATCH):
         count = min(_BATCH, n_flows - first)
         frames = _syn_frames(first, count)
-        batch = frame_batch(
+        batch = FrameBatch(
             data=frames.reshape(-1),
             offsets=np.arange(count, dtype=np.int64) * _FRAME_LEN,
             caplens=lengths[:count],
@@ -106,8 +104,6 @@ def measure(n_flows: int) -> list[Figure]:
         tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
         return [Figure.missing(SECTION, name, f"failed: {tail}", target=target)]
     r = json.loads(lines[-1])
-    if "unavailable" in r:
-        return [Figure.missing(SECTION, name, f"not available: {r['unavailable']}", target=target)]
     peak_mb = int(r["peak_kib"]) / 1024
     base_mb = int(r["base_kib"]) / 1024
     held = int(r["flows"])
@@ -134,11 +130,7 @@ def measure(n_flows: int) -> list[Figure]:
 
 
 def main(argv: list[str]) -> int:
-    try:
-        result = _child(int(argv[0]))
-    except UnavailableError as e:
-        result = {"unavailable": e.component}
-    print(json.dumps(result))
+    print(json.dumps(_child(int(argv[0]))))
     return 0
 
 

@@ -24,8 +24,9 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from bench._gen import TrafficSpec, Truth
-from bench._ours import Chain, UnavailableError, component, devnull
+from bench._ours import Chain, UnavailableError, devnull
 from bench._report import Figure
+from capture import open_capture_file
 
 SECTION = "offline"
 #: NFStream at its fastest: no nDPI dissection and no statistics (we do no DPI either), tunnel
@@ -60,12 +61,11 @@ def _cpu_now() -> float:
 
 
 def _child_ours(path: Path, spec: TrafficSpec) -> dict[str, object]:
-    open_capture_file = component("capture._pcapfile", "open_capture_file")
     with devnull() as records:
         chain = Chain(spec, records)  # the CLI's defaults
         t0, c0 = time.perf_counter(), _cpu_now()
         with open_capture_file(path) as source:
-            chain.service_cls(source, [chain.pipeline]).run()
+            chain.assembly.read(source)
         stats = chain.finish()
         t1, c1 = time.perf_counter(), _cpu_now()
     return {

@@ -1,51 +1,38 @@
-"""Our analysis chain in-process, composed exactly as ``mirrorctl capture read`` composes it.
+"""Our analysis chain in-process, assembled exactly as ``mirrorctl capture read`` assembles it.
 
 The benchmark times the real components (pcap reader, capture service loop, duplicate
-suppression, decoder, flow table, JSON-lines record writer), never stand-ins: a component that is
-not importable yet makes the caller report "not available: <component>" instead of a number.
-Running in-process (rather than timing the CLI) leaves out interpreter start and imports, which
-are not packet work; the CLI is timed separately as a whole. Beside the JSON-lines writer one
-more sink (``Audit``, a few additions per ended flow) tallies the records for the truth check.
+suppression, decoder, flow table, JSON-lines record writer), never stand-ins, built by the
+service's one composition root (``mirrorctl.service.assemble``). Running in-process (rather than
+timing the CLI) leaves out interpreter start and imports, which are not packet work; the CLI is
+timed separately as a whole. Beside the JSON-lines writer one more sink (``Audit``, a few
+additions per ended flow) tallies the records for the truth check.
 """
 
 from __future__ import annotations
 
-import importlib
 import os
 from dataclasses import dataclass
-from types import ModuleType
 from typing import IO, Any
 
+from analyzers import Endpoint, EndpointKind, FlowRecord, IdentityMap, PipelineOptions
 from bench._gen import TrafficSpec, pod_addresses
+from mirrorctl.service import Outputs, assemble
 
 
 class UnavailableError(Exception):
-    """A component the measurement needs is not in the tree yet."""
+    """A tool the measurement needs (a comparison's library) is not installed."""
 
     def __init__(self, component: str) -> None:
         super().__init__(f"not available: {component}")
         self.component = component
 
 
-def component(module: str, attr: str) -> Any:
-    """``module.attr``, or ``UnavailableError`` naming it."""
-    try:
-        mod: ModuleType = importlib.import_module(module)
-    except ImportError as e:
-        raise UnavailableError(f"{module} ({e})") from None
-    if not hasattr(mod, attr):
-        raise UnavailableError(f"{module}.{attr}")
-    return getattr(mod, attr)
-
-
-def identity_for(spec: TrafficSpec | None) -> Any:
+def identity_for(spec: TrafficSpec | None) -> IdentityMap:
     """An identity map naming the generator's pod addresses (empty without a spec)."""
-    identity = component("analyzers._identity", "IdentityMap")()
+    identity = IdentityMap()
     if spec is not None:
-        endpoint = component("analyzers._identity", "Endpoint")
-        kind = component("analyzers._identity", "EndpointKind")
         entries = [
-            (a, endpoint(kind.POD, "bench", f"pod-{i}", "node-1"))
+            (a, Endpoint(EndpointKind.POD, "bench", f"pod-{i}", "node-1"))
             for i, a in enumerate(pod_addresses(spec))
         ]
         identity.replace("bench", entries)
@@ -61,7 +48,7 @@ class Audit:
     def _add(self, key: str, n: int) -> None:
         self.counts[key] = self.counts.get(key, 0) + n
 
-    def on_flows_ended(self, records: list[Any]) -> None:
+    def on_flows_ended(self, records: list[FlowRecord]) -> None:
         for r in records:
             self._add("packets", r.orig_pkts + r.resp_pkts)
             self._add("wire_bytes", r.orig_l2_bytes + r.resp_l2_bytes)
@@ -86,20 +73,17 @@ class Chain:
     """AnalysisPipeline (dedup -> decode -> flow table) with a JSON-lines writer as its sink."""
 
     def __init__(self, spec: TrafficSpec | None, records: IO[str], **options: Any) -> None:
-        pipeline_cls = component("analyzers._pipeline", "AnalysisPipeline")
-        options_cls = component("analyzers._pipeline", "PipelineOptions")
-        writer_cls = component("exporters._jsonl", "JsonLinesWriter")
-        self.service_cls = component("capture._service", "CaptureService")
-        self._writer = writer_cls(records)
         self._audit = Audit()
-        self.pipeline = pipeline_cls(
-            identity_for(spec), [self._writer, self._audit], options=options_cls(**options)
+        self.assembly = assemble(
+            identity_for(spec),
+            Outputs(records_stream=records, sinks=(self._audit,)),
+            options=PipelineOptions(**options),
         )
+        self.pipeline = self.assembly.pipeline
 
     def finish(self) -> ChainStats:
         """Flush every active flow (end of file / shutdown) and report what went through."""
-        self.pipeline.flush()
-        self._writer.close()
+        self.assembly.close()
         c = self.pipeline.counters()
         return ChainStats(
             packets=c.packets,

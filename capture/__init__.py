@@ -10,7 +10,8 @@ from capture._afpacket import (
 )
 from capture._batch import FrameBatch
 from capture._bpf import BpfProgram, compile_filter
-from capture._errors import CaptureError
+from capture._errors import CaptureError, MirrorscopeError
+from capture._netns import netns_path
 from capture._offline_filter import FilteredSource
 from capture._pcapfile import CorruptCaptureFileError, PcapFileSource, open_capture_file
 from capture._pcapwriter import PcapWriter
@@ -32,11 +33,13 @@ __all__ = [
     "FilteredSource",
     "FrameBatch",
     "FrameSource",
+    "MirrorscopeError",
     "PcapFileSource",
     "PcapWriter",
     "ServiceResult",
     "SourceStats",
     "compile_filter",
+    "netns_path",
     "open_capture_file",
     "stop_on_signals",
 ]

@@ -1,5 +1,6 @@
 """Exporters: Prometheus metrics, pcap store, flow reports and IPFIX."""
 
+from capture import MirrorscopeError
 from exporters._cardinality import CardinalityConfig, EndpointDirectory
 from exporters._collector import FlowMetricsCollector, MetricsConfig
 from exporters._ended import EndedFlows, FlowRecordLike
@@ -13,11 +14,17 @@ from exporters._flowstats import (
 )
 from exporters._health import CaptureHealth
 from exporters._http import DEFAULT_LISTEN, MetricsServer, parse_listen
-from exporters._jsonl import JsonLinesWriter, RecordsError, RotatingJsonLinesWriter
+from exporters._jsonl import (
+    DEFAULT_MAX_BYTES,
+    JsonLinesWriter,
+    RecordsError,
+    RotatingJsonLinesWriter,
+)
 from exporters._tablesource import FlowTableLike, FlowTableSource
 
 __all__ = [
     "DEFAULT_LISTEN",
+    "DEFAULT_MAX_BYTES",
     "CaptureHealth",
     "CardinalityConfig",
     "EndedFlows",
@@ -36,6 +43,7 @@ __all__ = [
     "ListenError",
     "MetricsConfig",
     "MetricsServer",
+    "MirrorscopeError",
     "RecordsError",
     "RotatingJsonLinesWriter",
     "parse_listen",

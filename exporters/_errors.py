@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mirrorctl._errors import MirrorscopeError
+from capture import MirrorscopeError
 
 
 class ExporterError(MirrorscopeError):

@@ -1,4 +1,4 @@
-"""mirrorctl: the control plane — OVS mirroring into mirror0, links, the local lab."""
+"""mirrorctl: the control plane (OVS mirroring, the lab, the CLI) and the capture service."""
 
 # The public names are imported on first use (PEP 562): `mirrorctl capture read` and other short
 # commands should not pay for pyroute2 and ovsdbapp when they never touch OVSDB or netlink.
@@ -8,63 +8,81 @@ import importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from mirrorctl._keeper import MirrorKeeper
-    from mirrorctl._lab import Lab, node_exec, pod_exec
-    from mirrorctl._lab_state import (
+    from capture import MirrorscopeError
+    from mirrorctl.lab import (
         KubeOvnMirror,
+        Lab,
+        LabCheck,
         LabNodePort,
         LabPod,
         LabService,
         LabState,
+        LabStatus,
         ServiceKind,
+        node_exec,
+        pod_exec,
     )
-    from mirrorctl._lab_status import LabCheck, LabStatus
-    from mirrorctl._links import LinkState, link_state
-    from mirrorctl._mirrors import MirrorSpec, Owner, ReconcileReport, reconcile
-    from mirrorctl._ovsdb import (
+    from mirrorctl.ovs import (
         DEFAULT_ENDPOINT,
         Backoff,
+        BridgeStatus,
+        LinkState,
+        MirrorKeeper,
+        MirrorSpec,
         OVSDBSession,
+        Owner,
+        PodDirectory,
+        PodRef,
+        ReconcileReport,
         Snapshot,
+        collect_status,
         connect,
         follow,
+        identity_entries,
+        link_state,
+        reconcile,
         resolve_endpoint,
+        status_json,
     )
-    from mirrorctl._pods import PodDirectory, PodRef, identity_entries
-    from mirrorctl._status import BridgeStatus, collect_status, status_json
+    from mirrorctl.service import LiveCapture, Pipeline, analyse_pcap, live_capture
 
 _LAZY: dict[str, str] = {
-    "Backoff": "mirrorctl._ovsdb",
-    "BridgeStatus": "mirrorctl._status",
-    "DEFAULT_ENDPOINT": "mirrorctl._ovsdb",
-    "KubeOvnMirror": "mirrorctl._lab_state",
-    "Lab": "mirrorctl._lab",
-    "LabCheck": "mirrorctl._lab_status",
-    "LabNodePort": "mirrorctl._lab_state",
-    "LabPod": "mirrorctl._lab_state",
-    "LabService": "mirrorctl._lab_state",
-    "LabState": "mirrorctl._lab_state",
-    "LabStatus": "mirrorctl._lab_status",
-    "LinkState": "mirrorctl._links",
-    "MirrorKeeper": "mirrorctl._keeper",
-    "MirrorSpec": "mirrorctl._mirrors",
-    "OVSDBSession": "mirrorctl._ovsdb",
-    "Owner": "mirrorctl._mirrors",
-    "PodDirectory": "mirrorctl._pods",
-    "PodRef": "mirrorctl._pods",
-    "ReconcileReport": "mirrorctl._mirrors",
-    "ServiceKind": "mirrorctl._lab_state",
-    "Snapshot": "mirrorctl._ovsdb",
-    "collect_status": "mirrorctl._status",
-    "connect": "mirrorctl._ovsdb",
-    "follow": "mirrorctl._ovsdb",
-    "identity_entries": "mirrorctl._pods",
-    "link_state": "mirrorctl._links",
-    "node_exec": "mirrorctl._lab",
-    "pod_exec": "mirrorctl._lab",
-    "reconcile": "mirrorctl._mirrors",
-    "resolve_endpoint": "mirrorctl._ovsdb",
-    "status_json": "mirrorctl._status",
+    "Backoff": "mirrorctl.ovs",
+    "BridgeStatus": "mirrorctl.ovs",
+    "DEFAULT_ENDPOINT": "mirrorctl.ovs",
+    "KubeOvnMirror": "mirrorctl.lab",
+    "Lab": "mirrorctl.lab",
+    "LabCheck": "mirrorctl.lab",
+    "LabNodePort": "mirrorctl.lab",
+    "LabPod": "mirrorctl.lab",
+    "LabService": "mirrorctl.lab",
+    "LabState": "mirrorctl.lab",
+    "LabStatus": "mirrorctl.lab",
+    "LinkState": "mirrorctl.ovs",
+    "LiveCapture": "mirrorctl.service",
+    "MirrorKeeper": "mirrorctl.ovs",
+    "MirrorSpec": "mirrorctl.ovs",
+    "MirrorscopeError": "capture",
+    "OVSDBSession": "mirrorctl.ovs",
+    "Owner": "mirrorctl.ovs",
+    "Pipeline": "mirrorctl.service",
+    "PodDirectory": "mirrorctl.ovs",
+    "PodRef": "mirrorctl.ovs",
+    "ReconcileReport": "mirrorctl.ovs",
+    "ServiceKind": "mirrorctl.lab",
+    "Snapshot": "mirrorctl.ovs",
+    "analyse_pcap": "mirrorctl.service",
+    "collect_status": "mirrorctl.ovs",
+    "connect": "mirrorctl.ovs",
+    "follow": "mirrorctl.ovs",
+    "identity_entries": "mirrorctl.ovs",
+    "link_state": "mirrorctl.ovs",
+    "live_capture": "mirrorctl.service",
+    "node_exec": "mirrorctl.lab",
+    "pod_exec": "mirrorctl.lab",
+    "reconcile": "mirrorctl.ovs",
+    "resolve_endpoint": "mirrorctl.ovs",
+    "status_json": "mirrorctl.ovs",
 }
 
 
@@ -90,20 +108,25 @@ __all__: list[str] = [
     "LabState",
     "LabStatus",
     "LinkState",
+    "LiveCapture",
     "MirrorKeeper",
     "MirrorSpec",
+    "MirrorscopeError",
     "OVSDBSession",
     "Owner",
+    "Pipeline",
     "PodDirectory",
     "PodRef",
     "ReconcileReport",
     "ServiceKind",
     "Snapshot",
+    "analyse_pcap",
     "collect_status",
     "connect",
     "follow",
     "identity_entries",
     "link_state",
+    "live_capture",
     "node_exec",
     "pod_exec",
     "reconcile",

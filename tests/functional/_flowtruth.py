@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mirrorctl import LabPod, LabState, ServiceKind, pod_exec
-from mirrorctl._lab_services import dns_name
+from mirrorctl.lab._services import dns_name
 
 #: (proto, orig_h, orig_p, resp_h, resp_p)
 FlowKey = tuple[str, str, int, str, int]

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from mirrorctl import KubeOvnMirror, Lab, LabState
-from mirrorctl._lab_state import read_state
+from mirrorctl.lab import read_state
 
 log = logging.getLogger(__name__)
 

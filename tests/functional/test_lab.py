@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from mirrorctl import Lab, LabPod, LabState, ServiceKind, node_exec, pod_exec
-from mirrorctl._errors import LabError
-from mirrorctl._lab_services import dns_name
+from mirrorctl.lab import LabError
+from mirrorctl.lab._services import dns_name
 from tests.functional._ovs import vsctl
 from tests.functional.conftest import LabFactory, unique_lab_name
 

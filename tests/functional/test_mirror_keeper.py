@@ -18,11 +18,11 @@ import pytest
 
 from analyzers._identity import EndpointKind, IdentityMap
 from mirrorctl import Lab, LabState
-from mirrorctl._keeper import MirrorKeeper
-from mirrorctl._links import link_state
-from mirrorctl._mirrors import MirrorSpec
-from mirrorctl._pods import PodDirectory, PodRef
 from mirrorctl.cli import main
+from mirrorctl.ovs._keeper import MirrorKeeper
+from mirrorctl.ovs._links import link_state
+from mirrorctl.ovs._mirrors import MirrorSpec
+from mirrorctl.ovs._pods import PodDirectory, PodRef
 from tests.functional._ovs import remove_mirrors_and_mirror0, vsctl
 from tests.functional.test_mirror import capture_probes, marker, packet_socket
 
@@ -182,7 +182,7 @@ def test_keeper_survives_ovsdb_server_restart_and_says_it_retries(
 ) -> None:
     """With ovsdb-server down the keeper logs its retries; once back, a wipe is undone in < 2 s."""
     keeper(MirrorSpec(select_all=True))
-    with caplog.at_level(logging.WARNING, logger="mirrorctl._ovsdb"):
+    with caplog.at_level(logging.WARNING, logger="mirrorctl.ovs._ovsdb"):
         _kill(lab, "ovsdb-server")
         time.sleep(1.0)
         Lab.of(lab).up()

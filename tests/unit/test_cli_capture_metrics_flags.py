@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from exporters import CardinalityConfig, MetricsConfig
-from mirrorctl._capture_config import _metrics_config
 from mirrorctl.cli import build_parser, main
+from mirrorctl.service._config import _metrics_config
 
 
 def test_flags_reach_cardinality_and_metrics_config() -> None:

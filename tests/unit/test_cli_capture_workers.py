@@ -6,8 +6,8 @@ import numpy as np
 
 from analyzers import Endpoint, EndpointKind
 from exporters import CaptureHealth, EndedFlows, FlowColumns, FlowSnapshot, FlowStats
-from mirrorctl._capture_worker import WorkerReport as _WorkerReport
-from mirrorctl._capture_workers import _Merged
+from mirrorctl.service._worker import WorkerReport as _WorkerReport
+from mirrorctl.service._workers import _Merged
 
 A = Endpoint(EndpointKind.POD, "shop", "a", "n1")
 B = Endpoint(EndpointKind.POD, "shop", "b", "n1")

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from mirrorctl._cli_lab import format_status, format_up
-from mirrorctl._lab_plan import plan_lab
-from mirrorctl._lab_state import KubeOvnMirror, LabState
-from mirrorctl._lab_status import LabCheck, LabStatus
 from mirrorctl.cli import main
+from mirrorctl.cli._lab import format_status, format_up
+from mirrorctl.lab._plan import plan_lab
+from mirrorctl.lab._state import KubeOvnMirror, LabState
+from mirrorctl.lab._status import LabCheck, LabStatus
 
 
 def planned(mirror: KubeOvnMirror = KubeOvnMirror.NONE) -> LabState:

@@ -6,7 +6,7 @@ import os
 import sys
 from pathlib import Path
 
-from mirrorctl._daemons import Daemon, running_pid, stop
+from mirrorctl.lab._daemons import Daemon, running_pid, stop
 
 
 def test_pidfile_of_a_live_process_with_our_marker_is_running(tmp_path: Path) -> None:

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from mirrorctl._errors import LabError
-from mirrorctl._lab_plan import (
+from mirrorctl.lab import LabError
+from mirrorctl.lab._plan import (
     interface_external_ids,
     node_port_external_ids,
     plan_lab,
     validate_name,
 )
-from mirrorctl._lab_state import KubeOvnMirror, LabState, ServiceKind
+from mirrorctl.lab._state import KubeOvnMirror, LabState, ServiceKind
 
 
 def plan(pods: int = 4, seed: int = 1, name: str = "lab") -> LabState:

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from mirrorctl._errors import LabError, NotFoundError
-from mirrorctl._lab_plan import plan_lab
-from mirrorctl._lab_state import KubeOvnMirror, LabState, ServiceKind, read_state, write_state
+from mirrorctl.lab import LabError
+from mirrorctl.lab._plan import plan_lab
+from mirrorctl.lab._state import KubeOvnMirror, LabState, ServiceKind, read_state, write_state
+from mirrorctl.ovs import NotFoundError
 
 
 def planned(run_dir: Path) -> LabState:

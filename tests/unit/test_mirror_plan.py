@@ -6,8 +6,8 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from mirrorctl._errors import NotFoundError, UsageError
-from mirrorctl._mirrors import (
+from mirrorctl.ovs._errors import NotFoundError, UsageError
+from mirrorctl.ovs._mirrors import (
     MirrorSpec,
     Owner,
     owner_of,
@@ -16,8 +16,8 @@ from mirrorctl._mirrors import (
     require_selection,
     spec_from_args,
 )
-from mirrorctl._ovsdb import BridgeRow, InterfaceRow, MirrorRow, PortRow, Snapshot
-from mirrorctl._pods import PodRef
+from mirrorctl.ovs._ovsdb import BridgeRow, InterfaceRow, MirrorRow, PortRow, Snapshot
+from mirrorctl.ovs._pods import PodRef
 
 
 class Builder:

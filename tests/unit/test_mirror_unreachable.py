@@ -12,11 +12,11 @@ import uuid
 
 import pytest
 
-from mirrorctl._errors import OVSDBUnreachableError
-from mirrorctl._keeper import MirrorKeeper
-from mirrorctl._mirrors import MirrorSpec
-from mirrorctl._ovsdb import Backoff, connect, follow
 from mirrorctl.cli import main
+from mirrorctl.ovs._errors import OVSDBUnreachableError
+from mirrorctl.ovs._keeper import MirrorKeeper
+from mirrorctl.ovs._mirrors import MirrorSpec
+from mirrorctl.ovs._ovsdb import Backoff, connect, follow
 
 
 def _nowhere() -> str:
@@ -81,7 +81,7 @@ def test_follow_keeps_retrying_and_says_so(caplog: pytest.LogCaptureFixture) -> 
         if len(delays) == 5:
             stop.set()
 
-    with caplog.at_level(logging.WARNING, logger="mirrorctl._ovsdb"):
+    with caplog.at_level(logging.WARNING, logger="mirrorctl.ovs._ovsdb"):
         follow(endpoint, lambda *_: None, stop, sleep=sleep, backoff=Backoff(0.25, 1.0))
     assert delays == [0.25, 0.5, 1.0, 1.0, 1.0]
     retries = [r.getMessage() for r in caplog.records if "unreachable" in r.getMessage()]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mirrorctl._received import ReceivedAt
+from mirrorctl.service._received import ReceivedAt
 
 
 def test_write_waits_for_every_worker_and_is_interpolated_between_reports() -> None:

@@ -1,0 +1,141 @@
+"""OVS mirror control: the OVSDB session, mirrors into mirror0, the keeper, status, pods, links."""
+
+# Names resolve on first use (PEP 562): an error class or a constant must not cost ovsdbapp and
+# pyroute2, which only the commands that talk to OVSDB or netlink should pay for.
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mirrorctl.ovs._defaults import (
+        DEFAULT_BRIDGE,
+        DEFAULT_ENDPOINT,
+        DEFAULT_OUTPUT,
+        ENDPOINT_ENV,
+    )
+    from mirrorctl.ovs._errors import (
+        LinkError,
+        MirrorError,
+        NotFoundError,
+        OVSDBError,
+        OVSDBUnreachableError,
+        UsageError,
+        VswitchdTimeoutError,
+    )
+    from mirrorctl.ovs._keeper import MirrorKeeper
+    from mirrorctl.ovs._links import LinkState, link_state
+    from mirrorctl.ovs._mirrors import (
+        MirrorSpec,
+        Owner,
+        ReconcileReport,
+        describe_plan,
+        owner_of,
+        reconcile,
+        recorded_spec,
+        require_bridge,
+        require_selection,
+        spec_from_args,
+    )
+    from mirrorctl.ovs._ovsdb import (
+        Backoff,
+        OVSDBSession,
+        Snapshot,
+        connect,
+        follow,
+        resolve_endpoint,
+    )
+    from mirrorctl.ovs._pods import PodDirectory, PodRef, identity_entries, node_name
+    from mirrorctl.ovs._status import BridgeStatus, collect_status, format_status, status_json
+
+_LAZY: dict[str, str] = {
+    "Backoff": "mirrorctl.ovs._ovsdb",
+    "BridgeStatus": "mirrorctl.ovs._status",
+    "DEFAULT_BRIDGE": "mirrorctl.ovs._defaults",
+    "DEFAULT_ENDPOINT": "mirrorctl.ovs._defaults",
+    "DEFAULT_OUTPUT": "mirrorctl.ovs._defaults",
+    "ENDPOINT_ENV": "mirrorctl.ovs._defaults",
+    "LinkError": "mirrorctl.ovs._errors",
+    "LinkState": "mirrorctl.ovs._links",
+    "MirrorError": "mirrorctl.ovs._errors",
+    "MirrorKeeper": "mirrorctl.ovs._keeper",
+    "MirrorSpec": "mirrorctl.ovs._mirrors",
+    "NotFoundError": "mirrorctl.ovs._errors",
+    "OVSDBError": "mirrorctl.ovs._errors",
+    "OVSDBSession": "mirrorctl.ovs._ovsdb",
+    "OVSDBUnreachableError": "mirrorctl.ovs._errors",
+    "Owner": "mirrorctl.ovs._mirrors",
+    "PodDirectory": "mirrorctl.ovs._pods",
+    "PodRef": "mirrorctl.ovs._pods",
+    "ReconcileReport": "mirrorctl.ovs._mirrors",
+    "Snapshot": "mirrorctl.ovs._ovsdb",
+    "UsageError": "mirrorctl.ovs._errors",
+    "VswitchdTimeoutError": "mirrorctl.ovs._errors",
+    "collect_status": "mirrorctl.ovs._status",
+    "connect": "mirrorctl.ovs._ovsdb",
+    "describe_plan": "mirrorctl.ovs._mirrors",
+    "follow": "mirrorctl.ovs._ovsdb",
+    "format_status": "mirrorctl.ovs._status",
+    "identity_entries": "mirrorctl.ovs._pods",
+    "link_state": "mirrorctl.ovs._links",
+    "node_name": "mirrorctl.ovs._pods",
+    "owner_of": "mirrorctl.ovs._mirrors",
+    "reconcile": "mirrorctl.ovs._mirrors",
+    "recorded_spec": "mirrorctl.ovs._mirrors",
+    "require_bridge": "mirrorctl.ovs._mirrors",
+    "require_selection": "mirrorctl.ovs._mirrors",
+    "resolve_endpoint": "mirrorctl.ovs._ovsdb",
+    "spec_from_args": "mirrorctl.ovs._mirrors",
+    "status_json": "mirrorctl.ovs._status",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'mirrorctl.ovs' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+__all__: list[str] = [
+    "DEFAULT_BRIDGE",
+    "DEFAULT_ENDPOINT",
+    "DEFAULT_OUTPUT",
+    "ENDPOINT_ENV",
+    "Backoff",
+    "BridgeStatus",
+    "LinkError",
+    "LinkState",
+    "MirrorError",
+    "MirrorKeeper",
+    "MirrorSpec",
+    "NotFoundError",
+    "OVSDBError",
+    "OVSDBSession",
+    "OVSDBUnreachableError",
+    "Owner",
+    "PodDirectory",
+    "PodRef",
+    "ReconcileReport",
+    "Snapshot",
+    "UsageError",
+    "VswitchdTimeoutError",
+    "collect_status",
+    "connect",
+    "describe_plan",
+    "follow",
+    "format_status",
+    "identity_entries",
+    "link_state",
+    "node_name",
+    "owner_of",
+    "reconcile",
+    "recorded_spec",
+    "require_bridge",
+    "require_selection",
+    "resolve_endpoint",
+    "spec_from_args",
+    "status_json",
+]

@@ -1,0 +1,379 @@
+"""Desired mirror state and reconciling OVSDB towards it.
+
+mirrorctl owns at most one Mirror row per (bridge, output interface), named
+``mirrorscope-<output>``. Its ``external_ids`` mark it as ours and record the *intent* (global,
+pods, namespaces), so ``watch`` and ``status`` read it back. Rows of others (Kube-OVN's ``m0``,
+OVN's ``ovn-owned``) are read, never written. Planning is a pure function of a :class:`Snapshot`;
+only :func:`apply_plan` writes, in one ovsdbapp transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from uuid import UUID
+
+from mirrorctl.ovs._defaults import DEFAULT_BRIDGE, DEFAULT_OUTPUT
+from mirrorctl.ovs._errors import NotFoundError, OVSDBError, UsageError
+from mirrorctl.ovs._links import link_state, set_link_up, wait_for_link
+from mirrorctl.ovs._ovsdb import MirrorRow, OVSDBSession, Snapshot
+from mirrorctl.ovs._pods import PodPort, PodRef, known_namespaces, pod_ports
+
+log = logging.getLogger(__name__)
+
+OWNER_KEY = "mirrorscope-owner"
+OWNER_VALUE = "mirrorctl"
+GLOBAL_KEY = "mirrorscope-global"
+PODS_KEY = "mirrorscope-pods"
+NAMESPACES_KEY = "mirrorscope-namespaces"
+OUTPUT_KEY = "mirrorscope-output"
+
+
+class Owner(StrEnum):
+    MIRRORCTL = "mirrorctl"
+    KUBE_OVN = "kube-ovn"
+    OVN = "ovn"
+    UNKNOWN = "unknown"
+
+
+def owner_of(mirror: MirrorRow) -> Owner:
+    """Who made a Mirror row: our mark, OVN's ``ovn-owned``, or Kube-OVN's bare ``m0``."""
+    ext = mirror.external_ids
+    if ext.get(OWNER_KEY) == OWNER_VALUE:
+        return Owner.MIRRORCTL
+    if ext.get("ovn-owned") == "true":
+        return Owner.OVN
+    if mirror.name == "m0" and not ext:
+        return Owner.KUBE_OVN
+    return Owner.UNKNOWN
+
+
+@dataclass(frozen=True, slots=True)
+class MirrorSpec:
+    """What to mirror: everything, and/or pods named directly or by namespace (both directions)."""
+
+    select_all: bool = False
+    pods: frozenset[PodRef] = frozenset()
+    namespaces: frozenset[str] = frozenset()
+
+    def __or__(self, other: MirrorSpec) -> MirrorSpec:
+        return MirrorSpec(
+            self.select_all or other.select_all,
+            self.pods | other.pods,
+            self.namespaces | other.namespaces,
+        )
+
+    def __sub__(self, other: MirrorSpec) -> MirrorSpec:
+        return MirrorSpec(
+            self.select_all and not other.select_all,
+            self.pods - other.pods,
+            self.namespaces - other.namespaces,
+        )
+
+    def __bool__(self) -> bool:
+        return self.select_all or bool(self.pods) or bool(self.namespaces)
+
+    def wants(self, pod: PodRef) -> bool:
+        return pod in self.pods or pod.namespace in self.namespaces
+
+    def describe(self) -> str:
+        parts = ["all traffic"] if self.select_all else []
+        if self.namespaces:
+            parts.append("namespaces " + ", ".join(sorted(self.namespaces)))
+        if self.pods:
+            parts.append("pods " + ", ".join(str(p) for p in sorted(self.pods)))
+        return "; ".join(parts) or "nothing"
+
+    def to_external_ids(self, output: str) -> dict[str, str]:
+        return {
+            OWNER_KEY: OWNER_VALUE,
+            OUTPUT_KEY: output,
+            GLOBAL_KEY: "true" if self.select_all else "false",
+            PODS_KEY: ",".join(str(p) for p in sorted(self.pods)),
+            NAMESPACES_KEY: ",".join(sorted(self.namespaces)),
+        }
+
+    @classmethod
+    def from_external_ids(cls, ext: Mapping[str, str]) -> MirrorSpec:
+        pods = set()
+        for text in filter(None, ext.get(PODS_KEY, "").split(",")):
+            try:
+                pods.add(PodRef.parse(text))
+            except UsageError:
+                log.warning("ignoring malformed pod %r in mirror external_ids", text)
+        return cls(
+            ext.get(GLOBAL_KEY) == "true",
+            frozenset(pods),
+            frozenset(filter(None, ext.get(NAMESPACES_KEY, "").split(","))),
+        )
+
+
+def _owned(snapshot: Snapshot, bridge: str, output: str) -> list[MirrorRow]:
+    br = snapshot.bridges.get(bridge)
+    if br is None:
+        return []
+    rows = [snapshot.mirrors[u] for u in br.mirrors if u in snapshot.mirrors]
+    mine = [
+        m
+        for m in rows
+        if owner_of(m) is Owner.MIRRORCTL and m.external_ids.get(OUTPUT_KEY, output) == output
+    ]
+    return sorted(mine, key=lambda m: str(m.uuid))
+
+
+def recorded_spec(snapshot: Snapshot, bridge: str, output: str) -> MirrorSpec | None:
+    """The intent recorded in our row(s) for this output, or ``None`` when we have no row."""
+    rows = _owned(snapshot, bridge, output)
+    if not rows:
+        return None
+    spec = MirrorSpec()
+    for row in rows:
+        spec = spec | MirrorSpec.from_external_ids(row.external_ids)
+    return spec
+
+
+def require_bridge(snapshot: Snapshot, bridge: str) -> None:
+    if bridge not in snapshot.bridges:
+        known = ", ".join(sorted(snapshot.bridges)) or "none"
+        raise NotFoundError(
+            f"bridge {bridge!r} not found in OVSDB (bridges: {known}); pass --bridge",
+            kind="bridge",
+            name=bridge,
+        )
+
+
+def missing_selection(snapshot: Snapshot, spec: MirrorSpec, bridge: str) -> list[str]:
+    """Pods and namespaces the spec names that have no port on the bridge right now."""
+    ports = pod_ports(snapshot, bridge)
+    pods = {p.pod for p in ports}
+    namespaces = {p.pod.namespace for p in ports}
+    missing = [f"pod {p}" for p in sorted(spec.pods) if p not in pods]
+    missing += [f"namespace {n}" for n in sorted(spec.namespaces) if n not in namespaces]
+    return missing
+
+
+def require_selection(snapshot: Snapshot, spec: MirrorSpec, bridge: str) -> None:
+    """Raise ``NotFoundError`` for a named pod or namespace with no port on the bridge."""
+    missing = missing_selection(snapshot, spec, bridge)
+    if missing:
+        known = ", ".join(known_namespaces(pod_ports(snapshot, bridge))) or "none"
+        raise NotFoundError(
+            f"no {', '.join(missing)} on bridge {bridge} (namespaces with pods here: {known}); "
+            "`mirrorctl watch` follows pods that appear later",
+            kind=missing[0].split(" ")[0],
+            name=missing[0].split(" ", 1)[1],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class MirrorPlan:
+    """What reconciling one (bridge, output) needs, computed from a snapshot."""
+
+    bridge: str
+    output: str
+    spec: MirrorSpec
+    output_port: UUID | None
+    create_port: bool
+    internal: bool
+    want_row: bool
+    row: MirrorRow | None
+    row_is_current: bool
+    remove: tuple[UUID, ...]
+    selected: tuple[PodPort, ...]
+    covered_by: str | None
+    missing: tuple[str, ...] = field(default=())
+
+    @property
+    def name(self) -> str:
+        return f"mirrorscope-{self.output}"
+
+    @property
+    def changes(self) -> bool:
+        return bool(self.remove) or self.create_port or (self.want_row and not self.row_is_current)
+
+    @property
+    def select_all(self) -> bool:
+        return self.spec.select_all and self.covered_by is None
+
+    @property
+    def port_uuids(self) -> frozenset[UUID]:
+        return frozenset(p.port_uuid for p in self.selected)
+
+
+def plan_mirror(
+    snapshot: Snapshot,
+    spec: MirrorSpec,
+    *,
+    bridge: str = DEFAULT_BRIDGE,
+    output: str = DEFAULT_OUTPUT,
+    output_link_exists: bool = False,
+) -> MirrorPlan:
+    """Compare the snapshot with ``spec``; touch only our own rows."""
+    require_bridge(snapshot, bridge)
+    br = snapshot.bridges[bridge]
+    port = snapshot.port_named(output)
+    if port is not None and port.uuid not in br.ports:
+        other = snapshot.bridge_of_port(port.uuid)
+        raise UsageError(
+            f"port {output} is on bridge {other.name if other else '?'}, not {bridge}; "
+            "pass --bridge or another --iface"
+        )
+    covered_by = None
+    if port is not None:
+        for u in sorted(br.mirrors, key=str):
+            m = snapshot.mirrors.get(u)
+            if (
+                m
+                and owner_of(m) is not Owner.MIRRORCTL
+                and m.select_all
+                and m.output_port == port.uuid
+            ):
+                covered_by = m.name
+                break
+    selected = tuple(p for p in pod_ports(snapshot, bridge) if spec.wants(p.pod))
+    want_row = (spec.select_all and covered_by is None) or bool(spec.pods or spec.namespaces)
+    owned = _owned(snapshot, bridge, output)
+    row = owned[0] if owned and want_row else None
+    remove = tuple(m.uuid for m in owned if m is not row)
+    ports = frozenset(p.port_uuid for p in selected)
+    ext = spec.to_external_ids(output)
+    current = (
+        row is not None
+        and port is not None
+        and row.output_port == port.uuid
+        and row.select_all == (spec.select_all and covered_by is None)
+        and row.select_src_port == ports
+        and row.select_dst_port == ports
+        and all(row.external_ids.get(k) == v for k, v in ext.items())
+    )
+    return MirrorPlan(
+        bridge=bridge,
+        output=output,
+        spec=spec,
+        output_port=port.uuid if port else None,
+        create_port=want_row and port is None,
+        internal=not output_link_exists,
+        want_row=want_row,
+        row=row,
+        row_is_current=current,
+        remove=remove,
+        selected=selected,
+        covered_by=covered_by,
+        missing=tuple(missing_selection(snapshot, spec, bridge)),
+    )
+
+
+def apply_plan(session: OVSDBSession, plan: MirrorPlan) -> None:
+    """Write the plan in one transaction (create port, create/update/remove our Mirror rows)."""
+    if not plan.changes:
+        return
+    api = session.api
+    with session.transaction() as txn:
+        port_ref: object = plan.output_port
+        if plan.create_port:
+            attrs = {"type": "internal"} if plan.internal else {}
+            port_ref = txn.add(api.add_port(plan.bridge, plan.output, may_exist=True, **attrs))
+        for u in plan.remove:
+            # Mirror rows are garbage-collected once no bridge references them.
+            txn.add(api.db_remove("Bridge", plan.bridge, "mirrors", u))
+        if not plan.want_row:
+            return
+        ports = sorted(plan.port_uuids, key=str)
+        columns = {
+            "select_all": plan.select_all,
+            "select_src_port": ports,
+            "select_dst_port": ports,
+            "output_port": port_ref,
+            "external_ids": plan.spec.to_external_ids(plan.output),
+        }
+        if plan.row is None:
+            mirror = txn.add(api.db_create("Mirror", name=plan.name, **columns))
+            txn.add(api.db_add("Bridge", plan.bridge, "mirrors", mirror))
+        elif not plan.row_is_current:
+            txn.add(api.db_set("Mirror", plan.row.uuid, *columns.items(), if_exists=False))
+
+
+@dataclass(frozen=True, slots=True)
+class ReconcileReport:
+    plan: MirrorPlan
+    changed: bool
+    link_raised: bool
+    link_present: bool
+
+
+def reconcile(
+    session: OVSDBSession,
+    spec: MirrorSpec,
+    *,
+    bridge: str = DEFAULT_BRIDGE,
+    output: str = DEFAULT_OUTPUT,
+    netns: str | None = None,
+    link_timeout: float = 5.0,
+    snapshot: Snapshot | None = None,
+    attempts: int = 3,
+) -> ReconcileReport:
+    """Bring OVSDB and the output link to ``spec``; retry when a row changed under us.
+
+    ``link_timeout`` 0 means: do not wait for ovs-vswitchd to create the output link (the keeper
+    checks again on its next tick instead).
+    """
+    for attempt in range(1, attempts + 1):
+        snap = snapshot if snapshot is not None and attempt == 1 else session.snapshot()
+        plan = plan_mirror(
+            snap, spec, bridge=bridge, output=output, output_link_exists=_exists(output, netns)
+        )
+        try:
+            apply_plan(session, plan)
+            break
+        except OVSDBError as exc:
+            if attempt == attempts:
+                raise
+            log.info("retrying after a concurrent change: %s", exc)
+    raised, present = False, False
+    if link_timeout > 0 and plan.changes:
+        session.wait_applied(link_timeout)
+    if plan.want_row or plan.covered_by is not None:
+        if link_timeout > 0 and plan.want_row:
+            wait_for_link(output, netns, timeout=link_timeout)
+        present = _exists(output, netns)
+        if present:
+            raised = set_link_up(output, netns)
+    return ReconcileReport(plan, plan.changes, raised, present)
+
+
+def _exists(name: str, netns: str | None) -> bool:
+    return link_state(name, netns) is not None
+
+
+def describe_plan(plan: MirrorPlan) -> list[str]:
+    """Human lines for what the mirror does now (used by enable/disable)."""
+    lines = []
+    if plan.covered_by is not None and plan.spec.select_all:
+        lines.append(
+            f"mirror {plan.covered_by!r} (not ours) already sends all traffic on {plan.bridge} "
+            f"to {plan.output}; not adding another"
+        )
+    if not plan.want_row:
+        if plan.remove:
+            lines.append(f"removed mirror {plan.name} from {plan.bridge}")
+        elif plan.covered_by is None:
+            lines.append(f"nothing mirrored by mirrorctl to {plan.output} on {plan.bridge}")
+        return lines
+    what = [] if not plan.select_all else ["all traffic"]
+    if plan.spec.pods or plan.spec.namespaces:
+        pods = ", ".join(sorted({str(p.pod) for p in plan.selected})) or "no pods yet"
+        what.append(f"both directions of {pods}")
+    lines.append(f"mirror {plan.name}: {'; '.join(what)} on {plan.bridge} -> {plan.output}")
+    lines.extend(f"warning: {m} has no port on {plan.bridge} yet" for m in plan.missing)
+    return lines
+
+
+def spec_from_args(select_all: bool, pods: Iterable[str], namespaces: Iterable[str]) -> MirrorSpec:
+    """Build a spec from CLI values (``NS/NAME`` pods), rejecting malformed ones."""
+    return MirrorSpec(
+        select_all,
+        frozenset(PodRef.parse(p) for p in pods),
+        frozenset(n.strip() for n in namespaces if n.strip()),
+    )

@@ -1,0 +1,115 @@
+"""The one place that wires a frame source to an analysis pipeline and the pipeline to its sinks.
+
+``capture run`` (one worker or N), ``capture read``, the embedding API and the benchmark all build
+their pipeline here, so a new sink (a pcap store, IPFIX) is one field of ``Outputs`` and one branch
+of ``assemble``. ``Assembly.close`` flushes the flows still in the table before it closes the
+record writers: a caller cannot close the files and lose the active flows.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from analyzers import AnalysisPipeline, FlowSink, IdentityMap, PipelineOptions
+from capture import CaptureService, FilteredSource, FrameSource, ServiceResult, open_capture_file
+from exporters import DEFAULT_MAX_BYTES, EndedFlows, JsonLinesWriter, RotatingJsonLinesWriter
+
+
+@dataclass(frozen=True, slots=True)
+class Outputs:
+    """Where a pipeline's ended flows go; every field left at its default is a sink not built."""
+
+    #: JSON lines into one open stream the caller owns (``capture read`` → stdout).
+    records_stream: IO[str] | None = None
+    #: JSON lines into rotating files in this directory (``capture run --records``).
+    records_dir: Path | None = None
+    records_prefix: str = "flows"
+    rotate_bytes: int = DEFAULT_MAX_BYTES
+    #: Queue ended flows for the Prometheus collector (``capture run``'s /metrics).
+    metrics: bool = False
+    #: The caller's own sinks, after the built ones (the bench's audit, an embedding callback).
+    sinks: tuple[FlowSink, ...] = ()
+
+
+class Assembly:
+    """A pipeline and the sinks ``assemble`` built for it; ``close`` flushes, then closes."""
+
+    def __init__(
+        self,
+        pipeline: AnalysisPipeline,
+        writer: JsonLinesWriter | RotatingJsonLinesWriter | None,
+        ended: EndedFlows | None,
+    ) -> None:
+        self.pipeline = pipeline
+        self.writer = writer
+        self.ended = ended
+        self._closed = False
+        self._lock = threading.Lock()
+
+    def read(self, source: FrameSource) -> ServiceResult:
+        """Feed ``source`` to the end (a file); its flows stay in the table until ``close``."""
+        return CaptureService(source, [self.pipeline]).run()
+
+    def tick(self) -> None:
+        """The wall clock's turn: flows end on a quiet link, a records file rotates when due."""
+        self.pipeline.tick(time.time_ns())
+        if isinstance(self.writer, RotatingJsonLinesWriter):
+            self.writer.rotate_if_due()
+
+    def close(self) -> None:
+        """Flush every active flow to the sinks (end reason ``flush``), then close the writer.
+
+        Idempotent: the second call does nothing, so an error path and a ``finally`` may both
+        call it.
+        """
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        try:
+            self.pipeline.flush()
+        finally:
+            if self.writer is not None:
+                self.writer.close()
+
+
+def assemble(
+    identity: IdentityMap,
+    outputs: Outputs,
+    *,
+    node: str = "",
+    options: PipelineOptions | None = None,
+) -> Assembly:
+    """Build the analysis pipeline and the sinks ``outputs`` names."""
+    writer: JsonLinesWriter | RotatingJsonLinesWriter | None = None
+    if outputs.records_dir is not None:
+        writer = RotatingJsonLinesWriter(
+            outputs.records_dir, prefix=outputs.records_prefix, max_bytes=outputs.rotate_bytes
+        )
+    elif outputs.records_stream is not None:
+        writer = JsonLinesWriter(outputs.records_stream)
+    ended = EndedFlows() if outputs.metrics else None
+    sinks: list[FlowSink] = []
+    if writer is not None:
+        sinks.append(writer)
+    if ended is not None:
+        sinks.append(ended)
+    sinks.extend(outputs.sinks)
+    pipeline = AnalysisPipeline(identity, sinks, node=node, options=options or PipelineOptions())
+    return Assembly(pipeline, writer, ended)
+
+
+def offline_source(path: Path | str, bpf: str | None = None) -> FrameSource:
+    """A pcap or pcapng file as a frame source, through ``bpf`` (tcpdump syntax) when given."""
+    source: FrameSource = open_capture_file(path)
+    if bpf:
+        try:
+            source = FilteredSource(source, bpf)
+        except BaseException:
+            source.close()
+            raise
+    return source

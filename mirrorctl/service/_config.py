@@ -1,0 +1,123 @@
+"""`capture run`'s configuration: the flags checked and resolved into one ``RunConfig``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import socket
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from analyzers import PipelineOptions
+from exporters import CardinalityConfig, MetricsConfig
+from mirrorctl import ovs
+from mirrorctl.ovs import OVSDBUnreachableError, UsageError
+
+log = logging.getLogger(__name__)
+
+NETNS_ENV = "MIRRORSCOPE_NETNS"
+
+
+@dataclass(frozen=True, slots=True)
+class RunConfig:
+    """Everything a capture worker needs (picklable: workers may be separate processes)."""
+
+    iface: str
+    netns: str | None
+    bpf: str | None
+    snaplen: int
+    block_size: int
+    block_count: int
+    records: Path | None
+    rotate_bytes: int
+    node: str
+    endpoint: str
+    bridge: str
+    options: PipelineOptions
+    duration: float | None
+    workers: int = 1
+    fanout_group: int = 0
+    wait_iface_s: float = 0.0  # how long to wait for a missing interface (--keep-mirror)
+    metrics: MetricsConfig | None = None  # None: MetricsConfig(node) with its defaults
+
+
+def pipeline_options(args: argparse.Namespace) -> PipelineOptions:
+    """--max-flows and --no-dedup (``capture run`` and ``capture read``)."""
+    if args.max_flows < 1:
+        raise UsageError(f"--max-flows must be at least 1, not {args.max_flows}")
+    return PipelineOptions(
+        max_flows=args.max_flows, dedup_window_ns=0 if args.no_dedup else 1_000_000
+    )
+
+
+def run_config(args: argparse.Namespace) -> RunConfig:
+    """Check ``capture run``'s flags and resolve the OVSDB endpoint, netns and node name."""
+    if args.workers < 1:
+        raise UsageError(f"--workers must be at least 1, not {args.workers}")
+    if args.duration is not None and args.duration <= 0:
+        raise UsageError(f"--duration must be positive, not {args.duration}")
+    if args.rotate_mb < 1 or args.block_mb < 1 or args.blocks < 1:
+        raise UsageError("--rotate-mb, --block-mb and --blocks must be at least 1")
+    metrics = _metrics_config(args)  # bad flags fail before anything connects
+    endpoint = ovs.resolve_endpoint(args.ovsdb, os.environ)
+    netns = args.netns or os.environ.get(NETNS_ENV) or None
+    node = _resolve_node(args, endpoint)
+    return RunConfig(
+        iface=args.iface,
+        netns=netns,
+        bpf=args.filter,
+        snaplen=args.snaplen,
+        block_size=args.block_mb << 20,
+        block_count=args.blocks,
+        records=args.records,
+        rotate_bytes=args.rotate_mb << 20,
+        node=node,
+        endpoint=endpoint,
+        bridge=args.bridge,
+        options=pipeline_options(args),
+        duration=args.duration,
+        workers=args.workers,
+        fanout_group=os.getpid() & 0xFFFF,
+        wait_iface_s=15.0 if args.keep_mirror != "none" else 0.0,
+        metrics=replace(metrics, node=node),
+    )
+
+
+def _resolve_node(args: argparse.Namespace, endpoint: str) -> str:
+    if args.node:
+        return str(args.node)
+    try:
+        with ovs.connect(endpoint, timeout=2.0) as session:
+            found = ovs.node_name(session.snapshot())
+    except OVSDBUnreachableError as e:
+        log.warning("%s; naming this node by its hostname", e)
+        found = None
+    return found or socket.gethostname()
+
+
+_METRICS_FLAGS = {
+    "top_k": "--metrics-top-k",
+    "max_series": "--metrics-max-series",
+    "grace_s": "--metrics-grace-s",
+}
+
+
+def _metrics_config(args: argparse.Namespace, node: str = "") -> MetricsConfig:
+    """--metrics-top-k, --metrics-max-series, --metrics-grace-s, --coverage-window-s."""
+    if args.coverage_window_s <= 0:
+        raise UsageError(f"--coverage-window-s must be positive, not {args.coverage_window_s}")
+    try:
+        cardinality = CardinalityConfig(
+            top_k=args.metrics_top_k,
+            max_series=args.metrics_max_series,
+            grace_s=args.metrics_grace_s,
+        )
+    except ValueError as e:
+        text = str(e)  # names the field; the user knows the flag
+        for field_name, flag in _METRICS_FLAGS.items():
+            text = text.replace(field_name, flag)
+        raise UsageError(text) from None
+    return MetricsConfig(
+        node=node, cardinality=cardinality, coverage_window_s=args.coverage_window_s
+    )

@@ -1,0 +1,98 @@
+"""`capture read`: pcap/pcapng files analysed offline into flow records on stdout."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from analyzers import Endpoint, EndpointKind, IdentityMap, PipelineCounters
+from capture import CaptureError, compile_filter
+from mirrorctl import ovs
+from mirrorctl.ovs import UsageError
+from mirrorctl.service._assemble import Outputs, assemble, offline_source
+from mirrorctl.service._config import pipeline_options
+from mirrorctl.service._identity import endpoint_named
+
+
+def _identity_file(path: Path, identity: IdentityMap) -> None:
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise UsageError(f"cannot read --identity {path}: {e.strerror}") from e
+    except json.JSONDecodeError as e:
+        raise UsageError(f"--identity {path} is not JSON: {e}") from e
+    entries: list[tuple[str, Endpoint]] = []
+    try:
+        if isinstance(doc, dict) and "pods" in doc and "node_port" in doc:  # a lab state file
+            node = str(doc["node_port"]["node_name"])
+            for p in doc["pods"]:
+                ep = Endpoint(EndpointKind.POD, str(p["namespace"]), str(p["name"]), node)
+                entries += [(str(p["ipv4"]), ep), (str(p["ipv6"]), ep)]
+            entries.append((str(doc["node_port"]["ipv4"]), Endpoint(EndpointKind.NODE, node=node)))
+        elif isinstance(doc, dict):
+            for addr, name in doc.items():
+                entries.append((addr, endpoint_named(str(name))))
+        else:
+            raise TypeError("not an object")
+        identity.replace("file", entries)
+    except (KeyError, TypeError, ValueError) as e:
+        raise UsageError(
+            f"--identity {path}: expected {{ip: 'ns/pod' | 'node/NAME'}} or a lab state file ({e})"
+        ) from e
+
+
+def _summary(files: int, c: PipelineCounters) -> str:
+    protos = ", ".join(f"{p} {n}" for p, n in sorted(c.records_by_proto.items())) or "none"
+    bad = sum(c.malformed.values())
+    reasons = ", ".join(f"{r} {n}" for r, n in sorted(c.malformed.items()))
+    return (
+        f"read {files} file(s): {c.packets} packets, {c.flows_ended} flows ({protos}), "
+        f"malformed {bad}{f' ({reasons})' if reasons else ''}, duplicates suppressed "
+        f"{c.duplicates}"
+    )
+
+
+def read_files(args: argparse.Namespace) -> int:
+    identity = IdentityMap()
+    node = args.node or ""
+    if args.identity is not None:
+        _identity_file(args.identity, identity)
+    if args.ovsdb:
+        # Only here does `capture read` pay for ovsdbapp: the ovs names resolve on first use.
+        endpoint = ovs.resolve_endpoint(args.ovsdb, os.environ)
+        with ovs.connect(endpoint) as session:
+            snap = session.snapshot()
+        node = node or ovs.node_name(snap) or ""
+        identity.replace("ovsdb", ovs.identity_entries(snap, node or None))
+    if args.filter:
+        compile_filter(args.filter)  # a bad expression is one error line before any output
+    assembly = assemble(
+        identity, Outputs(records_stream=sys.stdout), node=node, options=pipeline_options(args)
+    )
+    errors: list[CaptureError] = []
+    for path in args.files:
+        try:
+            source = offline_source(path, args.filter)
+            try:
+                assembly.read(source)
+            finally:
+                source.close()
+        except CaptureError as e:
+            # The flows decoded before the damage stay in the table and are flushed below.
+            errors.append(e)
+    assembly.close()
+    if not args.no_summary:
+        counters = assembly.pipeline.counters()
+        print(f"mirrorctl: {_summary(len(args.files), counters)}", file=sys.stderr)
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        raise CaptureError(
+            f"{len(errors)} of {len(args.files)} files could not be read to the end; first: "
+            f"{errors[0]}",
+            source=errors[0].source,
+        )
+    return 0

@@ -1,0 +1,140 @@
+"""`capture run` with one worker: the service composed in this process.
+
+The frame source feeds the worker's pipeline through ``CaptureService``; the OVSDB feed (and,
+with --keep-mirror, the mirror keeper) runs beside it in a thread; /metrics reads the worker's
+flow table. ``serve``, ``announce`` and ``netns_gone`` also serve the --workers N parent and
+workers.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from analyzers import IdentityMap
+from capture import CaptureError, CaptureService, netns_path, stop_on_signals
+from exporters import CaptureHealth, EndedFlows, FlowMetricsCollector, MetricsConfig, MetricsServer
+from mirrorctl.ovs import MirrorSpec
+from mirrorctl.service._config import RunConfig
+from mirrorctl.service._feed import OvsdbFeed, start_feed
+from mirrorctl.service._worker import Worker
+
+TICK_S = 1.0
+#: Ended flows queued for the exporter beyond this are folded into its totals without a scrape,
+#: so a service nobody scrapes does not grow without bound.
+_ENDED_FOLD_AT = 50_000
+
+
+def serve(
+    listen: str,
+    *,
+    source: Any,
+    identity: IdentityMap,
+    metrics: MetricsConfig,
+    ended: EndedFlows,
+    health: Callable[[], CaptureHealth],
+    feed: OvsdbFeed,
+    running: threading.Event,
+) -> tuple[FlowMetricsCollector, MetricsServer | None]:
+    from prometheus_client import CollectorRegistry  # noqa: PLC0415 - only the service needs it
+
+    collector = FlowMetricsCollector(
+        source,
+        identity,
+        metrics,
+        ended=ended,
+        health=health,
+        mirror_tx_packets=feed.mirror_tx_packets,
+        scrape_coverage=False,  # the feed pairs each OVS write with the capture's counter
+    )
+    feed.on_mirror_sent = collector.observe_mirror
+    registry = CollectorRegistry()
+    registry.register(collector)
+    if listen == "off":
+        return collector, None
+    server = MetricsServer(
+        registry, listen, ready=lambda: running.is_set() and feed.connected
+    ).start()
+    host, port = server.address
+    print(f"serving http://{host}:{port}/metrics", file=sys.stderr, flush=True)
+    return collector, server
+
+
+def run_single(cfg: RunConfig, listen: str, keep: MirrorSpec | None) -> int:
+    identity = IdentityMap()
+    stop = threading.Event()
+    feed, feed_thread = start_feed(cfg, identity, stop, keep)
+    running = threading.Event()
+    worker: Worker | None = None
+    server: MetricsServer | None = None
+    try:
+        worker = Worker(cfg, 0, identity)
+        collector, server = serve(
+            listen, source=worker.table_source, identity=identity,
+            metrics=cfg.metrics or MetricsConfig(node=cfg.node), ended=worker.ended,
+            health=worker.health, feed=feed, running=running,
+        )  # fmt: skip
+        w = worker
+        lost = threading.Event()
+
+        def tick() -> None:
+            w.tick()
+            if len(w.ended) > _ENDED_FOLD_AT:
+                collector.collect()
+            if netns_gone(cfg.netns):
+                lost.set()
+                service.request_stop()
+
+        service = CaptureService(
+            w.source, [w.pipeline], stop=stop, tick=tick, tick_s=TICK_S, duration_s=cfg.duration
+        )
+        running.set()
+        announce(cfg)
+        try:
+            with stop_on_signals(service.request_stop):
+                result = service.run()
+        finally:
+            # Also when the source fails (mirror0 deleted, netns gone): what was counted is
+            # written before the error is reported.
+            running.clear()
+            w.finish()
+        if lost.is_set():
+            raise CaptureError(
+                f"network namespace {cfg.netns} is gone (lab down?): stopped after writing every "
+                "flow; start the service again once the namespace exists",
+                source=cfg.iface,
+            )
+        c = w.pipeline.counters()
+        print(
+            f"mirrorctl: captured {result.frames} frames ({result.source.dropped} dropped by the "
+            f"kernel), {c.flows_ended} flow records, malformed {sum(c.malformed.values())}, "
+            f"duplicates {c.duplicates}",
+            file=sys.stderr,
+            flush=True,
+        )
+        return 0
+    finally:
+        stop.set()
+        if server is not None:
+            server.stop()
+        if worker is not None:
+            worker.source.close()
+        feed_thread.join(timeout=5)
+
+
+def netns_gone(netns: str | None) -> bool:
+    """The capture's namespace was deleted: its interface and our socket's traffic are gone."""
+    return netns is not None and not os.path.exists(netns_path(netns))
+
+
+def announce(cfg: RunConfig) -> None:
+    where = cfg.iface if cfg.netns is None else f"{cfg.iface} in netns {cfg.netns}"
+    records = f", records in {cfg.records}" if cfg.records else ""
+    print(
+        f"capturing on {where} with {cfg.workers} worker(s), node {cfg.node}{records}",
+        file=sys.stderr,
+        flush=True,
+    )
