@@ -9,7 +9,7 @@ import socket
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from analyzers._pipeline import PipelineOptions
+from analyzers import PipelineOptions
 from exporters import CardinalityConfig, MetricsConfig
 from mirrorctl._errors import OVSDBUnreachableError, UsageError
 from mirrorctl._ovsdb import connect, resolve_endpoint
@@ -47,9 +47,8 @@ def pipeline_options(args: argparse.Namespace) -> PipelineOptions:
     """--max-flows and --no-dedup (``capture run`` and ``capture read``)."""
     if args.max_flows < 1:
         raise UsageError(f"--max-flows must be at least 1, not {args.max_flows}")
-    return PipelineOptions(
-        max_flows=args.max_flows, dedup_window_ns=0 if args.no_dedup else 1_000_000
-    )
+    options = PipelineOptions(max_flows=args.max_flows)
+    return replace(options, dedup_window_ns=0) if args.no_dedup else options
 
 
 def run_config(args: argparse.Namespace) -> RunConfig:

@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from analyzers import PipelineOptions
 from exporters import DEFAULT_LISTEN, CardinalityConfig, MetricsConfig
 from mirrorctl._capture_config import NETNS_ENV, run_config
 from mirrorctl._capture_read import read_files
@@ -131,7 +132,10 @@ def _analysis_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--node", metavar="NAME", help="this node's name (default: from OVSDB, else hostname)"
     )
-    p.add_argument("--max-flows", type=int, default=2_000_000, help="flow table bound (2000000)")
+    max_flows = PipelineOptions().max_flows
+    p.add_argument(
+        "--max-flows", type=int, default=max_flows, help=f"flow table bound ({max_flows})"
+    )
     p.add_argument(
         "--no-dedup", action="store_true", help="count mirrored copies of a packet separately"
     )
