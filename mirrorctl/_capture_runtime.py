@@ -12,13 +12,20 @@ import os
 import sys
 import threading
 from collections.abc import Callable
-from typing import Any
 
 from analyzers import IdentityMap
 from capture import CaptureError
 from capture._netns import netns_path
 from capture._service import CaptureService, stop_on_signals
-from exporters import CaptureHealth, EndedFlows, FlowMetricsCollector, MetricsConfig, MetricsServer
+from exporters import (
+    CaptureHealth,
+    EndedFlows,
+    FlowMetricsCollector,
+    FlowSnapshotSource,
+    FlowTableSource,
+    MetricsConfig,
+    MetricsServer,
+)
 from mirrorctl._capture_config import RunConfig
 from mirrorctl._capture_feed import OvsdbFeed, start_feed
 from mirrorctl._capture_worker import Worker
@@ -33,7 +40,7 @@ _ENDED_FOLD_AT = 50_000
 def serve(
     listen: str,
     *,
-    source: Any,
+    source: FlowSnapshotSource,
     identity: IdentityMap,
     metrics: MetricsConfig,
     ended: EndedFlows,
@@ -75,7 +82,7 @@ def run_single(cfg: RunConfig, listen: str, keep: MirrorSpec | None) -> int:
     try:
         worker = Worker(cfg, 0, identity)
         collector, server = serve(
-            listen, source=worker.table_source, identity=identity,
+            listen, source=FlowTableSource(worker.pipeline.table), identity=identity,
             metrics=cfg.metrics or MetricsConfig(node=cfg.node), ended=worker.ended,
             health=worker.health, feed=feed, running=running,
         )  # fmt: skip
