@@ -105,6 +105,7 @@ class Worker:
         # and not in the snapshot (missed for one scrape at most, never counted twice).
         table = self.pipeline.table
         active = table.active_view()
+        evictions = table.counters().flows_evicted
         return WorkerReport(
             self.index,
             active,
@@ -113,5 +114,5 @@ class Worker:
             final,
             [str(p) for p in self.writer.files] if self.writer is not None else [],
             time.monotonic(),
-            table.counters().flows_evicted,
+            evictions,
         )
