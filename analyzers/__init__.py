@@ -5,6 +5,7 @@ from analyzers._decode import decode
 from analyzers._decoded import DecodedBatch, Status, TunnelType
 from analyzers._dedup import Deduplicator
 from analyzers._dns import DnsMessage, parse_dns
+from analyzers._flowoptions import FlowTableOptions
 from analyzers._flowtable import FlowTable, FlowTableCounters
 from analyzers._identity import EXTERNAL, Endpoint, EndpointKind, IdentityMap
 from analyzers._pipeline import AnalysisPipeline, PipelineCounters, PipelineOptions
@@ -25,6 +26,7 @@ __all__ = [
     "FlowSink",
     "FlowTable",
     "FlowTableCounters",
+    "FlowTableOptions",
     "IdentityMap",
     "MirrorscopeError",
     "PipelineCounters",

@@ -7,7 +7,9 @@ of the columns are copied under the writer's lock (memcpy speed), the rest happe
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -49,6 +51,31 @@ class ActiveFlows:
 
     def __len__(self) -> int:
         return int(self.proto.shape[0])
+
+    @classmethod
+    def empty(cls) -> ActiveFlows:
+        """No flows: what a reader shows before any table reported."""
+        none = np.zeros(0, np.int64)
+        columns: dict[str, npt.NDArray[Any]] = {f.name: none for f in fields(cls)}
+        columns.update(
+            proto=np.zeros(0, np.uint8), orig=np.empty(0, object), resp=np.empty(0, object)
+        )
+        return cls(**columns)
+
+    @classmethod
+    def concat(cls, parts: Sequence[ActiveFlows]) -> ActiveFlows:
+        """The flows of several tables as one (``--workers N``): every column concatenated.
+
+        Each flow lives in exactly one worker's table (the fanout hashes both directions of a
+        flow to the same worker), so concatenating never counts a flow twice.
+        """
+        if not parts:
+            return cls.empty()
+        if len(parts) == 1:
+            return parts[0]
+        return cls(
+            **{f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(cls)}
+        )
 
 
 def active_flows(c: FlowColumns, lock: threading.Lock) -> ActiveFlows:

@@ -28,6 +28,7 @@ from analyzers._flowdns import dns_rows
 from analyzers._flowexpiry import eviction_victims, timed_out
 from analyzers._flowindex import FlowIndex, batch_clashes
 from analyzers._flowkey import PROTO_TCP, PROTO_UDP, FlowKeys, flow_keys
+from analyzers._flowoptions import FlowTableOptions
 from analyzers._flowrecords import address_keys, build_records
 from analyzers._flowtcp import tcp_rows
 from analyzers._identity import IdentityMap
@@ -68,24 +69,19 @@ class FlowTable:
         self,
         identity: IdentityMap,
         *,
-        idle_timeout_s: float = 120.0,
-        udp_idle_timeout_s: float = 60.0,
-        icmp_idle_timeout_s: float = 60.0,
-        tcp_closed_timeout_s: float = 5.0,
-        active_timeout_s: float = 1800.0,
-        max_flows: int = 2_000_000,
+        options: FlowTableOptions | None = None,
         on_ended: Callable[[list[FlowRecord]], None] | Sequence[FlowSink] | None = None,
         node: str = "",
         uid_seed: bytes | None = None,
     ) -> None:
-        if max_flows < 1:
-            raise ValueError("max_flows must be at least 1")
+        opts = options if options is not None else FlowTableOptions()
+        max_flows = opts.max_flows
         self._identity = identity
-        self._idle_ns = int(idle_timeout_s * _NS)
-        self._udp_idle_ns = int(udp_idle_timeout_s * _NS)
-        self._icmp_idle_ns = int(icmp_idle_timeout_s * _NS)
-        self._closed_ns = int(tcp_closed_timeout_s * _NS)
-        self._active_ns = int(active_timeout_s * _NS)
+        self._idle_ns = int(opts.idle_timeout_s * _NS)
+        self._udp_idle_ns = int(opts.udp_idle_timeout_s * _NS)
+        self._icmp_idle_ns = int(opts.icmp_idle_timeout_s * _NS)
+        self._closed_ns = int(opts.tcp_closed_timeout_s * _NS)
+        self._active_ns = int(opts.active_timeout_s * _NS)
         self._max = max_flows
         self._node = node
         self._seed = uid_seed if uid_seed is not None else os.urandom(16)

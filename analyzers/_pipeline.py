@@ -21,7 +21,8 @@ import numpy as np
 
 from analyzers._decode import decode
 from analyzers._decoded import Status
-from analyzers._dedup import Deduplicator
+from analyzers._dedup import DEFAULT_WINDOW_NS, Deduplicator
+from analyzers._flowoptions import FlowTableOptions
 from analyzers._flowtable import FlowTable
 from analyzers._identity import IdentityMap
 from analyzers._records import FlowRecord, FlowSink
@@ -33,19 +34,14 @@ _CODES = 32  # every Status value is below this
 
 
 @dataclass(frozen=True, slots=True)
-class PipelineOptions:
-    """Flow-table and expiry settings; the defaults are the service's."""
+class PipelineOptions(FlowTableOptions):
+    """The flow table's options (``FlowTableOptions``) plus the pipeline's own; the defaults
+    are the service's."""
 
-    max_flows: int = 2_000_000
-    idle_timeout_s: float = 120.0
-    udp_idle_timeout_s: float = 60.0
-    icmp_idle_timeout_s: float = 60.0
-    tcp_closed_timeout_s: float = 5.0
-    active_timeout_s: float = 1800.0
     #: How often, in packet time, ended flows are swept out of the table.
     expire_every_s: float = 1.0
     #: Suppress mirrored copies (routed/NATed packets OVS mirrors twice); 0 turns it off.
-    dedup_window_ns: int = 1_000_000
+    dedup_window_ns: int = DEFAULT_WINDOW_NS
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,12 +94,7 @@ class AnalysisPipeline:
         self._count = _Count()
         self.table = FlowTable(
             identity,
-            idle_timeout_s=opts.idle_timeout_s,
-            udp_idle_timeout_s=opts.udp_idle_timeout_s,
-            icmp_idle_timeout_s=opts.icmp_idle_timeout_s,
-            tcp_closed_timeout_s=opts.tcp_closed_timeout_s,
-            active_timeout_s=opts.active_timeout_s,
-            max_flows=opts.max_flows,
+            options=opts,
             on_ended=[self._count, *sinks],
             node=node,
             uid_seed=uid_seed,

@@ -21,6 +21,11 @@ _quote = encode_basestring_ascii  # json.dumps's own string encoder (C)
 # text that needs no JSON escaping: printable ASCII without quote or backslash
 _UNPLAIN = re.compile(r"[^ !#-\[\]-~]").search
 
+#: IP protocol numbers of conn.log's ``proto`` names (other protocols are written as numbers).
+_PROTO_NUMBERS = {"tcp": 6, "udp": 17, "icmp": 1, "sctp": 132}
+_ICMP6 = 58
+_PROTO_UNKNOWN = 255  # IANA's reserved number: a name this module does not know
+
 _B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 
@@ -143,6 +148,16 @@ class FlowRecord:
     tcp: TcpStats | None = None
     dns: DnsStats | None = None
     end_reason: str = "end"
+
+    @property
+    def ip_proto(self) -> int:
+        """The IP protocol number: ``proto`` names ICMPv6 ``icmp`` (as Zeek does), this does not."""
+        if self.proto == "icmp" and self.ip_version == 6:
+            return _ICMP6
+        number = _PROTO_NUMBERS.get(self.proto)
+        if number is not None:
+            return number
+        return int(self.proto) if self.proto.isdigit() else _PROTO_UNKNOWN
 
     # flat views -------------------------------------------------------------
     @property

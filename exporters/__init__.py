@@ -3,15 +3,8 @@
 from capture import MirrorscopeError
 from exporters._cardinality import CardinalityConfig, EndpointDirectory
 from exporters._collector import FlowMetricsCollector, MetricsConfig
-from exporters._ended import EndedFlows, FlowRecordLike
+from exporters._ended import EndedFlows
 from exporters._errors import ExporterError, ListenError
-from exporters._flowstats import (
-    FlowColumns,
-    FlowEndSink,
-    FlowSnapshot,
-    FlowStats,
-    FlowStatsSource,
-)
 from exporters._health import CaptureHealth
 from exporters._http import DEFAULT_LISTEN, MetricsServer, parse_listen
 from exporters._jsonl import (
@@ -20,7 +13,7 @@ from exporters._jsonl import (
     RecordsError,
     RotatingJsonLinesWriter,
 )
-from exporters._tablesource import FlowTableLike, FlowTableSource
+from exporters._tablesource import FlowSnapshot, FlowSnapshotSource, FlowTableSource
 
 __all__ = [
     "DEFAULT_LISTEN",
@@ -30,14 +23,9 @@ __all__ = [
     "EndedFlows",
     "EndpointDirectory",
     "ExporterError",
-    "FlowColumns",
-    "FlowEndSink",
     "FlowMetricsCollector",
-    "FlowRecordLike",
     "FlowSnapshot",
-    "FlowStats",
-    "FlowStatsSource",
-    "FlowTableLike",
+    "FlowSnapshotSource",
     "FlowTableSource",
     "JsonLinesWriter",
     "ListenError",

@@ -15,13 +15,16 @@ import numpy as np
 import numpy.typing as npt
 
 from analyzers import Endpoint, EndpointKind
-from exporters._flowstats import COUNT_FIELDS, PROTOCOL_NAMES, PROTOCOL_OTHER, FlowColumns
+from exporters._scrapecolumns import COUNT_FIELDS, ScrapeColumns
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 
+#: IP protocol numbers that get their own ``protocol`` label value; every other number is ``other``,
+#: so a scan of odd protocol numbers cannot add label values.
+PROTOCOL_NAMES: dict[int, str] = {1: "icmp", 6: "tcp", 17: "udp", 58: "icmpv6", 132: "sctp"}
 #: ``protocol`` label values, in vector index order.
-PROTOCOLS: tuple[str, ...] = (*PROTOCOL_NAMES.values(), PROTOCOL_OTHER)
+PROTOCOLS: tuple[str, ...] = (*PROTOCOL_NAMES.values(), "other")
 _PROTO_INDEX = np.full(256, len(PROTOCOLS) - 1, dtype=np.int64)
 for _i, _num in enumerate(PROTOCOL_NAMES):
     _PROTO_INDEX[_num] = _i
@@ -86,7 +89,7 @@ def _side_columns(side: str) -> tuple[list[int], list[int]]:
     return src, list(range(TX_PACKETS, ZERO_WINDOWS + 1))
 
 
-def protocol_counts(cols: FlowColumns) -> I64:
+def protocol_counts(cols: ScrapeColumns) -> I64:
     """Number of flows per ``PROTOCOLS`` entry; slices of a still-active flow do not count."""
     idx = _PROTO_INDEX[np.clip(cols.proto, 0, 255)]
     if cols.continues is not None:
@@ -239,7 +242,7 @@ class KeyedVectors:
         )
 
 
-def aggregate(cols: FlowColumns, index: EndpointIndex) -> KeyedVectors:
+def aggregate(cols: ScrapeColumns, index: EndpointIndex) -> KeyedVectors:
     """One vector per (local pod, remote endpoint, protocol) over every local pod side of a flow.
 
     A flow between two local pods contributes to both (each sees its own tx/rx). Handshake RTT

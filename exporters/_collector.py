@@ -20,7 +20,7 @@ import numpy.typing as npt
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.metrics_core import Metric
 
-from analyzers import Endpoint, EndpointKind
+from analyzers import Endpoint, EndpointKind, FlowRecord
 from exporters._aggregate import (
     DNS0,
     DNS_BUCKETS,
@@ -53,9 +53,10 @@ from exporters._aggregate import (
 )
 from exporters._cardinality import CardinalityConfig, CardinalityGuard, EndpointDirectory
 from exporters._coverage import CoverageWindow
-from exporters._ended import EndedFlows, FlowRecordLike
-from exporters._flowstats import FlowColumns, FlowStats, FlowStatsSource
+from exporters._ended import EndedFlows
 from exporters._health import CaptureHealth, health_families
+from exporters._scrapecolumns import ScrapeColumns
+from exporters._tablesource import FlowSnapshotSource
 
 log = logging.getLogger(__name__)
 
@@ -86,9 +87,10 @@ def remote_labels(remote: Endpoint) -> tuple[str, str, str]:
 class FlowMetricsCollector:
     """A ``prometheus_client`` Collector and the flow table's ended-flow sink.
 
-    Register it on a registry you own: ``registry.register(collector)``; give ``on_flow_end`` to the
-    flow table. ``health`` and ``mirror_tx_packets`` are read at scrape time; either may be None
-    (its families are then left out). ``mirror_tx_packets`` returns None when OVSDB is unreachable.
+    Register it on a registry you own: ``registry.register(collector)``; give it (or ``ended``) to
+    the flow table as a sink of ended flows. ``health`` and ``mirror_tx_packets`` are read at
+    scrape time; either may be None (its families are then left out). ``mirror_tx_packets``
+    returns None when OVSDB is unreachable.
 
     The coverage ratio is taken between changes of the mirrored counter (see ``CoverageWindow``).
     By default each scrape samples (received, ``mirror_tx_packets()``). With
@@ -99,7 +101,7 @@ class FlowMetricsCollector:
 
     def __init__(
         self,
-        source: FlowStatsSource,
+        source: FlowSnapshotSource,
         directory: EndpointDirectory,
         config: MetricsConfig,
         *,
@@ -126,10 +128,6 @@ class FlowMetricsCollector:
         self._cumulative = KeyedVectors.empty()
         self._ended_by_proto = np.zeros(len(PROTOCOLS), dtype=np.int64)
 
-    def on_flow_end(self, flow: FlowStats) -> None:
-        """Take one ended flow (the flow table calls it once per flow)."""
-        self.ended.on_flow_end(flow)
-
     def observe_mirror(self, mirrored: int | None) -> None:
         """What OVS counts as mirrored, as ovs-vswitchd just wrote it (the service passes the
         mirror output port's tx_packets + tx_dropped, read from the device at the write); pairs it
@@ -142,7 +140,7 @@ class FlowMetricsCollector:
         """One (captured, mirrored) pair taken at the same instant, for the coverage ratio."""
         self._coverage.observe(captured, mirrored)
 
-    def on_flows_ended(self, records: Sequence[FlowRecordLike]) -> None:
+    def on_flows_ended(self, records: Sequence[FlowRecord]) -> None:
         """``analyzers.FlowSink``: take a list of ended flow records."""
         self.ended.on_flows_ended(records)
 
@@ -198,12 +196,13 @@ class FlowMetricsCollector:
     def _collect(self) -> Iterator[Metric]:
         # Ended flows go into the totals before anything can fail, so a failing snapshot costs
         # one scrape, never data.
-        ended = FlowColumns.from_rows(self.ended.drain())
+        ended = ScrapeColumns.of_records(self.ended.drain())
         self._ended_by_proto += protocol_counts(ended)
         ended_kv = aggregate(ended, self._index)
         self._cumulative = self._cumulative.plus(ended_kv.folded(self._expired_mask()))
         snap = self._source.flow_snapshot()
-        active_kv = aggregate(snap.active, self._index)
+        active = ScrapeColumns.of_active(snap.active)
+        active_kv = aggregate(active, self._index)
         keys = np.concatenate([self._cumulative.keys, active_kv.keys])
         ids = np.unique(np.concatenate([key_local(keys), key_remote(keys)]))
         ids = ids[self._index.is_pod()[ids]]
@@ -218,7 +217,7 @@ class FlowMetricsCollector:
         merged = self._cumulative.plus(active_kv.folded(expired)).plus(shown)
 
         yield from self._pod_families(merged)
-        active_by_proto = protocol_counts(snap.active)
+        active_by_proto = protocol_counts(active)
         yield from self._flow_families(active_by_proto, snap.evictions, len(snap.active))
         yield from self._health_families()
         yield from self._series_families()

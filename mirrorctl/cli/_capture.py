@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from analyzers import PipelineOptions
 from exporters import DEFAULT_LISTEN, CardinalityConfig, MetricsConfig
 from mirrorctl import ovs, service
 from mirrorctl.ovs import DEFAULT_BRIDGE, DEFAULT_OUTPUT, ENDPOINT_ENV
@@ -126,7 +127,10 @@ def _analysis_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--node", metavar="NAME", help="this node's name (default: from OVSDB, else hostname)"
     )
-    p.add_argument("--max-flows", type=int, default=2_000_000, help="flow table bound (2000000)")
+    max_flows = PipelineOptions().max_flows
+    p.add_argument(
+        "--max-flows", type=int, default=max_flows, help=f"flow table bound ({max_flows})"
+    )
     p.add_argument(
         "--no-dedup", action="store_true", help="count mirrored copies of a packet separately"
     )

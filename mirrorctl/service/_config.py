@@ -46,9 +46,8 @@ def pipeline_options(args: argparse.Namespace) -> PipelineOptions:
     """--max-flows and --no-dedup (``capture run`` and ``capture read``)."""
     if args.max_flows < 1:
         raise UsageError(f"--max-flows must be at least 1, not {args.max_flows}")
-    return PipelineOptions(
-        max_flows=args.max_flows, dedup_window_ns=0 if args.no_dedup else 1_000_000
-    )
+    options = PipelineOptions(max_flows=args.max_flows)
+    return replace(options, dedup_window_ns=0) if args.no_dedup else options
 
 
 def run_config(args: argparse.Namespace) -> RunConfig:

@@ -12,11 +12,18 @@ import os
 import sys
 import threading
 from collections.abc import Callable
-from typing import Any
 
 from analyzers import IdentityMap
 from capture import CaptureError, CaptureService, netns_path, stop_on_signals
-from exporters import CaptureHealth, EndedFlows, FlowMetricsCollector, MetricsConfig, MetricsServer
+from exporters import (
+    CaptureHealth,
+    EndedFlows,
+    FlowMetricsCollector,
+    FlowSnapshotSource,
+    FlowTableSource,
+    MetricsConfig,
+    MetricsServer,
+)
 from mirrorctl.ovs import MirrorSpec
 from mirrorctl.service._config import RunConfig
 from mirrorctl.service._feed import OvsdbFeed, start_feed
@@ -31,7 +38,7 @@ _ENDED_FOLD_AT = 50_000
 def serve(
     listen: str,
     *,
-    source: Any,
+    source: FlowSnapshotSource,
     identity: IdentityMap,
     metrics: MetricsConfig,
     ended: EndedFlows,
@@ -73,7 +80,7 @@ def run_single(cfg: RunConfig, listen: str, keep: MirrorSpec | None) -> int:
     try:
         worker = Worker(cfg, 0, identity)
         collector, server = serve(
-            listen, source=worker.table_source, identity=identity,
+            listen, source=FlowTableSource(worker.pipeline.table), identity=identity,
             metrics=cfg.metrics or MetricsConfig(node=cfg.node), ended=worker.ended,
             health=worker.health, feed=feed, running=running,
         )  # fmt: skip

@@ -7,16 +7,9 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from analyzers import IdentityMap
+from analyzers import ActiveFlows, FlowRecord, IdentityMap
 from capture import FANOUT_FLAG_DEFRAG, FANOUT_HASH, AfPacketSource, CaptureError
-from exporters import (
-    CaptureHealth,
-    EndedFlows,
-    FlowSnapshot,
-    FlowStats,
-    FlowTableSource,
-    RotatingJsonLinesWriter,
-)
+from exporters import CaptureHealth, EndedFlows, RotatingJsonLinesWriter
 from mirrorctl.service._assemble import Outputs, assemble
 from mirrorctl.service._config import RunConfig
 
@@ -25,15 +18,17 @@ log = logging.getLogger(__name__)
 
 @dataclass(slots=True)
 class WorkerReport:
-    """What a worker sends its parent each tick (pickled over a pipe)."""
+    """What a worker sends its parent each tick (pickled over a pipe): its table's in-flight
+    flows, the records of the flows that ended since the last report, its counters."""
 
     index: int
-    active: FlowSnapshot
-    ended: list[FlowStats]
+    active: ActiveFlows
+    ended: list[FlowRecord]
     health: CaptureHealth
     final: bool = False
     records_files: list[str] = field(default_factory=list)
     at: float = 0.0  # time.monotonic() when health was read
+    evictions: int = 0  # flows its table ended early, so far
 
 
 def _open_source(cfg: RunConfig, fanout: tuple[int, int] | None) -> AfPacketSource:
@@ -82,7 +77,6 @@ class Worker:
             # reaches the worker that holds its flow.
             fanout = (cfg.fanout_group, FANOUT_HASH | FANOUT_FLAG_DEFRAG)
         self.source = _open_source(cfg, fanout)
-        self.table_source = FlowTableSource(self.pipeline.table)
 
     def health(self) -> CaptureHealth:
         stats = self.source.stats()
@@ -109,7 +103,9 @@ class Worker:
     def report(self, final: bool = False) -> WorkerReport:
         # The snapshot first, then the drain: a flow ending in between is in the drained list
         # and not in the snapshot (missed for one scrape at most, never counted twice).
-        active = self.table_source.flow_snapshot()
+        table = self.pipeline.table
+        active = table.active_view()
+        evictions = table.counters().flows_evicted
         return WorkerReport(
             self.index,
             active,
@@ -118,4 +114,5 @@ class Worker:
             final,
             self._records_files(),
             time.monotonic(),
+            evictions,
         )

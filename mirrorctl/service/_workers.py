@@ -20,14 +20,11 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
-import numpy as np
-
-from analyzers import Endpoint, IdentityMap
+from analyzers import ActiveFlows, IdentityMap
 from capture import CaptureError, CaptureService, MirrorscopeError, stop_on_signals
-from exporters import CaptureHealth, EndedFlows, FlowColumns, FlowSnapshot, MetricsConfig
+from exporters import CaptureHealth, EndedFlows, FlowSnapshot, MetricsConfig
 from mirrorctl.ovs import MirrorSpec
 from mirrorctl.service._config import RunConfig
 from mirrorctl.service._feed import start_feed
@@ -108,11 +105,12 @@ def _worker_main(
 
 
 class _Merged:
-    """The parent's view of N workers: a FlowStatsSource and a health reader over their reports."""
+    """The parent's view of N workers: a FlowSnapshotSource and a health reader over their
+    reports."""
 
     def __init__(self, workers: int, ended: EndedFlows) -> None:
         self._lock = threading.Lock()
-        self._active: dict[int, FlowSnapshot] = {}
+        self._active: dict[int, tuple[ActiveFlows, int]] = {}  # flows, evictions by worker
         self._health: dict[int, CaptureHealth] = {}
         self._ended = ended
         self.finished: set[int] = set()
@@ -123,35 +121,19 @@ class _Merged:
         if self.received_at is not None:
             self.received_at.report(r.index, r.at, r.health.received)
         with self._lock:
-            for flow in r.ended:
-                self._ended.on_flow_end(flow)
-            self._active[r.index] = r.active
+            self._ended.on_flows_ended(r.ended)
+            self._active[r.index] = (r.active, r.evictions)
             self._health[r.index] = r.health
             if r.final:
                 self.finished.add(r.index)
 
     def flow_snapshot(self) -> FlowSnapshot:
         with self._lock:
-            snaps = list(self._active.values())
-        if not snaps:
-            return FlowSnapshot(active=FlowColumns.empty())
-        endpoints: list[Endpoint] = []
-        parts: list[FlowColumns] = []
-        for s in snaps:
-            off = len(endpoints)
-            endpoints.extend(s.active.endpoints)
-            parts.append(replace(s.active, orig=s.active.orig + off, resp=s.active.resp + off))
-        cols = FlowColumns(
-            endpoints=endpoints,
-            orig=np.concatenate([p.orig for p in parts]).astype(np.int32),
-            resp=np.concatenate([p.resp for p in parts]).astype(np.int32),
-            proto=np.concatenate([p.proto for p in parts]),
-            counts=np.concatenate([p.counts for p in parts]),
-            handshake_rtt_s=np.concatenate([p.handshake_rtt_s for p in parts]),
-            dns_rcode=np.concatenate([p.dns_rcode for p in parts]),
-            dns_latency_s=np.concatenate([p.dns_latency_s for p in parts]),
+            reports = list(self._active.values())
+        return FlowSnapshot(
+            active=ActiveFlows.concat([active for active, _ in reports]),
+            evictions=sum(evictions for _, evictions in reports),
         )
-        return FlowSnapshot(active=cols, evictions=sum(s.evictions for s in snaps))
 
     def health(self) -> CaptureHealth:
         with self._lock:

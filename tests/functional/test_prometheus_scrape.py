@@ -11,10 +11,10 @@ import pytest
 from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
-from analyzers import EXTERNAL, IdentityMap
-from exporters import CaptureHealth, FlowMetricsCollector, FlowStats, MetricsConfig, MetricsServer
+from analyzers import EXTERNAL, DnsStats, IdentityMap
+from exporters import CaptureHealth, FlowMetricsCollector, MetricsConfig, MetricsServer
 from tests.functional._prometheus import StartPrometheus
-from tests.unit._metrics_doubles import NODE, FakeFlowTable, pod
+from tests.unit._metrics_doubles import NODE, FakeFlowTable, handshake, pod, record
 
 A = pod("shop", "frontend")
 B = pod("shop", "backend")
@@ -34,7 +34,7 @@ class Exporter:
             health=lambda: CaptureHealth(received=self.received),
             mirror_tx_packets=lambda: self.received,
         )
-        self.table.sinks.append(self.collector.on_flow_end)
+        self.table.sinks.append(self.collector.on_flows_ended)
         self.registry = CollectorRegistry()
         self.registry.register(self.collector)
         self.server = MetricsServer(self.registry, listen="127.0.0.1:0")
@@ -64,15 +64,15 @@ def test_prometheus_stores_the_pod_counters_the_exporter_serves(
 ) -> None:
     """PromQL returns the collector's values, and a flow ending causes no counter reset."""
     t = exporter.table
-    fid = t.start(FlowStats(A, B, 6, orig_packets=10, orig_bytes=15_000, resp_bytes=600))
-    t.start(FlowStats(EXTERNAL, A, 17, resp_packets=3, resp_bytes=1_200))
+    fid = t.start(record(A, B, orig_pkts=10, orig_l2_bytes=15_000, resp_l2_bytes=600))
+    t.start(record(EXTERNAL, A, "udp", resp_pkts=3, resp_l2_bytes=1_200))
     exporter.received = 13
     prom = prometheus([exporter.target])
     prom.wait_for(f'up{{job="mirrorscope",instance="{exporter.target}"}}', lambda v: v == 1)
     assert prom.wait_for(TX, lambda v: v is not None) == 16_200
 
     t.end(fid)
-    t.start(FlowStats(A, B, 6, orig_packets=1, orig_bytes=800))
+    t.start(record(A, B, orig_pkts=1, orig_l2_bytes=800))
     assert prom.wait_for(TX, lambda v: v == 17_000) == 17_000
     assert prom.value(f"resets({TX}[1m])") == 0
     remote = (
@@ -88,9 +88,10 @@ def test_every_served_series_reaches_prometheus(
     exporter: Exporter, prometheus: StartPrometheus
 ) -> None:
     """The number of mirrorscope series Prometheus holds equals the number served in one scrape."""
-    exporter.table.start(FlowStats(A, B, 6, orig_bytes=1, handshake_rtt_s=0.001))
-    exporter.table.start(FlowStats(A, B, 17, dns_queries=1, dns_responses=1, dns_rcode=0,
-                                   dns_latency_s=0.002))  # fmt: skip
+    exporter.table.start(record(A, B, orig_l2_bytes=1, tcp=handshake(0.001)))
+    exporter.table.start(
+        record(A, B, "udp", dns=DnsStats(queries=1, responses=1, rcode=0, latency=0.002))
+    )
     prom = prometheus([exporter.target])
     prom.wait_for(f'up{{instance="{exporter.target}"}}', lambda v: v == 1)
     served = sum(len(f.samples) for f in text_string_to_metric_families(exporter.body().decode()))
@@ -102,8 +103,8 @@ def test_every_served_series_reaches_prometheus(
 
 def test_promtool_finds_nothing_on_the_served_exposition(exporter: Exporter) -> None:
     """`promtool check metrics` on the /metrics body fetched over HTTP reports nothing."""
-    exporter.table.start(FlowStats(A, B, 6, orig_bytes=5, orig_resets=1, handshake_rtt_s=0.01))
-    exporter.table.start(FlowStats(A, B, 17, dns_queries=2, dns_responses=1, dns_rcode=2))
+    exporter.table.start(record(A, B, orig_l2_bytes=5, tcp=handshake(0.01, rst_orig=1)))
+    exporter.table.start(record(A, B, "udp", dns=DnsStats(queries=2, responses=1, rcode=2)))
     promtool = shutil.which("promtool")
     assert promtool, "promtool missing: install Debian's prometheus package"
     out = subprocess.run(

@@ -5,10 +5,18 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 from itertools import pairwise
+from typing import Any
 
 import numpy as np
 
-from analyzers import DecodedBatch, Endpoint, EndpointKind, IdentityMap, Status
+from analyzers import (
+    DecodedBatch,
+    Endpoint,
+    EndpointKind,
+    FlowTableOptions,
+    IdentityMap,
+    Status,
+)
 from analyzers._flowtable import FlowTable
 from analyzers._records import FlowRecord
 from capture._batch import FrameBatch
@@ -107,9 +115,11 @@ class Collector:
         self.records.extend(records)
 
 
-def table(identity: IdentityMap | None = None, **kw: object) -> tuple[FlowTable, Collector]:
+def table(identity: IdentityMap | None = None, **options: Any) -> tuple[FlowTable, Collector]:
+    """A table whose records land in the returned sink; *options* are ``FlowTableOptions``."""
     sink = Collector()
-    ft = FlowTable(identity or IdentityMap(), on_ended=sink, uid_seed=b"test", **kw)  # type: ignore[arg-type]
+    opts = FlowTableOptions(**options)
+    ft = FlowTable(identity or IdentityMap(), options=opts, on_ended=sink, uid_seed=b"test")
     return ft, sink
 
 

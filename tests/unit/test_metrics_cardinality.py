@@ -9,9 +9,9 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from analyzers import IdentityMap
-from exporters import CardinalityConfig, FlowMetricsCollector, FlowStats, MetricsConfig
+from exporters import CardinalityConfig, FlowMetricsCollector, MetricsConfig
 from exporters._cardinality import GLOBAL_SERIES, POD_SERIES
-from tests.unit._metrics_doubles import NODE, FakeClock, FakeFlowTable, pod
+from tests.unit._metrics_doubles import NODE, FakeClock, FakeFlowTable, pod, record
 
 
 def series(registry: CollectorRegistry) -> int:
@@ -26,7 +26,7 @@ def build(ids: IdentityMap, table: FakeFlowTable, **cfg: int) -> CollectorRegist
         MetricsConfig(node=NODE, cardinality=CardinalityConfig(**cfg)),
         clock=FakeClock(),
     )
-    table.sinks.append(collector.on_flow_end)
+    table.sinks.append(collector.on_flows_ended)
     registry.register(collector)
     return registry
 
@@ -38,9 +38,9 @@ def test_scan_of_thousands_of_external_addresses_and_ports_adds_no_series() -> N
     ids.replace("test", [(f"10.244.0.{i + 10}", p) for i, p in enumerate(victims)])
     table = FakeFlowTable()
     registry = build(ids, table, top_k=5, max_series=2000)
-    table.start(FlowStats(ids.lookup("198.51.100.1"), victims[0], 6, orig_packets=1, orig_bytes=60))
+    table.start(record(ids.lookup("198.51.100.1"), victims[0], orig_pkts=1, orig_l2_bytes=60))
     for v in victims[1:]:
-        table.start(FlowStats(ids.lookup("198.51.100.1"), v, 6, orig_packets=1, orig_bytes=60))
+        table.start(record(ids.lookup("198.51.100.1"), v, orig_pkts=1, orig_l2_bytes=60))
     before = series(registry)
 
     rng = random.Random(7)
@@ -48,7 +48,7 @@ def test_scan_of_thousands_of_external_addresses_and_ports_adds_no_series() -> N
     for i in range(5000):
         src = str(ipaddress.ip_address(base + rng.randrange(1 << 16)))
         dst = f"10.244.0.{10 + i % 3}"
-        flow = FlowStats(ids.lookup(src), ids.lookup(dst), 6, orig_packets=1, orig_bytes=60)
+        flow = record(ids.lookup(src), ids.lookup(dst), orig_pkts=1, orig_l2_bytes=60)
         fid = table.start(flow)
         if i % 2:
             table.end(fid)  # half the probes time out, half stay in the table
@@ -74,7 +74,7 @@ def test_flood_of_pods_and_remotes_stays_under_the_hard_bound() -> None:
     rng = random.Random(11)
     for _ in range(8000):
         a, b = rng.sample(pods, 2)
-        table.start(FlowStats(a, b, 6, orig_packets=2, orig_bytes=rng.randrange(1, 10_000)))
+        table.start(record(a, b, orig_pkts=2, orig_l2_bytes=rng.randrange(1, 10_000)))
     for _ in range(3):
         assert series(registry) <= bound
     dropped = registry.get_sample_value("mirrorscope_metric_series_dropped_total", {"node": NODE})
@@ -96,11 +96,11 @@ def test_expiry_frees_room_for_new_pods() -> None:
     )
     collector = FlowMetricsCollector(table, ids, config, clock=clock)
     registry.register(collector)
-    table.start(FlowStats(old, ids.lookup("192.0.2.1"), 17, orig_bytes=1))
+    table.start(record(old, ids.lookup("192.0.2.1"), "udp", orig_l2_bytes=1))
     labels = {"node": NODE, "namespace": "a", "direction": "tx"}
     assert registry.get_sample_value("mirrorscope_pod_bytes_total", {**labels, "pod": "old"}) == 1
     ids.replace("test", [("10.0.0.2", new)])
-    table.start(FlowStats(new, ids.lookup("192.0.2.1"), 17, orig_bytes=2))
+    table.start(record(new, ids.lookup("192.0.2.1"), "udp", orig_l2_bytes=2))
     assert (
         registry.get_sample_value("mirrorscope_pod_bytes_total", {**labels, "pod": "new"}) is None
     )
@@ -125,7 +125,7 @@ def test_pod_churn_does_not_grow_the_endpoint_index_forever() -> None:
     clock = FakeClock()
     config = MetricsConfig(node=NODE, cardinality=CardinalityConfig(grace_s=0))
     collector = FlowMetricsCollector(table, ids, config, clock=clock)
-    table.sinks.append(collector.on_flow_end)
+    table.sinks.append(collector.on_flows_ended)
     registry = CollectorRegistry()
     registry.register(collector)
     labels = {"node": NODE, "namespace": "a", "pod": "keeper", "direction": "tx"}
@@ -134,7 +134,7 @@ def test_pod_churn_does_not_grow_the_endpoint_index_forever() -> None:
         ids.replace("test", [("10.0.0.1", keeper)] + [(f"10.1.{i // 250}.{i % 250}", p)
                                                        for i, p in enumerate(short)])  # fmt: skip
         for p in short:
-            table.end(table.start(FlowStats(keeper, p, 6, orig_bytes=1)))
+            table.end(table.start(record(keeper, p, orig_l2_bytes=1)))
         assert registry.get_sample_value("mirrorscope_pod_bytes_total", labels) == 300 * (wave + 1)
         ids.replace("test", [("10.0.0.1", keeper)])
         clock.now += 1

@@ -7,16 +7,15 @@ import math
 import pytest
 from prometheus_client import CollectorRegistry
 
-from analyzers import EXTERNAL, Endpoint, EndpointKind, IdentityMap
+from analyzers import EXTERNAL, DnsStats, Endpoint, EndpointKind, IdentityMap, TcpStats
 from exporters import (
     CaptureHealth,
     CardinalityConfig,
     FlowMetricsCollector,
     FlowSnapshot,
-    FlowStats,
     MetricsConfig,
 )
-from tests.unit._metrics_doubles import NODE, FakeClock, FakeFlowTable, node, pod
+from tests.unit._metrics_doubles import NODE, FakeClock, FakeFlowTable, handshake, node, pod, record
 
 A = pod("shop", "frontend")
 B = pod("shop", "backend")
@@ -46,7 +45,7 @@ class Harness:
             clock=self.clock,
             **kw,  # type: ignore[arg-type]
         )
-        self.table.sinks.append(self.collector.on_flow_end)
+        self.table.sinks.append(self.collector.on_flows_ended)
         self.registry.register(self.collector)
 
     def value(self, name: str, **labels: str) -> float | None:
@@ -64,9 +63,7 @@ class Harness:
 def test_pod_to_pod_flow_counts_tx_and_rx_for_both_pods() -> None:
     """Each pod side of a flow sees its own sent bytes as tx and the peer's as rx."""
     h = Harness(A, B)
-    h.table.start(
-        FlowStats(A, B, 6, orig_packets=10, orig_bytes=1000, resp_packets=5, resp_bytes=500)
-    )
+    h.table.start(record(A, B, orig_pkts=10, orig_l2_bytes=1000, resp_pkts=5, resp_l2_bytes=500))
     assert h.pod_bytes(A, "tx") == 1000
     assert h.pod_bytes(A, "rx") == 500
     assert h.pod_bytes(B, "tx") == 500
@@ -80,33 +77,33 @@ def test_pod_to_pod_flow_counts_tx_and_rx_for_both_pods() -> None:
 def test_counter_keeps_its_value_when_flow_moves_from_active_to_ended() -> None:
     """Ending a flow moves its totals to the cumulative store: no drop, no double count."""
     h = Harness(A, B)
-    fid = h.table.start(FlowStats(A, B, 6, orig_bytes=1000))
+    fid = h.table.start(record(A, B, orig_l2_bytes=1000))
     assert h.pod_bytes(A, "tx") == 1000
     h.table.end(fid)
     assert h.pod_bytes(A, "tx") == 1000
-    h.table.start(FlowStats(A, B, 6, orig_bytes=7))
+    h.table.start(record(A, B, orig_l2_bytes=7))
     assert h.pod_bytes(A, "tx") == 1007
 
 
 def test_flow_ending_between_drain_and_snapshot_never_shows_as_a_decrease() -> None:
     """A flow gone from the table but not yet delivered leaves the counter at its last value."""
     h = Harness(A, B)
-    fid = h.table.start(FlowStats(A, B, 17, orig_bytes=300))
+    fid = h.table.start(record(A, B, "udp", orig_l2_bytes=300))
     assert h.pod_bytes(A, "tx") == 300
     late = h.table.active.pop(fid)  # ended under the table's lock, delivery still pending
     assert h.pod_bytes(A, "tx") == 300
-    h.collector.on_flow_end(late)
-    h.table.start(FlowStats(A, B, 17, orig_bytes=1))
+    h.collector.on_flows_ended([late])
+    h.table.start(record(A, B, "udp", orig_l2_bytes=1))
     assert h.pod_bytes(A, "tx") == 301
 
 
 def test_flows_started_and_active_by_protocol() -> None:
     """Started = active + ended flows; active counts the snapshot; odd protocols are other."""
     h = Harness(A, B)
-    f1 = h.table.start(FlowStats(A, B, 6))
-    h.table.start(FlowStats(A, B, 6))
-    h.table.start(FlowStats(A, EXTERNAL, 17))
-    h.table.start(FlowStats(A, EXTERNAL, 250))
+    f1 = h.table.start(record(A, B))
+    h.table.start(record(A, B))
+    h.table.start(record(A, EXTERNAL, "udp"))
+    h.table.start(record(A, EXTERNAL, "250"))
     h.table.end(f1)
     assert h.value("mirrorscope_flows_started_total", protocol="tcp") == 2
     assert h.value("mirrorscope_flows_active", protocol="tcp") == 1
@@ -119,9 +116,7 @@ def test_tcp_counters_belong_to_the_sending_pod() -> None:
     """Retransmits, resets and zero windows are charged to the pod that sent those segments."""
     h = Harness(A, B)
     h.table.start(
-        FlowStats(
-            A, B, 6, orig_retransmits=3, resp_retransmits=1, resp_resets=1, orig_zero_windows=2
-        )
+        record(A, B, tcp=TcpStats(retrans_orig=3, retrans_resp=1, rst_resp=1, zero_win_orig=2))
     )
     lb = {"namespace": "shop", "pod": "frontend"}
     assert h.value("mirrorscope_tcp_retransmits_total", **lb) == 3
@@ -133,9 +128,9 @@ def test_tcp_counters_belong_to_the_sending_pod() -> None:
 def test_handshake_rtt_histogram_is_charged_to_the_client_in_seconds() -> None:
     """Each completed handshake is one observation of the originating pod's RTT histogram."""
     h = Harness(A, B)
-    h.table.start(FlowStats(A, B, 6, handshake_rtt_s=0.0003))
-    h.table.start(FlowStats(A, B, 6, handshake_rtt_s=0.002))
-    h.table.start(FlowStats(A, B, 6))  # handshake not seen: no observation
+    h.table.start(record(A, B, tcp=handshake(0.0003)))
+    h.table.start(record(A, B, tcp=handshake(0.002)))
+    h.table.start(record(A, B))  # handshake not seen: no observation
     lb = {"namespace": "shop", "pod": "frontend"}
     name = "mirrorscope_tcp_handshake_rtt_seconds"
     assert h.value(f"{name}_count", **lb) == 2
@@ -150,14 +145,10 @@ def test_handshake_rtt_histogram_is_charged_to_the_client_in_seconds() -> None:
 def test_dns_queries_responses_by_rcode_and_latency() -> None:
     """DNS counts go to the querying pod, responses by rcode mnemonic, unknown codes as other."""
     h = Harness(A, C)
-    h.table.start(
-        FlowStats(A, C, 17, dns_queries=1, dns_responses=1, dns_rcode=0, dns_latency_s=0.004)
-    )
-    h.table.start(
-        FlowStats(A, C, 17, dns_queries=1, dns_responses=1, dns_rcode=3, dns_latency_s=0.02)
-    )
-    h.table.start(FlowStats(A, C, 17, dns_queries=1, dns_responses=1, dns_rcode=23))
-    h.table.start(FlowStats(A, C, 17, dns_queries=2))  # unanswered
+    h.table.start(record(A, C, "udp", dns=DnsStats(queries=1, responses=1, rcode=0, latency=0.004)))
+    h.table.start(record(A, C, "udp", dns=DnsStats(queries=1, responses=1, rcode=3, latency=0.02)))
+    h.table.start(record(A, C, "udp", dns=DnsStats(queries=1, responses=1, rcode=23)))
+    h.table.start(record(A, C, "udp", dns=DnsStats(queries=2)))  # unanswered
     lb = {"namespace": "shop", "pod": "frontend"}
     assert h.value("mirrorscope_dns_queries_total", **lb) == 5
     assert h.value("mirrorscope_dns_responses_total", rcode="NOERROR", **lb) == 1
@@ -171,10 +162,10 @@ def test_dns_queries_responses_by_rcode_and_latency() -> None:
 def test_remote_labels_name_pods_nodes_and_external() -> None:
     """Pairs carry the remote's kind; nodes by name, all external addresses as one remote."""
     h = Harness(A, B)
-    h.table.start(FlowStats(A, B, 6, orig_bytes=10))
-    h.table.start(FlowStats(A, node("node-b"), 6, orig_bytes=20))
-    h.table.start(FlowStats(EXTERNAL, A, 6, resp_bytes=30))
-    h.table.start(FlowStats(EXTERNAL, A, 6, resp_bytes=40))
+    h.table.start(record(A, B, orig_l2_bytes=10))
+    h.table.start(record(A, node("node-b"), orig_l2_bytes=20))
+    h.table.start(record(EXTERNAL, A, resp_l2_bytes=30))
+    h.table.start(record(EXTERNAL, A, resp_l2_bytes=40))
     name = "mirrorscope_pod_remote_bytes_total"
     base = {"namespace": "shop", "pod": "frontend", "direction": "tx"}
     rp = {"remote_namespace": "shop", "remote_pod": "backend", "remote_kind": "pod"}
@@ -189,9 +180,7 @@ def test_remotes_beyond_top_k_fold_into_other_and_stay_there() -> None:
     """Only the top-K remotes get series; a folded remote stays folded so other never decreases."""
     peers = [pod("ns", f"p{i}") for i in range(5)]
     h = Harness(A, *peers, top_k=2)
-    fids = [
-        h.table.start(FlowStats(A, p, 6, orig_bytes=100 * (i + 1))) for i, p in enumerate(peers)
-    ]
+    fids = [h.table.start(record(A, p, orig_l2_bytes=100 * (i + 1))) for i, p in enumerate(peers)]
     name = "mirrorscope_pod_remote_bytes_total"
     base = {"namespace": "shop", "pod": "frontend", "direction": "tx"}
     other = {"remote_namespace": "", "remote_pod": "other", "remote_kind": "other"}
@@ -205,7 +194,7 @@ def test_remotes_beyond_top_k_fold_into_other_and_stay_there() -> None:
     assert h.value(name, **base, **other) == 100 + 200 + 300
     assert h.value("mirrorscope_metric_remotes_folded_total") == 3
     # p0 becomes the top talker
-    h.table.update(fids[0], FlowStats(A, peers[0], 6, orig_bytes=10_000))
+    h.table.update(fids[0], record(A, peers[0], orig_l2_bytes=10_000))
     assert remote(0) is None
     assert h.value(name, **base, **other) == 10_000 + 200 + 300
     assert h.pod_bytes(A, "tx") == 10_000 + 200 + 300 + 400 + 500
@@ -214,7 +203,7 @@ def test_remotes_beyond_top_k_fold_into_other_and_stay_there() -> None:
 def test_deleted_pod_series_expire_after_the_grace_period() -> None:
     """A pod gone from the identity map keeps its series for the grace period, then loses them."""
     h = Harness(A, B)
-    h.table.end(h.table.start(FlowStats(A, B, 6, orig_bytes=1000)))
+    h.table.end(h.table.start(record(A, B, orig_l2_bytes=1000)))
     assert h.pod_bytes(B, "rx") == 1000
     h.ids.replace("test", [("10.0.0.1", A)])  # backend deleted
     assert h.pod_bytes(B, "rx") == 1000  # first scrape that misses it starts the grace period
@@ -236,7 +225,7 @@ def test_deleted_pod_series_expire_after_the_grace_period() -> None:
         == 1000
     )
     # a late flow of the deleted pod does not resurrect its series
-    h.table.end(h.table.start(FlowStats(B, A, 6, orig_bytes=5)))
+    h.table.end(h.table.start(record(B, A, orig_l2_bytes=5)))
     assert h.pod_bytes(B, "tx") is None
     assert h.pod_bytes(A, "rx") == 5
 
@@ -244,7 +233,7 @@ def test_deleted_pod_series_expire_after_the_grace_period() -> None:
 def test_every_sample_carries_the_node_label() -> None:
     """The constant node label from configuration is on every exported sample."""
     h = Harness(A, B, health=lambda: CaptureHealth(received=5), mirror_tx_packets=lambda: 5)
-    h.table.start(FlowStats(A, B, 6, orig_bytes=1, handshake_rtt_s=0.001, dns_rcode=0))
+    h.table.start(record(A, B, orig_l2_bytes=1, tcp=handshake(0.001), dns=DnsStats(rcode=0)))
     samples = [s for m in h.registry.collect() for s in m.samples]
     assert len(samples) > 40
     assert all(s.labels.get("node") == NODE for s in samples)
@@ -289,7 +278,7 @@ def test_mirror_counter_unknown_leaves_its_families_out() -> None:
 def test_nan_free_exposition_for_flows_without_tcp_or_dns() -> None:
     """A UDP-only pod exports zero TCP counters and no empty histograms."""
     h = Harness(A, B)
-    h.table.start(FlowStats(A, B, 17, orig_bytes=3))
+    h.table.start(record(A, B, "udp", orig_l2_bytes=3))
     samples = [s for m in h.registry.collect() for s in m.samples]
     assert not any(math.isnan(s.value) for s in samples)
     assert h.value("mirrorscope_tcp_retransmits_total", namespace="shop", pod="frontend") == 0
@@ -300,7 +289,7 @@ def test_pods_of_other_nodes_are_remotes_only() -> None:
     """A pod on another node gets no per-pod series here, so sums over nodes count packets once."""
     far = Endpoint(EndpointKind.POD, namespace="shop", pod="db", node="node-b")
     h = Harness(A, far)
-    h.table.start(FlowStats(A, far, 6, orig_bytes=100, resp_bytes=40))
+    h.table.start(record(A, far, orig_l2_bytes=100, resp_l2_bytes=40))
     assert h.pod_bytes(A, "tx") == 100
     assert (
         h.value("mirrorscope_pod_bytes_total", namespace="shop", pod="db", direction="tx") is None
@@ -313,7 +302,7 @@ def test_pods_of_other_nodes_are_remotes_only() -> None:
 def test_failing_snapshot_loses_no_ended_flow() -> None:
     """If reading the active flows fails, the ended flows drained in that scrape still count."""
     h = Harness(A, B)
-    h.table.end(h.table.start(FlowStats(A, B, 6, orig_bytes=70)))
+    h.table.end(h.table.start(record(A, B, orig_l2_bytes=70)))
     real = h.table.flow_snapshot
 
     def broken() -> FlowSnapshot:

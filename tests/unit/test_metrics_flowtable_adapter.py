@@ -1,156 +1,95 @@
-"""Adapting the flow table's read API (active view, conn.log records) to the exporter's input."""
+"""The collector reads the flow table's own types: ended ``FlowRecord``s and ``ActiveFlows``."""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry
 
-from analyzers import EXTERNAL, IdentityMap
-from exporters import FlowMetricsCollector, MetricsConfig
-from exporters._ended import EndedFlows, proto_number, stats_from_record
-from exporters._tablesource import FlowTableSource
-from tests.unit._metrics_doubles import NODE, FakeClock, pod
+from analyzers import EXTERNAL, IdentityMap, TcpStats
+from exporters import EndedFlows, FlowMetricsCollector, FlowSnapshot, MetricsConfig
+from exporters._scrapecolumns import COUNT_FIELDS, ScrapeColumns
+from tests.unit._metrics_doubles import NODE, FakeClock, active_flows, pod, record
 
 A = pod("shop", "frontend")
 B = pod("shop", "backend")
 
 
-@dataclass(frozen=True)
-class Record:
-    """The conn.log-shaped fields the metrics read, as the flow table's FlowRecord names them."""
+class Snapshot:
+    """A source serving one fixed snapshot."""
 
-    proto: str = "tcp"
-    ip_version: int = 4
-    orig_pkts: int = 0
-    resp_pkts: int = 0
-    orig_l2_bytes: int = 0
-    resp_l2_bytes: int = 0
-    orig_kind: str = "pod"
-    orig_namespace: str = "shop"
-    orig_pod: str = "frontend"
-    orig_node: str = NODE
-    resp_kind: str = "external"
-    resp_namespace: str = ""
-    resp_pod: str = ""
-    resp_node: str = ""
-    tcp_retrans_orig: int = 0
-    tcp_retrans_resp: int = 0
-    tcp_rst_orig: int = 0
-    tcp_rst_resp: int = 0
-    tcp_zero_win_orig: int = 0
-    tcp_zero_win_resp: int = 0
-    tcp_rtt_client: float | None = None
-    tcp_rtt_server: float | None = None
-    dns_rcode: int | None = None
-    dns_latency: float | None = None
-    dns_queries: int = 0
-    dns_responses: int = 0
-    end_reason: str = "end"
+    def __init__(self, snapshot: FlowSnapshot) -> None:
+        self.snapshot = snapshot
+
+    def flow_snapshot(self) -> FlowSnapshot:
+        return self.snapshot
 
 
-@dataclass(frozen=True)
-class View:
-    proto: np.ndarray
-    orig_pkts: np.ndarray
-    resp_pkts: np.ndarray
-    orig_l2_bytes: np.ndarray
-    resp_l2_bytes: np.ndarray
-    orig: np.ndarray
-    resp: np.ndarray
-    retrans_orig: np.ndarray | None = None  # None: zeros (or -1 where -1 means unknown)
-    retrans_resp: np.ndarray | None = None
-    rst_orig: np.ndarray | None = None
-    rst_resp: np.ndarray | None = None
-    zero_win_orig: np.ndarray | None = None
-    zero_win_resp: np.ndarray | None = None
-    handshake_rtt_ns: np.ndarray | None = None
-    dns_queries: np.ndarray | None = None
-    dns_responses: np.ndarray | None = None
-    dns_rcode: np.ndarray | None = None
-    dns_latency_ns: np.ndarray | None = None
-
-    def __post_init__(self) -> None:
-        unknown = ("handshake_rtt_ns", "dns_rcode", "dns_latency_ns")
-        for name in self.__dataclass_fields__:
-            if getattr(self, name) is None:
-                fill = -1 if name in unknown else 0
-                object.__setattr__(self, name, np.full(len(self), fill, dtype=np.int64))
-
-    def __len__(self) -> int:
-        return int(self.proto.shape[0])
-
-
-@dataclass(frozen=True)
-class Counters:
-    flows_evicted: int
-
-
-class Table:
-    def __init__(self, view: View, evicted: int = 0) -> None:
-        self.view, self.evicted = view, evicted
-
-    def active_view(self) -> View:
-        return self.view
-
-    def counters(self) -> Counters:
-        return Counters(self.evicted)
-
-
-def objs(*eps: object) -> np.ndarray:
-    out = np.empty(len(eps), dtype=object)
-    out[:] = eps
-    return out
+def counts(cols: ScrapeColumns, row: int = 0) -> dict[str, int]:
+    return dict(zip(COUNT_FIELDS, cols.counts[row].tolist(), strict=True))
 
 
 def test_record_maps_l2_bytes_identities_and_full_handshake() -> None:
-    """Bytes are L2 (tshark's frame.len), RTT is SYN to final ACK, ICMPv6 keeps its number."""
-    s = stats_from_record(
-        Record(
-            orig_pkts=3,
-            orig_l2_bytes=300,
-            resp_l2_bytes=120,
-            tcp_rtt_client=0.001,
-            tcp_rtt_server=0.0005,
-            dns_rcode=None,
-        )
+    """Bytes are L2 (tshark's frame.len), RTT is SYN to final ACK, no DNS answer reads -1/NaN."""
+    rec = record(
+        A,
+        EXTERNAL,
+        orig_pkts=3,
+        orig_bytes=250,
+        orig_l2_bytes=300,
+        resp_l2_bytes=120,
+        tcp=TcpStats(rtt_client=0.001, rtt_server=0.0005),
     )
-    assert s.orig == A
-    assert s.resp == EXTERNAL
-    assert (s.orig_bytes, s.resp_bytes, s.orig_packets) == (300, 120, 3)
-    assert s.handshake_rtt_s == pytest.approx(0.0015)
-    assert s.dns_rcode == -1
-    assert math.isnan(s.dns_latency_s)
-    assert proto_number("icmp", 6) == 58
-    assert proto_number("icmp", 4) == 1
-    assert proto_number("47", 4) == 47
+    cols = ScrapeColumns.of_records([rec])
+    assert (cols.endpoints[cols.orig[0]], cols.endpoints[cols.resp[0]]) == (A, EXTERNAL)
+    c = counts(cols)
+    assert (c["orig_bytes"], c["resp_bytes"], c["orig_packets"]) == (300, 120, 3)
+    assert cols.handshake_rtt_s[0] == pytest.approx(0.0015)
+    assert cols.dns_rcode[0] == -1
+    assert math.isnan(cols.dns_latency_s[0])
+    assert cols.proto.tolist() == [6]
+
+
+def test_half_a_handshake_is_no_rtt_observation() -> None:
+    """A SYN-ACK without the originator's ACK gives no handshake RTT (NaN), not half of one."""
+    cols = ScrapeColumns.of_records([record(A, B, tcp=TcpStats(rtt_client=0.001))])
+    assert math.isnan(cols.handshake_rtt_s[0])
+
+
+def test_record_protocol_numbers_tell_icmpv6_from_icmp() -> None:
+    """conn.log writes ICMPv6 as ``icmp``; the IP version makes it 58, numbers stay numbers."""
+    recs = [
+        record(A, B, "icmp", ip_version=6),
+        record(A, B, "icmp"),
+        record(A, B, "47"),
+        record(A, B, "udp", ip_version=6),
+    ]
+    assert [r.ip_proto for r in recs] == [58, 1, 47, 17]
+    assert ScrapeColumns.of_records(recs).proto.tolist() == [58, 1, 47, 17]
 
 
 def test_resets_are_charged_to_the_side_that_sent_them() -> None:
     """The record's per-side RST counts become per-side resets, unsplit and unguessed."""
-    s = stats_from_record(Record(tcp_rst_orig=2, tcp_rst_resp=3))
-    assert (s.orig_resets, s.resp_resets) == (2, 3)
+    c = counts(ScrapeColumns.of_records([record(A, B, tcp=TcpStats(rst_orig=2, rst_resp=3))]))
+    assert (c["orig_resets"], c["resp_resets"]) == (2, 3)
 
 
-def test_table_source_and_record_sink_feed_the_collector() -> None:
-    """View flows plus ended records sum per pod; equal Endpoint instances count as one pod."""
-    view = View(
-        proto=np.array([6, 17], dtype=np.uint8),
-        orig_pkts=np.array([2, 1], dtype=np.int64),
-        resp_pkts=np.array([1, 0], dtype=np.int64),
-        orig_l2_bytes=np.array([200, 90], dtype=np.int64),
-        resp_l2_bytes=np.array([70, 0], dtype=np.int64),
-        orig=objs(A, B),
-        resp=objs(pod("shop", "backend"), EXTERNAL),  # equal to B, another instance
+def test_active_view_and_ended_records_feed_the_collector() -> None:
+    """Active flows plus ended records sum per pod; equal Endpoint instances count as one pod."""
+    backend = pod("shop", "backend")  # equal to B, another instance
+    view = active_flows(
+        [
+            record(A, backend, orig_pkts=2, orig_l2_bytes=200, resp_pkts=1, resp_l2_bytes=70),
+            record(B, EXTERNAL, "udp", orig_pkts=1, orig_l2_bytes=90),
+        ]
     )
     ids = IdentityMap()
     ids.replace("t", [("10.0.0.1", A), ("10.0.0.2", B)])
     ended = EndedFlows()
     collector = FlowMetricsCollector(
-        FlowTableSource(Table(view, evicted=4)),
+        Snapshot(FlowSnapshot(active=view, evictions=4)),
         ids,
         MetricsConfig(node=NODE),
         ended=ended,
@@ -158,7 +97,7 @@ def test_table_source_and_record_sink_feed_the_collector() -> None:
     )
     registry = CollectorRegistry()
     registry.register(collector)
-    ended.on_flows_ended([Record(orig_l2_bytes=1000, orig_pkts=10)])
+    ended.on_flows_ended([record(A, EXTERNAL, orig_l2_bytes=1000, orig_pkts=10)])
     labels = {"node": NODE, "namespace": "shop", "pod": "frontend", "direction": "tx"}
     assert registry.get_sample_value("mirrorscope_pod_bytes_total", labels) == 1200
     assert registry.get_sample_value("mirrorscope_pod_packets_total", labels) == 12
@@ -172,19 +111,28 @@ def test_table_source_and_record_sink_feed_the_collector() -> None:
 
 def test_active_timeout_slices_add_totals_but_no_new_flow() -> None:
     """A slice of a long flow (end_reason active) adds its bytes; flows started does not grow."""
-    view = View(*(np.zeros(0, dtype=t) for t in (np.uint8, *[np.int64] * 4)), objs(), objs())
     ids = IdentityMap()
     ids.replace("t", [("10.0.0.1", A)])
     ended = EndedFlows()
     collector = FlowMetricsCollector(
-        FlowTableSource(Table(view)), ids, MetricsConfig(node=NODE), ended=ended, clock=FakeClock()
+        Snapshot(FlowSnapshot()), ids, MetricsConfig(node=NODE), ended=ended, clock=FakeClock()
     )
     registry = CollectorRegistry()
     registry.register(collector)
     ended.on_flows_ended(
-        [Record(orig_l2_bytes=10, end_reason="active"), Record(orig_l2_bytes=5, end_reason="idle")]
+        [
+            record(A, EXTERNAL, orig_l2_bytes=10, end_reason="active"),
+            record(A, EXTERNAL, orig_l2_bytes=5, end_reason="idle"),
+        ]
     )
     started = {"node": NODE, "protocol": "tcp"}
     assert registry.get_sample_value("mirrorscope_flows_started_total", started) == 1
     labels = {"node": NODE, "namespace": "shop", "pod": "frontend", "direction": "tx"}
     assert registry.get_sample_value("mirrorscope_pod_bytes_total", labels) == 15
+
+
+def test_no_flows_at_all_is_an_empty_scrape_input() -> None:
+    """An empty view and an empty drain give zero-row columns, not an error."""
+    for cols in (ScrapeColumns.of_active(FlowSnapshot().active), ScrapeColumns.of_records([])):
+        assert len(cols) == 0
+        assert np.asarray(cols.counts).shape == (0, len(COUNT_FIELDS))

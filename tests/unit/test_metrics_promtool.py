@@ -7,9 +7,9 @@ import subprocess
 
 from prometheus_client import CollectorRegistry, generate_latest
 
-from analyzers import EXTERNAL, IdentityMap
-from exporters import CaptureHealth, FlowMetricsCollector, FlowStats, MetricsConfig
-from tests.unit._metrics_doubles import NODE, FakeClock, FakeFlowTable, node, pod
+from analyzers import EXTERNAL, DnsStats, IdentityMap
+from exporters import CaptureHealth, FlowMetricsCollector, MetricsConfig
+from tests.unit._metrics_doubles import NODE, FakeClock, FakeFlowTable, handshake, node, pod, record
 
 
 def full_exposition() -> bytes:
@@ -26,14 +26,35 @@ def full_exposition() -> bytes:
         mirror_tx_packets=lambda: int(clock.now),
         clock=clock,
     )
-    table.sinks.append(collector.on_flow_end)
+    table.sinks.append(collector.on_flows_ended)
     registry = CollectorRegistry()
     registry.register(collector)
-    table.start(FlowStats(a, b, 17, 1, 80, 1, 120, dns_queries=1, dns_responses=1, dns_rcode=3,
-                          dns_latency_s=0.001))  # fmt: skip
-    table.end(table.start(FlowStats(a, EXTERNAL, 6, 5, 500, 4, 4000, orig_retransmits=1,
-                                    handshake_rtt_s=0.01)))  # fmt: skip
-    table.start(FlowStats(node("node-a"), a, 6, 2, 120))
+    table.start(
+        record(
+            a,
+            b,
+            "udp",
+            orig_pkts=1,
+            orig_l2_bytes=80,
+            resp_pkts=1,
+            resp_l2_bytes=120,
+            dns=DnsStats(queries=1, responses=1, rcode=3, latency=0.001),
+        )
+    )
+    table.end(
+        table.start(
+            record(
+                a,
+                EXTERNAL,
+                orig_pkts=5,
+                orig_l2_bytes=500,
+                resp_pkts=4,
+                resp_l2_bytes=4000,
+                tcp=handshake(0.01, retrans_orig=1),
+            )
+        )
+    )
+    table.start(record(node("node-a"), a, orig_pkts=2, orig_l2_bytes=120))
     for _ in range(2):  # coverage needs two changes of OVS's counter after the first reading
         generate_latest(registry)
         clock.now += 15
