@@ -30,8 +30,8 @@ def timed_out(
     hwm = c.hwm
     act = c.active[:hwm]
     proto = c.proto[:hwm]
-    s0 = c.tstate[:hwm] & 0xFF
-    s1 = (c.tstate[:hwm] >> 8) & 0xFF
+    s0 = c.tcp_state[:hwm, 0]
+    s1 = c.tcp_state[:hwm, 1]
     closed = ((s0 == CLOSED) & (s1 == CLOSED)) | (s0 == RESET) | (s1 == RESET)
     limit = np.where(
         proto == PROTO_TCP,

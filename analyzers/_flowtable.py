@@ -280,10 +280,7 @@ class FlowTable:
         cols.active[s] = True
         cols.new_ids(s)
         cols.reset_counters(s)
-        cols.tcpm[s] = 0
-        cols.seq_ok[s] = False
-        cols.seq_max[s] = 0
-        cols.seq_start[s] = 0
+        cols.reset_tcp(s)
         cols.hist[s] = np.where(synack, b"^", b"")
         lookup = self._identity.lookup_key
         orig_a = cols.orig_a[s]
