@@ -92,7 +92,8 @@ def build_records(
     )
     # named columns in any order: the record's fields are picked by name below
     columns: dict[str, list[Any]] = {
-        "ts": (first / _NS).tolist(),
+        # Python's int / int is correctly rounded; numpy would round the ns to float64 first
+        "ts": [t / _NS for t in first.tolist()],
         "uid": make_uids(seed, c.fid[s]),
         "orig_h": [names.get(x) or names.setdefault(x, _key_str(x)) for x in okeys],
         "orig_p": np.where(a_first, a_p, b_p).tolist(),
@@ -103,7 +104,7 @@ def build_records(
             None if n == "icmp" else _SERVICES.get(r)
             for n, r in zip(proto_name, resp_p, strict=True)
         ],
-        "duration": ((c.last[s] - first) / _NS).tolist(),
+        "duration": [d / _NS for d in (c.last[s] - first).tolist()],
         "orig_bytes": orig_bytes,
         "resp_bytes": resp_bytes,
         "conn_state": conn_states,
