@@ -72,8 +72,15 @@ def tcp_rows(  # noqa: PLR0917 - hot-path column helper
     new_groups = ~ok
     if new_groups.any():
         c.seq_start_f[g_i[new_groups]] = seq[gstart][new_groups]
-    base_r = base[gid]
-    rel = ((end32 - (base_r & 0xFFFFFFFF) + 0x80000000) & 0xFFFFFFFF) - 0x80000000
+    # 64-bit sequence space, as Zeek's wrap counting: each end is unwrapped against the one
+    # before it (the group's first against the stored maximum), so a transfer may pass any
+    # number of 4 GiB wraps inside one batch as long as consecutive segments are < 2 GiB apart
+    prev_end = np.empty(m, np.int64)
+    prev_end[1:] = end32[:-1]
+    prev_end[gstart] = base & 0xFFFFFFFF
+    step = ((end32 - prev_end + 0x80000000) & 0xFFFFFFFF) - 0x80000000
+    walked = np.cumsum(step)
+    rel = walked - (walked[gstart] - step[gstart])[gid]
     idx = np.arange(m)
     rst_at = np.maximum.accumulate(np.where(is_rst, idx, -1))
     excluded = (state0[gid] == RESET) | (rst_at >= gstart[gid])
