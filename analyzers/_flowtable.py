@@ -32,7 +32,7 @@ from analyzers._flowrecords import address_keys, build_records
 from analyzers._flowtcp import tcp_rows
 from analyzers._identity import IdentityMap
 from analyzers._records import FlowRecord, FlowSink
-from analyzers._tcpstate import ACK, CLOSED, RESET, RST, SYN
+from analyzers._tcpstate import ACK, CLOSED, FIN, RESET, RST, SYN
 from capture._batch import FrameBatch
 
 log = logging.getLogger(__name__)
@@ -282,7 +282,16 @@ class FlowTable:
         prev_t[1:] = t[:-1]
         prev_t[newf] = last[f[newf]]
         has_prev = ~newf | (last[f] > 0)
-        cand = has_prev & ((t - prev_t > floor[fo]) | pure_syn[fo]) & ~self._checked[rs[fo]]
+        # the close delay applies only after a FIN or RST (stored, or earlier in this batch)
+        ctl = (tcp & ((dec.tcp_flags[rs] & (FIN | RST)) != 0))[fo].astype(np.int64)
+        walked = np.cumsum(ctl)
+        before = walked - ctl - (walked - ctl)[np.flatnonzero(newf)][np.cumsum(newf) - 1]
+        st = cols.tcp_state[slots]
+        was_closing = ((st == CLOSED) | (st == RESET)).any(axis=1)
+        limit_lo = np.where(
+            (proto[fo] == PROTO_TCP) & ~(was_closing[f] | (before > 0)), self._idle_ns, floor[fo]
+        )
+        cand = has_prev & ((t - prev_t > limit_lo) | pure_syn[fo]) & ~self._checked[rs[fo]]
         cidx = np.flatnonzero(cand)
         if cidx.size == 0:
             return None
