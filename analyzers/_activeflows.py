@@ -15,7 +15,6 @@ import numpy as np
 import numpy.typing as npt
 
 from analyzers._flowcolumns import FlowColumns
-from analyzers._flowtcp import handshake_marks
 
 I64 = npt.NDArray[np.int64]
 
@@ -95,12 +94,17 @@ def active_flows(c: FlowColumns, lock: threading.Lock) -> ActiveFlows:
         last = c.last[:hwm].copy()
         ep = c.ep[:hwm].copy()
         retx_raw = c.retx[:hwm].copy()
-        tcpm_raw = c.tcpm[:hwm, 8:].copy()  # zero windows, RSTs, handshake times
+        rst_raw = c.rst_count[:hwm].copy()
+        zero_win_raw = c.zero_win[:hwm].copy()
+        syn_ts = c.syn_ts[:hwm].copy()
+        synack_ts = c.synack_ts[:hwm].copy()
+        ack_ts = c.ack_ts[:hwm].copy()
         dns = list(c.dns.items()) if c.dns else []
     s = np.flatnonzero(active)
     retx = retx_raw[s].astype(np.int64)
-    tcpm = tcpm_raw[s].astype(np.int64)
-    syn, synack, ack = handshake_marks(tcpm)
+    rst_count = rst_raw[s].astype(np.int64)
+    zero_win = zero_win_raw[s].astype(np.int64)
+    syn, synack, ack = syn_ts[s], synack_ts[s], ack_ts[s]
     dns_cols = np.zeros((hwm, 4), np.int64)
     dns_cols[:, 2:] = -1
     for slot, d in dns:  # only flows on port 53 have DNS state: few
@@ -125,10 +129,10 @@ def active_flows(c: FlowColumns, lock: threading.Lock) -> ActiveFlows:
         resp=ep[s, 1],
         retrans_orig=retx[:, 0],
         retrans_resp=retx[:, 1],
-        rst_orig=tcpm[:, 2] & 0xFFFF,
-        rst_resp=tcpm[:, 2] >> 16,
-        zero_win_orig=tcpm[:, 0],
-        zero_win_resp=tcpm[:, 1],
+        rst_orig=rst_count[:, 0],
+        rst_resp=rst_count[:, 1],
+        zero_win_orig=zero_win[:, 0],
+        zero_win_resp=zero_win[:, 1],
         handshake_rtt_ns=np.where((syn > 0) & (synack > 0) & (ack > 0), ack - syn, -1),
         dns_queries=dns_cols[:, 0],
         dns_responses=dns_cols[:, 1],

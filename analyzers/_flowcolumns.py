@@ -12,7 +12,6 @@ import numpy as np
 import numpy.typing as npt
 
 from analyzers._flowdns import DnsState
-from analyzers._tcpstate import TCP_WORDS
 
 I64 = npt.NDArray[np.int64]
 HIST_WIDTH = 16  # longer histories (rare: repeated letters) live in ``hist_long``
@@ -46,10 +45,26 @@ class FlowColumns:
         self.l2_f = self.l2.reshape(-1)
         self.ipb_f = self.ipb.reshape(-1)
         self.pay_f = self.pay.reshape(-1)
-        # TCP
-        self.tcpm = np.zeros((n, TCP_WORDS), np.uint32)  # the scalar path's state, a row a slot
-        self.tstate = self.tcpm[:, 0]  # views: endpoint states packed, history bits seen
-        self.hseen = self.tcpm[:, 1]
+        # TCP, Zeek's endpoint state machine (``_tcpstate``): plain numeric columns, per
+        # (slot, direction) where the state belongs to an endpoint, so a compiled per-packet
+        # loop can use them as they are
+        self.tcp_state = np.zeros((n, 2), np.uint8)  # TCP_ENDPOINT_* now
+        self.tcp_prev_state = np.zeros((n, 2), np.uint8)  # the state before its last change
+        self.hist_seen = np.zeros((n, 2), np.uint8)  # H_* bits: history letters logged once
+        # the last SYN, FIN and RST per endpoint as the sequence number just past it
+        # (``(seq + 1) mod 2**32``, FIN: ``+ len``; 0: none): a repeated letter needs a new one
+        self.syn_mark = np.zeros((n, 2), np.uint32)
+        self.fin_mark = np.zeros((n, 2), np.uint32)
+        self.rst_mark = np.zeros((n, 2), np.uint32)
+        self.zero_win = np.zeros((n, 2), np.uint32)  # zero-window segments, Zeek's way
+        self.rst_count = np.zeros((n, 2), np.uint32)  # RST segments sent
+        # handshake as seen at the mirror, ns + 1 (0: not seen; zeroed pages cost nothing):
+        # the originator's first SYN, the responder's first SYN-ACK, the originator's first ACK
+        self.syn_ts = np.zeros(n, np.int64)
+        self.synack_ts = np.zeros(n, np.int64)
+        self.ack_ts = np.zeros(n, np.int64)
+        self.tcp_state_f = self.tcp_state.reshape(-1)
+        self.hist_seen_f = self.hist_seen.reshape(-1)
         self.hist = np.zeros(n, f"S{HIST_WIDTH}")
         self.retx = np.zeros((n, 2), np.uint32)
         self.retx_f = self.retx.reshape(-1)
@@ -104,9 +119,24 @@ class FlowColumns:
         self.pay[s] = 0
         self.hist[s] = b""
         self.retx[s] = 0
-        self.hseen[s] = 0
-        self.tcpm[s, 8:] = 0  # zero windows, RSTs, handshake times
+        self.hist_seen[s] = 0
+        self.zero_win[s] = 0
+        self.rst_count[s] = 0
+        self.syn_ts[s] = 0
+        self.synack_ts[s] = 0
+        self.ack_ts[s] = 0
         self.forget(s)
+
+    def reset_tcp(self, s: I64) -> None:
+        """Back to the TCP state of a flow nothing was seen of (new flows)."""
+        self.tcp_state[s] = 0
+        self.tcp_prev_state[s] = 0
+        self.syn_mark[s] = 0
+        self.fin_mark[s] = 0
+        self.rst_mark[s] = 0
+        self.seq_ok[s] = False
+        self.seq_max[s] = 0
+        self.seq_start[s] = 0
 
     def forget(self, s: I64) -> None:
         """Drop the side-dict extras (long histories, DNS state) of slots *s*."""

@@ -16,6 +16,26 @@ from analyzers._tcpstate import CLOSED, RESET
 I64 = npt.NDArray[np.int64]
 
 
+def idle_limits(
+    proto: npt.NDArray[np.uint8],
+    tcp_state: npt.NDArray[np.uint8],
+    *,
+    idle_ns: int,
+    udp_idle_ns: int,
+    icmp_idle_ns: int,
+    closed_ns: int,
+) -> I64:
+    """Each flow's idle timeout from its protocol and (TCP) its endpoints' states ``(k, 2)``."""
+    s0 = tcp_state[:, 0]
+    s1 = tcp_state[:, 1]
+    closed = ((s0 == CLOSED) & (s1 == CLOSED)) | (s0 == RESET) | (s1 == RESET)
+    return np.where(
+        proto == PROTO_TCP,
+        np.where(closed, closed_ns, idle_ns),
+        np.where(proto == PROTO_UDP, udp_idle_ns, icmp_idle_ns),
+    ).astype(np.int64)
+
+
 def timed_out(
     c: FlowColumns,
     now_ns: int,
@@ -29,14 +49,13 @@ def timed_out(
     """Slots idle too long at *now_ns*, and slots (not idle) active too long."""
     hwm = c.hwm
     act = c.active[:hwm]
-    proto = c.proto[:hwm]
-    s0 = c.tstate[:hwm] & 0xFF
-    s1 = (c.tstate[:hwm] >> 8) & 0xFF
-    closed = ((s0 == CLOSED) & (s1 == CLOSED)) | (s0 == RESET) | (s1 == RESET)
-    limit = np.where(
-        proto == PROTO_TCP,
-        np.where(closed, closed_ns, idle_ns),
-        np.where(proto == PROTO_UDP, udp_idle_ns, icmp_idle_ns),
+    limit = idle_limits(
+        c.proto[:hwm],
+        c.tcp_state[:hwm],
+        idle_ns=idle_ns,
+        udp_idle_ns=udp_idle_ns,
+        icmp_idle_ns=icmp_idle_ns,
+        closed_ns=closed_ns,
     )
     last = c.last[:hwm]
     idle = act & (now_ns - last > limit)

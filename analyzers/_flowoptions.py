@@ -15,7 +15,7 @@ class FlowTableOptions:
 
     #: Flows held at once; beyond it the oldest idle ones end early (``end_reason`` evicted).
     max_flows: int = 2_000_000
-    idle_timeout_s: float = 120.0  # TCP without packets
+    idle_timeout_s: float = 300.0  # TCP without packets (Zeek's tcp_inactivity_timeout)
     udp_idle_timeout_s: float = 60.0
     icmp_idle_timeout_s: float = 60.0
     tcp_closed_timeout_s: float = 5.0  # after both FINs or a RST (Zeek's close delay)

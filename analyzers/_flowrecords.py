@@ -6,21 +6,23 @@ per-flow loop only picks values and builds objects: a million records stay affor
 
 from __future__ import annotations
 
+import dataclasses
 import socket
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from analyzers._flowcolumns import HIST_WIDTH, FlowColumns
 from analyzers._flowkey import PROTO_ICMP, PROTO_ICMP6, PROTO_TCP, PROTO_UDP
-from analyzers._flowtcp import handshake_marks
 from analyzers._identity import EndpointKind, IdentityMap
 from analyzers._records import DnsStats, FlowRecord, TcpStats, make_uids
-from analyzers._tcpstate import H_FIN, H_SYN, RESP_SHIFT, conn_state
+from analyzers._tcpstate import H_FIN, H_SYN, conn_state
 
 I64 = npt.NDArray[np.int64]
 _NS = 1_000_000_000
 _SERVICES = {53: "dns", 80: "http", 443: "ssl", 8080: "http"}
+_FIELDS = tuple(f.name for f in dataclasses.fields(FlowRecord))
 
 
 def address_keys(hi: npt.NDArray[np.uint64], lo: npt.NDArray[np.uint64]) -> list[int]:
@@ -50,6 +52,8 @@ def build_records(
     """Records for slots *s*, ended for *reason*; uids come from *seed* and the slots' ids."""
     if s.size == 0:
         return []
+    k = s.shape[0]
+    slots = s.tolist()
     meta = c.meta[s].astype(np.int64)
     proto = meta & 0xFF
     ports = c.ports[s].astype(np.int64)
@@ -58,184 +62,164 @@ def build_records(
     orig_a = c.orig_a[s]
     is_icmp = (proto == PROTO_ICMP) | (proto == PROTO_ICMP6)
     a_first = orig_a | is_icmp  # ICMP: type class and code stay in their columns
-    op = np.where(a_first, a_p, b_p)
-    rp = np.where(a_first, b_p, a_p)
     ahi, alo, bhi, blo = c.ahi[s], c.alo[s], c.bhi[s], c.blo[s]
     okeys = address_keys(np.where(orig_a, ahi, bhi), np.where(orig_a, alo, blo))
     rkeys = address_keys(np.where(orig_a, bhi, ahi), np.where(orig_a, blo, alo))
-    pk, l2, ipb, pay = c.pkts[s], c.l2[s], c.ipb[s], c.pay[s]
-    # payload bytes per direction, Zeek's way for TCP: from sequence numbers when that side's
-    # SYN was seen (retransmissions count once), else the sum of segment payloads
-    is_tcp = proto == PROTO_TCP
-    seen = c.hseen[s].astype(np.int64)
+    pkts, pay = c.pkts[s], c.pay[s]
+    first = c.first[s]
+    resp_p = np.where(a_first, b_p, a_p).tolist()
+    proto_l = proto.tolist()
+    orig_pkts = pkts[:, 0].tolist()
+    resp_pkts = pkts[:, 1].tolist()
+    orig_bytes, resp_bytes = _payload_sizes(c, s, proto == PROTO_TCP, pay)
+    names: dict[int, str] = {}
+    proto_name = [_proto_name(p) for p in proto_l]
+    history = _histories(c, s, slots)
+    conn_states = ["OTH"] * k
+    tcp: list[TcpStats | None] = [None] * k
+    for i in np.flatnonzero(proto == PROTO_UDP).tolist():
+        o, r = orig_pkts[i], resp_pkts[i]
+        conn_states[i] = "SF" if o and r else ("S0" if o else "SHR")
+        history[i] = ("D" if o else "") + ("d" if r else "")
+    _tcp_fields(
+        c,
+        s,
+        np.flatnonzero(proto == PROTO_TCP),
+        (orig_bytes, resp_bytes),
+        history,
+        conn_states,
+        tcp,
+    )
+    # named columns in any order: the record's fields are picked by name below
+    columns: dict[str, list[Any]] = {
+        # Python's int / int is correctly rounded; numpy would round the ns to float64 first
+        "ts": [t / _NS for t in first.tolist()],
+        "uid": make_uids(seed, c.fid[s]),
+        "orig_h": [names.get(x) or names.setdefault(x, _key_str(x)) for x in okeys],
+        "orig_p": np.where(a_first, a_p, b_p).tolist(),
+        "resp_h": [names.get(x) or names.setdefault(x, _key_str(x)) for x in rkeys],
+        "resp_p": resp_p,
+        "proto": proto_name,
+        "service": [
+            None if n == "icmp" else _SERVICES.get(r)
+            for n, r in zip(proto_name, resp_p, strict=True)
+        ],
+        "duration": [d / _NS for d in (c.last[s] - first).tolist()],
+        "orig_bytes": orig_bytes,
+        "resp_bytes": resp_bytes,
+        "conn_state": conn_states,
+        "missed_bytes": [0] * k,
+        "history": history,
+        "orig_pkts": orig_pkts,
+        "orig_ip_bytes": c.ipb[s, 0].tolist(),
+        "resp_pkts": resp_pkts,
+        "resp_ip_bytes": c.ipb[s, 1].tolist(),
+        "orig_l2_bytes": c.l2[s, 0].tolist(),
+        "resp_l2_bytes": c.l2[s, 1].tolist(),
+        "orig": _endpoints(identity, okeys, c.ep[s, 0].tolist()),
+        "resp": _endpoints(identity, rkeys, c.ep[s, 1].tolist()),
+        "node": [node] * k,
+        "vlan": ((meta >> 8) & 0xFFF).tolist(),
+        "tunnel_vni": ((meta >> 24) & 0xFFFFFF).tolist(),
+        "ip_version": c.ipver[s].tolist(),
+        "tcp": tcp,
+        "dns": _dns_stats(c, slots),
+        "end_reason": [reason] * k,
+    }
+    # positional construction (keywords cost more at a million records), by field name
+    return list(map(FlowRecord, *(columns[f] for f in _FIELDS)))
+
+
+def _payload_sizes(
+    c: FlowColumns, s: I64, is_tcp: npt.NDArray[np.bool_], pay: I64
+) -> tuple[list[int], list[int]]:
+    """Payload bytes per direction, Zeek's way for TCP: from sequence numbers when that side's
+    SYN was seen (retransmissions count once), else the sum of segment payloads."""
+    seen = c.hist_seen[s]
     seq_ok = c.seq_ok[s]
     size = c.seq_max[s] - c.seq_start[s].astype(np.int64) - 1
     sizes = []
     for e in (0, 1):
-        sh = seen >> (RESP_SHIFT * e)
         sz = size[:, e]
-        sz = np.maximum(sz - (((sh & H_FIN) != 0) & (sz > 0)), 0)
-        by_seq = is_tcp & ((sh & H_SYN) != 0) & seq_ok[:, e]
+        sz = np.maximum(sz - (((seen[:, e] & H_FIN) != 0) & (sz > 0)), 0)
+        by_seq = is_tcp & ((seen[:, e] & H_SYN) != 0) & seq_ok[:, e]
         sizes.append(np.where(by_seq, sz, pay[:, e]).tolist())
-    tcpm = c.tcpm[s].astype(np.int64)
-    st = tcpm[:, 0]
-    syn_ts, synack_ts, ack_ts = handshake_marks(tcpm[:, 8:])
-    retx = c.retx[s]
-    hist = c.hist[s].astype(f"U{HIST_WIDTH}").tolist()
+    return sizes[0], sizes[1]
+
+
+def _histories(c: FlowColumns, s: I64, slots: list[int]) -> list[str]:
+    hist: list[str] = c.hist[s].astype(f"U{HIST_WIDTH}").tolist()
     longs = c.hist_long
-    dns_of = c.dns
+    if longs:
+        hist = [longs.get(slot) or h for slot, h in zip(slots, hist, strict=True)]
+    return hist
+
+
+def _endpoints(identity: IdentityMap, keys: list[int], at_start: list[Any]) -> list[Any]:
+    # pods appear live: an address unknown at flow start may be a pod by now
     lookup = identity.lookup_key
     external = EndpointKind.EXTERNAL
-    names: dict[int, str] = {}
-    ep = c.ep[s]
-    uids = make_uids(seed, c.fid[s])
-    out: list[FlowRecord] = []
-    append = out.append
-    record = FlowRecord
-    for (
-        slot,
-        p,
-        okey,
-        rkey,
-        o_p,
-        r_p,
-        eo0,
-        er0,
-        first,
-        last,
-        h0,
-        pk0,
-        pk1,
-        l20,
-        l21,
-        ip0,
-        ip1,
-        ob,
-        rb,
-        m,
-        ipver,
-        uid,
-        os_rs,
-        syn_t,
-        synack_t,
-        ack_t,
-        rx0,
-        rx1,
-        t8,
-        t9,
-        t10,
-    ) in zip(
-        s.tolist(),
-        proto.tolist(),
-        okeys,
-        rkeys,
-        op.tolist(),
-        rp.tolist(),
-        ep[:, 0].tolist(),
-        ep[:, 1].tolist(),
-        c.first[s].tolist(),
-        c.last[s].tolist(),
-        hist,
-        pk[:, 0].tolist(),
-        pk[:, 1].tolist(),
-        l2[:, 0].tolist(),
-        l2[:, 1].tolist(),
-        ipb[:, 0].tolist(),
-        ipb[:, 1].tolist(),
-        sizes[0],
-        sizes[1],
-        meta.tolist(),
-        c.ipver[s].tolist(),
-        uids,
-        st.tolist(),
-        syn_ts.tolist(),
-        synack_ts.tolist(),
-        ack_ts.tolist(),
-        retx[:, 0].tolist(),
-        retx[:, 1].tolist(),
-        tcpm[:, 8].tolist(),
-        tcpm[:, 9].tolist(),
-        tcpm[:, 10].tolist(),
+    return [
+        lookup(key) if e is None or e.kind is external else e
+        for key, e in zip(keys, at_start, strict=True)
+    ]
+
+
+def _tcp_fields(  # noqa: PLR0917 - fills the TCP rows of the record columns it is given
+    c: FlowColumns,
+    s: I64,
+    tcp_i: I64,
+    sizes: tuple[list[int], list[int]],
+    history: list[str],
+    conn_states: list[str],
+    tcp: list[TcpStats | None],
+) -> None:
+    """Zeek's conn_state and the TCP health of the TCP rows *tcp_i* of the records for *s*."""
+    if tcp_i.size == 0:
+        return
+    t = s[tcp_i]
+    orig_bytes, resp_bytes = sizes
+    for i, state, retx, rst, zero_win, syn, synack, ack in zip(
+        tcp_i.tolist(),
+        c.tcp_state[t].tolist(),
+        c.retx[t].tolist(),
+        c.rst_count[t].tolist(),
+        c.zero_win[t].tolist(),
+        c.syn_ts[t].tolist(),
+        c.synack_ts[t].tolist(),
+        c.ack_ts[t].tolist(),
         strict=True,
     ):
-        oh = names.get(okey)
-        if oh is None:
-            oh = names[okey] = _key_str(okey)
-        rh = names.get(rkey)
-        if rh is None:
-            rh = names[rkey] = _key_str(rkey)
-        # pods appear live: an address unknown at flow start may be a pod by now
-        eo = lookup(okey) if eo0 is None or eo0.kind is external else eo0
-        er = lookup(rkey) if er0 is None or er0.kind is external else er0
-        h = (longs.get(slot) or h0) if longs else h0
-        tcp_stats = None
-        if p == PROTO_TCP:
-            name = "tcp"
-            service = _SERVICES.get(r_p)
-            state = conn_state(os_rs & 0xFF, (os_rs >> 8) & 0xFF, ob, rb, h)
-            tcp_stats = TcpStats(
-                rx0,
-                rx1,
-                t10 & 0xFFFF,
-                t10 >> 16,
-                t8,
-                t9,
-                (synack_t - syn_t) / _NS if syn_t and synack_t else None,
-                (ack_t - synack_t) / _NS if synack_t and ack_t else None,
-            )
-        elif p == PROTO_UDP:
-            name = "udp"
-            service = _SERVICES.get(r_p)
-            state = "SF" if pk0 and pk1 else ("S0" if pk0 else "SHR")
-            h = ("D" if pk0 else "") + ("d" if pk1 else "")
-        else:
-            name = _proto_name(p)
-            service = None if name == "icmp" else _SERVICES.get(r_p)
-            state = "OTH"
-        dns_stats = None
-        if dns_of:
-            dns = dns_of.get(slot)
-            if dns is not None:
-                dns_stats = DnsStats(
-                    dns.query,
-                    dns.qtype,
-                    dns.rcode,
-                    dns.latency_ns / _NS if dns.latency_ns is not None else None,
-                    dns.queries,
-                    dns.responses,
-                )
-        # positional, in field order: keyword calls cost more at a million records
-        append(
-            record(
-                first / _NS,
-                uid,
-                oh,
-                o_p,
-                rh,
-                r_p,
-                name,
-                service,
-                (last - first) / _NS,
-                ob,
-                rb,
-                state,
-                0,
-                h,
-                pk0,
-                ip0,
-                pk1,
-                ip1,
-                l20,
-                l21,
-                eo,
-                er,
-                node,
-                (m >> 8) & 0xFFF,
-                (m >> 24) & 0xFFFFFF,
-                ipver,
-                tcp_stats,
-                dns_stats,
-                reason,
+        conn_states[i] = conn_state(state[0], state[1], orig_bytes[i], resp_bytes[i], history[i])
+        tcp[i] = TcpStats(
+            retrans_orig=retx[0],
+            retrans_resp=retx[1],
+            rst_orig=rst[0],
+            rst_resp=rst[1],
+            zero_win_orig=zero_win[0],
+            zero_win_resp=zero_win[1],
+            rtt_client=(synack - syn) / _NS if syn and synack else None,
+            rtt_server=(ack - synack) / _NS if synack and ack else None,
+        )
+
+
+def _dns_stats(c: FlowColumns, slots: list[int]) -> list[DnsStats | None]:
+    dns_of = c.dns
+    if not dns_of:
+        return [None] * len(slots)
+    out: list[DnsStats | None] = []
+    for slot in slots:
+        dns = dns_of.get(slot)
+        out.append(
+            None
+            if dns is None
+            else DnsStats(
+                query=dns.query,
+                qtype=dns.qtype,
+                rcode=dns.rcode,
+                latency=dns.latency_ns / _NS if dns.latency_ns is not None else None,
+                queries=dns.queries,
+                responses=dns.responses,
             )
         )
     return out

@@ -25,7 +25,7 @@ from analyzers._activeflows import ActiveFlows, active_flows
 from analyzers._decoded import DecodedBatch, Status
 from analyzers._flowcolumns import FlowColumns
 from analyzers._flowdns import dns_rows
-from analyzers._flowexpiry import eviction_victims, timed_out
+from analyzers._flowexpiry import eviction_victims, idle_limits, timed_out
 from analyzers._flowindex import FlowIndex, batch_clashes
 from analyzers._flowkey import PROTO_TCP, PROTO_UDP, FlowKeys, flow_keys
 from analyzers._flowoptions import FlowTableOptions
@@ -33,7 +33,7 @@ from analyzers._flowrecords import address_keys, build_records
 from analyzers._flowtcp import tcp_rows
 from analyzers._identity import IdentityMap
 from analyzers._records import FlowRecord, FlowSink
-from analyzers._tcpstate import ACK, SYN
+from analyzers._tcpstate import ACK, CLOSED, FIN, RESET, RST, SYN
 from capture import FrameBatch
 
 log = logging.getLogger(__name__)
@@ -102,7 +102,8 @@ class FlowTable:
         self._not_ip = 0
         self._dns_bad = 0
         self._collisions = 0
-        self._pending: list[FlowRecord] = []  # evicted while processing, delivered after
+        self._pending: list[FlowRecord] = []  # ended while processing, delivered after
+        self._checked = np.zeros(0, np.bool_)  # rows already tested for ending their flow
 
     # ------------------------------------------------------------------ readers
     def __len__(self) -> int:
@@ -140,6 +141,7 @@ class FlowTable:
             not_ip = int(np.count_nonzero(status == Status.NON_IP))
         rows = np.flatnonzero(ip_rows)
         with self._lock:
+            self._checked = np.zeros(len(dec), np.bool_)
             self._not_ip += not_ip
             if rows.size:
                 self._process_rows(batch, dec, rows)
@@ -189,6 +191,9 @@ class FlowTable:
             return rows[np.sort(perm[~same])]
         first_pos = np.minimum.reduceat(perm, fstart)  # time-first row of each flow (index in rows)
         slots = self._lookup(keys, hflow[fstart], first_pos, dec)
+        later = self._split_at_ends(batch, dec, rows, perm, flow_of, slots)
+        if later is not None:
+            return later
         cols = self._cols
         slot_sorted = slots[flow_of]
         src_a_sorted = keys.src_is_a[perm]
@@ -222,6 +227,100 @@ class FlowTable:
             if dns.any():
                 self._dns_bad += dns_rows(cols.dns, batch, dec, rsorted, dns, slot_sorted, ts, tcp)
         return rows[:0]
+
+    def _split_at_ends(  # noqa: PLR0917 - hot-path helper over _pass's sorted arrays
+        self,
+        batch: FrameBatch,
+        dec: DecodedBatch,
+        rows: I64,
+        perm: I64,
+        flow_of: I64,
+        slots: I64,
+    ) -> I64 | None:
+        """End flows at the packet of this batch where they end; None when no flow can.
+
+        A packet after its flow's idle timeout (or TCP close delay), or a pure SYN on a closed
+        or reset TCP connection (Zeek's connection reuse), starts a new flow. Whether the flow
+        has ended depends on the state its earlier packets leave, so each flow's rows before
+        such a packet are accounted first, the flow is tested at that packet, and the rows
+        from it on are returned for the next pass: records do not depend on batch size.
+        """
+        cols = self._cols
+        rs = rows[perm]
+        ts = batch.ts_ns[rs]
+        proto = dec.proto[rs]
+        tcp = (proto == PROTO_TCP) & (dec.status[rs] == _L4)
+        pure_syn = tcp & ((dec.tcp_flags[rs] & (SYN | ACK | RST)) == SYN)
+        floor = np.where(
+            proto == PROTO_TCP,
+            min(self._closed_ns, self._idle_ns),
+            np.where(proto == PROTO_UDP, self._udp_idle_ns, self._icmp_idle_ns),
+        )
+        last = cols.last[slots]  # 0: a flow new in this batch
+        span = int(ts.max() - ts.min())
+        # the common case (a short batch, no flow back after a pause, no SYN on a known flow)
+        # costs these few column operations
+        if (
+            span <= int(floor.min())
+            and not (pure_syn & (last[flow_of] > 0)).any()
+            and not ((last[flow_of] > 0) & (ts - last[flow_of] > floor)).any()
+            and not (np.bincount(flow_of, weights=pure_syn) > 1).any()
+        ):
+            return None
+        n = rs.shape[0]
+        fo = np.lexsort((perm, flow_of))  # positions by flow, then arrival
+        f = flow_of[fo]
+        t = ts[fo]
+        newf = np.empty(n, np.bool_)
+        newf[0] = True
+        np.not_equal(f[1:], f[:-1], out=newf[1:])
+        prev_t = np.empty(n, np.int64)
+        prev_t[1:] = t[:-1]
+        prev_t[newf] = last[f[newf]]
+        has_prev = ~newf | (last[f] > 0)
+        # the close delay applies only after a FIN or RST (stored, or earlier in this batch)
+        ctl = (tcp & ((dec.tcp_flags[rs] & (FIN | RST)) != 0))[fo].astype(np.int64)
+        walked = np.cumsum(ctl)
+        before = walked - ctl - (walked - ctl)[np.flatnonzero(newf)][np.cumsum(newf) - 1]
+        st = cols.tcp_state[slots]
+        was_closing = ((st == CLOSED) | (st == RESET)).any(axis=1)
+        limit_lo = np.where(
+            (proto[fo] == PROTO_TCP) & ~(was_closing[f] | (before > 0)), self._idle_ns, floor[fo]
+        )
+        cand = has_prev & ((t - prev_t > limit_lo) | pure_syn[fo]) & ~self._checked[rs[fo]]
+        cidx = np.flatnonzero(cand)
+        if cidx.size == 0:
+            return None
+        fc = f[cidx]
+        firstc = np.empty(cidx.size, np.bool_)
+        firstc[0] = True
+        np.not_equal(fc[1:], fc[:-1], out=firstc[1:])
+        cut_at = np.full(slots.shape[0], n, np.int64)
+        cut_at[fc[firstc]] = cidx[firstc]
+        deferred = np.zeros(n, np.bool_)
+        deferred[fo] = np.arange(n) >= cut_at[f]
+        kept = rows[np.sort(perm[~deferred])]
+        while kept.size:
+            kept = self._pass(batch, dec, kept)
+        cut_pos = fo[cidx[firstc]]
+        self._checked[rs[cut_pos]] = True
+        s = slots[flow_of[cut_pos]]
+        at = ts[cut_pos]
+        limit = idle_limits(
+            cols.proto[s],
+            cols.tcp_state[s],
+            idle_ns=self._idle_ns,
+            udp_idle_ns=self._udp_idle_ns,
+            icmp_idle_ns=self._icmp_idle_ns,
+            closed_ns=self._closed_ns,
+        )
+        idle = at - cols.last[s] > limit
+        st = cols.tcp_state[s]
+        closed = ((st == CLOSED) | (st == RESET)).any(axis=1)
+        reopen = ~idle & pure_syn[cut_pos] & closed & (cols.proto[s] == PROTO_TCP)
+        self._pending.extend(self._end(s[idle], "idle"))
+        self._pending.extend(self._end(s[reopen], "end"))
+        return rows[np.sort(perm[deferred])]
 
     def _lookup(
         self, keys: FlowKeys, uh: npt.NDArray[np.uint64], first_pos: I64, dec: DecodedBatch
@@ -276,10 +375,7 @@ class FlowTable:
         cols.active[s] = True
         cols.new_ids(s)
         cols.reset_counters(s)
-        cols.tcpm[s] = 0
-        cols.seq_ok[s] = False
-        cols.seq_max[s] = 0
-        cols.seq_start[s] = 0
+        cols.reset_tcp(s)
         cols.hist[s] = np.where(synack, b"^", b"")
         lookup = self._identity.lookup_key
         orig_a = cols.orig_a[s]

@@ -21,7 +21,6 @@ from analyzers._tcpstate import (
     H_DATA,
     INACTIVE,
     RESET,
-    RESP_SHIFT,
     RST,
     SYN,
     TcpScratch,
@@ -29,15 +28,6 @@ from analyzers._tcpstate import (
 
 I64 = npt.NDArray[np.int64]
 _POW10 = np.array([10**i for i in range(10)], dtype=np.int64)
-
-
-def handshake_marks(health: I64) -> tuple[I64, I64, I64]:
-    """SYN, SYN-ACK and first ACK times (ns + 1; 0: unset) from TCP rows' words 8 on, as int64."""
-    return (
-        health[:, 3] | (health[:, 4] << 32),
-        health[:, 5] | (health[:, 6] << 32),
-        health[:, 7] | (health[:, 8] << 32),
-    )
 
 
 def tcp_rows(  # noqa: PLR0917 - hot-path column helper
@@ -73,7 +63,7 @@ def tcp_rows(  # noqa: PLR0917 - hot-path column helper
     is_syn = (flags & SYN) != 0
     is_fin = (flags & FIN) != 0
     is_rst = (flags & RST) != 0
-    state0 = (c.tstate[g_slot] >> (g_dir * 8).astype(np.uint32)) & 0xFF
+    state0 = c.tcp_state_f[g_i]
     # ---- retransmissions: Zeek's update_last_seq as a grouped running maximum
     seg = np.where(is_rst, 0, plen) + is_syn + is_fin
     end32 = (seq + seg) & 0xFFFFFFFF
@@ -82,8 +72,15 @@ def tcp_rows(  # noqa: PLR0917 - hot-path column helper
     new_groups = ~ok
     if new_groups.any():
         c.seq_start_f[g_i[new_groups]] = seq[gstart][new_groups]
-    base_r = base[gid]
-    rel = ((end32 - (base_r & 0xFFFFFFFF) + 0x80000000) & 0xFFFFFFFF) - 0x80000000
+    # 64-bit sequence space, as Zeek's wrap counting: each end is unwrapped against the one
+    # before it (the group's first against the stored maximum), so a transfer may pass any
+    # number of 4 GiB wraps inside one batch as long as consecutive segments are < 2 GiB apart
+    prev_end = np.empty(m, np.int64)
+    prev_end[1:] = end32[:-1]
+    prev_end[gstart] = base & 0xFFFFFFFF
+    step = ((end32 - prev_end + 0x80000000) & 0xFFFFFFFF) - 0x80000000
+    walked = np.cumsum(step)
+    rel = walked - (walked[gstart] - step[gstart])[gid]
     idx = np.arange(m)
     rst_at = np.maximum.accumulate(np.where(is_rst, idx, -1))
     excluded = (state0[gid] == RESET) | (rst_at >= gstart[gid])
@@ -111,10 +108,9 @@ def tcp_rows(  # noqa: PLR0917 - hot-path column helper
     nosfr = ~ctrl
     ev = ctrl | ((win == 0) & ~is_rst) | t_letter
     ev[gstart[state0 == INACTIVE]] = True
-    seen = c.hseen[g_slot].astype(np.int64)
-    shift = g_dir * RESP_SHIFT
-    d_seen = ((seen >> shift) & H_DATA) != 0
-    a_seen = ((seen >> shift) & H_ACK) != 0
+    seen = c.hist_seen_f[g_i]
+    d_seen = (seen & H_DATA) != 0
+    a_seen = (seen & H_ACK) != 0
     for cand_mask, seen_g in (
         (nosfr & (plen > 0), d_seen),
         (nosfr & (plen == 0) & ((flags & ACK) != 0), a_seen),
@@ -157,8 +153,50 @@ def _tcp_events(  # noqa: PLR0917 - hot-path column helper
     us_list = us.tolist()
     longs = c.hist_long
     objs = [
-        TcpScratch(row, (longs.get(sl) if longs else None) or h.decode("ascii"))
-        for sl, row, h in zip(us_list, c.tcpm[us].tolist(), c.hist[us].tolist(), strict=True)
+        TcpScratch(
+            (longs.get(sl) if longs else None) or h.decode("ascii"),
+            state,
+            prev_state,
+            seen,
+            syn_mark,
+            fin_mark,
+            rst_mark,
+            zero_win,
+            rst_count,
+            syn_ts,
+            synack_ts,
+            ack_ts,
+        )
+        for (
+            sl,
+            h,
+            state,
+            prev_state,
+            seen,
+            syn_mark,
+            fin_mark,
+            rst_mark,
+            zero_win,
+            rst_count,
+            syn_ts,
+            synack_ts,
+            ack_ts,
+        ) in zip(
+            us_list,
+            c.hist[us].tolist(),
+            c.tcp_state[us].tolist(),
+            c.tcp_prev_state[us].tolist(),
+            c.hist_seen[us].tolist(),
+            c.syn_mark[us].tolist(),
+            c.fin_mark[us].tolist(),
+            c.rst_mark[us].tolist(),
+            c.zero_win[us].tolist(),
+            c.rst_count[us].tolist(),
+            c.syn_ts[us].tolist(),
+            c.synack_ts[us].tolist(),
+            c.ack_ts[us].tolist(),
+            strict=True,
+        )
     ]
     for k, e, fl, sq, pl, wn, t, tl in zip(
         (np.cumsum(brk) - 1).tolist(),
@@ -172,7 +210,17 @@ def _tcp_events(  # noqa: PLR0917 - hot-path column helper
         strict=True,
     ):
         objs[k].event(e, fl, sq, pl, wn, t, tl)
-    c.tcpm[us] = [o.row() for o in objs]
+    c.tcp_state[us] = [o.state for o in objs]
+    c.tcp_prev_state[us] = [o.prev_state for o in objs]
+    c.hist_seen[us] = [o.seen for o in objs]
+    c.syn_mark[us] = [o.syn_mark for o in objs]
+    c.fin_mark[us] = [o.fin_mark for o in objs]
+    c.rst_mark[us] = [o.rst_mark for o in objs]
+    c.zero_win[us] = [o.zero_win for o in objs]
+    c.rst_count[us] = [o.rst_count for o in objs]
+    c.syn_ts[us] = [o.syn_ts for o in objs]
+    c.synack_ts[us] = [o.synack_ts for o in objs]
+    c.ack_ts[us] = [o.ack_ts for o in objs]
     hist = []
     for sl, o in zip(us_list, objs, strict=True):
         if len(o.hist) > HIST_WIDTH:

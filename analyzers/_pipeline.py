@@ -133,6 +133,9 @@ class AnalysisPipeline:
     def flush(self) -> None:
         """End every active flow (end_reason ``flush``): at EOF and on shutdown nothing is lost."""
         with self._lock:
+            # flows already timed out at the last packet end as they would have with later
+            # traffic: the records do not depend on where the last sweep fell
+            self.table.expire(self._clock_ns)
             self.table.flush()
 
     def _maybe_expire(self) -> None:

@@ -19,11 +19,11 @@ INACTIVE, SYN_SENT, SYN_ACK_SENT, PARTIAL, ESTABLISHED, CLOSED, RESET = range(7)
 
 FIN, SYN, RST, PSH, ACK = 0x01, 0x02, 0x04, 0x08, 0x10
 
-# history bits already seen, per endpoint (responder's shifted by 8), as Zeek's HIST_*
+# history bits already seen, per endpoint, as Zeek's HIST_*
 H_SYN, H_FIN, H_RST, H_FIN_RST, H_DATA, H_ACK, H_MULTI = 1, 2, 4, 8, 16, 32, 64
-RESP_SHIFT = 8
 
 _RSTOS0 = re.compile(r"\^?S[^HAFGIQ]*R.*")
+_U32 = 0xFFFFFFFF
 
 
 def is_scale_point(count: int) -> bool:
@@ -33,64 +33,68 @@ def is_scale_point(count: int) -> bool:
     return count == 1
 
 
-#: One flow's scalar TCP state as the flow table stores it: a row of ``TCP_WORDS`` uint32
-#: (68 bytes; a homogeneous row converts to and from Python lists much faster than a record).
-#: 0: states (orig, resp) and previous states, a byte each; 1: history bits seen;
-#: 2-7: marks ``(seq + 1) mod 2**32`` of the last SYN, FIN, RST per endpoint (0: none);
-#: 8-9: zero windows per endpoint; 10: RST segments (originator's low 16 bits, responder's high
-#: 16, saturating); 11-16: SYN, SYN-ACK, ACK times (ns + 1,
-#: low and high words; 0: unset).
-TCP_WORDS = 17
-_U32 = 0xFFFFFFFF
-
-
 class TcpScratch:
     """One flow's TCP state while a batch's events for it are applied (loaded and stored by slot).
 
-    Index 0 is the originator, 1 the responder. The stored row itself is kept and updated in
-    place (marks, zero windows, RST counts live at their row positions): a scratch allocates
-    one small list besides itself, which keeps the garbage collector out of the hot path.
+    Per-endpoint fields are ``[originator, responder]`` lists, the rows of the flow table's
+    ``(n, 2)`` columns of the same names; handshake times are ns + 1 (0: not seen).
     """
 
-    __slots__ = ("ack_ts", "hist", "r", "seen", "state", "syn_ts", "synack_ts")
+    __slots__ = (
+        "ack_ts",
+        "fin_mark",
+        "hist",
+        "prev_state",
+        "rst_count",
+        "rst_mark",
+        "seen",
+        "state",
+        "syn_mark",
+        "syn_ts",
+        "synack_ts",
+        "zero_win",
+    )
 
-    def __init__(self, row: list[int], hist: str) -> None:
-        """From one stored row (see ``TCP_WORDS``, which it takes over) and the history so far."""
-        st = row[0]
-        # states of originator and responder, then their previous states
-        self.state = [st & 0xFF, (st >> 8) & 0xFF, (st >> 16) & 0xFF, st >> 24]
-        self.seen = row[1]
-        self.syn_ts = row[11] | (row[12] << 32)
-        self.synack_ts = row[13] | (row[14] << 32)
-        self.ack_ts = row[15] | (row[16] << 32)
+    def __init__(  # noqa: PLR0917 - one argument per stored column, loaded by zip
+        self,
+        hist: str,
+        state: list[int],
+        prev_state: list[int],
+        seen: list[int],
+        syn_mark: list[int],
+        fin_mark: list[int],
+        rst_mark: list[int],
+        zero_win: list[int],
+        rst_count: list[int],
+        syn_ts: int,
+        synack_ts: int,
+        ack_ts: int,
+    ) -> None:
         self.hist = hist
-        self.r = row
-
-    def row(self) -> list[int]:
-        """Back to a stored row."""
-        st, r = self.state, self.r
-        r[0] = st[0] | (st[1] << 8) | (st[2] << 16) | (st[3] << 24)
-        r[1] = self.seen
-        r[11] = self.syn_ts & _U32
-        r[12] = self.syn_ts >> 32
-        r[13] = self.synack_ts & _U32
-        r[14] = self.synack_ts >> 32
-        r[15] = self.ack_ts & _U32
-        r[16] = self.ack_ts >> 32
-        return r
+        self.state = state
+        self.prev_state = prev_state
+        self.seen = seen
+        self.syn_mark = syn_mark
+        self.fin_mark = fin_mark
+        self.rst_mark = rst_mark
+        self.zero_win = zero_win
+        self.rst_count = rst_count
+        self.syn_ts = syn_ts
+        self.synack_ts = synack_ts
+        self.ack_ts = ack_ts
 
     def _set(self, ep: int, new: int) -> None:
         st = self.state
         if st[ep] != new:
-            st[ep + 2] = st[ep]
+            self.prev_state[ep] = st[ep]
             st[ep] = new
 
     def _check(self, ep: int, bit: int, code: str) -> bool:
         """Zeek's CheckHistory: add the letter the first time; True if it was seen before."""
-        mask = bit << (RESP_SHIFT * ep)
-        if self.seen & mask:
+        seen = self.seen
+        if seen[ep] & bit:
             return True
-        self.seen |= mask
+        seen[ep] |= bit
         self.hist += code if ep == 0 else code.lower()
         return False
 
@@ -103,8 +107,7 @@ class TcpScratch:
         rst = flags & RST
         ack = flags & ACK
         peer = 1 - ep
-        r = self.r
-        # update_history (row words 2-7: the last SYN, FIN and RST marks per endpoint)
+        # update_history
         if syn or fin or rst:
             if (syn != 0) + (fin != 0) + (rst != 0) > 1:
                 if fin and rst:
@@ -114,19 +117,19 @@ class TcpScratch:
             elif syn:
                 code = "H" if ack else "S"
                 mark = (seq + 1) & _U32
-                if self._check(ep, H_SYN, code) and mark != r[2 + ep]:
+                if self._check(ep, H_SYN, code) and mark != self.syn_mark[ep]:
                     self.hist += code if ep == 0 else code.lower()
-                r[2 + ep] = mark
+                self.syn_mark[ep] = mark
             elif fin:
                 mark = (seq + plen + 1) & _U32
-                if self._check(ep, H_FIN, "F") and mark != r[4 + ep]:
+                if self._check(ep, H_FIN, "F") and mark != self.fin_mark[ep]:
                     self.hist += "F" if ep == 0 else "f"
-                r[4 + ep] = mark
+                self.fin_mark[ep] = mark
             else:
                 mark = (seq + 1) & _U32
-                if self._check(ep, H_RST, "R") and mark != r[6 + ep]:
+                if self._check(ep, H_RST, "R") and mark != self.rst_mark[ep]:
                     self.hist += "R" if ep == 0 else "r"
-                r[6 + ep] = mark
+                self.rst_mark[ep] = mark
         elif plen:
             self._check(ep, H_DATA, "D")
         elif ack:
@@ -134,13 +137,13 @@ class TcpScratch:
         # update_window: zero windows are boring with or after a RST, or after the peer's FIN
         st = self.state
         if win == 0 and not rst and st[peer] != CLOSED and st[ep] != RESET:
-            r[8 + ep] += 1
-            if is_scale_point(r[8 + ep]):
+            self.zero_win[ep] += 1
+            if is_scale_point(self.zero_win[ep]):
                 self.hist += "W" if ep == 0 else "w"
         if t_letter:
             self.hist += "T" if ep == 0 else "t"
-        if rst and (r[10] >> (16 * ep)) & 0xFFFF != 0xFFFF:  # saturating per endpoint
-            r[10] += 1 << (16 * ep)
+        if rst:
+            self.rst_count[ep] += 1
         # handshake timing as seen at the mirror
         if syn and not ack and ep == 0 and not self.syn_ts:
             self.syn_ts = ts + 1
@@ -183,7 +186,7 @@ class TcpScratch:
                 self._set(ep, SYN_SENT)
             if fin and not rst:
                 self._set(ep, CLOSED)
-                if self.state[peer] == RESET and self.state[peer + 2] == CLOSED:
+                if self.state[peer] == RESET and self.prev_state[peer] == CLOSED:
                     self._set(peer, CLOSED)  # FIN then RST from the peer: a normal close
             if rst:
                 self._set(ep, RESET)
