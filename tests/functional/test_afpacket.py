@@ -12,7 +12,6 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -20,41 +19,11 @@ import pytest
 from capture import AfPacketSource, CaptureError, FrameBatch
 from capture._afpacket import FANOUT_FLAG_DEFRAG, FANOUT_HASH
 from capture._netns import socket_in_netns
+from tests.functional._veth import VethNs, ip
 
 ETH_P_TEST = 0x88B5  # IEEE local experimental ethertype: no stack in the namespace answers it
 SRC_MAC = bytes.fromhex("020000000001")
 DST_MAC = bytes.fromhex("020000000002")
-
-
-@dataclass(frozen=True)
-class VethNs:
-    """A namespace holding veth ``tx`` (we send on it) and its peer ``rx`` (we capture on it)."""
-
-    netns: str
-    tx: str
-    rx: str
-
-
-def ip(*args: str) -> None:
-    subprocess.run(["ip", *args], check=True, capture_output=True, text=True)
-
-
-@pytest.fixture
-def veth() -> Iterator[VethNs]:
-    """A fresh namespace with an up veth pair and IPv6 off (no ND/MLD noise); always deleted."""
-    name = f"capt-{secrets.token_hex(4)}"
-    ip("netns", "add", name)
-    try:
-        ip("-n", name, "link", "add", "tx0", "type", "veth", "peer", "name", "rx0")
-        subprocess.run(
-            ["ip", "netns", "exec", name, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"],
-            check=True,
-        )
-        for dev in ("tx0", "rx0", "lo"):
-            ip("-n", name, "link", "set", dev, "up")
-        yield VethNs(netns=name, tx="tx0", rx="rx0")
-    finally:
-        subprocess.run(["ip", "netns", "del", name], check=False)
 
 
 @pytest.fixture
