@@ -13,7 +13,8 @@ from capture._bpf import BpfProgram, compile_filter
 from capture._errors import CaptureError
 from capture._offline_filter import FilteredSource
 from capture._pcapfile import CorruptCaptureFileError, PcapFileSource, open_capture_file
-from capture._pcapwriter import PcapWriter
+from capture._pcapngwriter import PcapngWriter
+from capture._pcapwriter import PcapWriter, pcap_file_header, pcap_records
 from capture._protocols import BatchSink, FrameSource, SourceStats
 from capture._service import CaptureService, ServiceResult, stop_on_signals
 
@@ -34,9 +35,12 @@ __all__ = [
     "FrameSource",
     "PcapFileSource",
     "PcapWriter",
+    "PcapngWriter",
     "ServiceResult",
     "SourceStats",
     "compile_filter",
     "open_capture_file",
+    "pcap_file_header",
+    "pcap_records",
     "stop_on_signals",
 ]
