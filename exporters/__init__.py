@@ -3,7 +3,7 @@
 from exporters._cardinality import CardinalityConfig, EndpointDirectory
 from exporters._collector import FlowMetricsCollector, MetricsConfig
 from exporters._ended import EndedFlows, FlowRecordLike
-from exporters._errors import ExporterError, ListenError
+from exporters._errors import ExporterError, ListenError, PcapStoreError
 from exporters._flowstats import (
     FlowColumns,
     FlowEndSink,
@@ -14,6 +14,10 @@ from exporters._flowstats import (
 from exporters._health import CaptureHealth
 from exporters._http import DEFAULT_LISTEN, MetricsServer, parse_listen
 from exporters._jsonl import JsonLinesWriter, RecordsError, RotatingJsonLinesWriter
+from exporters._pcapindex import FileIndex
+from exporters._pcapngout import write_pcapng
+from exporters._pcapquery import PcapArchive, PcapQuery, StoredFileInfo, StoredFrame
+from exporters._pcapstore import OpenFile, PcapStore, StoreConfig, StoreCounters
 from exporters._tablesource import FlowTableLike, FlowTableSource
 
 __all__ = [
@@ -23,6 +27,7 @@ __all__ = [
     "EndedFlows",
     "EndpointDirectory",
     "ExporterError",
+    "FileIndex",
     "FlowColumns",
     "FlowEndSink",
     "FlowMetricsCollector",
@@ -36,7 +41,17 @@ __all__ = [
     "ListenError",
     "MetricsConfig",
     "MetricsServer",
+    "OpenFile",
+    "PcapArchive",
+    "PcapQuery",
+    "PcapStore",
+    "PcapStoreError",
     "RecordsError",
     "RotatingJsonLinesWriter",
+    "StoreConfig",
+    "StoreCounters",
+    "StoredFileInfo",
+    "StoredFrame",
     "parse_listen",
+    "write_pcapng",
 ]
