@@ -14,8 +14,8 @@ written the free space is checked again every ``retry_s``.
 
 Running out of room never raises into the capture path: the store stops storing, counts the
 frames it drops, says why in ``counters()``, and tries again every ``retry_s``. A failed write
-(ENOSPC, EDQUOT, EIO) is cut back to the last complete record, so a file only ever ends on a
-whole record.
+(ENOSPC, EDQUOT, EIO) closes the file as it is: its index covers the complete records, and
+readers stop at the partial one (truncating it instead could crash a reader that maps the file).
 """
 
 from __future__ import annotations
@@ -289,11 +289,9 @@ class PcapStore:
             while view:
                 view = view[os.write(fd, view) :]
         except OSError as e:
+            # What part of the payload did get written stays: cutting the file back could
+            # SIGBUS a reader that has it mapped, and every reader stops at a partial record.
             self._errors += 1
-            try:  # the file must end on a whole record
-                os.ftruncate(fd, self._size)
-            except OSError:
-                _log.exception("cannot cut %s back to %d bytes", self._path, self._size)
             reason = {errno.ENOSPC: "disk full", errno.EDQUOT: "disk quota exceeded"}.get(
                 e.errno or 0, f"write error: {e.strerror or e}"
             )
