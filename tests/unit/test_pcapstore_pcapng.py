@@ -9,7 +9,21 @@ from pathlib import Path
 
 from capture import PcapngWriter, open_capture_file
 from exporters import PcapArchive, PcapQuery, PcapStore, StoreConfig, write_pcapng
-from tests.unit._pcapkit import T0, A, B, C, Clock, arp_reply, batch, pod_of, tcp4, udp6
+from tests.unit._pcapkit import (
+    T0,
+    A,
+    B,
+    C,
+    Clock,
+    arp_reply,
+    arp_request,
+    batch,
+    nd_advert,
+    nd_solicit,
+    pod_of,
+    tcp4,
+    udp6,
+)
 
 # tshark says this on stderr whenever it runs as root (CI does); it is about the user, not the file.
 _ROOT_NOTICE = 'Running as user "root" and group "root". This could be dangerous.'
@@ -91,3 +105,33 @@ def test_a_packet_without_known_pods_has_no_comment(tmp_path: Path) -> None:
     path.write_bytes(buf.getvalue())
     fields, warnings = tshark(path, "-T", "fields", "-e", "frame.comment")
     assert (fields.strip(), warnings) == ("", "")
+
+
+def test_a_pods_download_equals_tsharks_selection_on_the_stored_files(tmp_path: Path) -> None:
+    """What a query by pod A serves equals what tshark selects from the raw stored files with
+    A's addresses, and A's MAC on ARP and neighbour discovery (count and every frame's time)."""
+    store_dir = tmp_path / "store"
+    frames = [
+        tcp4(A, B), udp6(B, A), arp_request(A, B), arp_reply(B, A), arp_request(C, B),
+        nd_solicit(A, B), nd_advert(B, A), nd_solicit(C, B), tcp4(C, B), udp6(B, C),
+    ]  # fmt: skip
+    for w in (0, 1):
+        store = PcapStore(
+            StoreConfig(directory=store_dir, node="node1", worker=w, min_free_bytes=0),
+            clock=Clock(),
+        )
+        store.write(*batch(frames, [T0 + 10 * i + w for i in range(len(frames))]))
+        store.close()
+    q = PcapQuery.of(addresses=[A.v4, A.v6], macs=[A.mac], start_ns=T0, end_ns=T0 + 10**9)
+    served = [f.ts_ns for f in PcapArchive(store_dir).query(q)]
+    selection = (
+        f"ip.addr == {A.v4} || ipv6.addr == {A.v6} || "
+        f"((arp || icmpv6.type in {{133..137}}) && eth.addr == {A.mac})"
+    )
+    expected = []
+    for pcap in sorted(store_dir.glob("*.pcap")):
+        out, warnings = tshark(pcap, "-Y", selection, "-T", "fields", "-e", "frame.time_epoch")
+        assert warnings == ""
+        expected += [int(t.replace(".", "")) for t in out.split()]
+    assert served == sorted(expected)
+    assert len(served) == 12
