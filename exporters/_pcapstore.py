@@ -5,12 +5,9 @@ to the *stored* snaplen, wire lengths kept) and keeps that file's index in memor
 closed, and its index written beside it, when it reaches ``max_file_bytes`` (the pcap and its
 sidecar together) or ``max_file_age_s`` (the clock is a parameter).
 
-The quota covers the whole directory, every worker's files. It holds without any per-batch
-coordination: a worker opens a file only after making room (under an ``flock`` of the directory)
-for a whole file beside the closed files and a whole file for every file still being written, by
-deleting the oldest closed files of any worker; a file never grows past ``max_file_bytes``. The
-same pass keeps ``min_free_bytes`` free on the filesystem (``statvfs``), and while a file is
-written the free space is checked again every ``retry_s``.
+The quota covers the whole directory, every worker's files; ``_pcapquota`` makes room for each
+new file (oldest first, and a free-space floor), and while a file is written the free space is
+checked again every ``retry_s``.
 
 Running out of room never raises into the capture path: the store stops storing, counts the
 frames it drops, says why in ``counters()``, and tries again every ``retry_s``. A failed write
@@ -21,7 +18,6 @@ readers stop at the partial one (truncating it instead could crash a reader that
 from __future__ import annotations
 
 import errno
-import fcntl
 import logging
 import os
 import threading
@@ -35,8 +31,9 @@ import numpy as np
 from analyzers import DecodedBatch
 from capture import FrameBatch, pcap_file_header, pcap_records
 from exporters._errors import PcapStoreError
-from exporters._pcapfiles import SIDECAR_SUFFIX, StoredFile, file_name, scan, valid_node
+from exporters._pcapfiles import SIDECAR_SUFFIX, file_name, scan, valid_node
 from exporters._pcapindex import FileIndex, IndexBuilder, rebuild_index, write_sidecar
+from exporters._pcapquota import DirectoryLock, make_room
 
 __all__ = ["OpenFile", "PcapStore", "StoreConfig", "StoreCounters"]
 
@@ -52,7 +49,6 @@ _SIDECAR_PER_KEY = 64
 # frames beyond it, every frame fits in a file and no file outgrows max_file_bytes.
 _ONE_FRAME_OVERHEAD = _FILE_HEADER + _SIDECAR_BASE + 4 * _SIDECAR_PER_KEY
 _MIN_SNAPLEN = 128  # enough for the Ethernet, IP and transport headers the index reads
-_LOCK_NAME = ".store.lock"
 
 
 def _free_bytes(directory: Path) -> int:
@@ -310,8 +306,7 @@ class PcapStore:
     # --- files -----------------------------------------------------------------------------------
     def _open_file(self, first_ns: int, linktype: int, now: float) -> bool:
         cfg = self.config
-        with _DirectoryLock(self._dir):
-            problem = self._make_room()
+        problem = self._make_room()
         if problem:
             self._set_full(problem, now)
             return False
@@ -362,39 +357,28 @@ class PcapStore:
             self._pending[self._path] = index
 
     def _make_room(self) -> str:
-        """Delete the oldest closed files until a new file fits; why it cannot, or ''."""
+        """Evict what must go for a new file, write late indexes; why no file fits, or ''."""
         cfg = self.config
-        files = scan(self._dir)
-        closed = [f for f in files if f.closed or f.path in self._pending]
-        writing = [f for f in files if not (f.closed or f.path in self._pending)]
-        used = sum(f.size + f.sidecar_size for f in closed)
-        reserved = sum(max(f.size, cfg.max_file_bytes) for f in writing)
-        need = cfg.max_file_bytes
-        free = self._free(self._dir)
-        while closed and (
-            used + reserved + need > cfg.quota_bytes or free - need < cfg.min_free_bytes
-        ):
-            f = closed.pop(0)
-            if _evict(f):
-                self._evictions += 1
-            self._pending.pop(f.path, None)
-            used -= f.size + f.sidecar_size
-            free = self._free(self._dir)
+        with DirectoryLock(self._dir):
+            room = make_room(
+                self._dir,
+                quota_bytes=cfg.quota_bytes,
+                max_file_bytes=cfg.max_file_bytes,
+                min_free_bytes=cfg.min_free_bytes,
+                free_bytes=self._free,
+                also_closed=set(self._pending),
+            )
+        self._evictions += len(room.evicted)
+        for path in room.evicted:
+            self._pending.pop(path, None)
         for path, index in list(self._pending.items()):
             try:
                 write_sidecar(_sidecar(path), index)
                 del self._pending[path]
             except OSError:
                 break
-        self._scan_bytes = used + sum(f.size for f in writing)
-        self._scan_files = len(closed) + len(writing)
-        if used + reserved + need > cfg.quota_bytes:
-            return (
-                f"quota of {cfg.quota_bytes} bytes is taken by {len(writing)} files being written"
-            )
-        if free - need < cfg.min_free_bytes:
-            return f"free space {free} bytes leaves no room for a file above the floor"
-        return ""
+        self._scan_bytes, self._scan_files = room.bytes, room.files
+        return room.problem
 
     def _recover(self) -> None:
         """Index the files an earlier run of this worker left without one (a crash)."""
@@ -416,35 +400,3 @@ class PcapStore:
 
 def _sidecar(path: Path) -> Path:
     return path.with_name(path.name + SIDECAR_SUFFIX)
-
-
-def _evict(f: StoredFile) -> bool:
-    try:
-        f.path.unlink()
-    except FileNotFoundError:
-        return False  # another worker evicted it first
-    except OSError as e:
-        _log.warning("cannot evict %s: %s", f.path, e)
-        return False
-    f.sidecar.unlink(missing_ok=True)
-    return True
-
-
-class _DirectoryLock:
-    """An exclusive ``flock`` on the directory's lock file: one worker makes room at a time."""
-
-    def __init__(self, directory: Path) -> None:
-        self._path = directory / _LOCK_NAME
-        self._fd: int | None = None
-
-    def __enter__(self) -> None:
-        try:
-            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
-            fcntl.flock(self._fd, fcntl.LOCK_EX)
-        except OSError as e:  # a full disk may refuse even the lock file: go on without it
-            _log.debug("no store lock %s: %s", self._path, e)
-
-    def __exit__(self, *exc: object) -> None:
-        if self._fd is not None:
-            os.close(self._fd)  # closing releases the lock
-            self._fd = None
