@@ -8,13 +8,14 @@ from capture._afpacket import (
     FANOUT_HASH,
     AfPacketSource,
 )
-from capture._batch import FrameBatch
+from capture._batch import LINKTYPE_ETHERNET, FrameBatch
 from capture._bpf import BpfProgram, compile_filter
 from capture._errors import CaptureError, MirrorscopeError
 from capture._netns import netns_path
 from capture._offline_filter import FilteredSource
 from capture._pcapfile import CorruptCaptureFileError, PcapFileSource, open_capture_file
-from capture._pcapwriter import PcapWriter
+from capture._pcapngwriter import PcapngWriter
+from capture._pcapwriter import PcapWriter, pcap_file_header, pcap_records
 from capture._protocols import BatchSink, FrameSource, SourceStats
 from capture._service import CaptureService, ServiceResult, stop_on_signals
 
@@ -24,6 +25,7 @@ __all__ = [
     "DEFAULT_BLOCK_TIMEOUT_MS",
     "FANOUT_FLAG_DEFRAG",
     "FANOUT_HASH",
+    "LINKTYPE_ETHERNET",
     "AfPacketSource",
     "BatchSink",
     "BpfProgram",
@@ -36,10 +38,13 @@ __all__ = [
     "MirrorscopeError",
     "PcapFileSource",
     "PcapWriter",
+    "PcapngWriter",
     "ServiceResult",
     "SourceStats",
     "compile_filter",
     "netns_path",
     "open_capture_file",
+    "pcap_file_header",
+    "pcap_records",
     "stop_on_signals",
 ]

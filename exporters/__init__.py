@@ -4,7 +4,7 @@ from capture import MirrorscopeError
 from exporters._cardinality import CardinalityConfig, EndpointDirectory
 from exporters._collector import FlowMetricsCollector, MetricsConfig
 from exporters._ended import EndedFlows
-from exporters._errors import ExporterError, ListenError
+from exporters._errors import ExporterError, ListenError, PcapStoreError
 from exporters._health import CaptureHealth
 from exporters._http import DEFAULT_LISTEN, MetricsServer, parse_listen
 from exporters._jsonl import (
@@ -13,6 +13,10 @@ from exporters._jsonl import (
     RecordsError,
     RotatingJsonLinesWriter,
 )
+from exporters._pcapindex import FileIndex
+from exporters._pcapngout import write_pcapng
+from exporters._pcapquery import PcapArchive, PcapQuery, StoredFileInfo, StoredFrame
+from exporters._pcapstore import OpenFile, PcapStore, StoreConfig, StoreCounters
 from exporters._tablesource import FlowSnapshot, FlowSnapshotSource, FlowTableSource
 
 __all__ = [
@@ -23,6 +27,7 @@ __all__ = [
     "EndedFlows",
     "EndpointDirectory",
     "ExporterError",
+    "FileIndex",
     "FlowMetricsCollector",
     "FlowSnapshot",
     "FlowSnapshotSource",
@@ -32,7 +37,17 @@ __all__ = [
     "MetricsConfig",
     "MetricsServer",
     "MirrorscopeError",
+    "OpenFile",
+    "PcapArchive",
+    "PcapQuery",
+    "PcapStore",
+    "PcapStoreError",
     "RecordsError",
     "RotatingJsonLinesWriter",
+    "StoreConfig",
+    "StoreCounters",
+    "StoredFileInfo",
+    "StoredFrame",
     "parse_listen",
+    "write_pcapng",
 ]

@@ -21,3 +21,14 @@ class ListenError(ExporterError):
         )
         self.listen = listen
         self.reason = reason
+
+
+class PcapStoreError(ExporterError):
+    """The pcap store's settings are inconsistent or its directory cannot be used."""
+
+    exit_code = 2
+
+    def __init__(self, directory: str, reason: str) -> None:
+        super().__init__(f"cannot store pcaps in {directory}: {reason}")
+        self.directory = directory
+        self.reason = reason

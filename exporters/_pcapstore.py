@@ -1,0 +1,402 @@
+"""The pcap store of one capture worker: every frame, in rotating files under a shared quota.
+
+Each worker appends whole batches to its own classic pcap file (nanosecond timestamps, frames cut
+to the *stored* snaplen, wire lengths kept) and keeps that file's index in memory; the file is
+closed, and its index written beside it, when it reaches ``max_file_bytes`` (the pcap and its
+sidecar together) or ``max_file_age_s`` (the clock is a parameter).
+
+The quota covers the whole directory, every worker's files; ``_pcapquota`` makes room for each
+new file (oldest first, and a free-space floor), and while a file is written the free space is
+checked again every ``retry_s``.
+
+Running out of room never raises into the capture path: the store stops storing, counts the
+frames it drops, says why in ``counters()``, and tries again every ``retry_s``. A failed write
+(ENOSPC, EDQUOT, EIO) closes the file as it is: its index covers the complete records, and
+readers stop at the partial one (truncating it instead could crash a reader that maps the file).
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from analyzers import DecodedBatch
+from capture import FrameBatch, pcap_file_header, pcap_records
+from exporters._errors import PcapStoreError
+from exporters._pcapfiles import SIDECAR_SUFFIX, file_name, scan, valid_node
+from exporters._pcapindex import FileIndex, IndexBuilder, rebuild_index, write_sidecar
+from exporters._pcapquota import DirectoryLock, make_room
+
+__all__ = ["OpenFile", "PcapStore", "StoreConfig", "StoreCounters"]
+
+_log = logging.getLogger(__name__)
+
+_FILE_HEADER = 24
+_RECORD_HEADER = 16
+# A sidecar's size bound: fixed fields, then at most this much per address or MAC (an IPv6
+# address spelled out, quotes, a colon, a ten-digit count and a comma fit in 64 bytes).
+_SIDECAR_BASE = 256
+_SIDECAR_PER_KEY = 64
+# A file's header and the sidecar of one frame (two addresses, two MACs): with room for two
+# frames beyond it, every frame fits in a file and no file outgrows max_file_bytes.
+_ONE_FRAME_OVERHEAD = _FILE_HEADER + _SIDECAR_BASE + 4 * _SIDECAR_PER_KEY
+_MIN_SNAPLEN = 128  # enough for the Ethernet, IP and transport headers the index reads
+
+
+def _free_bytes(directory: Path) -> int:
+    st = os.statvfs(directory)
+    return st.f_bavail * st.f_frsize
+
+
+@dataclass(frozen=True, slots=True)
+class StoreConfig:
+    """Where and how much one worker stores; ``directory`` may be shared by several workers."""
+
+    directory: Path
+    node: str
+    worker: int = 0
+    quota_bytes: int = 1 << 30  # every store file and sidecar in the directory
+    max_file_bytes: int = 64 << 20  # one file and its sidecar
+    max_file_age_s: float = 60.0
+    min_free_bytes: int = 256 << 20  # free space the store leaves on the filesystem
+    snaplen: int = 262_144  # stored bytes per frame (the analysis snaplen is separate)
+    retry_s: float = 1.0  # when full: how often to try again; when writing: free-space checks
+
+    def check(self) -> None:
+        """Raise ``PcapStoreError`` naming the first setting that cannot work."""
+        problem = ""
+        if not valid_node(self.node):
+            problem = f"node name {self.node!r} must be letters, digits, '.', '_' or '-'"
+        elif self.worker < 0:
+            problem = f"worker {self.worker} must be >= 0"
+        elif self.snaplen < _MIN_SNAPLEN:
+            problem = f"stored snaplen {self.snaplen} must be >= {_MIN_SNAPLEN}"
+        elif self.max_file_bytes < 2 * (self.snaplen + _RECORD_HEADER) + _ONE_FRAME_OVERHEAD:
+            problem = f"max file size {self.max_file_bytes} must hold a few frames of the snaplen"
+        elif self.quota_bytes < self.max_file_bytes:
+            problem = f"quota {self.quota_bytes} is below one file ({self.max_file_bytes} bytes)"
+        elif self.max_file_age_s <= 0 or self.retry_s <= 0 or self.min_free_bytes < 0:
+            problem = "file age and retry interval must be > 0, the free-space floor >= 0"
+        if problem:
+            raise PcapStoreError(str(self.directory), problem)
+
+
+@dataclass(frozen=True, slots=True)
+class StoreCounters:
+    """A snapshot of one worker's store. ``bytes``/``files`` are the directory's (every worker)
+    as of this worker's last rotation plus its own file since: export them from one worker."""
+
+    bytes: int
+    files: int
+    frames_stored: int
+    bytes_written: int
+    evictions: int  # files this worker deleted to make room
+    write_errors: int
+    frames_not_stored: int  # dropped while full or by a failed write
+    full: bool
+    full_reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class OpenFile:
+    """The file a worker is writing: its index so far and its size up to the last whole record."""
+
+    path: Path
+    index: FileIndex
+    size: int
+
+
+class PcapStore:
+    """Stores every frame a capture worker sees (``write``); see the module docstring."""
+
+    def __init__(
+        self,
+        config: StoreConfig,
+        *,
+        clock: Callable[[], float] = time.time,
+        free_bytes: Callable[[Path], int] = _free_bytes,
+    ) -> None:
+        config.check()
+        self.config = config
+        self._dir = config.directory
+        try:
+            self._dir.mkdir(parents=True, exist_ok=True)
+            free_bytes(self._dir)
+        except OSError as e:
+            raise PcapStoreError(str(self._dir), e.strerror or str(e)) from e
+        self._clock = clock
+        self._free = free_bytes
+        self._lock = threading.Lock()
+        self._fd: int | None = None
+        self._path = Path()
+        self._builder = IndexBuilder()
+        self._linktype = 0
+        self._size = 0
+        self._records = 0
+        self._opened_at = 0.0
+        self._check_at = 0.0
+        self._pending: dict[Path, FileIndex] = {}  # closed files whose sidecar could not be written
+        self._full_reason = ""
+        self._retry_at = 0.0
+        self._scan_bytes = 0
+        self._scan_files = 0
+        self._stored = 0
+        self._written = 0
+        self._evictions = 0
+        self._errors = 0
+        self._not_stored = 0
+        self._recover()
+
+    # --- the capture path ------------------------------------------------------------------------
+    def write(self, batch: FrameBatch, decoded: DecodedBatch) -> None:
+        """Store every frame of ``batch`` (``decoded`` is its decode, for the index); never
+        raises for lack of space: frames that cannot be stored are counted."""
+        n = len(batch)
+        if n == 0:
+            return
+        with self._lock:
+            now = self._clock()
+            if self._full_reason and now < self._retry_at:
+                self._not_stored += n
+                return
+            self._write(batch, decoded, now)
+
+    def tick(self) -> None:
+        """Close the file once it is older than ``max_file_age_s`` even if no frame comes."""
+        with self._lock:
+            if (
+                self._fd is not None
+                and self._clock() - self._opened_at >= self.config.max_file_age_s
+            ):
+                self._close_file()
+
+    def close(self) -> None:
+        """Close the file being written (its index is written beside it)."""
+        with self._lock:
+            self._close_file()
+
+    # --- readers ---------------------------------------------------------------------------------
+    def open_file(self) -> OpenFile | None:
+        """The file being written, for queries from the same process (None between files)."""
+        with self._lock:
+            if self._fd is None:
+                return None
+            return OpenFile(self._path, self._builder.snapshot(), self._size)
+
+    def counters(self) -> StoreCounters:
+        with self._lock:
+            own = self._size if self._fd is not None else 0
+            return StoreCounters(
+                bytes=self._scan_bytes + own,
+                files=self._scan_files + (self._fd is not None),
+                frames_stored=self._stored,
+                bytes_written=self._written,
+                evictions=self._evictions,
+                write_errors=self._errors,
+                frames_not_stored=self._not_stored,
+                full=bool(self._full_reason),
+                full_reason=self._full_reason,
+            )
+
+    # --- writing ---------------------------------------------------------------------------------
+    def _write(self, batch: FrameBatch, dec: DecodedBatch, now: float) -> None:
+        cfg = self.config
+        n = len(batch)
+        if self._fd is not None and (
+            now - self._opened_at >= cfg.max_file_age_s or batch.linktype != self._linktype
+        ):
+            self._close_file()
+        if self._fd is not None and now >= self._check_at:
+            self._check_at = now + cfg.retry_s
+            free = self._free(self._dir)
+            if free < cfg.min_free_bytes:
+                self._close_file()
+                self._set_full(f"free space {free} bytes is below the floor", now)
+                self._not_stored += n
+                return
+        ends = np.cumsum(np.minimum(batch.caplens, cfg.snaplen) + _RECORD_HEADER)
+        i = 0
+        while i < n:
+            if self._fd is None and not self._open_file(int(batch.ts_ns[i]), batch.linktype, now):
+                self._not_stored += n - i
+                return
+            rows = slice(i, n)
+            delta = IndexBuilder()
+            delta.add(batch, dec, rows)
+            # The records of rows i..j-1 and what their new index keys can add to the sidecar:
+            # at most all of the batch's new keys, at most four per frame. Both only grow with j.
+            avail = cfg.max_file_bytes - self._size - _SIDECAR_BASE
+            avail -= _SIDECAR_PER_KEY * self._builder.sizes
+            base = int(ends[i - 1]) if i else 0
+            per_frame = np.minimum(delta.sizes, 4 * np.arange(1, n - i + 1))
+            cost = ends[i:] - base + _SIDECAR_PER_KEY * per_frame
+            j = i + int(np.searchsorted(cost, avail, side="right"))
+            if j <= i:
+                if self._records:
+                    self._close_file()
+                    continue
+                j = i + 1  # unreachable with checked settings: an empty file holds any frame
+            if j < n:
+                rows = slice(i, j)
+                delta = IndexBuilder()
+                delta.add(batch, dec, rows)
+            if not self._append(batch, rows, delta, now):
+                self._not_stored += n - i
+                return
+            i = j
+            if i < n:
+                self._close_file()
+
+    def _append(self, batch: FrameBatch, rows: slice, delta: IndexBuilder, now: float) -> bool:
+        part = batch
+        if rows != slice(0, len(batch)):
+            part = FrameBatch(
+                data=batch.data,
+                offsets=batch.offsets[rows],
+                caplens=batch.caplens[rows],
+                wirelens=batch.wirelens[rows],
+                ts_ns=batch.ts_ns[rows],
+                linktype=batch.linktype,
+            )
+        payload = pcap_records(part, self.config.snaplen)
+        if not self._write_all(payload, now):
+            return False
+        self._builder.merge(delta)
+        self._size += len(payload)
+        self._records += len(part)
+        self._stored += len(part)
+        self._written += len(payload)
+        return True
+
+    def _write_all(self, payload: bytes, now: float) -> bool:
+        fd = self._fd
+        if fd is None:
+            return False
+        view = memoryview(payload)
+        try:
+            while view:
+                view = view[os.write(fd, view) :]
+        except OSError as e:
+            # What part of the payload did get written stays: cutting the file back could
+            # SIGBUS a reader that has it mapped, and every reader stops at a partial record.
+            self._errors += 1
+            reason = {errno.ENOSPC: "disk full", errno.EDQUOT: "disk quota exceeded"}.get(
+                e.errno or 0, f"write error: {e.strerror or e}"
+            )
+            _log.warning("pcap store stops writing %s: %s", self._path, reason)
+            self._close_file()
+            self._set_full(reason, now)
+            return False
+        return True
+
+    def _set_full(self, reason: str, now: float) -> None:
+        if not self._full_reason:
+            _log.warning("pcap store full: %s (frames are counted, not stored)", reason)
+        self._full_reason = reason
+        self._retry_at = now + self.config.retry_s
+
+    # --- files -----------------------------------------------------------------------------------
+    def _open_file(self, first_ns: int, linktype: int, now: float) -> bool:
+        cfg = self.config
+        problem = self._make_room()
+        if problem:
+            self._set_full(problem, now)
+            return False
+        for seq in range(1000):
+            path = self._dir / file_name(cfg.node, cfg.worker, first_ns, seq)
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o640)
+                break
+            except FileExistsError:
+                continue
+            except OSError as e:
+                self._errors += 1
+                self._set_full(f"cannot create a file: {e.strerror or e}", now)
+                return False
+        else:
+            self._set_full("no free file name", now)
+            return False
+        self._fd, self._path, self._linktype = fd, path, linktype
+        self._size = self._records = 0
+        self._builder = IndexBuilder()
+        self._opened_at = now
+        self._check_at = now + cfg.retry_s
+        if not self._write_all(pcap_file_header(snaplen=cfg.snaplen, linktype=linktype), now):
+            return False
+        self._size = _FILE_HEADER
+        self._written += _FILE_HEADER
+        if self._full_reason:
+            _log.info("pcap store resumes: %s", path.name)
+        self._full_reason = ""
+        return True
+
+    def _close_file(self) -> None:
+        if self._fd is None:
+            return
+        fd, self._fd = self._fd, None
+        try:
+            os.close(fd)
+        except OSError:
+            _log.exception("closing %s", self._path)
+        if self._records == 0:  # only a header: not worth a file
+            self._path.unlink(missing_ok=True)
+            return
+        index = self._builder.snapshot()
+        try:
+            write_sidecar(_sidecar(self._path), index)
+        except OSError as e:
+            _log.warning("cannot write the index of %s yet: %s", self._path, e)
+            self._pending[self._path] = index
+
+    def _make_room(self) -> str:
+        """Evict what must go for a new file, write late indexes; why no file fits, or ''."""
+        cfg = self.config
+        with DirectoryLock(self._dir):
+            room = make_room(
+                self._dir,
+                quota_bytes=cfg.quota_bytes,
+                max_file_bytes=cfg.max_file_bytes,
+                min_free_bytes=cfg.min_free_bytes,
+                free_bytes=self._free,
+                also_closed=set(self._pending),
+            )
+        self._evictions += len(room.evicted)
+        for path in room.evicted:
+            self._pending.pop(path, None)
+        for path, index in list(self._pending.items()):
+            try:
+                write_sidecar(_sidecar(path), index)
+                del self._pending[path]
+            except OSError:
+                break
+        self._scan_bytes, self._scan_files = room.bytes, room.files
+        return room.problem
+
+    def _recover(self) -> None:
+        """Index the files an earlier run of this worker left without one (a crash)."""
+        cfg = self.config
+        for f in scan(self._dir):
+            if f.closed or f.node != cfg.node or f.worker != cfg.worker:
+                continue
+            index = rebuild_index(f.path)
+            try:
+                if index.packets == 0:
+                    f.path.unlink(missing_ok=True)
+                else:
+                    write_sidecar(f.sidecar, index)
+                    _log.info("indexed %s, left open by an earlier run", f.name)
+            except OSError as e:
+                _log.warning("cannot index %s left by an earlier run: %s", f.name, e)
+                self._pending[f.path] = index
+
+
+def _sidecar(path: Path) -> Path:
+    return path.with_name(path.name + SIDECAR_SUFFIX)
