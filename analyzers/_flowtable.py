@@ -33,6 +33,7 @@ from analyzers._flowrecords import address_keys, build_records
 from analyzers._flowtcp import tcp_rows
 from analyzers._identity import IdentityMap
 from analyzers._records import FlowRecord, FlowSink
+from analyzers._serverports import flip_roles
 from analyzers._tcpstate import ACK, CLOSED, FIN, RESET, RST, SYN
 from capture import FrameBatch
 
@@ -363,20 +364,18 @@ class FlowTable:
         rows = keys.rows[r]
         proto = dec.proto[rows]
         flags = dec.tcp_flags[rows]
-        synack = (
-            (proto == PROTO_TCP)
-            & (dec.status[rows] == Status.L4)
-            & ((flags & (SYN | ACK)) == (SYN | ACK))
+        # the first packet's sender originates unless Zeek's port heuristic flips it ("^")
+        flip = flip_roles(
+            proto, keys.sport[r], keys.dport[r], flags, keys.dst_hi[r], keys.dst_lo[r]
         )
-        # the SYN sender originates; a SYN-ACK seen first means its receiver did (Zeek's "^")
-        cols.orig_a[s] = keys.src_is_a[r] != synack
+        cols.orig_a[s] = keys.src_is_a[r] != flip
         cols.ipver[s] = dec.ipver[rows]
         cols.proto[s] = proto
         cols.active[s] = True
         cols.new_ids(s)
         cols.reset_counters(s)
         cols.reset_tcp(s)
-        cols.hist[s] = np.where(synack, b"^", b"")
+        cols.hist[s] = np.where(flip, b"^", b"")
         lookup = self._identity.lookup_key
         orig_a = cols.orig_a[s]
         ea = np.empty(s.size, dtype=object)
