@@ -63,6 +63,10 @@ class FlowColumns:
         self.syn_ts = np.zeros(n, np.int64)
         self.synack_ts = np.zeros(n, np.int64)
         self.ack_ts = np.zeros(n, np.int64)
+        # Zeek's did_close per endpoint (its first FIN or RST), and when the close completed
+        # (ns, 0: not yet): the flow ends the close delay after it
+        self.did_close = np.zeros((n, 2), np.uint8)
+        self.close_ts = np.zeros(n, np.int64)
         self.tcp_state_f = self.tcp_state.reshape(-1)
         self.hist_seen_f = self.hist_seen.reshape(-1)
         self.hist = np.zeros(n, f"S{HIST_WIDTH}")
@@ -134,6 +138,8 @@ class FlowColumns:
         self.syn_mark[s] = 0
         self.fin_mark[s] = 0
         self.rst_mark[s] = 0
+        self.did_close[s] = 0
+        self.close_ts[s] = 0
         self.seq_ok[s] = False
         self.seq_max[s] = 0
         self.seq_start[s] = 0

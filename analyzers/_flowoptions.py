@@ -18,7 +18,8 @@ class FlowTableOptions:
     idle_timeout_s: float = 300.0  # TCP without packets (Zeek's tcp_inactivity_timeout)
     udp_idle_timeout_s: float = 60.0
     icmp_idle_timeout_s: float = 60.0
-    tcp_closed_timeout_s: float = 5.0  # after both FINs or a RST (Zeek's close delay)
+    tcp_closed_timeout_s: float = 5.0  # after the close completes (Zeek's tcp_close_delay)
+    dns_session_timeout_s: float = 10.0  # UDP DNS flows (Zeek's dns_session_timeout)
     #: A flow running longer ends in a record and goes on in a new one (``end_reason`` active).
     active_timeout_s: float = 1800.0
 

@@ -80,7 +80,11 @@ def build_records(
     for i in np.flatnonzero(proto == PROTO_UDP).tolist():
         o, r = orig_pkts[i], resp_pkts[i]
         conn_states[i] = "SF" if o and r else ("S0" if o else "SHR")
-        history[i] = ("D" if o else "") + ("d" if r else "")
+        # letters in the order each side was first seen: a flipped flow began with the responder
+        if history[i] == "^":
+            history[i] = "^" + ("d" if r else "") + ("D" if o else "")
+        else:
+            history[i] = ("D" if o else "") + ("d" if r else "")
     _tcp_fields(
         c,
         s,

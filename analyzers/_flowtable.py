@@ -25,7 +25,7 @@ from analyzers._activeflows import ActiveFlows, active_flows
 from analyzers._decoded import DecodedBatch, Status
 from analyzers._flowcolumns import FlowColumns
 from analyzers._flowdns import dns_rows
-from analyzers._flowexpiry import eviction_victims, idle_limits, timed_out
+from analyzers._flowexpiry import dns_flows, ended, eviction_victims, timed_out
 from analyzers._flowindex import FlowIndex, batch_clashes
 from analyzers._flowkey import PROTO_TCP, PROTO_UDP, FlowKeys, flow_keys
 from analyzers._flowoptions import FlowTableOptions
@@ -33,6 +33,7 @@ from analyzers._flowrecords import address_keys, build_records
 from analyzers._flowtcp import tcp_rows
 from analyzers._identity import IdentityMap
 from analyzers._records import FlowRecord, FlowSink
+from analyzers._serverports import flip_roles
 from analyzers._tcpstate import ACK, CLOSED, FIN, RESET, RST, SYN
 from capture import FrameBatch
 
@@ -82,6 +83,7 @@ class FlowTable:
         self._icmp_idle_ns = int(opts.icmp_idle_timeout_s * _NS)
         self._closed_ns = int(opts.tcp_closed_timeout_s * _NS)
         self._active_ns = int(opts.active_timeout_s * _NS)
+        self._dns_ns = int(opts.dns_session_timeout_s * _NS)
         self._max = max_flows
         self._node = node
         self._seed = uid_seed if uid_seed is not None else os.urandom(16)
@@ -251,19 +253,25 @@ class FlowTable:
         proto = dec.proto[rs]
         tcp = (proto == PROTO_TCP) & (dec.status[rs] == _L4)
         pure_syn = tcp & ((dec.tcp_flags[rs] & (SYN | ACK | RST)) == SYN)
+        # the shortest quiet time after which each row's flow may have ended: the close delay
+        # for TCP, the DNS session timer less its grace for UDP DNS flows, else inactivity
+        dns = dns_flows(cols, slots)
+        udp_floor = np.where(dns[flow_of], self._dns_ns - _NS, self._udp_idle_ns)
         floor = np.where(
             proto == PROTO_TCP,
             min(self._closed_ns, self._idle_ns),
-            np.where(proto == PROTO_UDP, self._udp_idle_ns, self._icmp_idle_ns),
+            np.where(proto == PROTO_UDP, udp_floor, self._icmp_idle_ns),
         )
         last = cols.last[slots]  # 0: a flow new in this batch
+        close_ts = cols.close_ts[slots]
         span = int(ts.max() - ts.min())
-        # the common case (a short batch, no flow back after a pause, no SYN on a known flow)
-        # costs these few column operations
+        # the common case (a short batch, no flow back after a pause or past its close delay,
+        # no SYN on a known flow) costs these few column operations
         if (
-            span <= int(floor.min())
+            span < int(floor.min())
             and not (pure_syn & (last[flow_of] > 0)).any()
             and not ((last[flow_of] > 0) & (ts - last[flow_of] > floor)).any()
+            and not ((close_ts[flow_of] > 0) & (ts - close_ts[flow_of] >= self._closed_ns)).any()
             and not (np.bincount(flow_of, weights=pure_syn) > 1).any()
         ):
             return None
@@ -278,16 +286,25 @@ class FlowTable:
         prev_t[1:] = t[:-1]
         prev_t[newf] = last[f[newf]]
         has_prev = ~newf | (last[f] > 0)
-        # the close delay applies only after a FIN or RST (stored, or earlier in this batch)
-        ctl = (tcp & ((dec.tcp_flags[rs] & (FIN | RST)) != 0))[fo].astype(np.int64)
+        # a close completes only at a FIN or RST: stored, or at the first one earlier in this
+        # batch (a superset of the rows past the delay; the pass at the cut makes it exact)
+        ctl = (tcp & ((dec.tcp_flags[rs] & (FIN | RST)) != 0))[fo]
         walked = np.cumsum(ctl)
-        before = walked - ctl - (walked - ctl)[np.flatnonzero(newf)][np.cumsum(newf) - 1]
-        st = cols.tcp_state[slots]
-        was_closing = ((st == CLOSED) | (st == RESET)).any(axis=1)
-        limit_lo = np.where(
-            (proto[fo] == PROTO_TCP) & ~(was_closing[f] | (before > 0)), self._idle_ns, floor[fo]
+        group_base = (walked - ctl)[np.flatnonzero(newf)][np.cumsum(newf) - 1]
+        before = walked - ctl - group_base
+        first_ctl_t = np.zeros(slots.shape[0], np.int64)
+        first_ctl = np.flatnonzero(ctl & (walked - group_base == 1))
+        first_ctl_t[f[first_ctl]] = t[first_ctl]
+        stored = close_ts[f]
+        past_close = ((stored > 0) & (t - stored >= self._closed_ns)) | (
+            (before > 0) & (t - first_ctl_t[f] >= self._closed_ns)
         )
-        cand = has_prev & ((t - prev_t > limit_lo) | pure_syn[fo]) & ~self._checked[rs[fo]]
+        limit_lo = np.where(proto[fo] == PROTO_TCP, self._idle_ns, floor[fo])
+        cand = (
+            has_prev
+            & ((t - prev_t > limit_lo) | past_close | pure_syn[fo])
+            & ~self._checked[rs[fo]]
+        )
         cidx = np.flatnonzero(cand)
         if cidx.size == 0:
             return None
@@ -305,20 +322,20 @@ class FlowTable:
         cut_pos = fo[cidx[firstc]]
         self._checked[rs[cut_pos]] = True
         s = slots[flow_of[cut_pos]]
-        at = ts[cut_pos]
-        limit = idle_limits(
-            cols.proto[s],
-            cols.tcp_state[s],
+        gone = ended(
+            cols,
+            s,
+            ts[cut_pos],
             idle_ns=self._idle_ns,
             udp_idle_ns=self._udp_idle_ns,
             icmp_idle_ns=self._icmp_idle_ns,
             closed_ns=self._closed_ns,
+            dns_ns=self._dns_ns,
         )
-        idle = at - cols.last[s] > limit
         st = cols.tcp_state[s]
         closed = ((st == CLOSED) | (st == RESET)).any(axis=1)
-        reopen = ~idle & pure_syn[cut_pos] & closed & (cols.proto[s] == PROTO_TCP)
-        self._pending.extend(self._end(s[idle], "idle"))
+        reopen = ~gone & pure_syn[cut_pos] & closed & (cols.proto[s] == PROTO_TCP)
+        self._pending.extend(self._end(s[gone], "idle"))
         self._pending.extend(self._end(s[reopen], "end"))
         return rows[np.sort(perm[deferred])]
 
@@ -363,20 +380,18 @@ class FlowTable:
         rows = keys.rows[r]
         proto = dec.proto[rows]
         flags = dec.tcp_flags[rows]
-        synack = (
-            (proto == PROTO_TCP)
-            & (dec.status[rows] == Status.L4)
-            & ((flags & (SYN | ACK)) == (SYN | ACK))
+        # the first packet's sender originates unless Zeek's port heuristic flips it ("^")
+        flip = flip_roles(
+            proto, keys.sport[r], keys.dport[r], flags, keys.dst_hi[r], keys.dst_lo[r]
         )
-        # the SYN sender originates; a SYN-ACK seen first means its receiver did (Zeek's "^")
-        cols.orig_a[s] = keys.src_is_a[r] != synack
+        cols.orig_a[s] = keys.src_is_a[r] != flip
         cols.ipver[s] = dec.ipver[rows]
         cols.proto[s] = proto
         cols.active[s] = True
         cols.new_ids(s)
         cols.reset_counters(s)
         cols.reset_tcp(s)
-        cols.hist[s] = np.where(synack, b"^", b"")
+        cols.hist[s] = np.where(flip, b"^", b"")
         lookup = self._identity.lookup_key
         orig_a = cols.orig_a[s]
         ea = np.empty(s.size, dtype=object)
@@ -402,6 +417,7 @@ class FlowTable:
                 icmp_idle_ns=self._icmp_idle_ns,
                 closed_ns=self._closed_ns,
                 active_ns=self._active_ns,
+                dns_ns=self._dns_ns,
             )
             records = self._end(idle, "idle")
             records += self._slice(too_long)

@@ -166,6 +166,8 @@ def _tcp_events(  # noqa: PLR0917 - hot-path column helper
             syn_ts,
             synack_ts,
             ack_ts,
+            did_close,
+            close_ts,
         )
         for (
             sl,
@@ -181,6 +183,8 @@ def _tcp_events(  # noqa: PLR0917 - hot-path column helper
             syn_ts,
             synack_ts,
             ack_ts,
+            did_close,
+            close_ts,
         ) in zip(
             us_list,
             c.hist[us].tolist(),
@@ -195,6 +199,8 @@ def _tcp_events(  # noqa: PLR0917 - hot-path column helper
             c.syn_ts[us].tolist(),
             c.synack_ts[us].tolist(),
             c.ack_ts[us].tolist(),
+            c.did_close[us].tolist(),
+            c.close_ts[us].tolist(),
             strict=True,
         )
     ]
@@ -221,6 +227,8 @@ def _tcp_events(  # noqa: PLR0917 - hot-path column helper
     c.syn_ts[us] = [o.syn_ts for o in objs]
     c.synack_ts[us] = [o.synack_ts for o in objs]
     c.ack_ts[us] = [o.ack_ts for o in objs]
+    c.did_close[us] = [o.did_close for o in objs]
+    c.close_ts[us] = [o.close_ts for o in objs]
     hist = []
     for sl, o in zip(us_list, objs, strict=True):
         if len(o.hist) > HIST_WIDTH:

@@ -37,11 +37,14 @@ class TcpScratch:
     """One flow's TCP state while a batch's events for it are applied (loaded and stored by slot).
 
     Per-endpoint fields are ``[originator, responder]`` lists, the rows of the flow table's
-    ``(n, 2)`` columns of the same names; handshake times are ns + 1 (0: not seen).
+    ``(n, 2)`` columns of the same names; handshake times are ns + 1 (0: not seen); ``close_ts``
+    is the time of the packet that completed the close (0: none).
     """
 
     __slots__ = (
         "ack_ts",
+        "close_ts",
+        "did_close",
         "fin_mark",
         "hist",
         "prev_state",
@@ -69,6 +72,8 @@ class TcpScratch:
         syn_ts: int,
         synack_ts: int,
         ack_ts: int,
+        did_close: list[int],
+        close_ts: int,
     ) -> None:
         self.hist = hist
         self.state = state
@@ -82,6 +87,8 @@ class TcpScratch:
         self.syn_ts = syn_ts
         self.synack_ts = synack_ts
         self.ack_ts = ack_ts
+        self.did_close = did_close
+        self.close_ts = close_ts
 
     def _set(self, ep: int, new: int) -> None:
         st = self.state
@@ -151,7 +158,22 @@ class TcpScratch:
             self.synack_ts = ts + 1
         elif ep == 0 and ack and not syn and not rst and self.synack_ts and not self.ack_ts:
             self.ack_ts = ts + 1
+        before = self.state[ep]
         self._update_state(ep, peer, syn, fin, rst, ack, plen)
+        if (fin or rst) and before not in (CLOSED, RESET) and not self.did_close[ep]:
+            self._closed(ep, peer, ts)
+
+    def _closed(self, ep: int, peer: int, ts: int) -> None:
+        """Zeek's ConnectionClosed: *ep*'s first FIN or RST; a complete close starts the delay.
+
+        The close is complete when *ep* reset, the peer closed already, or the peer was never
+        seen; the connection then ends the close delay after this packet, whatever follows
+        (Zeek's delete timer is not moved by later packets). Otherwise the peer still talks.
+        """
+        self.did_close[ep] = 1
+        st = self.state
+        if st[ep] == RESET or self.did_close[peer] or st[peer] == INACTIVE:
+            self.close_ts = ts
 
     def _update_state(  # noqa: PLR0917 - per-segment hot path: positional is cheapest
         self, ep: int, peer: int, syn: int, fin: int, rst: int, ack: int, plen: int

@@ -109,8 +109,8 @@ def test_established_open_flow_is_s1_at_flush() -> None:
     assert (r.conn_state, r.history, r.end_reason) == ("S1", "ShADad", "flush")
 
 
-def test_synack_first_flips_originator() -> None:
-    """When the first packet seen is a SYN-ACK, its receiver is the originator (history ^h…)."""
+def test_synack_first_from_a_server_port_flips_originator() -> None:
+    """A SYN-ACK seen first from a likely server port (80) flips the roles (history ^h…)."""
     r = _one(handshake()[1:])
     assert (r.orig_h, r.orig_p, r.resp_p) == (C, 40000, 80)
     assert r.history.startswith("^h")
