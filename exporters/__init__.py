@@ -7,6 +7,15 @@ from exporters._ended import EndedFlows
 from exporters._errors import ExporterError, ListenError
 from exporters._health import CaptureHealth
 from exporters._http import DEFAULT_LISTEN, MetricsServer, parse_listen
+from exporters._ipfix import (
+    DEFAULT_ACTIVE_TIMEOUT_S,
+    DEFAULT_MTU,
+    IpfixExporter,
+    IpfixMetricsCollector,
+    IpfixOptions,
+    merge_counters,
+)
+from exporters._ipfix_transport import IpfixTarget, IpfixTargetError, SenderCounters
 from exporters._jsonl import (
     DEFAULT_MAX_BYTES,
     JsonLinesWriter,
@@ -16,8 +25,10 @@ from exporters._jsonl import (
 from exporters._tablesource import FlowSnapshot, FlowSnapshotSource, FlowTableSource
 
 __all__ = [
+    "DEFAULT_ACTIVE_TIMEOUT_S",
     "DEFAULT_LISTEN",
     "DEFAULT_MAX_BYTES",
+    "DEFAULT_MTU",
     "CaptureHealth",
     "CardinalityConfig",
     "EndedFlows",
@@ -27,6 +38,11 @@ __all__ = [
     "FlowSnapshot",
     "FlowSnapshotSource",
     "FlowTableSource",
+    "IpfixExporter",
+    "IpfixMetricsCollector",
+    "IpfixOptions",
+    "IpfixTarget",
+    "IpfixTargetError",
     "JsonLinesWriter",
     "ListenError",
     "MetricsConfig",
@@ -34,5 +50,7 @@ __all__ = [
     "MirrorscopeError",
     "RecordsError",
     "RotatingJsonLinesWriter",
+    "SenderCounters",
+    "merge_counters",
     "parse_listen",
 ]
