@@ -128,6 +128,17 @@ class FlowTable:
         """Copy the counters of every in-flight flow (see ``active_flows``)."""
         return active_flows(self._cols, self._lock)
 
+    def active_records(self, since_ns: int = 0) -> list[FlowRecord]:
+        """Records of the in-flight flows with a packet after *since_ns*, as they stand now.
+
+        The flows go on (same uid, counters not reset): an exporter's interim records of long
+        flows. ``end_reason`` is ``active``.
+        """
+        with self._lock:
+            c = self._cols
+            s = np.flatnonzero(c.active[: c.hwm] & (c.last[: c.hwm] > since_ns))
+            return self._records(s, "active")
+
     # ------------------------------------------------------------------ hot path
     def process(
         self, batch: FrameBatch, dec: DecodedBatch, keep: npt.NDArray[Any] | None = None

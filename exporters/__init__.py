@@ -7,6 +7,15 @@ from exporters._ended import EndedFlows
 from exporters._errors import ExporterError, ListenError, PcapStoreError
 from exporters._health import CaptureHealth
 from exporters._http import DEFAULT_LISTEN, MetricsServer, parse_listen
+from exporters._ipfix import (
+    DEFAULT_ACTIVE_TIMEOUT_S,
+    DEFAULT_MTU,
+    IpfixExporter,
+    IpfixMetricsCollector,
+    IpfixOptions,
+    merge_counters,
+)
+from exporters._ipfix_transport import IpfixTarget, IpfixTargetError, SenderCounters
 from exporters._jsonl import (
     DEFAULT_MAX_BYTES,
     JsonLinesWriter,
@@ -20,8 +29,10 @@ from exporters._pcapstore import OpenFile, PcapStore, StoreConfig, StoreCounters
 from exporters._tablesource import FlowSnapshot, FlowSnapshotSource, FlowTableSource
 
 __all__ = [
+    "DEFAULT_ACTIVE_TIMEOUT_S",
     "DEFAULT_LISTEN",
     "DEFAULT_MAX_BYTES",
+    "DEFAULT_MTU",
     "CaptureHealth",
     "CardinalityConfig",
     "EndedFlows",
@@ -32,6 +43,11 @@ __all__ = [
     "FlowSnapshot",
     "FlowSnapshotSource",
     "FlowTableSource",
+    "IpfixExporter",
+    "IpfixMetricsCollector",
+    "IpfixOptions",
+    "IpfixTarget",
+    "IpfixTargetError",
     "JsonLinesWriter",
     "ListenError",
     "MetricsConfig",
@@ -44,10 +60,12 @@ __all__ = [
     "PcapStoreError",
     "RecordsError",
     "RotatingJsonLinesWriter",
+    "SenderCounters",
     "StoreConfig",
     "StoreCounters",
     "StoredFileInfo",
     "StoredFrame",
+    "merge_counters",
     "parse_listen",
     "write_pcapng",
 ]

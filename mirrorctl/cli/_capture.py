@@ -13,7 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from analyzers import PipelineOptions
-from exporters import DEFAULT_LISTEN, CardinalityConfig, MetricsConfig
+from exporters import (
+    DEFAULT_ACTIVE_TIMEOUT_S,
+    DEFAULT_LISTEN,
+    DEFAULT_MTU,
+    CardinalityConfig,
+    MetricsConfig,
+)
 from mirrorctl import ovs, service
 from mirrorctl.ovs import DEFAULT_BRIDGE, DEFAULT_OUTPUT, ENDPOINT_ENV
 from mirrorctl.service import NETNS_ENV
@@ -97,6 +103,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         help=f"window of mirrorscope_capture_coverage_ratio (default {window_s:g})",
     )
     _analysis_options(run)
+    _ipfix_options(run)
     _ovsdb_options(run)
     run.set_defaults(handler=_run)
 
@@ -119,6 +126,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     )
     read.add_argument("--no-summary", action="store_true", help="no summary on stderr")
     _analysis_options(read)
+    _ipfix_options(read)
     _ovsdb_options(read, offline=True)
     read.set_defaults(handler=_read)
 
@@ -133,6 +141,30 @@ def _analysis_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--no-dedup", action="store_true", help="count mirrored copies of a packet separately"
+    )
+
+
+def _ipfix_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--ipfix",
+        action="append",
+        default=[],
+        metavar="[tcp:]HOST:PORT",
+        help="export flows over IPFIX to this collector (UDP unless tcp:; repeatable)",
+    )
+    p.add_argument(
+        "--ipfix-mtu",
+        type=int,
+        default=DEFAULT_MTU,
+        metavar="BYTES",
+        help=f"largest IPFIX message (default {DEFAULT_MTU})",
+    )
+    p.add_argument(
+        "--ipfix-active-timeout",
+        type=float,
+        default=DEFAULT_ACTIVE_TIMEOUT_S,
+        metavar="SECONDS",
+        help=f"export running flows this often (default {DEFAULT_ACTIVE_TIMEOUT_S:g})",
     )
 
 

@@ -16,7 +16,14 @@ from typing import IO
 
 from analyzers import AnalysisPipeline, FlowSink, IdentityMap, PipelineOptions
 from capture import CaptureService, FilteredSource, FrameSource, ServiceResult, open_capture_file
-from exporters import DEFAULT_MAX_BYTES, EndedFlows, JsonLinesWriter, RotatingJsonLinesWriter
+from exporters import (
+    DEFAULT_MAX_BYTES,
+    EndedFlows,
+    IpfixExporter,
+    IpfixOptions,
+    JsonLinesWriter,
+    RotatingJsonLinesWriter,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +38,8 @@ class Outputs:
     rotate_bytes: int = DEFAULT_MAX_BYTES
     #: Queue ended flows for the Prometheus collector (``capture run``'s /metrics).
     metrics: bool = False
+    #: Send ended flows, and running flows every active timeout, to IPFIX collectors.
+    ipfix: IpfixOptions | None = None
     #: The caller's own sinks, after the built ones (the bench's audit, an embedding callback).
     sinks: tuple[FlowSink, ...] = ()
 
@@ -43,10 +52,13 @@ class Assembly:
         pipeline: AnalysisPipeline,
         writer: JsonLinesWriter | RotatingJsonLinesWriter | None,
         ended: EndedFlows | None,
+        ipfix: IpfixExporter | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.writer = writer
         self.ended = ended
+        self.ipfix = ipfix
+        self._interim_ns = time.time_ns()  # running flows' last interim records (IPFIX)
         self._closed = False
         self._lock = threading.Lock()
 
@@ -55,10 +67,16 @@ class Assembly:
         return CaptureService(source, [self.pipeline]).run()
 
     def tick(self) -> None:
-        """The wall clock's turn: flows end on a quiet link, a records file rotates when due."""
-        self.pipeline.tick(time.time_ns())
+        """The wall clock's turn: flows end on a quiet link, a records file rotates when due,
+        running flows go to IPFIX every active timeout."""
+        now = time.time_ns()
+        self.pipeline.tick(now)
         if isinstance(self.writer, RotatingJsonLinesWriter):
             self.writer.rotate_if_due()
+        ipfix = self.ipfix
+        if ipfix is not None and now - self._interim_ns >= ipfix.active_timeout_s * 1e9:
+            ipfix.on_interim(self.pipeline.table.active_records(self._interim_ns))
+            self._interim_ns = now
 
     def close(self) -> None:
         """Flush every active flow to the sinks (end reason ``flush``), then close the writer.
@@ -75,6 +93,8 @@ class Assembly:
         finally:
             if self.writer is not None:
                 self.writer.close()
+            if self.ipfix is not None:
+                self.ipfix.close()
 
 
 def assemble(
@@ -93,14 +113,17 @@ def assemble(
     elif outputs.records_stream is not None:
         writer = JsonLinesWriter(outputs.records_stream)
     ended = EndedFlows() if outputs.metrics else None
+    ipfix = IpfixExporter(outputs.ipfix) if outputs.ipfix is not None else None
     sinks: list[FlowSink] = []
     if writer is not None:
         sinks.append(writer)
     if ended is not None:
         sinks.append(ended)
+    if ipfix is not None:
+        sinks.append(ipfix)
     sinks.extend(outputs.sinks)
     pipeline = AnalysisPipeline(identity, sinks, node=node, options=options or PipelineOptions())
-    return Assembly(pipeline, writer, ended)
+    return Assembly(pipeline, writer, ended, ipfix)
 
 
 def offline_source(path: Path | str, bpf: str | None = None) -> FrameSource:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from analyzers import PipelineOptions
-from exporters import CardinalityConfig, MetricsConfig
+from exporters import CardinalityConfig, IpfixOptions, IpfixTarget, MetricsConfig
 from mirrorctl import ovs
 from mirrorctl.ovs import OVSDBUnreachableError, UsageError
 
@@ -40,6 +40,7 @@ class RunConfig:
     fanout_group: int = 0
     wait_iface_s: float = 0.0  # how long to wait for a missing interface (--keep-mirror)
     metrics: MetricsConfig | None = None  # None: MetricsConfig(node) with its defaults
+    ipfix: IpfixOptions | None = None  # --ipfix collectors; None: no IPFIX export
 
 
 def pipeline_options(args: argparse.Namespace) -> PipelineOptions:
@@ -48,6 +49,18 @@ def pipeline_options(args: argparse.Namespace) -> PipelineOptions:
         raise UsageError(f"--max-flows must be at least 1, not {args.max_flows}")
     options = PipelineOptions(max_flows=args.max_flows)
     return replace(options, dedup_window_ns=0) if args.no_dedup else options
+
+
+def ipfix_options(args: argparse.Namespace) -> IpfixOptions | None:
+    """--ipfix, --ipfix-mtu and --ipfix-active-timeout (``capture run`` and ``capture read``)."""
+    if not args.ipfix:
+        return None
+    targets = tuple(IpfixTarget.parse(v) for v in args.ipfix)
+    try:
+        return IpfixOptions(targets, mtu=args.ipfix_mtu, active_timeout_s=args.ipfix_active_timeout)
+    except ValueError as e:
+        text = str(e).replace("active_timeout_s", "--ipfix-active-timeout")
+        raise UsageError(text.replace("mtu", "--ipfix-mtu", 1)) from None
 
 
 def run_config(args: argparse.Namespace) -> RunConfig:
@@ -59,6 +72,7 @@ def run_config(args: argparse.Namespace) -> RunConfig:
     if args.rotate_mb < 1 or args.block_mb < 1 or args.blocks < 1:
         raise UsageError("--rotate-mb, --block-mb and --blocks must be at least 1")
     metrics = _metrics_config(args)  # bad flags fail before anything connects
+    ipfix = ipfix_options(args)
     endpoint = ovs.resolve_endpoint(args.ovsdb, os.environ)
     netns = args.netns or os.environ.get(NETNS_ENV) or None
     node = _resolve_node(args, endpoint)
@@ -80,6 +94,7 @@ def run_config(args: argparse.Namespace) -> RunConfig:
         fanout_group=os.getpid() & 0xFFFF,
         wait_iface_s=15.0 if args.keep_mirror != "none" else 0.0,
         metrics=replace(metrics, node=node),
+        ipfix=ipfix,
     )
 
 

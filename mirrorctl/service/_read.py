@@ -13,7 +13,7 @@ from capture import CaptureError, compile_filter
 from mirrorctl import ovs
 from mirrorctl.ovs import UsageError
 from mirrorctl.service._assemble import Outputs, assemble, offline_source
-from mirrorctl.service._config import pipeline_options
+from mirrorctl.service._config import ipfix_options, pipeline_options
 from mirrorctl.service._identity import endpoint_named
 
 
@@ -69,9 +69,8 @@ def read_files(args: argparse.Namespace) -> int:
         identity.replace("ovsdb", ovs.identity_entries(snap, node or None))
     if args.filter:
         compile_filter(args.filter)  # a bad expression is one error line before any output
-    assembly = assemble(
-        identity, Outputs(records_stream=sys.stdout), node=node, options=pipeline_options(args)
-    )
+    outputs = Outputs(records_stream=sys.stdout, ipfix=ipfix_options(args))
+    assembly = assemble(identity, outputs, node=node, options=pipeline_options(args))
     errors: list[CaptureError] = []
     for path in args.files:
         try:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from analyzers import IdentityMap
 from capture import CaptureError, CaptureService, netns_path, stop_on_signals
@@ -21,8 +21,10 @@ from exporters import (
     FlowMetricsCollector,
     FlowSnapshotSource,
     FlowTableSource,
+    IpfixMetricsCollector,
     MetricsConfig,
     MetricsServer,
+    SenderCounters,
 )
 from mirrorctl.ovs import MirrorSpec
 from mirrorctl.service._config import RunConfig
@@ -45,6 +47,7 @@ def serve(
     health: Callable[[], CaptureHealth],
     feed: OvsdbFeed,
     running: threading.Event,
+    ipfix: Callable[[], Mapping[str, SenderCounters]] | None = None,
 ) -> tuple[FlowMetricsCollector, MetricsServer | None]:
     from prometheus_client import CollectorRegistry  # noqa: PLC0415 - only the service needs it
 
@@ -60,6 +63,8 @@ def serve(
     feed.on_mirror_sent = collector.observe_mirror
     registry = CollectorRegistry()
     registry.register(collector)
+    if ipfix is not None:
+        registry.register(IpfixMetricsCollector(ipfix))
     if listen == "off":
         return collector, None
     server = MetricsServer(
@@ -83,6 +88,7 @@ def run_single(cfg: RunConfig, listen: str, keep: MirrorSpec | None) -> int:
             listen, source=FlowTableSource(worker.pipeline.table), identity=identity,
             metrics=cfg.metrics or MetricsConfig(node=cfg.node), ended=worker.ended,
             health=worker.health, feed=feed, running=running,
+            ipfix=worker.ipfix_counters if cfg.ipfix is not None else None,
         )  # fmt: skip
         w = worker
         lost = threading.Event()

@@ -5,11 +5,11 @@ from __future__ import annotations
 import errno
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from analyzers import ActiveFlows, FlowRecord, IdentityMap
 from capture import FANOUT_FLAG_DEFRAG, FANOUT_HASH, AfPacketSource, CaptureError
-from exporters import CaptureHealth, EndedFlows, RotatingJsonLinesWriter
+from exporters import CaptureHealth, EndedFlows, RotatingJsonLinesWriter, SenderCounters
 from mirrorctl.service._assemble import Outputs, assemble
 from mirrorctl.service._config import RunConfig
 
@@ -29,6 +29,7 @@ class WorkerReport:
     records_files: list[str] = field(default_factory=list)
     at: float = 0.0  # time.monotonic() when health was read
     evictions: int = 0  # flows its table ended early, so far
+    ipfix: dict[str, SenderCounters] = field(default_factory=dict)  # by collector
 
 
 def _open_source(cfg: RunConfig, fanout: tuple[int, int] | None) -> AfPacketSource:
@@ -65,6 +66,8 @@ class Worker:
             records_prefix=f"flows-{cfg.node or 'node'}-w{index}",
             rotate_bytes=cfg.rotate_bytes,
             metrics=True,
+            # one observation domain per worker: each numbers its own records (RFC 7011 §3.1)
+            ipfix=None if cfg.ipfix is None else replace(cfg.ipfix, domain=index),
         )
         self.assembly = assemble(identity, outputs, node=cfg.node, options=cfg.options)
         if self.assembly.ended is None:  # outputs.metrics asks for it: a bug in assemble
@@ -115,4 +118,10 @@ class Worker:
             self._records_files(),
             time.monotonic(),
             evictions,
+            self.ipfix_counters(),
         )
+
+    def ipfix_counters(self) -> dict[str, SenderCounters]:
+        """Each IPFIX collector's counters (none without --ipfix)."""
+        ipfix = self.assembly.ipfix
+        return {} if ipfix is None else ipfix.counters()

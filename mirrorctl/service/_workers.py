@@ -24,7 +24,14 @@ from typing import Any
 
 from analyzers import ActiveFlows, IdentityMap
 from capture import CaptureError, CaptureService, MirrorscopeError, stop_on_signals
-from exporters import CaptureHealth, EndedFlows, FlowSnapshot, MetricsConfig
+from exporters import (
+    CaptureHealth,
+    EndedFlows,
+    FlowSnapshot,
+    MetricsConfig,
+    SenderCounters,
+    merge_counters,
+)
 from mirrorctl.ovs import MirrorSpec
 from mirrorctl.service._config import RunConfig
 from mirrorctl.service._feed import start_feed
@@ -112,6 +119,7 @@ class _Merged:
         self._lock = threading.Lock()
         self._active: dict[int, tuple[ActiveFlows, int]] = {}  # flows, evictions by worker
         self._health: dict[int, CaptureHealth] = {}
+        self._ipfix: dict[int, dict[str, SenderCounters]] = {}
         self._ended = ended
         self.finished: set[int] = set()
         self.workers = workers
@@ -124,6 +132,7 @@ class _Merged:
             self._ended.on_flows_ended(r.ended)
             self._active[r.index] = (r.active, r.evictions)
             self._health[r.index] = r.health
+            self._ipfix[r.index] = r.ipfix
             if r.final:
                 self.finished.add(r.index)
 
@@ -134,6 +143,11 @@ class _Merged:
             active=ActiveFlows.concat([active for active, _ in reports]),
             evictions=sum(evictions for _, evictions in reports),
         )
+
+    def ipfix_counters(self) -> dict[str, SenderCounters]:
+        """Each IPFIX collector's counters summed over the workers' last reports."""
+        with self._lock:
+            return merge_counters(self._ipfix.values())
 
     def health(self) -> CaptureHealth:
         with self._lock:
@@ -184,6 +198,7 @@ def run_multi(cfg: RunConfig, listen: str, keep: MirrorSpec | None) -> int:
             listen, source=merged, identity=identity,
             metrics=cfg.metrics or MetricsConfig(node=cfg.node), ended=ended,
             health=merged.health, feed=feed, running=running,
+            ipfix=merged.ipfix_counters if cfg.ipfix is not None else None,
         )  # fmt: skip
         # The parent's received counter is a report old: pair OVS writes with the workers'
         # counters interpolated to the write instead (see ReceivedAt).
