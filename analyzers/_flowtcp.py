@@ -107,8 +107,7 @@ def tcp_rows(  # noqa: PLR0917 - hot-path column helper
         t_letter = retx & np.isin(running + before[gid], _POW10)
     # ---- content gaps: flows with a hole, or an ACK past the peer's data, go to _tcpgaps
     seg_eff = np.where(excluded, 0, seg)
-    abs_end = base[gid] + rel
-    gaps = _gap_screen(c, dec, rws, slot, d, flags, gid, g_slot, ok, base, run, rel, prev, seg_eff)
+    gaps = _gap_screen(c, dec, rws, gid, flags, g_i, ok, base, gmax, run, rel, prev, seg_eff)
     # ---- which segments need the scalar state machine
     ctrl = (flags & (SYN | FIN | RST)) != 0
     nosfr = ~ctrl
@@ -133,7 +132,7 @@ def tcp_rows(  # noqa: PLR0917 - hot-path column helper
             ev[cand[first]] = True
     evp = np.flatnonzero(ev)
     if evp.size:
-        gap_args = None if gaps is None else (gaps, dec.tcp_ack[rws], abs_end, seg_eff)
+        gap_args = None if gaps is None else (gaps, dec.tcp_ack[rws], base[gid] + rel, seg_eff)
         _tcp_events(c, evp, rws, slot, d, flags, seq, plen, win, ts, t_letter, gap_args)
 
 
@@ -152,13 +151,12 @@ def _gap_screen(  # noqa: PLR0917 - hot-path column helper
     c: FlowColumns,
     dec: DecodedBatch,
     rws: I64,
-    slot: I64,
-    d: npt.NDArray[np.intp],
-    flags: I64,
     gid: I64,
-    g_slot: I64,
+    flags: I64,
+    g_i: I64,
     ok: npt.NDArray[np.bool_],
     base: I64,
+    gmax: I64,
     run: I64,
     rel: I64,
     prev: I64,
@@ -168,44 +166,55 @@ def _gap_screen(  # noqa: PLR0917 - hot-path column helper
 
     A hole is a segment starting beyond the highest end of its direction before it; an ACK
     is past the data when it exceeds the highest end the peer had sent *before it* in
-    arrival order (a search in the peer group's running maximum), so the screen does not
-    depend on how packets fall into batches.
+    arrival order, so the screen does not depend on how packets fall into batches. Per
+    group first: an ACK at most the peer's end before the pass, or past its end after it,
+    is decided there; only those in between search the peer group's running maximum.
     """
     cand = (seg > 0) & (rel - seg > prev)
-    ngr = g_slot.shape[0]
+    g_slot = g_i >> 1
+    ngr = g_i.shape[0]
     g_peer = np.full(ngr, -1, np.int64)
     if ngr > 1:
         up = np.flatnonzero(g_slot[1:] == g_slot[:-1])
         g_peer[up] = up + 1
         g_peer[up + 1] = up
-    pg = g_peer[gid]
-    in_pass = pg >= 0
-    pgc = np.where(in_pass, pg, 0)
-    peer_i = slot * 2 + (1 - d)
-    hi_ok = np.where(in_pass, ok[pgc], c.seq_ok_f[peer_i])
-    hi = np.where(in_pass, base[pgc], c.seq_max_f[peer_i])
-    has_ack = (flags & ACK) != 0
-    q = np.flatnonzero(has_ack & in_pass)
-    if q.size:
-        # the peer's last segment before each ACK: groups are contiguous and in arrival order
-        key = (gid << 32) | rws
-        j = np.searchsorted(key, (pg[q] << 32) | rws[q]) - 1
-        jc = np.maximum(j, 0)
-        seen = (j >= 0) & (gid[jc] == pg[q])
-        hi[q] = np.where(seen, base[pg[q]] + np.maximum(run[jc], 0), hi[q])
-        hi_ok[q] |= seen
+    in_pass = g_peer >= 0
+    pgc = np.maximum(g_peer, 0)
+    peer_flat = g_i ^ 1
+    pre_ok = np.where(in_pass, ok[pgc], c.seq_ok_f[peer_flat])
+    pre_hi = np.where(in_pass, base[pgc], c.seq_max_f[peer_flat])
+    end_hi = np.where(in_pass, base[pgc] + gmax[pgc], pre_hi)
     ack = dec.tcp_ack[rws].astype(np.int64)
-    cand |= has_ack & hi_ok & ((((ack - hi) + _HALF) & 0xFFFFFFFF) - _HALF > 0)
+    a = np.flatnonzero((flags & ACK) != 0)
+    ga = gid[a]
+    aa = ack[a]
+    past_end = ((aa - end_hi[ga] + _HALF) & 0xFFFFFFFF) - _HALF > 0
+    past_pre = ((aa - pre_hi[ga] + _HALF) & 0xFFFFFFFF) - _HALF > 0
+    cand[a[past_end & pre_ok[ga]]] = True
+    # in between, or a peer new in this pass: its end just before each ACK decides
+    mid = np.flatnonzero(in_pass[ga] & ~(past_end & pre_ok[ga]) & (past_pre | ~pre_ok[ga]))
+    if mid.size:
+        q = a[mid]
+        pg = g_peer[ga[mid]]
+        key = (gid << 32) | rws  # groups are contiguous and in arrival order
+        j = np.searchsorted(key, (pg << 32) | rws[q]) - 1
+        jc = np.maximum(j, 0)
+        seen = (j >= 0) & (gid[jc] == pg)
+        hi = base[pg] + np.maximum(run[jc], 0)
+        beyond = ((ack[q] - hi + _HALF) & 0xFFFFFFFF) - _HALF > 0
+        cand[q[np.where(seen, beyond, past_pre[mid] & pre_ok[ga[mid]])]] = True
     stored = c.gaps
-    if not cand.any() and not (stored and np.isin(slot, np.fromiter(stored, np.int64)).any()):
+    if not cand.any() and not stored:
         return None
-    cs = np.unique(slot[cand])
+    slot_r = g_slot[gid]
+    cs = np.unique(slot_r[cand])
     if stored:
-        cs = np.union1d(cs, np.intersect1d(slot, np.fromiter(stored, np.int64)))
-    rows = np.isin(slot, cs)
+        cs = np.union1d(cs, np.intersect1d(g_slot, np.fromiter(stored, np.int64)))
+        if not cs.size:
+            return None
+    rows = np.isin(slot_r, cs)
     gsel = np.flatnonzero(np.isin(g_slot, cs))
-    g_flat = (g_slot[gsel] * 2 + (d[np.searchsorted(gid, gsel)])).tolist()
-    edge0 = dict(zip(g_flat, np.where(ok[gsel], base[gsel], -1).tolist(), strict=True))
+    edge0 = dict(zip(g_i[gsel].tolist(), np.where(ok[gsel], base[gsel], -1).tolist(), strict=True))
     return _GapRows(rows, set(cs.tolist()), edge0)
 
 
