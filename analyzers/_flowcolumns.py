@@ -12,6 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from analyzers._flowdns import DnsState
+from analyzers._tcpgaps import GapTrack
 
 I64 = npt.NDArray[np.int64]
 HIST_WIDTH = 16  # longer histories (rare: repeated letters) live in ``hist_long``
@@ -78,9 +79,13 @@ class FlowColumns:
         self.seq_max_f = self.seq_max.reshape(-1)
         self.seq_start = np.zeros((n, 2), np.uint32)  # first sequence number (same space)
         self.seq_start_f = self.seq_start.reshape(-1)
+        # Zeek's content gaps per direction (``_tcpgaps``): bytes missed and gaps reported
+        self.missed = np.zeros((n, 2), np.int64)
+        self.gap_count = np.zeros((n, 2), np.uint32)
         self.ep = np.empty((n, 2), dtype=object)
         self.hist_long: dict[int, str] = {}
         self.dns: dict[int, DnsState] = {}
+        self.gaps: dict[int, GapTrack] = {}  # flows with a hole or an ACK past the data
         self.hwm = 0  # slots at and above were never used
         self._free = np.empty(0, np.int64)
         self._next_fid = 0
@@ -105,6 +110,7 @@ class FlowColumns:
         """Slots *s* end: inactive, their extras dropped, back on the free list."""
         self.active[s] = False
         self.forget(s)
+        self.forget_gaps(s)
         self.ep[s] = None
         self._free = np.concatenate([self._free, s])
 
@@ -123,6 +129,8 @@ class FlowColumns:
         self.pay[s] = 0
         self.hist[s] = b""
         self.retx[s] = 0
+        self.missed[s] = 0
+        self.gap_count[s] = 0
         self.hist_seen[s] = 0
         self.zero_win[s] = 0
         self.rst_count[s] = 0
@@ -143,6 +151,7 @@ class FlowColumns:
         self.seq_ok[s] = False
         self.seq_max[s] = 0
         self.seq_start[s] = 0
+        self.forget_gaps(s)
 
     def forget(self, s: I64) -> None:
         """Drop the side-dict extras (long histories, DNS state) of slots *s*."""
@@ -150,3 +159,9 @@ class FlowColumns:
             for slot in s.tolist():
                 self.hist_long.pop(slot, None)
                 self.dns.pop(slot, None)
+
+    def forget_gaps(self, s: I64) -> None:
+        """Drop the pending holes of slots *s* (their TCP sequence state ends)."""
+        if self.gaps:
+            for slot in s.tolist():
+                self.gaps.pop(slot, None)

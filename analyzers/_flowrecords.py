@@ -112,7 +112,7 @@ def build_records(
         "orig_bytes": orig_bytes,
         "resp_bytes": resp_bytes,
         "conn_state": conn_states,
-        "missed_bytes": [0] * k,
+        "missed_bytes": c.missed[s].sum(axis=1).tolist(),
         "history": history,
         "orig_pkts": orig_pkts,
         "orig_ip_bytes": c.ipb[s, 0].tolist(),

@@ -14,6 +14,7 @@ import numpy.typing as npt
 
 from analyzers._decoded import DecodedBatch
 from analyzers._flowcolumns import HIST_WIDTH, FlowColumns
+from analyzers._tcpgaps import GapTrack
 from analyzers._tcpstate import (
     ACK,
     FIN,
@@ -28,6 +29,7 @@ from analyzers._tcpstate import (
 
 I64 = npt.NDArray[np.int64]
 _POW10 = np.array([10**i for i in range(10)], dtype=np.int64)
+_HALF = 0x80000000
 
 
 def tcp_rows(  # noqa: PLR0917 - hot-path column helper
@@ -103,10 +105,15 @@ def tcp_rows(  # noqa: PLR0917 - hot-path column helper
         c.retx_f[g_i] = before + rcount
         running = np.cumsum(retx) - np.append(0, np.cumsum(retx))[gstart][gid]
         t_letter = retx & np.isin(running + before[gid], _POW10)
+    # ---- content gaps: flows with a hole, or an ACK past the peer's data, go to _tcpgaps
+    seg_eff = np.where(excluded, 0, seg)
+    gaps = _gap_screen(c, dec, rws, gid, flags, g_i, ok, base, gmax, run, rel, prev, seg_eff)
     # ---- which segments need the scalar state machine
     ctrl = (flags & (SYN | FIN | RST)) != 0
     nosfr = ~ctrl
     ev = ctrl | ((win == 0) & ~is_rst) | t_letter
+    if gaps is not None:
+        ev |= gaps.rows
     ev[gstart[state0 == INACTIVE]] = True
     seen = c.hist_seen_f[g_i]
     d_seen = (seen & H_DATA) != 0
@@ -125,7 +132,90 @@ def tcp_rows(  # noqa: PLR0917 - hot-path column helper
             ev[cand[first]] = True
     evp = np.flatnonzero(ev)
     if evp.size:
-        _tcp_events(c, evp, rws, slot, d, flags, seq, plen, win, ts, t_letter)
+        gap_args = None if gaps is None else (gaps, dec.tcp_ack[rws], base[gid] + rel, seg_eff)
+        _tcp_events(c, evp, rws, slot, d, flags, seq, plen, win, ts, t_letter, gap_args)
+
+
+class _GapRows:
+    """The flows of a pass that need gap tracking: their rows, and each direction's edge."""
+
+    __slots__ = ("edge0", "rows", "slots")
+
+    def __init__(self, rows: npt.NDArray[np.bool_], slots: set[int], edge0: dict[int, int]) -> None:
+        self.rows = rows
+        self.slots = slots
+        self.edge0 = edge0  # slot * 2 + direction -> edge before the pass (-1: none)
+
+
+def _gap_screen(  # noqa: PLR0917 - hot-path column helper
+    c: FlowColumns,
+    dec: DecodedBatch,
+    rws: I64,
+    gid: I64,
+    flags: I64,
+    g_i: I64,
+    ok: npt.NDArray[np.bool_],
+    base: I64,
+    gmax: I64,
+    run: I64,
+    rel: I64,
+    prev: I64,
+    seg: I64,
+) -> _GapRows | None:
+    """The flows whose segments may leave or acknowledge a hole (None: none, the common case).
+
+    A hole is a segment starting beyond the highest end of its direction before it; an ACK
+    is past the data when it exceeds the highest end the peer had sent *before it* in
+    arrival order, so the screen does not depend on how packets fall into batches. Per
+    group first: an ACK at most the peer's end before the pass, or past its end after it,
+    is decided there; only those in between search the peer group's running maximum.
+    """
+    cand = (seg > 0) & (rel - seg > prev)
+    g_slot = g_i >> 1
+    ngr = g_i.shape[0]
+    g_peer = np.full(ngr, -1, np.int64)
+    if ngr > 1:
+        up = np.flatnonzero(g_slot[1:] == g_slot[:-1])
+        g_peer[up] = up + 1
+        g_peer[up + 1] = up
+    in_pass = g_peer >= 0
+    pgc = np.maximum(g_peer, 0)
+    peer_flat = g_i ^ 1
+    pre_ok = np.where(in_pass, ok[pgc], c.seq_ok_f[peer_flat])
+    pre_hi = np.where(in_pass, base[pgc], c.seq_max_f[peer_flat])
+    end_hi = np.where(in_pass, base[pgc] + gmax[pgc], pre_hi)
+    ack = dec.tcp_ack[rws].astype(np.int64)
+    a = np.flatnonzero((flags & ACK) != 0)
+    ga = gid[a]
+    aa = ack[a]
+    past_end = ((aa - end_hi[ga] + _HALF) & 0xFFFFFFFF) - _HALF > 0
+    past_pre = ((aa - pre_hi[ga] + _HALF) & 0xFFFFFFFF) - _HALF > 0
+    cand[a[past_end & pre_ok[ga]]] = True
+    # in between, or a peer new in this pass: its end just before each ACK decides
+    mid = np.flatnonzero(in_pass[ga] & ~(past_end & pre_ok[ga]) & (past_pre | ~pre_ok[ga]))
+    if mid.size:
+        q = a[mid]
+        pg = g_peer[ga[mid]]
+        key = (gid << 32) | rws  # groups are contiguous and in arrival order
+        j = np.searchsorted(key, (pg << 32) | rws[q]) - 1
+        jc = np.maximum(j, 0)
+        seen = (j >= 0) & (gid[jc] == pg)
+        hi = base[pg] + np.maximum(run[jc], 0)
+        beyond = ((ack[q] - hi + _HALF) & 0xFFFFFFFF) - _HALF > 0
+        cand[q[np.where(seen, beyond, past_pre[mid] & pre_ok[ga[mid]])]] = True
+    stored = c.gaps
+    if not cand.any() and not stored:
+        return None
+    slot_r = g_slot[gid]
+    cs = np.unique(slot_r[cand])
+    if stored:
+        cs = np.union1d(cs, np.intersect1d(g_slot, np.fromiter(stored, np.int64)))
+        if not cs.size:
+            return None
+    rows = np.isin(slot_r, cs)
+    gsel = np.flatnonzero(np.isin(g_slot, cs))
+    edge0 = dict(zip(g_i[gsel].tolist(), np.where(ok[gsel], base[gsel], -1).tolist(), strict=True))
+    return _GapRows(rows, set(cs.tolist()), edge0)
 
 
 def _tcp_events(  # noqa: PLR0917 - hot-path column helper
@@ -140,8 +230,14 @@ def _tcp_events(  # noqa: PLR0917 - hot-path column helper
     win: npt.NDArray[np.uint16],
     ts: I64,
     t_letter: npt.NDArray[np.bool_],
+    gap_args: tuple[_GapRows, npt.NDArray[np.uint32], I64, I64] | None,
 ) -> None:
-    """Run the segments *evp* through each flow's ``TcpScratch``, per flow in arrival order."""
+    """Run the segments *evp* through each flow's ``TcpScratch``, per flow in arrival order.
+
+    With *gap_args* (the screened flows, and each row's ACK, unwrapped sequence end and
+    sequence length), the screened flows' segments then go through their ``GapTrack``, in
+    the state each packet leaves.
+    """
     ev_slot = slot[evp]
     order = np.argsort((ev_slot << 32) | rws[evp])  # per flow, in arrival order
     evp = evp[order]
@@ -204,7 +300,7 @@ def _tcp_events(  # noqa: PLR0917 - hot-path column helper
             strict=True,
         )
     ]
-    for k, e, fl, sq, pl, wn, t, tl in zip(
+    rows = zip(
         (np.cumsum(brk) - 1).tolist(),
         d[evp].tolist(),
         flags[evp].tolist(),
@@ -214,8 +310,26 @@ def _tcp_events(  # noqa: PLR0917 - hot-path column helper
         ts[evp].tolist(),
         t_letter[evp].tolist(),
         strict=True,
-    ):
-        objs[k].event(e, fl, sq, pl, wn, t, tl)
+    )
+    if gap_args is None:
+        for k, e, fl, sq, pl, wn, t, tl in rows:
+            objs[k].event(e, fl, sq, pl, wn, t, tl)
+    else:
+        gaps, ack, abs_end, seg = gap_args
+        tracks = [_gap_track(c, sl, gaps) if sl in gaps.slots else None for sl in us_list]
+        for (k, e, fl, sq, pl, wn, t, tl), ak, en, sg in zip(
+            rows,
+            ack[evp].tolist(),
+            abs_end[evp].tolist(),
+            seg[evp].tolist(),
+            strict=True,
+        ):
+            o = objs[k]
+            o.event(e, fl, sq, pl, wn, t, tl)
+            tr = tracks[k]
+            if tr is not None:
+                tr.packet(o, e, fl, ak, en, sg)
+        _store_gaps(c, us_list, tracks)
     c.tcp_state[us] = [o.state for o in objs]
     c.tcp_prev_state[us] = [o.prev_state for o in objs]
     c.hist_seen[us] = [o.seen for o in objs]
@@ -235,3 +349,32 @@ def _tcp_events(  # noqa: PLR0917 - hot-path column helper
             longs[sl] = o.hist
         hist.append(o.hist[:HIST_WIDTH].encode("ascii"))
     c.hist[us] = hist
+
+
+def _gap_track(c: FlowColumns, sl: int, gaps: _GapRows) -> GapTrack:
+    """Slot *sl*'s gap state: kept from an earlier pass, else each direction's edge before it."""
+    missed = c.missed[sl].tolist()
+    count = c.gap_count[sl].tolist()
+    tr = c.gaps.get(sl)
+    if tr is not None:
+        tr.missed, tr.count = missed, count  # a record in between zeroed the columns
+        return tr
+    edge: list[int | None] = []
+    for i in (sl * 2, sl * 2 + 1):
+        e0 = gaps.edge0.get(i)
+        if e0 is None:  # no segment of this direction in the pass: its columns hold
+            e0 = int(c.seq_max_f[i]) if c.seq_ok_f[i] else -1
+        edge.append(None if e0 < 0 else e0)
+    return GapTrack(edge, c.seq_start[sl].tolist(), missed, count)
+
+
+def _store_gaps(c: FlowColumns, us_list: list[int], tracks: list[GapTrack | None]) -> None:
+    for sl, tr in zip(us_list, tracks, strict=True):
+        if tr is None:
+            continue
+        c.missed[sl] = tr.missed
+        c.gap_count[sl] = tr.count
+        if tr.pending(c.seq_max[sl].tolist()):
+            c.gaps[sl] = tr
+        else:
+            c.gaps.pop(sl, None)
