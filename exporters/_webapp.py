@@ -45,6 +45,8 @@ def build_app(
     With ``token`` every path but /metrics, /healthz and /readyz needs ``Authorization: Bearer
     <token>``; with None the app is open (the caller warns).
     """
+    if token == "":
+        raise ValueError("an empty token would let anyone in: pass None to serve openly")
     app = FastAPI(
         title="mirrorscope",
         summary="Per-pod traffic of Kube-OVN's mirror: metrics, probes, captures and flows.",
