@@ -65,6 +65,13 @@ def run_config(args: argparse.Namespace) -> RunConfig:
         raise UsageError("--rotate-mb, --block-mb and --blocks must be at least 1")
     metrics = _metrics_config(args)  # bad flags fail before anything connects
     token = resolve_token(args.token_file, os.environ)
+    if token is not None and args.workers > 1:
+        # Fail closed: the --workers N parent does not pass the token to its listener yet
+        # (mirrorctl/service/_workers.py's serve() call), and a token must never mean an open API.
+        raise UsageError(
+            f"an API token ({TOKEN_ENV} or --token-file) with --workers {args.workers} is not "
+            "supported yet: run with --workers 1, or without a token"
+        )
     endpoint = ovs.resolve_endpoint(args.ovsdb, os.environ)
     netns = args.netns or os.environ.get(NETNS_ENV) or None
     node = _resolve_node(args, endpoint)

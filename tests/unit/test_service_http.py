@@ -75,6 +75,21 @@ def test_a_missing_token_file_stops_capture_run_in_one_line(
     assert f"--token-file {missing}" in err[0]
 
 
+def test_a_token_with_several_workers_fails_closed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Until the --workers N parent hands the token to its listener, asking for both is refused
+    in one line instead of serving the API open."""
+    f = tmp_path / "token"
+    f.write_text(TOKEN)
+    rc = main(["capture", "run", "--ovsdb", "unix:/nonexistent/db.sock", "--token-file", str(f),
+               "--workers", "2"])  # fmt: skip
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2
+    assert len(err) == 1, err
+    assert "--workers 2" in err[0]
+
+
 def test_the_flag_parses_to_a_path() -> None:
     """--token-file is a path on `capture run`; without it the value is None."""
     parser = build_parser()
