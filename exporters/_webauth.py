@@ -32,12 +32,15 @@ class BearerAuth:
         self._token = token.encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
+        if scope["type"] == "lifespan" or scope["path"] in OPEN_PATHS:
             await self.app(scope, receive, send)
             return
         problem = self._problem(scope)
         if problem is None:
             await self.app(scope, receive, send)
+            return
+        if scope["type"] != "http":  # a websocket: refused before it is accepted
+            await send({"type": "websocket.close", "code": 1008, "reason": problem})
             return
         error = "" if problem.startswith("no ") else ', error="invalid_token"'
         body = json.dumps({"detail": f"{problem}: {_HINT}"}).encode()

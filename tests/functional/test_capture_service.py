@@ -7,10 +7,12 @@ come from the shutdown flush.
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -181,3 +183,30 @@ def test_workers_exit_when_the_parent_is_killed(mirrored_lab: LabState, tmp_path
         assert not alive, f"workers still running after the parent died: {alive}"
     finally:
         service.kill()
+
+
+def test_token_file_guards_the_running_services_api_not_its_metrics(
+    mirrored_lab: LabState, tmp_path: Path
+) -> None:
+    """`capture run --token-file F`: /api/v1/status is 401 without the token and reports captured
+    frames with it, while /metrics and /healthz answer without credentials."""
+    token = tmp_path / "token"
+    token.write_text("lab-token\n")
+    service = Service(mirrored_lab, tmp_path / "records", "--token-file", str(token))
+    try:
+        ping = ["ping", "-c", "3", "-i", "0.2", mirrored_lab.pods[0].ipv4]
+        pod_exec(client(mirrored_lab), ping, check=True, capture_output=True, timeout=10)
+        time.sleep(0.5)
+        assert service.get("/api/v1/status")[0] == 401
+        req = urllib.request.Request(  # noqa: S310 - the service's loopback http:// URL
+            service.url + "/api/v1/status", headers={"Authorization": "Bearer lab-token"}
+        )
+        with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 - the same URL
+            status = json.loads(resp.read())
+        assert status["capture"]["received"] >= 6
+        assert service.get("/metrics")[0] == 200
+        assert service.get("/healthz")[0] == 200
+        assert service.terminate() == 0
+    finally:
+        service.kill()
+    assert not any("no API token" in line for line in service.lines)
