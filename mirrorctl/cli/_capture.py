@@ -22,7 +22,7 @@ from exporters import (
 )
 from mirrorctl import ovs, service
 from mirrorctl.ovs import DEFAULT_BRIDGE, DEFAULT_OUTPUT, ENDPOINT_ENV
-from mirrorctl.service import NETNS_ENV
+from mirrorctl.service import NETNS_ENV, TOKEN_ENV
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
@@ -59,7 +59,15 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         "--listen",
         default=DEFAULT_LISTEN,
         metavar="ADDR:PORT",
-        help=f"serve /metrics /healthz /readyz here (default {DEFAULT_LISTEN}; 'off' to disable)",
+        help=f"serve /metrics /healthz /readyz and the /api/ here (default {DEFAULT_LISTEN}; "
+        "'off' to disable)",
+    )
+    run.add_argument(
+        "--token-file",
+        metavar="FILE",
+        type=Path,
+        help=f"bearer token (first line of FILE) every /api/ request must carry; /metrics and the "
+        f"probes stay open (env {TOKEN_ENV}; without either the API is open)",
     )
     run.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this long")
     run.add_argument(

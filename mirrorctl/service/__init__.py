@@ -9,7 +9,13 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from mirrorctl.service._assemble import Assembly, Outputs, assemble, offline_source
-    from mirrorctl.service._config import NETNS_ENV, RunConfig, pipeline_options, run_config
+    from mirrorctl.service._config import (
+        NETNS_ENV,
+        TOKEN_ENV,
+        RunConfig,
+        pipeline_options,
+        run_config,
+    )
     from mirrorctl.service._embed import LiveCapture, Pipeline, analyse_pcap, live_capture
     from mirrorctl.service._identity import identity_map
     from mirrorctl.service._read import read_files
@@ -23,6 +29,7 @@ _LAZY: dict[str, str] = {
     "Outputs": "mirrorctl.service._assemble",
     "Pipeline": "mirrorctl.service._embed",
     "RunConfig": "mirrorctl.service._config",
+    "TOKEN_ENV": "mirrorctl.service._config",
     "analyse_pcap": "mirrorctl.service._embed",
     "assemble": "mirrorctl.service._assemble",
     "identity_map": "mirrorctl.service._identity",
@@ -47,6 +54,7 @@ def __getattr__(name: str) -> object:
 
 __all__: list[str] = [
     "NETNS_ENV",
+    "TOKEN_ENV",
     "Assembly",
     "LiveCapture",
     "Outputs",

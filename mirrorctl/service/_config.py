@@ -6,7 +6,8 @@ import argparse
 import logging
 import os
 import socket
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from analyzers import PipelineOptions
@@ -17,6 +18,7 @@ from mirrorctl.ovs import OVSDBUnreachableError, UsageError
 log = logging.getLogger(__name__)
 
 NETNS_ENV = "MIRRORSCOPE_NETNS"
+TOKEN_ENV = "MIRRORSCOPE_TOKEN"  # noqa: S105 - the variable's name, not a secret
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +43,8 @@ class RunConfig:
     wait_iface_s: float = 0.0  # how long to wait for a missing interface (--keep-mirror)
     metrics: MetricsConfig | None = None  # None: MetricsConfig(node) with its defaults
     ipfix: IpfixOptions | None = None  # --ipfix collectors; None: no IPFIX export
+    #: The bearer token of the listener's API; None serves it open.
+    token: str | None = field(default=None, repr=False)
 
 
 def pipeline_options(args: argparse.Namespace) -> PipelineOptions:
@@ -73,6 +77,7 @@ def run_config(args: argparse.Namespace) -> RunConfig:
         raise UsageError("--rotate-mb, --block-mb and --blocks must be at least 1")
     metrics = _metrics_config(args)  # bad flags fail before anything connects
     ipfix = ipfix_options(args)
+    token = resolve_token(args.token_file, os.environ)
     endpoint = ovs.resolve_endpoint(args.ovsdb, os.environ)
     netns = args.netns or os.environ.get(NETNS_ENV) or None
     node = _resolve_node(args, endpoint)
@@ -95,7 +100,25 @@ def run_config(args: argparse.Namespace) -> RunConfig:
         wait_iface_s=15.0 if args.keep_mirror != "none" else 0.0,
         metrics=replace(metrics, node=node),
         ipfix=ipfix,
+        token=token,
     )
+
+
+def resolve_token(token_file: Path | None, environ: Mapping[str, str]) -> str | None:
+    """The API's bearer token: the first line of ``--token-file``, else ``MIRRORSCOPE_TOKEN``.
+
+    A named file that cannot be read or holds no token is an error, never an open service.
+    """
+    if token_file is not None:
+        try:
+            lines = token_file.read_text(encoding="utf-8").splitlines()
+        except OSError as e:
+            raise UsageError(f"--token-file {token_file}: {e.strerror or e}") from None
+        token = lines[0].strip() if lines else ""
+        if not token:
+            raise UsageError(f"--token-file {token_file} is empty: put the token on its first line")
+        return token
+    return environ.get(TOKEN_ENV, "").strip() or None
 
 
 def _resolve_node(args: argparse.Namespace, endpoint: str) -> str:

@@ -8,10 +8,12 @@ workers.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import threading
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
 from analyzers import IdentityMap
 from capture import CaptureError, CaptureService, netns_path, stop_on_signals
@@ -23,13 +25,17 @@ from exporters import (
     FlowTableSource,
     IpfixMetricsCollector,
     MetricsConfig,
-    MetricsServer,
     SenderCounters,
 )
 from mirrorctl.ovs import MirrorSpec
 from mirrorctl.service._config import RunConfig
 from mirrorctl.service._feed import OvsdbFeed, start_feed
 from mirrorctl.service._worker import Worker
+
+if TYPE_CHECKING:
+    from exporters import HttpServer
+
+log = logging.getLogger(__name__)
 
 TICK_S = 1.0
 #: Ended flows queued for the exporter beyond this are folded into its totals without a scrape,
@@ -48,7 +54,12 @@ def serve(
     feed: OvsdbFeed,
     running: threading.Event,
     ipfix: Callable[[], Mapping[str, SenderCounters]] | None = None,
-) -> tuple[FlowMetricsCollector, MetricsServer | None]:
+    token: str | None = None,
+) -> tuple[FlowMetricsCollector, HttpServer | None]:
+    """The collector of ``source``, and the listener serving it on ``listen`` (unless "off").
+
+    ``token`` guards every path but /metrics, /healthz and /readyz; without one the API is open.
+    """
     from prometheus_client import CollectorRegistry  # noqa: PLC0415 - only the service needs it
 
     collector = FlowMetricsCollector(
@@ -67,9 +78,22 @@ def serve(
         registry.register(IpfixMetricsCollector(ipfix))
     if listen == "off":
         return collector, None
-    server = MetricsServer(
-        registry, listen, ready=lambda: running.is_set() and feed.connected
-    ).start()
+    # the web framework loads only when the service serves HTTP
+    from exporters import HttpServer, build_app, status_router  # noqa: PLC0415
+
+    def ready() -> bool:
+        return running.is_set() and feed.connected
+
+    if token is None:
+        log.warning(
+            "no API token (--token-file or MIRRORSCOPE_TOKEN): every endpoint on %s is open to "
+            "whoever reaches it",
+            listen,
+        )
+    app = build_app(
+        registry, ready, token=token, routers=[status_router(metrics.node, health, ready)]
+    )
+    server = HttpServer(app, listen).start()
     host, port = server.address
     print(f"serving http://{host}:{port}/metrics", file=sys.stderr, flush=True)
     return collector, server
@@ -81,13 +105,13 @@ def run_single(cfg: RunConfig, listen: str, keep: MirrorSpec | None) -> int:
     feed, feed_thread = start_feed(cfg, identity, stop, keep)
     running = threading.Event()
     worker: Worker | None = None
-    server: MetricsServer | None = None
+    server: HttpServer | None = None
     try:
         worker = Worker(cfg, 0, identity)
         collector, server = serve(
             listen, source=FlowTableSource(worker.pipeline.table), identity=identity,
             metrics=cfg.metrics or MetricsConfig(node=cfg.node), ended=worker.ended,
-            health=worker.health, feed=feed, running=running,
+            health=worker.health, feed=feed, running=running, token=cfg.token,
             ipfix=worker.ipfix_counters if cfg.ipfix is not None else None,
         )  # fmt: skip
         w = worker

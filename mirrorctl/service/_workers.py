@@ -197,7 +197,7 @@ def run_multi(cfg: RunConfig, listen: str, keep: MirrorSpec | None) -> int:
         collector, server = serve(
             listen, source=merged, identity=identity,
             metrics=cfg.metrics or MetricsConfig(node=cfg.node), ended=ended,
-            health=merged.health, feed=feed, running=running,
+            health=merged.health, feed=feed, running=running, token=cfg.token,
             ipfix=merged.ipfix_counters if cfg.ipfix is not None else None,
         )  # fmt: skip
         # The parent's received counter is a report old: pair OVS writes with the workers'

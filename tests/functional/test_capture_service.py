@@ -7,10 +7,12 @@ come from the shutdown flush.
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -181,3 +183,36 @@ def test_workers_exit_when_the_parent_is_killed(mirrored_lab: LabState, tmp_path
         assert not alive, f"workers still running after the parent died: {alive}"
     finally:
         service.kill()
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_token_file_guards_the_running_services_api_not_its_metrics(
+    mirrored_lab: LabState, tmp_path: Path, workers: str
+) -> None:
+    """`capture run --token-file F` (1 and 2 workers): /api/v1/status is 401 without the token
+    and reports captured frames with it, while /metrics and /healthz answer without credentials."""
+    token = tmp_path / "token"
+    token.write_text("lab-token\n")
+    service = Service(
+        mirrored_lab, tmp_path / "records", "--token-file", str(token), "--workers", workers
+    )
+    try:
+        ping = ["ping", "-c", "3", "-i", "0.2", mirrored_lab.pods[0].ipv4]
+        pod_exec(client(mirrored_lab), ping, check=True, capture_output=True, timeout=10)
+        assert service.get("/api/v1/status")[0] == 401
+        req = urllib.request.Request(  # noqa: S310 - the service's loopback http:// URL
+            service.url + "/api/v1/status", headers={"Authorization": "Bearer lab-token"}
+        )
+        received = 0
+        deadline = time.monotonic() + 10  # with workers, counters arrive with their 1 s reports
+        while received < 6 and time.monotonic() < deadline:
+            time.sleep(0.5)
+            with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 - the same URL
+                received = json.loads(resp.read())["capture"]["received"]
+        assert received >= 6
+        assert service.get("/metrics")[0] == 200
+        assert service.get("/healthz")[0] == 200
+        assert service.terminate() == 0
+    finally:
+        service.kill()
+    assert not any("no API token" in line for line in service.lines)

@@ -12,7 +12,13 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
 from analyzers import EXTERNAL, DnsStats, IdentityMap
-from exporters import CaptureHealth, FlowMetricsCollector, MetricsConfig, MetricsServer
+from exporters import (
+    CaptureHealth,
+    FlowMetricsCollector,
+    HttpServer,
+    MetricsConfig,
+    build_app,
+)
 from tests.functional._prometheus import StartPrometheus
 from tests.unit._metrics_doubles import NODE, FakeFlowTable, handshake, pod, record
 
@@ -37,7 +43,7 @@ class Exporter:
         self.table.sinks.append(self.collector.on_flows_ended)
         self.registry = CollectorRegistry()
         self.registry.register(self.collector)
-        self.server = MetricsServer(self.registry, listen="127.0.0.1:0")
+        self.server = HttpServer(build_app(self.registry, token=None), "127.0.0.1:0")
 
     @property
     def target(self) -> str:

@@ -1,4 +1,4 @@
-"""The metrics HTTP endpoint on loopback: /metrics, /healthz, /readyz, 404s, clean stop."""
+"""The service listener on loopback: /metrics, /healthz, /readyz, 404s, clean stop."""
 
 from __future__ import annotations
 
@@ -7,15 +7,24 @@ import socket
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from prometheus_client import CollectorRegistry, Counter
 
-from exporters import DEFAULT_LISTEN, ListenError, MetricsServer, parse_listen
+from exporters import DEFAULT_LISTEN, HttpServer, ListenError, build_app, parse_listen
 
 
-def get(server: MetricsServer, path: str) -> tuple[int, str, str]:
+def metrics_server(
+    registry: CollectorRegistry,
+    listen: str = "127.0.0.1:0",
+    ready: Callable[[], bool] = lambda: True,
+) -> HttpServer:
+    """The listener as the service builds it without a token: /metrics and the probes."""
+    return HttpServer(build_app(registry, ready, token=None), listen)
+
+
+def get(server: HttpServer, path: str) -> tuple[int, str, str]:
     host, port = server.address
     try:
         with urllib.request.urlopen(f"http://{host}:{port}{path}", timeout=5) as resp:
@@ -37,12 +46,12 @@ def readiness() -> list[bool]:
 
 
 @pytest.fixture
-def server(registry: CollectorRegistry, readiness: list[bool]) -> Iterator[MetricsServer]:
-    with MetricsServer(registry, listen="127.0.0.1:0", ready=lambda: readiness[0]) as srv:
+def server(registry: CollectorRegistry, readiness: list[bool]) -> Iterator[HttpServer]:
+    with metrics_server(registry, ready=lambda: readiness[0]) as srv:
         yield srv
 
 
-def test_metrics_serves_the_registry_in_text_format(server: MetricsServer) -> None:
+def test_metrics_serves_the_registry_in_text_format(server: HttpServer) -> None:
     """/metrics returns the passed registry's exposition with the Prometheus content type."""
     code, ctype, body = get(server, "/metrics")
     assert code == 200
@@ -50,14 +59,12 @@ def test_metrics_serves_the_registry_in_text_format(server: MetricsServer) -> No
     assert "mirrorscope_test_things_total 3.0" in body
 
 
-def test_healthz_answers_while_the_process_serves(server: MetricsServer) -> None:
+def test_healthz_answers_while_the_process_serves(server: HttpServer) -> None:
     """/healthz is a liveness probe: 200 whatever the readiness."""
     assert get(server, "/healthz")[0] == 200
 
 
-def test_readyz_follows_the_readiness_callable(
-    server: MetricsServer, readiness: list[bool]
-) -> None:
+def test_readyz_follows_the_readiness_callable(server: HttpServer, readiness: list[bool]) -> None:
     """/readyz is 200 when the service says ready, 503 with a reason otherwise."""
     assert get(server, "/readyz")[:1] == (200,)
     readiness[0] = False
@@ -74,13 +81,13 @@ def test_readiness_probe_that_raises_is_not_ready_with_its_message(
     def probe() -> bool:
         raise ConnectionRefusedError("ovsdb at unix:/x refused")
 
-    with MetricsServer(registry, listen="127.0.0.1:0", ready=probe) as srv:
+    with metrics_server(registry, ready=probe) as srv:
         code, _, body = get(srv, "/readyz")
     assert code == 503
     assert "ovsdb at unix:/x refused" in body
 
 
-def test_unknown_path_is_404_with_the_valid_paths(server: MetricsServer) -> None:
+def test_unknown_path_is_404_with_the_valid_paths(server: HttpServer) -> None:
     """Anything else is a 404 that names the paths that exist."""
     code, _, body = get(server, "/favicon.ico")
     assert code == 404
@@ -90,10 +97,10 @@ def test_unknown_path_is_404_with_the_valid_paths(server: MetricsServer) -> None
 
 def test_stop_closes_the_socket_and_ends_the_thread(registry: CollectorRegistry) -> None:
     """After stop() the port is free again and no serving thread is left."""
-    srv = MetricsServer(registry, listen="127.0.0.1:0").start()
+    srv = metrics_server(registry).start()
     host, port = srv.address
     srv.stop()
-    assert not any(t.name == "metrics-http" for t in threading.enumerate())
+    assert not any(t.name == "mirrorscope-http" for t in threading.enumerate())
     with socket.socket() as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind((host, port))
@@ -101,10 +108,10 @@ def test_stop_closes_the_socket_and_ends_the_thread(registry: CollectorRegistry)
 
 def test_port_in_use_is_a_listen_error_that_says_what_to_do(registry: CollectorRegistry) -> None:
     """Binding a busy port raises ListenError naming the address and the --listen flag."""
-    with MetricsServer(registry, listen="127.0.0.1:0") as first:
+    with metrics_server(registry) as first:
         busy = f"127.0.0.1:{first.address[1]}"
         with pytest.raises(ListenError, match="--listen") as err:
-            MetricsServer(registry, listen=busy).start()
+            metrics_server(registry, listen=busy).start()
     assert err.value.listen == busy
 
 
@@ -135,7 +142,7 @@ def test_default_listen_is_documented_port_10097() -> None:
     assert parse_listen(DEFAULT_LISTEN) == ("0.0.0.0", 10097)  # noqa: S104 - parsed, never bound
 
 
-def test_metrics_are_gzipped_when_the_scraper_asks(server: MetricsServer) -> None:
+def test_metrics_are_gzipped_when_the_scraper_asks(server: HttpServer) -> None:
     """Accept-Encoding: gzip (what Prometheus sends) gets a gzip body with the same exposition."""
     host, port = server.address
     req = urllib.request.Request(
@@ -156,7 +163,7 @@ def test_failing_collector_is_a_500_that_says_why() -> None:
 
     reg = CollectorRegistry()
     reg.register(Broken())  # type: ignore[arg-type]
-    with MetricsServer(reg, listen="127.0.0.1:0") as srv:
+    with metrics_server(reg) as srv:
         code, _, body = get(srv, "/metrics")
         assert code == 500
         assert "flow table gone" in body

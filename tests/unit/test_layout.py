@@ -111,14 +111,19 @@ def test_every_error_derives_from_the_one_root() -> None:
     assert ovs.OVSDBUnreachableError("unix:/x", "gone").exit_code == 3
 
 
-def test_capture_read_imports_neither_ovsdbapp_nor_pyroute2() -> None:
-    """Building the CLI and loading ``capture read`` costs no OVSDB or netlink library."""
+HEAVY = ("ovsdbapp", "pyroute2", "fastapi", "starlette", "pydantic", "uvicorn")
+
+
+def test_capture_read_imports_no_ovsdb_netlink_or_web_library() -> None:
+    """Building the CLI and loading ``capture read`` costs no OVSDB, netlink or web framework
+    library: the listener's FastAPI, pydantic and uvicorn load only when the service serves."""
     code = (
         "import sys\n"
         "from mirrorctl.cli import build_parser\n"
         "from mirrorctl import service\n"
-        "build_parser(); service.read_files\n"
-        "print(sorted(m for m in ('ovsdbapp', 'pyroute2') if m in sys.modules))\n"
+        "import exporters\n"
+        "build_parser(); service.read_files; exporters.DEFAULT_LISTEN\n"
+        f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT

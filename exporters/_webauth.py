@@ -1,0 +1,70 @@
+"""Bearer-token access control for the service's HTTP listener, as ASGI middleware.
+
+Closed by default: every path needs the token except the probes and /metrics, which Kubernetes
+and Prometheus reach without credentials and which show no traffic. A middleware rather than a
+per-route dependency, so an endpoint added later cannot forget it.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+#: Paths anyone may GET: the liveness and readiness probes and the Prometheus exposition.
+OPEN_PATHS = frozenset({"/metrics", "/healthz", "/readyz"})
+
+_HINT = "send 'Authorization: Bearer <token>' with the service's --token-file or MIRRORSCOPE_TOKEN"
+
+
+class BearerAuth:
+    """Answers 401 unless the request carries ``Authorization: Bearer <token>``.
+
+    The comparison takes the same time whatever the guess (``hmac.compare_digest``), so the token
+    cannot be found a byte at a time by timing the answers.
+    """
+
+    def __init__(self, app: ASGIApp, token: str) -> None:
+        if not token:
+            raise ValueError("an empty token would let anyone in")
+        self.app = app
+        self._token = token.encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan" or scope["path"] in OPEN_PATHS:
+            await self.app(scope, receive, send)
+            return
+        problem = self._problem(scope)
+        if problem is None:
+            await self.app(scope, receive, send)
+            return
+        if scope["type"] != "http":  # a websocket: refused before it is accepted
+            await send({"type": "websocket.close", "code": 1008, "reason": problem})
+            return
+        error = "" if problem.startswith("no ") else ', error="invalid_token"'
+        body = json.dumps({"detail": f"{problem}: {_HINT}"}).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 401,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"www-authenticate", f'Bearer realm="mirrorscope"{error}'.encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    def _problem(self, scope: Scope) -> str | None:
+        """Why the request may not pass, or None when it carries the token."""
+        values = [v for k, v in scope["headers"] if k == b"authorization"]
+        if not values:
+            return "no bearer token"
+        scheme, _, given = values[0].partition(b" ")
+        if scheme.lower() != b"bearer" or not given.strip():
+            return "no bearer token (Authorization is not 'Bearer <token>')"
+        if not hmac.compare_digest(given.strip(), self._token):
+            return "wrong bearer token"
+        return None
