@@ -13,6 +13,8 @@ from exporters._jsonl import (
     RecordsError,
     RotatingJsonLinesWriter,
 )
+from exporters._recordschema import record_schema
+from exporters._recordstore import RecordsRetention, files_for_window, prune, range_path
 from exporters._tablesource import FlowSnapshot, FlowSnapshotSource, FlowTableSource
 
 __all__ = [
@@ -33,6 +35,11 @@ __all__ = [
     "MetricsServer",
     "MirrorscopeError",
     "RecordsError",
+    "RecordsRetention",
     "RotatingJsonLinesWriter",
+    "files_for_window",
     "parse_listen",
+    "prune",
+    "range_path",
+    "record_schema",
 ]
