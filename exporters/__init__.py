@@ -24,6 +24,7 @@ from exporters._tablesource import FlowSnapshot, FlowSnapshotSource, FlowTableSo
 if TYPE_CHECKING:
     from exporters._recordschema import record_schema
     from exporters._reportagg import BY, POD_COLUMNS, Report, build_report
+    from exporters._reportdissect import app_protocols
     from exporters._reportload import load_records, records_frame
     from exporters._reportrender import FORMATS, render
     from exporters._reportwindow import Window, parse_duration, parse_time
@@ -35,6 +36,7 @@ _LAZY: dict[str, str] = {
     "POD_COLUMNS": "exporters._reportagg",
     "Report": "exporters._reportagg",
     "Window": "exporters._reportwindow",
+    "app_protocols": "exporters._reportdissect",
     "build_report": "exporters._reportagg",
     "load_records": "exporters._reportload",
     "parse_duration": "exporters._reportwindow",
@@ -79,6 +81,7 @@ __all__ = [
     "Report",
     "RotatingJsonLinesWriter",
     "Window",
+    "app_protocols",
     "build_report",
     "files_for_window",
     "load_records",

@@ -115,9 +115,8 @@ def _report(args: argparse.Namespace) -> int:
         source = "pcap " + ", ".join(str(p) for p in args.pcap)
     report = exporters.build_report(df, window, source, top=args.top or 10, interval_s=interval)
     if args.dissect:
-        from exporters._reportdissect import app_protocols  # noqa: PLC0415
-
-        report = dataclasses.replace(report, apps=app_protocols(args.pcap, args.filter))
+        apps = exporters.app_protocols(args.pcap, args.filter)
+        report = dataclasses.replace(report, apps=apps)
     text = exporters.render(report, args.format, args.by, args.top)
     if args.output is None:
         sys.stdout.write(text)
