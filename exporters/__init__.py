@@ -18,7 +18,13 @@ from exporters._jsonl import (
     RecordsError,
     RotatingJsonLinesWriter,
 )
-from exporters._recordstore import RecordsRetention, files_for_window, prune, range_path
+from exporters._recordstore import (
+    RecordsRetention,
+    files_for_window,
+    parse_size,
+    prune,
+    range_path,
+)
 from exporters._tablesource import FlowSnapshot, FlowSnapshotSource, FlowTableSource
 
 if TYPE_CHECKING:
@@ -87,6 +93,7 @@ __all__ = [
     "load_records",
     "parse_duration",
     "parse_listen",
+    "parse_size",
     "parse_time",
     "prune",
     "range_path",

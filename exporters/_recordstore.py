@@ -82,6 +82,18 @@ def files_for_window(directory: Path, start: float | None, end: float | None) ->
     return chosen
 
 
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?\s*$", re.IGNORECASE)
+
+
+def parse_size(text: str) -> int:
+    """``500M``, ``10G``, ``1.5T`` (powers of 1024) or plain bytes; ``ValueError`` otherwise."""
+    m = _SIZE.match(text)
+    if m is None:
+        raise ValueError(f"{text!r} is not a size like 500M, 10G or 1T")
+    power = " KMGT".index(m.group(2).upper() or " ")
+    return int(float(m.group(1)) * 1024**power)
+
+
 @dataclass(frozen=True, slots=True)
 class RecordsRetention:
     """How much of the records directory to keep: total bytes and age, None for no bound."""

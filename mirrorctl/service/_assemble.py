@@ -16,7 +16,13 @@ from typing import IO
 
 from analyzers import AnalysisPipeline, FlowSink, IdentityMap, PipelineOptions
 from capture import CaptureService, FilteredSource, FrameSource, ServiceResult, open_capture_file
-from exporters import DEFAULT_MAX_BYTES, EndedFlows, JsonLinesWriter, RotatingJsonLinesWriter
+from exporters import (
+    DEFAULT_MAX_BYTES,
+    EndedFlows,
+    JsonLinesWriter,
+    RecordsRetention,
+    RotatingJsonLinesWriter,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +35,10 @@ class Outputs:
     records_dir: Path | None = None
     records_prefix: str = "flows"
     rotate_bytes: int = DEFAULT_MAX_BYTES
+    #: Quota and age of the records directory, enforced at every rotation.
+    records_retention: RecordsRetention | None = None
+    #: Rewrite each completed records file as Parquet (what reports read fastest).
+    records_parquet: bool = False
     #: Queue ended flows for the Prometheus collector (``capture run``'s /metrics).
     metrics: bool = False
     #: The caller's own sinks, after the built ones (the bench's audit, an embedding callback).
@@ -88,7 +98,11 @@ def assemble(
     writer: JsonLinesWriter | RotatingJsonLinesWriter | None = None
     if outputs.records_dir is not None:
         writer = RotatingJsonLinesWriter(
-            outputs.records_dir, prefix=outputs.records_prefix, max_bytes=outputs.rotate_bytes
+            outputs.records_dir,
+            prefix=outputs.records_prefix,
+            max_bytes=outputs.rotate_bytes,
+            retention=outputs.records_retention,
+            parquet=outputs.records_parquet,
         )
     elif outputs.records_stream is not None:
         writer = JsonLinesWriter(outputs.records_stream)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from analyzers import PipelineOptions
-from exporters import CardinalityConfig, MetricsConfig
+from exporters import CardinalityConfig, MetricsConfig, RecordsRetention, parse_size
 from mirrorctl import ovs
 from mirrorctl.ovs import OVSDBUnreachableError, UsageError
 
@@ -40,6 +40,7 @@ class RunConfig:
     fanout_group: int = 0
     wait_iface_s: float = 0.0  # how long to wait for a missing interface (--keep-mirror)
     metrics: MetricsConfig | None = None  # None: MetricsConfig(node) with its defaults
+    records_retention: RecordsRetention | None = None  # --records-quota, --records-retention
 
 
 def pipeline_options(args: argparse.Namespace) -> PipelineOptions:
@@ -59,6 +60,7 @@ def run_config(args: argparse.Namespace) -> RunConfig:
     if args.rotate_mb < 1 or args.block_mb < 1 or args.blocks < 1:
         raise UsageError("--rotate-mb, --block-mb and --blocks must be at least 1")
     metrics = _metrics_config(args)  # bad flags fail before anything connects
+    retention = records_retention(args)
     endpoint = ovs.resolve_endpoint(args.ovsdb, os.environ)
     netns = args.netns or os.environ.get(NETNS_ENV) or None
     node = _resolve_node(args, endpoint)
@@ -80,7 +82,21 @@ def run_config(args: argparse.Namespace) -> RunConfig:
         fanout_group=os.getpid() & 0xFFFF,
         wait_iface_s=15.0 if args.keep_mirror != "none" else 0.0,
         metrics=replace(metrics, node=node),
+        records_retention=retention,
     )
+
+
+def records_retention(args: argparse.Namespace) -> RecordsRetention:
+    """--records-quota SIZE and --records-retention AGE."""
+    from exporters import parse_duration  # noqa: PLC0415 - a report name, resolved lazily
+
+    quota, age = getattr(args, "records_quota", None), getattr(args, "records_retention", None)
+    try:
+        return RecordsRetention(
+            parse_size(quota) if quota else None, parse_duration(age) if age else None
+        )
+    except ValueError as e:
+        raise UsageError(f"--records-quota/--records-retention: {e}") from None
 
 
 def _resolve_node(args: argparse.Namespace, endpoint: str) -> str:

@@ -64,6 +64,8 @@ class Worker:
             records_dir=cfg.records,
             records_prefix=f"flows-{cfg.node or 'node'}-w{index}",
             rotate_bytes=cfg.rotate_bytes,
+            records_retention=cfg.records_retention,
+            records_parquet=True,
             metrics=True,
         )
         self.assembly = assemble(identity, outputs, node=cfg.node, options=cfg.options)

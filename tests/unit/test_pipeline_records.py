@@ -9,7 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from exporters import JsonLinesWriter, RecordsError, RecordsRetention, RotatingJsonLinesWriter
+from exporters import (
+    JsonLinesWriter,
+    RecordsError,
+    RecordsRetention,
+    RotatingJsonLinesWriter,
+    parse_size,
+)
 
 HOUR = 3600.0
 T = 1_795_694_400.0  # 2026-11-26T12:00:00Z, the top of an hour
@@ -145,3 +151,20 @@ def test_rotation_deletes_files_older_than_the_retention(tmp_path: Path) -> None
     kept = sorted(tmp_path.glob("*.jsonl"))
     assert sorted(n for p in kept for n in lines(p)) == [2, 3]
     w.close()
+
+
+def test_capture_run_parses_records_quota_and_retention() -> None:
+    """--records-quota takes K/M/G/T sizes, --records-retention durations; bad ones exit 2."""
+    from mirrorctl.cli import build_parser  # noqa: PLC0415
+    from mirrorctl.ovs import UsageError  # noqa: PLC0415
+    from mirrorctl.service._config import records_retention  # noqa: PLC0415
+
+    args = build_parser().parse_args(
+        ["capture", "run", "--records-quota", "1.5G", "--records-retention", "7d"]
+    )
+    assert records_retention(args) == RecordsRetention(int(1.5 * 2**30), 7 * 86400.0)
+    assert parse_size("500M") == 500 * 2**20
+    assert parse_size("123") == 123
+    bad = build_parser().parse_args(["capture", "run", "--records-quota", "lots"])
+    with pytest.raises(UsageError, match="--records-quota"):
+        records_retention(bad)
