@@ -54,7 +54,8 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.add_argument(
         "--dissect",
         action="store_true",
-        help="--pcap: add an application-protocol breakdown by tshark's dissectors (pyshark)",
+        help="--pcap: add an application-protocol breakdown by tshark's dissectors (pyshark; "
+        "every packet, --filter does not apply)",
     )
     _analysis_options(p)
     _ovsdb_options(p, offline=True)
@@ -115,7 +116,7 @@ def _report(args: argparse.Namespace) -> int:
         source = "pcap " + ", ".join(str(p) for p in args.pcap)
     report = exporters.build_report(df, window, source, top=args.top or 10, interval_s=interval)
     if args.dissect:
-        apps = exporters.app_protocols(args.pcap, args.filter)
+        apps = exporters.app_protocols(args.pcap)
         report = dataclasses.replace(report, apps=apps)
     text = exporters.render(report, args.format, args.by, args.top)
     if args.output is None:

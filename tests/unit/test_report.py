@@ -160,3 +160,27 @@ def test_cli_report_rejects_since_with_start(capsys: pytest.CaptureFixture[str])
     rc = main(["report", "--records", "/nonexistent", "--since", "1h", "--start", "0"])
     assert rc == 2
     assert "--since" in capsys.readouterr().err
+
+
+def test_dissect_names_application_protocols_by_tshark(tmp_path: Path) -> None:
+    """--dissect: packets and bytes per tshark highest layer, every packet of the file."""
+    from scapy.layers.dns import DNS, DNSQR  # noqa: PLC0415
+    from scapy.layers.inet import IP, TCP, UDP  # noqa: PLC0415
+    from scapy.layers.l2 import Ether  # noqa: PLC0415
+    from scapy.utils import wrpcap  # noqa: PLC0415
+
+    from exporters import app_protocols  # noqa: PLC0415
+
+    ip = IP(src="10.16.0.5", dst="10.16.0.9")
+    pkts = [
+        Ether() / ip / UDP(sport=3333, dport=53) / DNS(qd=DNSQR(qname="a.example")),
+        Ether() / ip / TCP(sport=4444, dport=80, flags="S"),
+    ]
+    for i, p in enumerate(pkts):
+        p.time = T + i
+    pcap = tmp_path / "two.pcap"
+    wrpcap(str(pcap), pkts)
+    apps = app_protocols([pcap]).set_index("protocol")
+    assert apps.loc["DNS", "packets"] == 1
+    assert apps.loc["DNS", "bytes"] == 69
+    assert apps.loc["TCP", "bytes"] == 54
