@@ -19,7 +19,7 @@ from bench._report import Figure, render, save
 
 _log = logging.getLogger("bench")
 
-SECTIONS = ("offline", "live", "memory")
+SECTIONS = ("offline", "live", "memory", "report")
 
 
 def _positive_int(text: str) -> int:
@@ -118,6 +118,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _memory.measure(mem_flows)
 
         figures += _guard("memory", memory)
+
+    if "report" in sections:
+
+        def report() -> list[Figure]:
+            from bench import _reportbench  # noqa: PLC0415
+
+            return _reportbench.measure(out, 864_000 if quick else 8_640_000)
+
+        figures += _guard("report", report)
 
     render(figures, sys.stdout)
     params: dict[str, object] = {

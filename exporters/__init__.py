@@ -1,7 +1,7 @@
 """Exporters: Prometheus metrics, pcap store, flow reports and IPFIX."""
 
-# The web names resolve on first use (PEP 562): `capture read` and the short commands must not
-# pay for FastAPI, pydantic and uvicorn, which only the service's listener needs.
+# The web and report names resolve on first use (PEP 562): `capture read` and the short commands
+# must not pay for FastAPI, pydantic, uvicorn, pandas and pyarrow.
 from __future__ import annotations
 
 import importlib
@@ -33,20 +33,46 @@ from exporters._pcapindex import FileIndex
 from exporters._pcapngout import write_pcapng
 from exporters._pcapquery import PcapArchive, PcapQuery, StoredFileInfo, StoredFrame
 from exporters._pcapstore import OpenFile, PcapStore, StoreConfig, StoreCounters
+from exporters._recordstore import (
+    RecordsRetention,
+    files_for_window,
+    parse_size,
+    prune,
+    range_path,
+)
 from exporters._tablesource import FlowSnapshot, FlowSnapshotSource, FlowTableSource
 
 if TYPE_CHECKING:
     from exporters._http import HttpServer
+    from exporters._recordschema import record_schema
+    from exporters._reportagg import BY, POD_COLUMNS, Report, build_report
+    from exporters._reportdissect import app_protocols
+    from exporters._reportload import load_records, records_frame
+    from exporters._reportrender import FORMATS, render
+    from exporters._reportwindow import Window, parse_duration, parse_time
     from exporters._webapp import OPENAPI_PATH, build_app
     from exporters._weblimit import ConcurrencyLimit, Slot
     from exporters._webstatus import status_router
 
 _LAZY: dict[str, str] = {
-    "OPENAPI_PATH": "exporters._webapp",
+    "BY": "exporters._reportagg",
     "ConcurrencyLimit": "exporters._weblimit",
+    "FORMATS": "exporters._reportrender",
     "HttpServer": "exporters._http",
+    "OPENAPI_PATH": "exporters._webapp",
+    "POD_COLUMNS": "exporters._reportagg",
+    "Report": "exporters._reportagg",
     "Slot": "exporters._weblimit",
+    "Window": "exporters._reportwindow",
+    "app_protocols": "exporters._reportdissect",
     "build_app": "exporters._webapp",
+    "build_report": "exporters._reportagg",
+    "load_records": "exporters._reportload",
+    "parse_duration": "exporters._reportwindow",
+    "parse_time": "exporters._reportwindow",
+    "record_schema": "exporters._recordschema",
+    "records_frame": "exporters._reportload",
+    "render": "exporters._reportrender",
     "status_router": "exporters._webstatus",
 }
 
@@ -61,11 +87,14 @@ def __getattr__(name: str) -> object:
 
 
 __all__ = [
+    "BY",
     "DEFAULT_ACTIVE_TIMEOUT_S",
     "DEFAULT_LISTEN",
     "DEFAULT_MAX_BYTES",
     "DEFAULT_MTU",
+    "FORMATS",
     "OPENAPI_PATH",
+    "POD_COLUMNS",
     "CaptureHealth",
     "CardinalityConfig",
     "ConcurrencyLimit",
@@ -93,6 +122,8 @@ __all__ = [
     "PcapStore",
     "PcapStoreError",
     "RecordsError",
+    "RecordsRetention",
+    "Report",
     "RotatingJsonLinesWriter",
     "SenderCounters",
     "Slot",
@@ -100,9 +131,22 @@ __all__ = [
     "StoreCounters",
     "StoredFileInfo",
     "StoredFrame",
+    "Window",
+    "app_protocols",
     "build_app",
+    "build_report",
+    "files_for_window",
+    "load_records",
     "merge_counters",
+    "parse_duration",
     "parse_listen",
+    "parse_size",
+    "parse_time",
+    "prune",
+    "range_path",
+    "record_schema",
+    "records_frame",
+    "render",
     "status_router",
     "write_pcapng",
 ]

@@ -1,12 +1,14 @@
 """Flow records as JSON lines: to a stream (``capture read``) or to rotating files (``--records``).
 
-Each record is one line, Zeek conn.log field names first (``FlowRecord.as_conn_log``). Files are
-named ``<prefix>-<UTC start>.jsonl`` in the records directory, e.g.
-``flows-w0-20261126T130000Z.jsonl``; a file is closed and a new one started at the top of every
-hour (``rotate_s``) or when it would grow past ``max_bytes``, whichever comes first. The file being
-written carries the suffix ``.jsonl.part`` until it is closed, so a collector that picks up
-``*.jsonl`` only ever reads complete files. Lines are flushed after every delivery: a crash loses
-at most the flows still in the table, never half a line that was handed over.
+Each record is one line, Zeek conn.log field names first (``FlowRecord.as_conn_log``). A file is
+closed and a new one started at the top of every hour (``rotate_s``) or when it would grow past
+``max_bytes``, whichever comes first. The file being written is ``<prefix>-<UTC open>.jsonl.part``;
+closed, it is named by the time range of its records' ends (``exporters._recordstore``), e.g.
+``flows-n1-w0-20261126T130000Z-20261126T135959Z.jsonl``, and with ``parquet`` rewritten as
+``….parquet`` in a background thread. A collector that picks up completed files only ever reads
+whole ones. Lines are flushed after every delivery: a crash loses at most the flows still in the
+table, never half a line that was handed over. With a ``RecordsRetention``, every rotation deletes
+the oldest completed files beyond the quota or the age.
 """
 
 from __future__ import annotations
@@ -21,16 +23,22 @@ from pathlib import Path
 from typing import IO, Protocol
 
 from exporters._errors import ExporterError
+from exporters._recordstore import PART_SUFFIX, RecordsRetention, prune, range_path
 
 log = logging.getLogger(__name__)
 
 DEFAULT_ROTATE_S = 3600.0
 DEFAULT_MAX_BYTES = 256 << 20
-PART_SUFFIX = ".part"
 
 
 class JsonRecord(Protocol):
     """What a writer needs of a flow record (``analyzers.FlowRecord`` is one)."""
+
+    @property
+    def ts(self) -> float: ...
+
+    @property
+    def duration(self) -> float: ...
 
     def to_json_line(self) -> str: ...
 
@@ -80,6 +88,8 @@ class RotatingJsonLinesWriter:
         rotate_s: float = DEFAULT_ROTATE_S,
         max_bytes: int = DEFAULT_MAX_BYTES,
         clock: Callable[[], float] = time.time,
+        retention: RecordsRetention | None = None,
+        parquet: bool = False,
     ) -> None:
         if rotate_s <= 0 or max_bytes <= 0:
             raise ValueError("rotate_s and max_bytes must be positive")
@@ -93,12 +103,18 @@ class RotatingJsonLinesWriter:
         self._path: Path | None = None
         self._size = 0
         self._until = 0.0
+        self._first = float("inf")  # earliest and latest record end in the open file
+        self._last = float("-inf")
+        self._retention = retention or RecordsRetention()
+        self._parquet = parquet
+        self._converting: list[threading.Thread] = []
         self.written = 0
         self.files: list[Path] = []  # completed files, oldest first
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise RecordsError(str(self.directory), e.strerror or str(e)) from e
+        self._prune()  # a restart after a long stop may find files past their age
 
     @property
     def current(self) -> Path | None:
@@ -110,6 +126,7 @@ class RotatingJsonLinesWriter:
             return
         text = "".join(r.to_json_line() + "\n" for r in records)
         size = len(text.encode())
+        ends = [r.ts + r.duration for r in records]
         with self._lock:
             now = self._clock()
             if self._file is not None and (
@@ -125,6 +142,8 @@ class RotatingJsonLinesWriter:
                 log.error("dropping %d flow records: %s", len(records), e)
                 return
             self._size += size
+            self._first = min(self._first, *ends)
+            self._last = max(self._last, *ends)
             self.written += len(records)
 
     def rotate_if_due(self) -> None:
@@ -134,9 +153,12 @@ class RotatingJsonLinesWriter:
                 self._close_current()
 
     def close(self) -> None:
-        """Close the current file and give it its final ``.jsonl`` name."""
+        """Close the current file, give it its final name and wait for its Parquet rewrite."""
         with self._lock:
             self._close_current()
+            pending, self._converting = self._converting, []
+        for thread in pending:
+            thread.join()
 
     def _open(self, now: float) -> IO[str]:
         start = datetime.fromtimestamp(now, UTC)
@@ -154,6 +176,7 @@ class RotatingJsonLinesWriter:
         self._file = out
         self._path = path
         self._size = 0
+        self._first, self._last = float("inf"), float("-inf")
         # rotate at the next multiple of rotate_s (the top of the hour for the default)
         self._until = (now // self.rotate_s + 1) * self.rotate_s
         return out
@@ -162,8 +185,39 @@ class RotatingJsonLinesWriter:
         if self._file is None or self._path is None:
             return
         self._file.close()
-        final = self._path.with_name(self._path.name.removesuffix(PART_SUFFIX))
+        final = range_path(self.directory, self.prefix, self._first, self._last, ".jsonl")
         self._path.replace(final)
-        self.files.append(final)
         self._file = None
         self._path = None
+        if not self._parquet:
+            self.files.append(final)
+            self._prune()
+            return
+        dst = range_path(self.directory, self.prefix, self._first, self._last, ".parquet")
+        # The capture thread holds the lock here: a rewrite of an hour of records takes seconds,
+        # which the ring cannot wait for.
+        thread = threading.Thread(
+            target=self._convert, args=(final, dst), name=f"records-parquet-{final.name}"
+        )
+        self._converting = [t for t in self._converting if t.is_alive()]
+        self._converting.append(thread)
+        thread.start()
+
+    def _convert(self, src: Path, dst: Path) -> None:
+        # Imported here: pyarrow is a large import that only the rotating service needs.
+        from exporters._recordparquet import jsonl_to_parquet  # noqa: PLC0415
+
+        try:
+            done = jsonl_to_parquet(src, dst)
+        except Exception:  # the JSON lines stay: reports read them too
+            log.exception("records: could not rewrite %s as Parquet", src)
+            done = src
+        with self._lock:
+            self.files.append(done)
+            self._prune()
+
+    def _prune(self) -> None:
+        try:
+            prune(self.directory, self._retention, self._clock())
+        except OSError as e:
+            log.error("records: quota/retention pass failed: %s", e)

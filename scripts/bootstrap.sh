@@ -11,6 +11,7 @@ DEB_PACKAGES=(
   libpcap0.8 tcpdump tshark
   iperf3 qperf wrk nginx-light dnsmasq-base netsniff-ng
   nfdump softflowd prometheus
+  chromium
   python3 python3-venv python3-dev gcc
 )
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make demo`: a local lab, a global mirror, the capture service, ~10 s of real traffic between
-# pods, then the mirror's status, a per-pod-pair flow summary from the records, and a service left
+# pods, then the mirror's status, `mirrorctl report` of the records (terminal and HTML), and a service left
 # running for /metrics. Re-runnable: lab up is idempotent and an earlier demo service is stopped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -90,29 +90,9 @@ tail -n 1 "$OUT/capture.log"
 say "mirrorctl status"
 $CTL status
 
-say "flows by pod pair (from $RECORDS)"
-$PY - "$RECORDS" <<'EOF'
-import glob, sys
-import pandas as pd
-files = sorted(glob.glob(f"{sys.argv[1]}/*.jsonl"))
-df = pd.concat([pd.read_json(f, lines=True) for f in files], ignore_index=True)
-def side(p):
-    def name(r):
-        if r[p + "_kind"] == "pod":
-            return f'{r[p + "_namespace"]}/{r[p + "_pod"]}'
-        return f'node/{r[p + "_node"]}' if r[p + "_kind"] == "node" else "external"
-    return df.apply(name, axis=1)
-df["from"], df["to"] = side("orig"), side("resp")
-df["packets"] = df.orig_pkts + df.resp_pkts
-df["bytes"] = df.orig_ip_bytes + df.resp_ip_bytes
-t = (df.groupby(["from", "to", "proto"])
-       .agg(flows=("uid", "size"), packets=("packets", "sum"), bytes=("bytes", "sum"))
-       .sort_values("bytes", ascending=False).reset_index())
-with pd.option_context("display.width", 160, "display.max_colwidth", 40):
-    print(t.head(15).to_string(index=False))
-states = df[df.proto == "tcp"].conn_state.value_counts().to_dict()
-print(f"\n{len(df)} flow records; TCP conn_state: {states}")
-EOF
+say "mirrorctl report --records $RECORDS --since 1h --by pair"
+$CTL report --records "$RECORDS" --since 1h --by pair --top 15
+$CTL report --records "$RECORDS" --since 1h --format html -o "$OUT/report.html"
 
 say "leaving the capture service running for /metrics"
 $CTL capture run --iface mirror0 --records "$RECORDS" --listen "$LISTEN" --pidfile "$PIDFILE" \
@@ -121,7 +101,8 @@ for _ in $(seq 100); do grep -q 'capturing on' "$OUT/capture.log" && break; slee
 cat <<EOF
 
   metrics:   curl http://$LISTEN/metrics     (also /healthz, /readyz)
-  records:   $RECORDS/*.jsonl (the file being written ends in .jsonl.part)
+  records:   $RECORDS (closed files *.parquet; the one being written ends in .jsonl.part)
+  report:    file://$OUT/report.html   (mirrorctl report --records $RECORDS --since 1h)
   log:       $OUT/capture.log
   stop it:   kill \$(cat $PIDFILE)
   lab:       export MIRRORSCOPE_OVSDB=$OVSDB MIRRORSCOPE_NETNS=$NODE_NS

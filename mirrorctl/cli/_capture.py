@@ -56,6 +56,16 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         "--rotate-mb", type=int, default=256, help="start a new records file past this size (256)"
     )
     run.add_argument(
+        "--records-quota",
+        metavar="SIZE",
+        help="keep the records directory under SIZE (500M, 10G): oldest files deleted first",
+    )
+    run.add_argument(
+        "--records-retention",
+        metavar="AGE",
+        help="delete records files whose last flow ended more than AGE ago (12h, 7d)",
+    )
+    run.add_argument(
         "--listen",
         default=DEFAULT_LISTEN,
         metavar="ADDR:PORT",

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     )
     from mirrorctl.service._embed import LiveCapture, Pipeline, analyse_pcap, live_capture
     from mirrorctl.service._identity import identity_map
-    from mirrorctl.service._read import read_files
+    from mirrorctl.service._read import identity_from_args, read_files
     from mirrorctl.service._runtime import run_single
     from mirrorctl.service._workers import run_multi
 
@@ -32,6 +32,7 @@ _LAZY: dict[str, str] = {
     "TOKEN_ENV": "mirrorctl.service._config",
     "analyse_pcap": "mirrorctl.service._embed",
     "assemble": "mirrorctl.service._assemble",
+    "identity_from_args": "mirrorctl.service._read",
     "identity_map": "mirrorctl.service._identity",
     "live_capture": "mirrorctl.service._embed",
     "offline_source": "mirrorctl.service._assemble",
@@ -62,6 +63,7 @@ __all__: list[str] = [
     "RunConfig",
     "analyse_pcap",
     "assemble",
+    "identity_from_args",
     "identity_map",
     "live_capture",
     "offline_source",

@@ -22,6 +22,7 @@ from exporters import (
     IpfixExporter,
     IpfixOptions,
     JsonLinesWriter,
+    RecordsRetention,
     RotatingJsonLinesWriter,
 )
 
@@ -36,6 +37,10 @@ class Outputs:
     records_dir: Path | None = None
     records_prefix: str = "flows"
     rotate_bytes: int = DEFAULT_MAX_BYTES
+    #: Quota and age of the records directory, enforced at every rotation.
+    records_retention: RecordsRetention | None = None
+    #: Rewrite each completed records file as Parquet (what reports read fastest).
+    records_parquet: bool = False
     #: Queue ended flows for the Prometheus collector (``capture run``'s /metrics).
     metrics: bool = False
     #: Send ended flows, and running flows every active timeout, to IPFIX collectors.
@@ -108,7 +113,11 @@ def assemble(
     writer: JsonLinesWriter | RotatingJsonLinesWriter | None = None
     if outputs.records_dir is not None:
         writer = RotatingJsonLinesWriter(
-            outputs.records_dir, prefix=outputs.records_prefix, max_bytes=outputs.rotate_bytes
+            outputs.records_dir,
+            prefix=outputs.records_prefix,
+            max_bytes=outputs.rotate_bytes,
+            retention=outputs.records_retention,
+            parquet=outputs.records_parquet,
         )
     elif outputs.records_stream is not None:
         writer = JsonLinesWriter(outputs.records_stream)

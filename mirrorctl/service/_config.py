@@ -11,7 +11,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from analyzers import PipelineOptions
-from exporters import CardinalityConfig, IpfixOptions, IpfixTarget, MetricsConfig
+from exporters import (
+    CardinalityConfig,
+    IpfixOptions,
+    IpfixTarget,
+    MetricsConfig,
+    RecordsRetention,
+    parse_size,
+)
 from mirrorctl import ovs
 from mirrorctl.ovs import OVSDBUnreachableError, UsageError
 
@@ -45,6 +52,7 @@ class RunConfig:
     ipfix: IpfixOptions | None = None  # --ipfix collectors; None: no IPFIX export
     #: The bearer token of the listener's API; None serves it open.
     token: str | None = field(default=None, repr=False)
+    records_retention: RecordsRetention | None = None  # --records-quota, --records-retention
 
 
 def pipeline_options(args: argparse.Namespace) -> PipelineOptions:
@@ -78,6 +86,7 @@ def run_config(args: argparse.Namespace) -> RunConfig:
     metrics = _metrics_config(args)  # bad flags fail before anything connects
     ipfix = ipfix_options(args)
     token = resolve_token(args.token_file, os.environ)
+    retention = records_retention(args)
     endpoint = ovs.resolve_endpoint(args.ovsdb, os.environ)
     netns = args.netns or os.environ.get(NETNS_ENV) or None
     node = _resolve_node(args, endpoint)
@@ -101,6 +110,7 @@ def run_config(args: argparse.Namespace) -> RunConfig:
         metrics=replace(metrics, node=node),
         ipfix=ipfix,
         token=token,
+        records_retention=retention,
     )
 
 
@@ -119,6 +129,19 @@ def resolve_token(token_file: Path | None, environ: Mapping[str, str]) -> str | 
             raise UsageError(f"--token-file {token_file} is empty: put the token on its first line")
         return token
     return environ.get(TOKEN_ENV, "").strip() or None
+
+
+def records_retention(args: argparse.Namespace) -> RecordsRetention:
+    """--records-quota SIZE and --records-retention AGE."""
+    from exporters import parse_duration  # noqa: PLC0415 - a report name, resolved lazily
+
+    quota, age = getattr(args, "records_quota", None), getattr(args, "records_retention", None)
+    try:
+        return RecordsRetention(
+            parse_size(quota) if quota else None, parse_duration(age) if age else None
+        )
+    except ValueError as e:
+        raise UsageError(f"--records-quota/--records-retention: {e}") from None
 
 
 def _resolve_node(args: argparse.Namespace, endpoint: str) -> str:

@@ -55,18 +55,27 @@ def _summary(files: int, c: PipelineCounters) -> str:
     )
 
 
-def read_files(args: argparse.Namespace) -> int:
+def identity_from_args(args: argparse.Namespace) -> tuple[IdentityMap, str]:
+    """Identity and node name of an offline analysis: ``--identity``, ``--ovsdb``, ``--node``.
+
+    ``capture read`` and ``report --pcap`` both name addresses this way.
+    """
     identity = IdentityMap()
     node = args.node or ""
     if args.identity is not None:
         _identity_file(args.identity, identity)
     if args.ovsdb:
-        # Only here does `capture read` pay for ovsdbapp: the ovs names resolve on first use.
+        # Only here does an offline command pay for ovsdbapp: the ovs names resolve on first use.
         endpoint = ovs.resolve_endpoint(args.ovsdb, os.environ)
         with ovs.connect(endpoint) as session:
             snap = session.snapshot()
         node = node or ovs.node_name(snap) or ""
         identity.replace("ovsdb", ovs.identity_entries(snap, node or None))
+    return identity, node
+
+
+def read_files(args: argparse.Namespace) -> int:
+    identity, node = identity_from_args(args)
     if args.filter:
         compile_filter(args.filter)  # a bad expression is one error line before any output
     outputs = Outputs(records_stream=sys.stdout, ipfix=ipfix_options(args))

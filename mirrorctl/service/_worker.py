@@ -65,6 +65,8 @@ class Worker:
             records_dir=cfg.records,
             records_prefix=f"flows-{cfg.node or 'node'}-w{index}",
             rotate_bytes=cfg.rotate_bytes,
+            records_retention=cfg.records_retention,
+            records_parquet=True,
             metrics=True,
             # one observation domain per worker: each numbers its own records (RFC 7011 §3.1)
             ipfix=None if cfg.ipfix is None else replace(cfg.ipfix, domain=index),

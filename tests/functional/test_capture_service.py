@@ -25,6 +25,7 @@ from tests.functional._flowtruth import (
     by_proto,
     client,
     our_flows,
+    record_lines,
     run_traffic,
     tshark_flows,
 )
@@ -89,10 +90,10 @@ def test_sigterm_flushes_open_flows_and_records_match_tshark(
         if held is not None:
             held.kill()
             held.wait()
-    files = sorted(records.glob("*.jsonl"))
+    files = sorted(records.glob("*.parquet"))  # closed files are rewritten as Parquet
     assert not list(records.glob("*.part")), "a records file was left half-written"
     assert len({re.sub(r"-\d{8}T.*", "", f.name) for f in files}) == workers  # one per worker
-    ours = our_flows([line for f in files for line in f.read_text().splitlines()])
+    ours = our_flows(record_lines(records))
     held_recs = [r for r in ours.records if r["proto"] == "tcp" and r["id.orig_p"] == held_port]
     assert [r["end_reason"] for r in held_recs] == ["flush"]
     assert held_recs[0]["conn_state"] == "S1"  # established, never closed
@@ -143,7 +144,7 @@ def test_keep_mirror_global_creates_the_mirror_and_captures_through_it(
         assert service.terminate() == 0, "\n".join(service.lines)
     finally:
         service.kill()
-    ours = our_flows([line for f in records.glob("*.jsonl") for line in f.read_text().splitlines()])
+    ours = our_flows(record_lines(records))
     pings = [
         r for r in ours.records
         if r["proto"] == "icmp" and r["id.orig_h"] == src.ipv4 and r["id.resp_h"] == dst.ipv4

@@ -1,0 +1,122 @@
+"""Records into a report's DataFrame: from the records directory by window, or from FlowRecords.
+
+Only the files whose names can hold records ending in the window are opened
+(``exporters._recordstore``), only ``REPORT_COLUMNS`` are read, and the window is applied in
+arrow before pandas sees a row. Text columns become categoricals: a day of records names the same
+few hundred pods millions of times.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from analyzers import FlowRecord
+from exporters._recordparquet import read_jsonl, read_parquet
+from exporters._recordschema import CATEGORY_COLUMNS, REPORT_COLUMNS, record_schema
+from exporters._recordstore import files_for_window
+from exporters._reportwindow import Window
+
+#: Called as ``progress(done, total, file)`` after each file is read.
+Progress = Callable[[int, int, Path], None]
+
+
+def _encoded(table: pa.Table) -> pa.Table:
+    """Text columns the report groups by as dictionaries, as Parquet files give them."""
+    for name in CATEGORY_COLUMNS:
+        i = table.schema.get_field_index(name)
+        if not pa.types.is_dictionary(table.schema.field(i).type):
+            table = table.set_column(i, name, pc.dictionary_encode(table.column(i)))
+    return table
+
+
+def _read(path: Path) -> pa.Table:
+    if path.name.endswith(".parquet"):
+        return _encoded(read_parquet(path, REPORT_COLUMNS))
+    return _encoded(read_jsonl(path, REPORT_COLUMNS))
+
+
+def _ended_in(table: pa.Table, window: Window) -> pa.Table:
+    if window.start is None and window.end is None:
+        return table
+    end = pc.add(table.column("ts"), table.column("duration"))
+    mask = None
+    if window.start is not None:
+        mask = pc.greater_equal(end, window.start)
+    if window.end is not None:
+        before = pc.less(end, window.end)
+        mask = before if mask is None else pc.and_(mask, before)
+    if pc.all(mask).as_py():  # a file wholly inside the window: no copy
+        return table
+    return table.filter(mask)
+
+
+def _frame(table: pa.Table) -> pd.DataFrame:
+    # dictionary columns become categoricals; split blocks: no consolidation copy of 8 M rows
+    frame: pd.DataFrame = table.to_pandas(split_blocks=True)
+    return frame
+
+
+def load_records(
+    directory: Path, window: Window, progress: Progress | None = None
+) -> tuple[pd.DataFrame, int]:
+    """The records in ``directory`` that ended in ``window``, and how many files were read."""
+    files = files_for_window(directory, window.start, window.end)
+    tables = []
+    for n, path in enumerate(files, 1):
+        try:
+            tables.append(_ended_in(_read(path), window))
+        except FileNotFoundError:
+            continue  # rotated to Parquet or pruned between the listing and the read
+        if progress is not None:
+            progress(n, len(files), path)
+    if not tables:
+        tables.append(_encoded(record_schema(REPORT_COLUMNS).empty_table()))
+    return _frame(pa.concat_tables(tables)), len(files)
+
+
+def _flat(r: FlowRecord) -> tuple[object, ...]:
+    return (
+        r.ts,
+        r.duration,
+        r.proto,
+        r.resp_p,
+        r.conn_state,
+        r.orig_pkts,
+        r.resp_pkts,
+        r.orig_l2_bytes,
+        r.resp_l2_bytes,
+        r.orig_kind,
+        r.orig_namespace,
+        r.orig_pod,
+        r.orig_node,
+        r.resp_kind,
+        r.resp_namespace,
+        r.resp_pod,
+        r.resp_node,
+        r.tcp_retrans_orig if r.tcp else None,
+        r.tcp_retrans_resp if r.tcp else None,
+        r.tcp_rst if r.tcp else None,
+        r.tcp_rtt_client,
+        r.dns_queries if r.dns else None,
+        r.dns_rcode,
+        r.dns_latency,
+    )
+
+
+def records_frame(records: Iterable[FlowRecord], window: Window | None = None) -> pd.DataFrame:
+    """FlowRecords (``analyse_pcap``'s, an embedding's) as a report's DataFrame."""
+    rows = [_flat(r) for r in records]
+    columns: list[Sequence[object]] = (
+        list(zip(*rows, strict=True)) if rows else [[] for _ in REPORT_COLUMNS]
+    )
+    schema = record_schema(REPORT_COLUMNS)
+    table = pa.Table.from_arrays(
+        [pa.array(col, type=f.type) for col, f in zip(columns, schema, strict=True)],
+        schema=schema,
+    )
+    return _frame(_encoded(_ended_in(table, window or Window())))

@@ -1,0 +1,126 @@
+"""`mirrorctl report`: a flow summary of stored records or of pcap files, in five formats.
+
+Argparse and output only: records are loaded and aggregated by ``exporters`` (``load_records``,
+``records_frame``, ``build_report``, ``render``); pcaps are analysed by the embedding API with
+``capture read``'s identity options.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from analyzers import FlowRecord
+from mirrorctl.cli._capture import _analysis_options, _ovsdb_options
+from mirrorctl.ovs import UsageError
+
+
+def register(sub: argparse._SubParsersAction[Any]) -> None:
+    """Add ``report`` to the CLI."""
+    from exporters import BY, FORMATS  # noqa: PLC0415 - names only; pandas loads on first use
+
+    p = sub.add_parser(
+        "report",
+        help="flow summary of a window of stored records, or of pcap files",
+        description="Who talked to whom, how much and how well: per pod, namespace, pair, "
+        "protocol or port. A window counts the records that ended in it (ts + duration).",
+    )
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--records", metavar="DIR", type=Path, help="the service's records directory")
+    src.add_argument(
+        "--pcap", metavar="FILE", type=Path, nargs="+", help="pcap/pcapng files, analysed here"
+    )
+    p.add_argument("--since", metavar="D", help="the last D: 90s, 15m, 1h, 7d (default 1h)")
+    p.add_argument("--start", metavar="T", help="window start: RFC 3339 or epoch seconds")
+    p.add_argument("--end", metavar="T", help="window end (exclusive): RFC 3339 or epoch seconds")
+    p.add_argument("--by", choices=BY, default="pod", help="the main table (default pod)")
+    p.add_argument("--format", choices=FORMATS, default="table", help="output (default table)")
+    p.add_argument("-o", "--output", metavar="FILE", type=Path, help="write here, not stdout")
+    p.add_argument(
+        "--top", type=int, metavar="N", help="rows per table (default 10; csv/json rows: all)"
+    )
+    p.add_argument("--interval", metavar="D", help="time series step (default: ~120 steps)")
+    p.add_argument(
+        "--identity",
+        metavar="FILE",
+        type=Path,
+        help='--pcap: JSON naming addresses, {"10.16.0.5": "ns/pod"}, or a lab state file',
+    )
+    p.add_argument("--filter", metavar="EXPR", help="--pcap: tcpdump filter expression")
+    p.add_argument(
+        "--dissect",
+        action="store_true",
+        help="--pcap: add an application-protocol breakdown by tshark's dissectors (pyshark; "
+        "every packet, --filter does not apply)",
+    )
+    _analysis_options(p)
+    _ovsdb_options(p, offline=True)
+    p.set_defaults(handler=_report)
+
+
+def _window(args: argparse.Namespace) -> Any:
+    from exporters import Window, parse_duration, parse_time  # noqa: PLC0415
+
+    try:
+        if args.since and (args.start or args.end):
+            raise ValueError("give --since or --start/--end, not both")
+        if args.start or args.end:
+            start = parse_time(args.start) if args.start else None
+            end = parse_time(args.end) if args.end else None
+            return Window(start, end)
+        if args.since or args.records is not None:
+            return Window.since(parse_duration(args.since or "1h"))
+        return Window()  # a pcap: all of it
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+
+
+def _progress(done: int, total: int, path: Path) -> None:
+    end = "\n" if done == total else ""
+    print(f"\rmirrorctl: read {done}/{total} record files", end=end, file=sys.stderr, flush=True)
+
+
+def _pcap_records(args: argparse.Namespace) -> Iterator[FlowRecord]:
+    from mirrorctl import service  # noqa: PLC0415
+
+    identity, node = service.identity_from_args(args)
+    options = service.pipeline_options(args)
+    for path in args.pcap:
+        yield from service.analyse_pcap(
+            path, identity=identity, filter=args.filter, node=node, options=options
+        )
+
+
+def _report(args: argparse.Namespace) -> int:
+    import exporters  # noqa: PLC0415
+
+    if args.top is not None and args.top < 1:
+        raise UsageError(f"--top must be at least 1, not {args.top}")
+    if args.dissect and args.pcap is None:
+        raise UsageError("--dissect needs --pcap: it runs tshark's dissectors on the packets")
+    window = _window(args)
+    try:
+        interval = exporters.parse_duration(args.interval) if args.interval else None
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    if args.records is not None:
+        progress = _progress if sys.stderr.isatty() else None
+        df, files = exporters.load_records(args.records, window, progress)
+        source = f"records {args.records} ({files} files)"
+    else:
+        df = exporters.records_frame(_pcap_records(args), window)
+        source = "pcap " + ", ".join(str(p) for p in args.pcap)
+    report = exporters.build_report(df, window, source, top=args.top or 10, interval_s=interval)
+    if args.dissect:
+        apps = exporters.app_protocols(args.pcap)
+        report = dataclasses.replace(report, apps=apps)
+    text = exporters.render(report, args.format, args.by, args.top)
+    if args.output is None:
+        sys.stdout.write(text)
+    else:
+        args.output.write_text(text, encoding="utf-8")
+    return 0
