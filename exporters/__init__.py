@@ -1,4 +1,4 @@
-"""Exporters: Prometheus metrics, pcap store, flow reports and IPFIX."""
+"""Exporters: Prometheus metrics, pcap store, flow reports, IPFIX and the notice log."""
 
 from capture import MirrorscopeError
 from exporters._cardinality import CardinalityConfig, EndpointDirectory
@@ -21,6 +21,13 @@ from exporters._jsonl import (
     JsonLinesWriter,
     RecordsError,
     RotatingJsonLinesWriter,
+)
+from exporters._notices import (
+    NoticeCounts,
+    NoticeKey,
+    NoticeLog,
+    NoticeMetricsCollector,
+    merge_notice_counts,
 )
 from exporters._pcapindex import FileIndex
 from exporters._pcapngout import write_pcapng
@@ -53,6 +60,10 @@ __all__ = [
     "MetricsConfig",
     "MetricsServer",
     "MirrorscopeError",
+    "NoticeCounts",
+    "NoticeKey",
+    "NoticeLog",
+    "NoticeMetricsCollector",
     "OpenFile",
     "PcapArchive",
     "PcapQuery",
@@ -66,6 +77,7 @@ __all__ = [
     "StoredFileInfo",
     "StoredFrame",
     "merge_counters",
+    "merge_notice_counts",
     "parse_listen",
     "write_pcapng",
 ]

@@ -9,7 +9,7 @@ import socket
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from analyzers import PipelineOptions
+from analyzers import NoticeOptions, PipelineOptions
 from exporters import CardinalityConfig, IpfixOptions, IpfixTarget, MetricsConfig
 from mirrorctl import ovs
 from mirrorctl.ovs import OVSDBUnreachableError, UsageError
@@ -41,6 +41,7 @@ class RunConfig:
     wait_iface_s: float = 0.0  # how long to wait for a missing interface (--keep-mirror)
     metrics: MetricsConfig | None = None  # None: MetricsConfig(node) with its defaults
     ipfix: IpfixOptions | None = None  # --ipfix collectors; None: no IPFIX export
+    notices: NoticeOptions | None = None  # the detectors' options; None: --no-notices
 
 
 def pipeline_options(args: argparse.Namespace) -> PipelineOptions:
@@ -63,6 +64,26 @@ def ipfix_options(args: argparse.Namespace) -> IpfixOptions | None:
         raise UsageError(text.replace("mtu", "--ipfix-mtu", 1)) from None
 
 
+def notice_options(args: argparse.Namespace) -> NoticeOptions:
+    """The --notice-* flags (``capture run`` and ``capture read``)."""
+    try:
+        return NoticeOptions(
+            port_scan_threshold=args.notice_port_scan,
+            port_scan_window_s=args.notice_port_scan_window,
+            address_scan_threshold=args.notice_address_scan,
+            address_scan_window_s=args.notice_address_scan_window,
+            syn_flood_threshold=args.notice_syn_flood,
+            syn_flood_window_s=args.notice_syn_flood_window,
+            new_peers=args.notice_new_peers,
+            new_peers_learn_s=args.notice_learn,
+            suppress_s=args.notice_suppress,
+            max_entries=args.notice_max_entries,
+        )
+    except ValueError as e:
+        text = str(e).removesuffix("_threshold").replace("_s ", " ")
+        raise UsageError(f"--notice-* flags: {text}") from None
+
+
 def run_config(args: argparse.Namespace) -> RunConfig:
     """Check ``capture run``'s flags and resolve the OVSDB endpoint, netns and node name."""
     if args.workers < 1:
@@ -73,6 +94,7 @@ def run_config(args: argparse.Namespace) -> RunConfig:
         raise UsageError("--rotate-mb, --block-mb and --blocks must be at least 1")
     metrics = _metrics_config(args)  # bad flags fail before anything connects
     ipfix = ipfix_options(args)
+    notices = None if args.no_notices else notice_options(args)
     endpoint = ovs.resolve_endpoint(args.ovsdb, os.environ)
     netns = args.netns or os.environ.get(NETNS_ENV) or None
     node = _resolve_node(args, endpoint)
@@ -95,6 +117,7 @@ def run_config(args: argparse.Namespace) -> RunConfig:
         wait_iface_s=15.0 if args.keep_mirror != "none" else 0.0,
         metrics=replace(metrics, node=node),
         ipfix=ipfix,
+        notices=notices,
     )
 
 

@@ -24,6 +24,8 @@ from exporters import (
     IpfixMetricsCollector,
     MetricsConfig,
     MetricsServer,
+    NoticeKey,
+    NoticeMetricsCollector,
     SenderCounters,
 )
 from mirrorctl.ovs import MirrorSpec
@@ -48,6 +50,7 @@ def serve(
     feed: OvsdbFeed,
     running: threading.Event,
     ipfix: Callable[[], Mapping[str, SenderCounters]] | None = None,
+    notices: Callable[[], Mapping[NoticeKey, int]] | None = None,
 ) -> tuple[FlowMetricsCollector, MetricsServer | None]:
     from prometheus_client import CollectorRegistry  # noqa: PLC0415 - only the service needs it
 
@@ -65,6 +68,8 @@ def serve(
     registry.register(collector)
     if ipfix is not None:
         registry.register(IpfixMetricsCollector(ipfix))
+    if notices is not None:
+        registry.register(NoticeMetricsCollector(metrics.node, notices))
     if listen == "off":
         return collector, None
     server = MetricsServer(
@@ -89,6 +94,7 @@ def run_single(cfg: RunConfig, listen: str, keep: MirrorSpec | None) -> int:
             metrics=cfg.metrics or MetricsConfig(node=cfg.node), ended=worker.ended,
             health=worker.health, feed=feed, running=running,
             ipfix=worker.ipfix_counters if cfg.ipfix is not None else None,
+            notices=worker.notice_counts if cfg.notices is not None else None,
         )  # fmt: skip
         w = worker
         lost = threading.Event()

@@ -60,6 +60,27 @@ def spoofed_syns(n: int, dst: str, dport: int, first: int, t_s: float) -> FrameB
     return FrameBatch(data.reshape(-1), offsets, lens, lens.copy(), ts)
 
 
+def write_pcap(path: str, frames: Sequence[bytes], ts_s: Sequence[float]) -> None:
+    """A classic pcap file (microseconds, Ethernet) of *frames* at *ts_s* seconds after T0."""
+    with open(path, "wb") as f:
+        f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
+        for t, frame in zip(ts_s, frames, strict=True):
+            us = T0 // 1000 + round(t * 1e6)
+            f.write(struct.pack("<IIII", us // 1_000_000, us % 1_000_000, len(frame), len(frame)))
+            f.write(frame)
+
+
+def scan_frames(scanner: str, victim: str, ports: range) -> list[bytes]:
+    """A refused SYN scan: SYN and RST-ACK per port."""
+    out: list[bytes] = []
+    for port in ports:
+        out += [
+            tcp(scanner, victim, 50000, port, SYN),
+            tcp(victim, scanner, port, 50000, RST | ACK),
+        ]
+    return out
+
+
 def pods(names: dict[str, str]) -> IdentityMap:
     """An identity map of ``{address: "ns/pod"}``."""
     ident = IdentityMap()
