@@ -174,30 +174,34 @@ class NoticeDetectors:
     def _floods(self, ev: FlowEvents, attempts: np.ndarray, est: np.ndarray) -> Iterable[Notice]:
         o = self.options
         limit_ns = o.syn_flood_window_s * _NS
-        # completed handshakes first: a batch holding a whole short connection nets to zero
-        for row in est.tolist():
-            f = self.syn_flood.get((int(ev.resp_hi[row]), int(ev.resp_lo[row])))
-            if f is not None and f.half_open > 0:
-                f.half_open -= 1
-        if attempts.size == 0:
-            return
-        dst = np.stack([ev.resp_hi[attempts], ev.resp_lo[attempts]], axis=1)
-        uniq, inverse, counts = np.unique(dst, axis=0, return_inverse=True, return_counts=True)
+        # attempts count up, completed handshakes down, netted per destination over the batch:
+        # a batch holding whole short connections (wrk) nets to zero however many it holds
+        rows = np.concatenate([attempts, est])
+        dst = np.stack([ev.resp_hi[rows], ev.resp_lo[rows]], axis=1)
+        uniq, inverse = np.unique(dst, axis=0, return_inverse=True)
+        inverse = inverse.ravel()
+        k = uniq.shape[0]
+        n_att = np.bincount(inverse[: attempts.size], minlength=k)
+        net = n_att - np.bincount(inverse[attempts.size :], minlength=k)
         # the attempts grouped by destination, in row order inside each group
-        grouped = attempts[np.argsort(inverse.ravel(), kind="stable")]
-        ends = np.cumsum(counts)
-        for i in range(uniq.shape[0]):
+        grouped = attempts[np.argsort(inverse[: attempts.size], kind="stable")]
+        ends = np.cumsum(n_att)
+        for i in range(k):
             key = (int(uniq[i, 0]), int(uniq[i, 1]))
-            rows = grouped[ends[i] - counts[i] : ends[i]]
-            row = int(rows[-1])  # the latest attempt names the source
-            ts = int(ev.ts_ns[row])
             f = self.syn_flood.get(key)
+            if n_att[i] == 0:
+                if f is not None:
+                    f.half_open = max(f.half_open + int(net[i]), 0)
+                continue
+            mine = grouped[ends[i] - n_att[i] : ends[i]]
+            row = int(mine[-1])  # the latest attempt names the source
+            ts = int(ev.ts_ns[row])
             if f is None or ts - f.start_ns > limit_ns:
                 f = _Flood(ts)
                 self.syn_flood.put(key, f)
             before = f.half_open
-            f.half_open += int(counts[i])
-            for r in rows[: max(SAMPLE_SIZE - len(f.sources), 0)].tolist():
+            f.half_open = max(before + int(net[i]), 0)
+            for r in mine[: max(SAMPLE_SIZE - len(f.sources), 0)].tolist():
                 f.sources[(int(ev.orig_hi[r]), int(ev.orig_lo[r]))] = None
             if before <= o.syn_flood_threshold < f.half_open:
                 src = (int(ev.orig_hi[row]), int(ev.orig_lo[row]))

@@ -122,6 +122,15 @@ def test_syn_flood_from_spoofed_sources_raises_syn_flood_for_the_victim() -> Non
     assert sink.got[0].count > 1000
 
 
+def test_many_complete_connections_in_one_batch_are_not_a_flood() -> None:
+    """3000 whole connections to one server in a single batch net to zero half-open: no notice."""
+    p, sink = _setup()
+    frames = [f for i in range(3000) for f in _conn(WEB, VICTIM, 10000 + i, 80)]
+    p.on_batch(frames_batch(frames, [i * 1e-6 for i in range(len(frames))]))
+    p.flush()
+    assert sink.got == []
+
+
 def test_busy_ordinary_traffic_raises_nothing() -> None:
     """wrk-like short connections, DNS, periodic probes and a refused connection now and then: no
     notice."""
