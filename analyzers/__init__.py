@@ -4,16 +4,20 @@ from analyzers._activeflows import ActiveFlows
 from analyzers._decode import decode
 from analyzers._decoded import DecodedBatch, Status, TunnelType
 from analyzers._dedup import Deduplicator
+from analyzers._detectors import NoticeDetectors
 from analyzers._dns import DnsMessage, parse_dns
+from analyzers._flowevents import EventKind, FlowEvents, FlowEventSink
 from analyzers._flowoptions import FlowTableOptions
 from analyzers._flowtable import FlowTable, FlowTableCounters
 from analyzers._identity import EXTERNAL, Endpoint, EndpointKind, IdentityMap
+from analyzers._notice import NOTES, Notice, NoticeOptions, NoticeSink
 from analyzers._pipeline import AnalysisPipeline, PipelineCounters, PipelineOptions
 from analyzers._records import DnsStats, FlowRecord, FlowSink, TcpStats
 from capture import MirrorscopeError
 
 __all__ = [
     "EXTERNAL",
+    "NOTES",
     "ActiveFlows",
     "AnalysisPipeline",
     "DecodedBatch",
@@ -22,6 +26,9 @@ __all__ = [
     "DnsStats",
     "Endpoint",
     "EndpointKind",
+    "EventKind",
+    "FlowEventSink",
+    "FlowEvents",
     "FlowRecord",
     "FlowSink",
     "FlowTable",
@@ -29,6 +36,10 @@ __all__ = [
     "FlowTableOptions",
     "IdentityMap",
     "MirrorscopeError",
+    "Notice",
+    "NoticeDetectors",
+    "NoticeOptions",
+    "NoticeSink",
     "PipelineCounters",
     "PipelineOptions",
     "Status",

@@ -20,6 +20,9 @@ class FlowTableOptions:
     icmp_idle_timeout_s: float = 60.0
     tcp_closed_timeout_s: float = 5.0  # after the close completes (Zeek's tcp_close_delay)
     dns_session_timeout_s: float = 10.0  # UDP DNS flows (Zeek's dns_session_timeout)
+    #: An unanswered SYN becomes a failed attempt event (Zeek's tcp_attempt_delay); its flow
+    #: still ends at the idle timeout.
+    tcp_attempt_timeout_s: float = 5.0
     #: A flow running longer ends in a record and goes on in a new one (``end_reason`` active).
     active_timeout_s: float = 1800.0
 

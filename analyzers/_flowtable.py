@@ -25,6 +25,8 @@ from analyzers._activeflows import ActiveFlows, active_flows
 from analyzers._decoded import DecodedBatch, Status
 from analyzers._flowcolumns import FlowColumns
 from analyzers._flowdns import dns_rows
+from analyzers._flowemit import FlowEventEmitter
+from analyzers._flowevents import FlowEventSink
 from analyzers._flowexpiry import dns_flows, ended, eviction_victims, timed_out
 from analyzers._flowindex import FlowIndex, batch_clashes
 from analyzers._flowkey import PROTO_TCP, PROTO_UDP, FlowKeys, flow_keys
@@ -74,6 +76,7 @@ class FlowTable:
         on_ended: Callable[[list[FlowRecord]], None] | Sequence[FlowSink] | None = None,
         node: str = "",
         uid_seed: bytes | None = None,
+        on_events: Sequence[FlowEventSink] = (),
     ) -> None:
         opts = options if options is not None else FlowTableOptions()
         max_flows = opts.max_flows
@@ -106,6 +109,8 @@ class FlowTable:
         self._collisions = 0
         self._pending: list[FlowRecord] = []  # ended while processing, delivered after
         self._checked = np.zeros(0, np.bool_)  # rows already tested for ending their flow
+        self._emit = FlowEventEmitter(self._cols, int(opts.tcp_attempt_timeout_s * _NS))
+        self._event_sinks = list(on_events)
 
     # ------------------------------------------------------------------ readers
     def __len__(self) -> int:
@@ -239,6 +244,8 @@ class FlowTable:
             dns = p53 & l4 & ((proto == PROTO_UDP) | tcp) & (l4len > 0)
             if dns.any():
                 self._dns_bad += dns_rows(cols.dns, batch, dec, rsorted, dns, slot_sorted, ts, tcp)
+        if self._event_sinks:
+            self._emit.check(slots)
         return rows[:0]
 
     def _split_at_ends(  # noqa: PLR0917 - hot-path helper over _pass's sorted arrays
@@ -403,6 +410,8 @@ class FlowTable:
         cols.reset_counters(s)
         cols.reset_tcp(s)
         cols.hist[s] = np.where(flip, b"^", b"")
+        # an attempt: any new flow but TCP's, which needs a SYN (not a SYN-ACK, not mid-stream)
+        self._emit.started(s, (proto != PROTO_TCP) | ((flags & (SYN | ACK | RST)) == SYN))
         lookup = self._identity.lookup_key
         orig_a = cols.orig_a[s]
         ea = np.empty(s.size, dtype=object)
@@ -432,6 +441,8 @@ class FlowTable:
             )
             records = self._end(idle, "idle")
             records += self._slice(too_long)
+            if self._event_sinks:
+                self._emit.unanswered(now_ns)
         self._deliver(records)
         return len(records)
 
@@ -447,10 +458,14 @@ class FlowTable:
         self._pending.extend(self._end(victims, "evicted"))
 
     def _deliver(self, records: list[FlowRecord]) -> None:
-        if not records:
-            return
-        for sink in self._sinks:
-            sink(records)
+        # records first: a sink of events sees ENDED rows of flows the record sinks already have
+        if records:
+            for sink in self._sinks:
+                sink(records)
+        events = self._emit.take()
+        if events is not None:
+            for ev_sink in self._event_sinks:
+                ev_sink.on_flow_events(events)
 
     def _slice(self, s: I64) -> list[FlowRecord]:
         """Active timeout: report the flow so far, then keep tracking it as a new record."""
@@ -468,6 +483,9 @@ class FlowTable:
         cols = self._cols
         has_pkts = cols.pkts[s].sum(axis=1) > 0
         records = self._records(s[has_pkts], reason)
+        if self._event_sinks:
+            self._emit.check(s)
+            self._emit.ended(s[has_pkts], records)
         self._ended[reason] += int(has_pkts.sum())
         self._index.remove(s)
         cols.release(s)

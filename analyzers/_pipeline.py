@@ -5,7 +5,8 @@ are masked out, malformed frames are counted by reason, and the surviving rows g
 table in one pass. Flow expiry follows *packet* time (the newest timestamp seen), so reading a pcap
 gives the same flows as watching the same packets live; a live service additionally calls
 ``tick`` with the wall clock so flows still end while the link is quiet. Ended flows go to the
-``FlowSink``s given at construction (record writers, the metrics exporter).
+``FlowSink``s given at construction (record writers, the metrics exporter), the flow table's
+events (``FlowEvents``) to the ``FlowEventSink``s (the notice detectors).
 
 Not for concurrent writers without its lock: ``on_batch``, ``tick`` and ``flush`` serialise on
 one lock because a service's timer thread and its capture thread both call in.
@@ -22,6 +23,7 @@ import numpy as np
 from analyzers._decode import decode
 from analyzers._decoded import Status
 from analyzers._dedup import DEFAULT_WINDOW_NS, Deduplicator
+from analyzers._flowevents import FlowEventSink
 from analyzers._flowoptions import FlowTableOptions
 from analyzers._flowtable import FlowTable
 from analyzers._identity import IdentityMap
@@ -88,6 +90,7 @@ class AnalysisPipeline:
         node: str = "",
         options: PipelineOptions | None = None,
         uid_seed: bytes | None = None,
+        event_sinks: Sequence[FlowEventSink] = (),
     ) -> None:
         opts = options if options is not None else PipelineOptions()
         self.options = opts
@@ -98,6 +101,7 @@ class AnalysisPipeline:
             on_ended=[self._count, *sinks],
             node=node,
             uid_seed=uid_seed,
+            on_events=event_sinks,
         )
         self._dedup = Deduplicator(opts.dedup_window_ns) if opts.dedup_window_ns > 0 else None
         self._expire_every_ns = max(int(opts.expire_every_s * _NS), 1)

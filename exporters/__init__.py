@@ -1,4 +1,4 @@
-"""Exporters: Prometheus metrics, pcap store, flow reports and IPFIX."""
+"""Exporters: Prometheus metrics, pcap store, flow reports, IPFIX and the notice log."""
 
 # The web and report names resolve on first use (PEP 562): `capture read` and the short commands
 # must not pay for FastAPI, pydantic, uvicorn, pandas and pyarrow.
@@ -29,6 +29,13 @@ from exporters._jsonl import (
     RotatingJsonLinesWriter,
 )
 from exporters._listen import DEFAULT_LISTEN, parse_listen
+from exporters._notices import (
+    NoticeCounts,
+    NoticeKey,
+    NoticeLog,
+    NoticeMetricsCollector,
+    merge_notice_counts,
+)
 from exporters._pcapindex import FileIndex
 from exporters._pcapngout import write_pcapng
 from exporters._pcapquery import PcapArchive, PcapQuery, StoredFileInfo, StoredFrame
@@ -116,6 +123,10 @@ __all__ = [
     "ListenError",
     "MetricsConfig",
     "MirrorscopeError",
+    "NoticeCounts",
+    "NoticeKey",
+    "NoticeLog",
+    "NoticeMetricsCollector",
     "OpenFile",
     "PcapArchive",
     "PcapQuery",
@@ -138,6 +149,7 @@ __all__ = [
     "files_for_window",
     "load_records",
     "merge_counters",
+    "merge_notice_counts",
     "parse_duration",
     "parse_listen",
     "parse_size",

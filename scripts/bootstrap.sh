@@ -10,7 +10,7 @@ DEB_PACKAGES=(
   openvswitch-switch openvswitch-common iproute2 ethtool procps psmisc curl iputils-ping bind9-dnsutils
   libpcap0.8 tcpdump tshark
   iperf3 qperf wrk nginx-light dnsmasq-base netsniff-ng
-  nfdump softflowd prometheus
+  nfdump softflowd prometheus nmap hping3
   chromium
   python3 python3-venv python3-dev gcc
 )

@@ -21,6 +21,7 @@ from exporters import (
     MetricsConfig,
 )
 from mirrorctl import ovs, service
+from mirrorctl.cli._notices import add_notice_options
 from mirrorctl.ovs import DEFAULT_BRIDGE, DEFAULT_OUTPUT, ENDPOINT_ENV
 from mirrorctl.service import NETNS_ENV, TOKEN_ENV
 
@@ -122,6 +123,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     )
     _analysis_options(run)
     _ipfix_options(run)
+    add_notice_options(run)
     _ovsdb_options(run)
     run.set_defaults(handler=_run)
 
@@ -145,6 +147,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     read.add_argument("--no-summary", action="store_true", help="no summary on stderr")
     _analysis_options(read)
     _ipfix_options(read)
+    add_notice_options(read, offline=True)
     _ovsdb_options(read, offline=True)
     read.set_defaults(handler=_read)
 

@@ -14,7 +14,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from analyzers import AnalysisPipeline, FlowSink, IdentityMap, PipelineOptions
+from analyzers import (
+    AnalysisPipeline,
+    FlowSink,
+    IdentityMap,
+    NoticeDetectors,
+    NoticeOptions,
+    NoticeSink,
+    PipelineOptions,
+)
 from capture import CaptureService, FilteredSource, FrameSource, ServiceResult, open_capture_file
 from exporters import (
     DEFAULT_MAX_BYTES,
@@ -22,6 +30,8 @@ from exporters import (
     IpfixExporter,
     IpfixOptions,
     JsonLinesWriter,
+    NoticeCounts,
+    NoticeLog,
     RecordsRetention,
     RotatingJsonLinesWriter,
 )
@@ -47,6 +57,11 @@ class Outputs:
     ipfix: IpfixOptions | None = None
     #: The caller's own sinks, after the built ones (the bench's audit, an embedding callback).
     sinks: tuple[FlowSink, ...] = ()
+    #: Run the notice detectors; their log goes beside the records (``records_dir``, as
+    #: ``notices_prefix``) or into ``notices_stream``, their counts to /metrics with ``metrics``.
+    notices: NoticeOptions | None = None
+    notices_stream: IO[str] | None = None
+    notices_prefix: str = "notices"
 
 
 class Assembly:
@@ -58,11 +73,18 @@ class Assembly:
         writer: JsonLinesWriter | RotatingJsonLinesWriter | None,
         ended: EndedFlows | None,
         ipfix: IpfixExporter | None = None,
+        *,
+        detectors: NoticeDetectors | None = None,
+        notice_log: NoticeLog | None = None,
+        notice_counts: NoticeCounts | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.writer = writer
         self.ended = ended
         self.ipfix = ipfix
+        self.detectors = detectors
+        self.notice_log = notice_log
+        self.notice_counts = notice_counts
         self._interim_ns = time.time_ns()  # running flows' last interim records (IPFIX)
         self._closed = False
         self._lock = threading.Lock()
@@ -78,6 +100,8 @@ class Assembly:
         self.pipeline.tick(now)
         if isinstance(self.writer, RotatingJsonLinesWriter):
             self.writer.rotate_if_due()
+        if self.notice_log is not None:
+            self.notice_log.rotate_if_due()
         ipfix = self.ipfix
         if ipfix is not None and now - self._interim_ns >= ipfix.active_timeout_s * 1e9:
             ipfix.on_interim(self.pipeline.table.active_records(self._interim_ns))
@@ -98,6 +122,8 @@ class Assembly:
         finally:
             if self.writer is not None:
                 self.writer.close()
+            if self.notice_log is not None:
+                self.notice_log.close()
             if self.ipfix is not None:
                 self.ipfix.close()
 
@@ -131,8 +157,46 @@ def assemble(
     if ipfix is not None:
         sinks.append(ipfix)
     sinks.extend(outputs.sinks)
-    pipeline = AnalysisPipeline(identity, sinks, node=node, options=options or PipelineOptions())
-    return Assembly(pipeline, writer, ended, ipfix)
+    detectors, notice_log, counts = _notices(outputs, node)
+    pipeline = AnalysisPipeline(
+        identity,
+        sinks,
+        node=node,
+        options=options or PipelineOptions(),
+        event_sinks=[detectors] if detectors is not None else (),
+    )
+    return Assembly(
+        pipeline,
+        writer,
+        ended,
+        ipfix,
+        detectors=detectors,
+        notice_log=notice_log,
+        notice_counts=counts,
+    )
+
+
+def _notices(
+    outputs: Outputs, node: str
+) -> tuple[NoticeDetectors | None, NoticeLog | None, NoticeCounts | None]:
+    """The detectors and the sinks of their notices (a log, the metrics' counts)."""
+    if outputs.notices is None:
+        return None, None, None
+    log: NoticeLog | None = None
+    if outputs.records_dir is not None:
+        log = NoticeLog(
+            RotatingJsonLinesWriter(
+                outputs.records_dir,
+                prefix=outputs.notices_prefix,
+                max_bytes=outputs.rotate_bytes,
+                retention=outputs.records_retention,
+            )
+        )
+    elif outputs.notices_stream is not None:
+        log = NoticeLog(JsonLinesWriter(outputs.notices_stream))
+    counts = NoticeCounts() if outputs.metrics else None
+    sinks: list[NoticeSink] = [s for s in (log, counts) if s is not None]
+    return NoticeDetectors(outputs.notices, sinks, node=node), log, counts
 
 
 def offline_source(path: Path | str, bpf: str | None = None) -> FrameSource:

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from analyzers import PipelineOptions
+from analyzers import NoticeOptions, PipelineOptions
 from exporters import (
     CardinalityConfig,
     IpfixOptions,
@@ -53,6 +53,7 @@ class RunConfig:
     #: The bearer token of the listener's API; None serves it open.
     token: str | None = field(default=None, repr=False)
     records_retention: RecordsRetention | None = None  # --records-quota, --records-retention
+    notices: NoticeOptions | None = None  # the detectors' options; None: --no-notices
 
 
 def pipeline_options(args: argparse.Namespace) -> PipelineOptions:
@@ -75,6 +76,26 @@ def ipfix_options(args: argparse.Namespace) -> IpfixOptions | None:
         raise UsageError(text.replace("mtu", "--ipfix-mtu", 1)) from None
 
 
+def notice_options(args: argparse.Namespace) -> NoticeOptions:
+    """The --notice-* flags (``capture run`` and ``capture read``)."""
+    try:
+        return NoticeOptions(
+            port_scan_threshold=args.notice_port_scan,
+            port_scan_window_s=args.notice_port_scan_window,
+            address_scan_threshold=args.notice_address_scan,
+            address_scan_window_s=args.notice_address_scan_window,
+            syn_flood_threshold=args.notice_syn_flood,
+            syn_flood_window_s=args.notice_syn_flood_window,
+            new_peers=args.notice_new_peers,
+            new_peers_learn_s=args.notice_learn,
+            suppress_s=args.notice_suppress,
+            max_entries=args.notice_max_entries,
+        )
+    except ValueError as e:
+        text = str(e).removesuffix("_threshold").replace("_s ", " ")
+        raise UsageError(f"--notice-* flags: {text}") from None
+
+
 def run_config(args: argparse.Namespace) -> RunConfig:
     """Check ``capture run``'s flags and resolve the OVSDB endpoint, netns and node name."""
     if args.workers < 1:
@@ -87,6 +108,7 @@ def run_config(args: argparse.Namespace) -> RunConfig:
     ipfix = ipfix_options(args)
     token = resolve_token(args.token_file, os.environ)
     retention = records_retention(args)
+    notices = None if args.no_notices else notice_options(args)
     endpoint = ovs.resolve_endpoint(args.ovsdb, os.environ)
     netns = args.netns or os.environ.get(NETNS_ENV) or None
     node = _resolve_node(args, endpoint)
@@ -111,6 +133,7 @@ def run_config(args: argparse.Namespace) -> RunConfig:
         ipfix=ipfix,
         token=token,
         records_retention=retention,
+        notices=notices,
     )
 
 

@@ -7,13 +7,14 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import IO
 
-from analyzers import Endpoint, EndpointKind, IdentityMap, PipelineCounters
+from analyzers import Endpoint, EndpointKind, IdentityMap, NoticeOptions, PipelineCounters
 from capture import CaptureError, compile_filter
 from mirrorctl import ovs
 from mirrorctl.ovs import UsageError
 from mirrorctl.service._assemble import Outputs, assemble, offline_source
-from mirrorctl.service._config import ipfix_options, pipeline_options
+from mirrorctl.service._config import ipfix_options, notice_options, pipeline_options
 from mirrorctl.service._identity import endpoint_named
 
 
@@ -78,7 +79,37 @@ def read_files(args: argparse.Namespace) -> int:
     identity, node = identity_from_args(args)
     if args.filter:
         compile_filter(args.filter)  # a bad expression is one error line before any output
-    outputs = Outputs(records_stream=sys.stdout, ipfix=ipfix_options(args))
+    notices = notice_options(args) if args.notices is not None else None
+    notices_out = _open_notices(args.notices)
+    try:
+        return _read(args, identity, node, notices, notices_out)
+    finally:
+        if notices_out is not None:
+            notices_out.close()
+
+
+def _open_notices(path: Path | None) -> IO[str] | None:
+    if path is None:
+        return None
+    try:
+        return path.open("w", encoding="utf-8")
+    except OSError as e:
+        raise UsageError(f"cannot write --notices {path}: {e.strerror}") from e
+
+
+def _read(
+    args: argparse.Namespace,
+    identity: IdentityMap,
+    node: str,
+    notices: NoticeOptions | None,
+    notices_out: IO[str] | None,
+) -> int:
+    outputs = Outputs(
+        records_stream=sys.stdout,
+        ipfix=ipfix_options(args),
+        notices=notices,
+        notices_stream=notices_out,
+    )
     assembly = assemble(identity, outputs, node=node, options=pipeline_options(args))
     errors: list[CaptureError] = []
     for path in args.files:
@@ -95,6 +126,8 @@ def read_files(args: argparse.Namespace) -> int:
     if not args.no_summary:
         counters = assembly.pipeline.counters()
         print(f"mirrorctl: {_summary(len(args.files), counters)}", file=sys.stderr)
+        if assembly.detectors is not None:
+            print(f"mirrorctl: {assembly.detectors.raised} notice(s)", file=sys.stderr)
     if len(errors) == 1:
         raise errors[0]
     if errors:

@@ -25,6 +25,8 @@ from exporters import (
     FlowTableSource,
     IpfixMetricsCollector,
     MetricsConfig,
+    NoticeKey,
+    NoticeMetricsCollector,
     SenderCounters,
 )
 from mirrorctl.ovs import MirrorSpec
@@ -55,6 +57,7 @@ def serve(
     running: threading.Event,
     ipfix: Callable[[], Mapping[str, SenderCounters]] | None = None,
     token: str | None = None,
+    notices: Callable[[], Mapping[NoticeKey, int]] | None = None,
 ) -> tuple[FlowMetricsCollector, HttpServer | None]:
     """The collector of ``source``, and the listener serving it on ``listen`` (unless "off").
 
@@ -76,6 +79,8 @@ def serve(
     registry.register(collector)
     if ipfix is not None:
         registry.register(IpfixMetricsCollector(ipfix))
+    if notices is not None:
+        registry.register(NoticeMetricsCollector(metrics.node, notices))
     if listen == "off":
         return collector, None
     # the web framework loads only when the service serves HTTP
@@ -113,6 +118,7 @@ def run_single(cfg: RunConfig, listen: str, keep: MirrorSpec | None) -> int:
             metrics=cfg.metrics or MetricsConfig(node=cfg.node), ended=worker.ended,
             health=worker.health, feed=feed, running=running, token=cfg.token,
             ipfix=worker.ipfix_counters if cfg.ipfix is not None else None,
+            notices=worker.notice_counts if cfg.notices is not None else None,
         )  # fmt: skip
         w = worker
         lost = threading.Event()

@@ -9,7 +9,13 @@ from dataclasses import dataclass, field, replace
 
 from analyzers import ActiveFlows, FlowRecord, IdentityMap
 from capture import FANOUT_FLAG_DEFRAG, FANOUT_HASH, AfPacketSource, CaptureError
-from exporters import CaptureHealth, EndedFlows, RotatingJsonLinesWriter, SenderCounters
+from exporters import (
+    CaptureHealth,
+    EndedFlows,
+    NoticeKey,
+    RotatingJsonLinesWriter,
+    SenderCounters,
+)
 from mirrorctl.service._assemble import Outputs, assemble
 from mirrorctl.service._config import RunConfig
 
@@ -30,6 +36,7 @@ class WorkerReport:
     at: float = 0.0  # time.monotonic() when health was read
     evictions: int = 0  # flows its table ended early, so far
     ipfix: dict[str, SenderCounters] = field(default_factory=dict)  # by collector
+    notices: dict[NoticeKey, int] = field(default_factory=dict)  # raised so far
 
 
 def _open_source(cfg: RunConfig, fanout: tuple[int, int] | None) -> AfPacketSource:
@@ -70,6 +77,8 @@ class Worker:
             metrics=True,
             # one observation domain per worker: each numbers its own records (RFC 7011 §3.1)
             ipfix=None if cfg.ipfix is None else replace(cfg.ipfix, domain=index),
+            notices=cfg.notices,
+            notices_prefix=f"notices-{cfg.node or 'node'}-w{index}",
         )
         self.assembly = assemble(identity, outputs, node=cfg.node, options=cfg.options)
         if self.assembly.ended is None:  # outputs.metrics asks for it: a bug in assemble
@@ -121,9 +130,15 @@ class Worker:
             time.monotonic(),
             evictions,
             self.ipfix_counters(),
+            self.notice_counts(),
         )
 
     def ipfix_counters(self) -> dict[str, SenderCounters]:
         """Each IPFIX collector's counters (none without --ipfix)."""
         ipfix = self.assembly.ipfix
         return {} if ipfix is None else ipfix.counters()
+
+    def notice_counts(self) -> dict[NoticeKey, int]:
+        """Notices raised so far by note and source pod (none without detectors)."""
+        counts = self.assembly.notice_counts
+        return {} if counts is None else counts.snapshot()

@@ -29,8 +29,10 @@ from exporters import (
     EndedFlows,
     FlowSnapshot,
     MetricsConfig,
+    NoticeKey,
     SenderCounters,
     merge_counters,
+    merge_notice_counts,
 )
 from mirrorctl.ovs import MirrorSpec
 from mirrorctl.service._config import RunConfig
@@ -120,6 +122,7 @@ class _Merged:
         self._active: dict[int, tuple[ActiveFlows, int]] = {}  # flows, evictions by worker
         self._health: dict[int, CaptureHealth] = {}
         self._ipfix: dict[int, dict[str, SenderCounters]] = {}
+        self._notices: dict[int, dict[NoticeKey, int]] = {}
         self._ended = ended
         self.finished: set[int] = set()
         self.workers = workers
@@ -133,6 +136,7 @@ class _Merged:
             self._active[r.index] = (r.active, r.evictions)
             self._health[r.index] = r.health
             self._ipfix[r.index] = r.ipfix
+            self._notices[r.index] = r.notices
             if r.final:
                 self.finished.add(r.index)
 
@@ -148,6 +152,11 @@ class _Merged:
         """Each IPFIX collector's counters summed over the workers' last reports."""
         with self._lock:
             return merge_counters(self._ipfix.values())
+
+    def notice_counts(self) -> dict[NoticeKey, int]:
+        """Notices by note and source pod, summed over the workers' last reports."""
+        with self._lock:
+            return merge_notice_counts(self._notices.values())
 
     def health(self) -> CaptureHealth:
         with self._lock:
@@ -199,6 +208,7 @@ def run_multi(cfg: RunConfig, listen: str, keep: MirrorSpec | None) -> int:
             metrics=cfg.metrics or MetricsConfig(node=cfg.node), ended=ended,
             health=merged.health, feed=feed, running=running, token=cfg.token,
             ipfix=merged.ipfix_counters if cfg.ipfix is not None else None,
+            notices=merged.notice_counts if cfg.notices is not None else None,
         )  # fmt: skip
         # The parent's received counter is a report old: pair OVS writes with the workers'
         # counters interpolated to the write instead (see ReceivedAt).
