@@ -8,7 +8,7 @@ from analyzers._dns import DnsMessage, parse_dns
 from analyzers._flowoptions import FlowTableOptions
 from analyzers._flowtable import FlowTable, FlowTableCounters
 from analyzers._identity import EXTERNAL, Endpoint, EndpointKind, IdentityMap
-from analyzers._pipeline import AnalysisPipeline, PipelineCounters, PipelineOptions
+from analyzers._pipeline import AnalysisPipeline, FrameSink, PipelineCounters, PipelineOptions
 from analyzers._records import DnsStats, FlowRecord, FlowSink, TcpStats
 from capture import MirrorscopeError
 
@@ -27,6 +27,7 @@ __all__ = [
     "FlowTable",
     "FlowTableCounters",
     "FlowTableOptions",
+    "FrameSink",
     "IdentityMap",
     "MirrorscopeError",
     "PipelineCounters",

@@ -29,24 +29,33 @@ from exporters._jsonl import (
     RotatingJsonLinesWriter,
 )
 from exporters._listen import DEFAULT_LISTEN, parse_listen
+from exporters._pcapalerts import AlertCaptures, KeptCapture
 from exporters._pcapindex import FileIndex
+from exporters._pcapmacs import MacTable
+from exporters._pcapmetrics import DownloadCounts, PcapMetricsCollector
 from exporters._pcapngout import write_pcapng
 from exporters._pcapquery import PcapArchive, PcapQuery, StoredFileInfo, StoredFrame
+from exporters._pcapselect import Selection, select
 from exporters._pcapstore import OpenFile, PcapStore, StoreConfig, StoreCounters
 from exporters._tablesource import FlowSnapshot, FlowSnapshotSource, FlowTableSource
 
 if TYPE_CHECKING:
     from exporters._http import HttpServer
+    from exporters._webalerts import alerts_router
     from exporters._webapp import OPENAPI_PATH, build_app
     from exporters._weblimit import ConcurrencyLimit, Slot
+    from exporters._webpcap import PcapSources, pcap_router
     from exporters._webstatus import status_router
 
 _LAZY: dict[str, str] = {
     "OPENAPI_PATH": "exporters._webapp",
     "ConcurrencyLimit": "exporters._weblimit",
     "HttpServer": "exporters._http",
+    "PcapSources": "exporters._webpcap",
     "Slot": "exporters._weblimit",
+    "alerts_router": "exporters._webalerts",
     "build_app": "exporters._webapp",
+    "pcap_router": "exporters._webpcap",
     "status_router": "exporters._webstatus",
 }
 
@@ -66,9 +75,11 @@ __all__ = [
     "DEFAULT_MAX_BYTES",
     "DEFAULT_MTU",
     "OPENAPI_PATH",
+    "AlertCaptures",
     "CaptureHealth",
     "CardinalityConfig",
     "ConcurrencyLimit",
+    "DownloadCounts",
     "EndedFlows",
     "EndpointDirectory",
     "ExporterError",
@@ -84,25 +95,33 @@ __all__ = [
     "IpfixTarget",
     "IpfixTargetError",
     "JsonLinesWriter",
+    "KeptCapture",
     "ListenError",
+    "MacTable",
     "MetricsConfig",
     "MirrorscopeError",
     "OpenFile",
     "PcapArchive",
+    "PcapMetricsCollector",
     "PcapQuery",
+    "PcapSources",
     "PcapStore",
     "PcapStoreError",
     "RecordsError",
     "RotatingJsonLinesWriter",
+    "Selection",
     "SenderCounters",
     "Slot",
     "StoreConfig",
     "StoreCounters",
     "StoredFileInfo",
     "StoredFrame",
+    "alerts_router",
     "build_app",
     "merge_counters",
     "parse_listen",
+    "pcap_router",
+    "select",
     "status_router",
     "write_pcapng",
 ]

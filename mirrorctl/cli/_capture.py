@@ -21,6 +21,7 @@ from exporters import (
     MetricsConfig,
 )
 from mirrorctl import ovs, service
+from mirrorctl.cli._pcapflags import add_pcap_options
 from mirrorctl.ovs import DEFAULT_BRIDGE, DEFAULT_OUTPUT, ENDPOINT_ENV
 from mirrorctl.service import NETNS_ENV, TOKEN_ENV
 
@@ -112,6 +113,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     )
     _analysis_options(run)
     _ipfix_options(run)
+    add_pcap_options(run)
     _ovsdb_options(run)
     run.set_defaults(handler=_run)
 

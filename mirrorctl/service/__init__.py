@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from mirrorctl.service._config import (
         NETNS_ENV,
         TOKEN_ENV,
+        PcapApiConfig,
         RunConfig,
         pipeline_options,
         run_config,
@@ -27,6 +28,7 @@ _LAZY: dict[str, str] = {
     "LiveCapture": "mirrorctl.service._embed",
     "NETNS_ENV": "mirrorctl.service._config",
     "Outputs": "mirrorctl.service._assemble",
+    "PcapApiConfig": "mirrorctl.service._config",
     "Pipeline": "mirrorctl.service._embed",
     "RunConfig": "mirrorctl.service._config",
     "TOKEN_ENV": "mirrorctl.service._config",
@@ -58,6 +60,7 @@ __all__: list[str] = [
     "Assembly",
     "LiveCapture",
     "Outputs",
+    "PcapApiConfig",
     "Pipeline",
     "RunConfig",
     "analyse_pcap",

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from analyzers import AnalysisPipeline, FlowSink, IdentityMap, PipelineOptions
+from analyzers import AnalysisPipeline, FlowSink, FrameSink, IdentityMap, PipelineOptions
 from capture import CaptureService, FilteredSource, FrameSource, ServiceResult, open_capture_file
 from exporters import (
     DEFAULT_MAX_BYTES,
@@ -22,7 +22,10 @@ from exporters import (
     IpfixExporter,
     IpfixOptions,
     JsonLinesWriter,
+    MacTable,
+    PcapStore,
     RotatingJsonLinesWriter,
+    StoreConfig,
 )
 
 
@@ -42,6 +45,9 @@ class Outputs:
     ipfix: IpfixOptions | None = None
     #: The caller's own sinks, after the built ones (the bench's audit, an embedding callback).
     sinks: tuple[FlowSink, ...] = ()
+    #: Store every frame, before duplicate suppression, in rotating pcap files (``--pcap-dir``);
+    #: also learns each address's MAC, which a pod's download needs for its ARP and ND.
+    pcap: StoreConfig | None = None
 
 
 class Assembly:
@@ -53,11 +59,16 @@ class Assembly:
         writer: JsonLinesWriter | RotatingJsonLinesWriter | None,
         ended: EndedFlows | None,
         ipfix: IpfixExporter | None = None,
+        *,
+        store: PcapStore | None = None,
+        macs: MacTable | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.writer = writer
         self.ended = ended
         self.ipfix = ipfix
+        self.store = store
+        self.macs = macs
         self._interim_ns = time.time_ns()  # running flows' last interim records (IPFIX)
         self._closed = False
         self._lock = threading.Lock()
@@ -68,9 +79,11 @@ class Assembly:
 
     def tick(self) -> None:
         """The wall clock's turn: flows end on a quiet link, a records file rotates when due,
-        running flows go to IPFIX every active timeout."""
+        running flows go to IPFIX every active timeout, a pcap file closes when old enough."""
         now = time.time_ns()
         self.pipeline.tick(now)
+        if self.store is not None:
+            self.store.tick()
         if isinstance(self.writer, RotatingJsonLinesWriter):
             self.writer.rotate_if_due()
         ipfix = self.ipfix
@@ -95,6 +108,8 @@ class Assembly:
                 self.writer.close()
             if self.ipfix is not None:
                 self.ipfix.close()
+            if self.store is not None:
+                self.store.close()
 
 
 def assemble(
@@ -122,8 +137,13 @@ def assemble(
     if ipfix is not None:
         sinks.append(ipfix)
     sinks.extend(outputs.sinks)
-    pipeline = AnalysisPipeline(identity, sinks, node=node, options=options or PipelineOptions())
-    return Assembly(pipeline, writer, ended, ipfix)
+    store = PcapStore(outputs.pcap) if outputs.pcap is not None else None
+    macs = MacTable() if store is not None else None
+    frame_sinks: list[FrameSink] = [s for s in (store, macs) if s is not None]
+    pipeline = AnalysisPipeline(
+        identity, sinks, node=node, options=options or PipelineOptions(), frame_sinks=frame_sinks
+    )
+    return Assembly(pipeline, writer, ended, ipfix, store=store, macs=macs)
 
 
 def offline_source(path: Path | str, bpf: str | None = None) -> FrameSource:

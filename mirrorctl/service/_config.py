@@ -11,7 +11,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from analyzers import PipelineOptions
-from exporters import CardinalityConfig, IpfixOptions, IpfixTarget, MetricsConfig
+from exporters import (
+    CardinalityConfig,
+    IpfixOptions,
+    IpfixTarget,
+    MetricsConfig,
+    PcapStoreError,
+    StoreConfig,
+)
 from mirrorctl import ovs
 from mirrorctl.ovs import OVSDBUnreachableError, UsageError
 
@@ -19,6 +26,17 @@ log = logging.getLogger(__name__)
 
 NETNS_ENV = "MIRRORSCOPE_NETNS"
 TOKEN_ENV = "MIRRORSCOPE_TOKEN"  # noqa: S105 - the variable's name, not a secret
+
+
+@dataclass(frozen=True, slots=True)
+class PcapApiConfig:
+    """The pcap API's limits and the alert captures' windows and kept area (``--alert-*``)."""
+
+    max_downloads: int = 4
+    max_download_bytes: int = 1 << 30
+    alert_lookback_s: float = 60.0
+    alert_lookahead_s: float = 30.0
+    kept_quota_bytes: int = 1 << 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +63,60 @@ class RunConfig:
     ipfix: IpfixOptions | None = None  # --ipfix collectors; None: no IPFIX export
     #: The bearer token of the listener's API; None serves it open.
     token: str | None = field(default=None, repr=False)
+    pcap: StoreConfig | None = None  # --pcap-dir and friends; each worker sets its own index
+    pcap_api: PcapApiConfig = field(default_factory=PcapApiConfig)
+
+
+_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def parse_size(text: str, flag: str) -> int:
+    """``500M``, ``10G``, ``4096`` (bytes; K/M/G/T are powers of 1024, a trailing B or iB is ok)."""
+    t = text.strip().upper().removesuffix("IB").removesuffix("B")
+    unit = t[-1:] if t[-1:] in _UNITS else ""
+    number = t[: len(t) - len(unit)]
+    try:
+        value = float(number)
+    except ValueError:
+        raise UsageError(f"{flag} {text!r}: expected a size like 500M or 10G") from None
+    if value < 0:
+        raise UsageError(f"{flag} {text!r} must not be negative")
+    return int(value * _UNITS[unit])
+
+
+def pcap_config(args: argparse.Namespace, node: str) -> StoreConfig | None:
+    """--pcap-dir, --pcap-quota, --pcap-file-size, --pcap-file-age, --pcap-min-free,
+    --pcap-snaplen; None without --pcap-dir."""
+    if args.pcap_dir is None:
+        return None
+    config = StoreConfig(
+        directory=Path(args.pcap_dir),
+        node=node,
+        quota_bytes=parse_size(args.pcap_quota, "--pcap-quota"),
+        max_file_bytes=parse_size(args.pcap_file_size, "--pcap-file-size"),
+        max_file_age_s=args.pcap_file_age,
+        min_free_bytes=parse_size(args.pcap_min_free, "--pcap-min-free"),
+        snaplen=args.pcap_snaplen,
+    )
+    try:
+        config.check()
+    except PcapStoreError as e:
+        raise UsageError(f"--pcap-dir: {e}") from None
+    return config
+
+
+def pcap_api_config(args: argparse.Namespace) -> PcapApiConfig:
+    if args.max_downloads < 1:
+        raise UsageError(f"--max-downloads must be at least 1, not {args.max_downloads}")
+    if args.alert_lookback < 0 or args.alert_lookahead < 0:
+        raise UsageError("--alert-lookback and --alert-lookahead must not be negative")
+    return PcapApiConfig(
+        max_downloads=args.max_downloads,
+        max_download_bytes=parse_size(args.max_download_size, "--max-download-size"),
+        alert_lookback_s=args.alert_lookback,
+        alert_lookahead_s=args.alert_lookahead,
+        kept_quota_bytes=parse_size(args.kept_quota, "--kept-quota"),
+    )
 
 
 def pipeline_options(args: argparse.Namespace) -> PipelineOptions:
@@ -77,10 +149,12 @@ def run_config(args: argparse.Namespace) -> RunConfig:
         raise UsageError("--rotate-mb, --block-mb and --blocks must be at least 1")
     metrics = _metrics_config(args)  # bad flags fail before anything connects
     ipfix = ipfix_options(args)
+    api = pcap_api_config(args)
     token = resolve_token(args.token_file, os.environ)
     endpoint = ovs.resolve_endpoint(args.ovsdb, os.environ)
     netns = args.netns or os.environ.get(NETNS_ENV) or None
     node = _resolve_node(args, endpoint)
+    pcap = pcap_config(args, node)
     return RunConfig(
         iface=args.iface,
         netns=netns,
@@ -101,6 +175,8 @@ def run_config(args: argparse.Namespace) -> RunConfig:
         metrics=replace(metrics, node=node),
         ipfix=ipfix,
         token=token,
+        pcap=pcap,
+        pcap_api=api,
     )
 
 

@@ -9,7 +9,14 @@ from dataclasses import dataclass, field, replace
 
 from analyzers import ActiveFlows, FlowRecord, IdentityMap
 from capture import FANOUT_FLAG_DEFRAG, FANOUT_HASH, AfPacketSource, CaptureError
-from exporters import CaptureHealth, EndedFlows, RotatingJsonLinesWriter, SenderCounters
+from exporters import (
+    CaptureHealth,
+    EndedFlows,
+    OpenFile,
+    RotatingJsonLinesWriter,
+    SenderCounters,
+    StoreCounters,
+)
 from mirrorctl.service._assemble import Outputs, assemble
 from mirrorctl.service._config import RunConfig
 
@@ -30,6 +37,9 @@ class WorkerReport:
     at: float = 0.0  # time.monotonic() when health was read
     evictions: int = 0  # flows its table ended early, so far
     ipfix: dict[str, SenderCounters] = field(default_factory=dict)  # by collector
+    pcap: StoreCounters | None = None  # its pcap store's counters (--pcap-dir)
+    pcap_open: OpenFile | None = None  # the file its store is writing, for the listing
+    macs: dict[int, int] = field(default_factory=dict)  # address key -> MAC it sends from
 
 
 def _open_source(cfg: RunConfig, fanout: tuple[int, int] | None) -> AfPacketSource:
@@ -68,6 +78,7 @@ class Worker:
             metrics=True,
             # one observation domain per worker: each numbers its own records (RFC 7011 §3.1)
             ipfix=None if cfg.ipfix is None else replace(cfg.ipfix, domain=index),
+            pcap=None if cfg.pcap is None else replace(cfg.pcap, worker=index),
         )
         self.assembly = assemble(identity, outputs, node=cfg.node, options=cfg.options)
         if self.assembly.ended is None:  # outputs.metrics asks for it: a bug in assemble
@@ -109,6 +120,7 @@ class Worker:
         table = self.pipeline.table
         active = table.active_view()
         evictions = table.counters().flows_evicted
+        store, macs = self.assembly.store, self.assembly.macs
         return WorkerReport(
             self.index,
             active,
@@ -119,6 +131,9 @@ class Worker:
             time.monotonic(),
             evictions,
             self.ipfix_counters(),
+            pcap=None if store is None else store.counters(),
+            pcap_open=None if store is None else store.open_file(),
+            macs={} if macs is None else macs.macs(),
         )
 
     def ipfix_counters(self) -> dict[str, SenderCounters]:

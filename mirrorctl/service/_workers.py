@@ -29,12 +29,15 @@ from exporters import (
     EndedFlows,
     FlowSnapshot,
     MetricsConfig,
+    OpenFile,
     SenderCounters,
+    StoreCounters,
     merge_counters,
 )
 from mirrorctl.ovs import MirrorSpec
 from mirrorctl.service._config import RunConfig
 from mirrorctl.service._feed import start_feed
+from mirrorctl.service._pcapserve import PcapView
 from mirrorctl.service._received import ReceivedAt
 from mirrorctl.service._runtime import TICK_S, announce, netns_gone, serve
 from mirrorctl.service._worker import Worker, WorkerReport
@@ -120,6 +123,8 @@ class _Merged:
         self._active: dict[int, tuple[ActiveFlows, int]] = {}  # flows, evictions by worker
         self._health: dict[int, CaptureHealth] = {}
         self._ipfix: dict[int, dict[str, SenderCounters]] = {}
+        self._pcap: dict[int, tuple[StoreCounters, OpenFile | None]] = {}
+        self._macs: dict[int, int] = {}
         self._ended = ended
         self.finished: set[int] = set()
         self.workers = workers
@@ -133,6 +138,9 @@ class _Merged:
             self._active[r.index] = (r.active, r.evictions)
             self._health[r.index] = r.health
             self._ipfix[r.index] = r.ipfix
+            if r.pcap is not None:
+                self._pcap[r.index] = (r.pcap, r.pcap_open)
+            self._macs.update(r.macs)
             if r.final:
                 self.finished.add(r.index)
 
@@ -148,6 +156,18 @@ class _Merged:
         """Each IPFIX collector's counters summed over the workers' last reports."""
         with self._lock:
             return merge_counters(self._ipfix.values())
+
+    def pcap_stores(self) -> list[StoreCounters]:
+        with self._lock:
+            return [c for c, _ in self._pcap.values()]
+
+    def pcap_open_files(self) -> list[OpenFile]:
+        with self._lock:
+            return [f for _, f in self._pcap.values() if f is not None]
+
+    def macs(self) -> dict[int, int]:
+        with self._lock:
+            return dict(self._macs)
 
     def health(self) -> CaptureHealth:
         with self._lock:
@@ -194,11 +214,17 @@ def run_multi(cfg: RunConfig, listen: str, keep: MirrorSpec | None) -> int:
         merged = _Merged(cfg.workers, ended)
         running = threading.Event()
         running.set()
-        collector, server = serve(
+        pcap = None
+        if cfg.pcap is not None:
+            pcap = PcapView(
+                config=cfg.pcap, api=cfg.pcap_api, stores=merged.pcap_stores, macs=merged.macs,
+                open_files=merged.pcap_open_files, in_process=False,
+            )  # fmt: skip
+        collector, server, endpoints = serve(
             listen, source=merged, identity=identity,
             metrics=cfg.metrics or MetricsConfig(node=cfg.node), ended=ended,
             health=merged.health, feed=feed, running=running, token=cfg.token,
-            ipfix=merged.ipfix_counters if cfg.ipfix is not None else None,
+            ipfix=merged.ipfix_counters if cfg.ipfix is not None else None, pcap=pcap,
         )  # fmt: skip
         # The parent's received counter is a report old: pair OVS writes with the workers'
         # counters interpolated to the write instead (see ReceivedAt).
@@ -227,6 +253,8 @@ def run_multi(cfg: RunConfig, listen: str, keep: MirrorSpec | None) -> int:
                             conns.pop(conn)  # its pipe closes next: that EOF is expected
         running.clear()
         stop.set()
+        if endpoints is not None:
+            endpoints.close()
         if server is not None:
             server.stop()
         feed_thread.join(timeout=5)
