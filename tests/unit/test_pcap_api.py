@@ -20,6 +20,7 @@ from prometheus_client import CollectorRegistry
 from analyzers import Endpoint, EndpointKind, IdentityMap
 from capture import open_capture_file
 from exporters import HttpServer, MacTable, PcapStore, StoreConfig, build_app
+from mirrorctl.cli import main
 from mirrorctl.service import PcapApiConfig
 from mirrorctl.service._pcapserve import PcapEndpoints, PcapView
 from tests.unit._pcapkit import PODS, A, B, C, arp_reply, arp_request, batch, tcp4, udp6
@@ -368,3 +369,22 @@ def test_a_bad_webhook_body_is_400(api: Api) -> None:
     with pytest.raises(urllib.error.HTTPError) as err:
         urllib.request.urlopen(req, timeout=5)  # noqa: S310 - loopback
     assert err.value.code == 400
+
+
+def test_the_cli_gets_lists_and_is_refused_without_the_token(
+    api: Api, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`mirrorctl pcap get` writes the pod's pcapng, `pcap ls` lists the file and its pods (token
+    from MIRRORSCOPE_TOKEN), and without a token the error says 401."""
+    host, port = api.server.address
+    server = f"http://{host}:{port}"
+    out = tmp_path / "cli.pcapng"
+    argv = ["pcap", "get", "--pod", "default/a", "--since", "1m", "-o", str(out)]
+    assert main([*argv, "--server", server]) != 0
+    assert "401" in capsys.readouterr().err
+    monkeypatch.setenv("MIRRORSCOPE_TOKEN", TOKEN)
+    assert main([*argv, "--server", server]) == 0
+    assert len(frames_of(out.read_bytes(), tmp_path)) == 4
+    assert main(["pcap", "ls", "--server", server]) == 0
+    listing = capsys.readouterr().out
+    assert "default/a,default/b,other/c" in listing
