@@ -11,7 +11,7 @@ from analyzers._flowoptions import FlowTableOptions
 from analyzers._flowtable import FlowTable, FlowTableCounters
 from analyzers._identity import EXTERNAL, Endpoint, EndpointKind, IdentityMap
 from analyzers._notice import NOTES, Notice, NoticeOptions, NoticeSink
-from analyzers._pipeline import AnalysisPipeline, PipelineCounters, PipelineOptions
+from analyzers._pipeline import AnalysisPipeline, FrameSink, PipelineCounters, PipelineOptions
 from analyzers._records import DnsStats, FlowRecord, FlowSink, TcpStats
 from capture import MirrorscopeError
 
@@ -34,6 +34,7 @@ __all__ = [
     "FlowTable",
     "FlowTableCounters",
     "FlowTableOptions",
+    "FrameSink",
     "IdentityMap",
     "MirrorscopeError",
     "Notice",

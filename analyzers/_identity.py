@@ -81,6 +81,10 @@ class IdentityMap:
         """Lookup by the decoder's 128-bit key (``hi << 64 | lo``) — the hot-path form."""
         return self._merged.get(key, EXTERNAL)
 
+    def entries(self) -> list[tuple[int, Endpoint]]:
+        """Every (address key, endpoint) pair: the reverse lookup, a pod's addresses, reads it."""
+        return list(self._merged.items())
+
     def endpoints(self) -> set[Endpoint]:
         """Every endpoint currently known (metrics use it to expire series of deleted pods)."""
         return set(self._merged.values())

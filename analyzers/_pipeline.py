@@ -6,7 +6,8 @@ table in one pass. Flow expiry follows *packet* time (the newest timestamp seen)
 gives the same flows as watching the same packets live; a live service additionally calls
 ``tick`` with the wall clock so flows still end while the link is quiet. Ended flows go to the
 ``FlowSink``s given at construction (record writers, the metrics exporter), the flow table's
-events (``FlowEvents``) to the ``FlowEventSink``s (the notice detectors).
+events (``FlowEvents``) to the ``FlowEventSink``s (the notice detectors); ``FrameSink``s (the pcap
+store) get each whole batch with its decode, before duplicates are masked.
 
 Not for concurrent writers without its lock: ``on_batch``, ``tick`` and ``flush`` serialise on
 one lock because a service's timer thread and its capture thread both call in.
@@ -17,11 +18,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
 from analyzers._decode import decode
-from analyzers._decoded import Status
+from analyzers._decoded import DecodedBatch, Status
 from analyzers._dedup import DEFAULT_WINDOW_NS, Deduplicator
 from analyzers._flowevents import FlowEventSink
 from analyzers._flowoptions import FlowTableOptions
@@ -66,6 +68,13 @@ def _reason(code: int) -> str:
         return f"status_{code}"
 
 
+class FrameSink(Protocol):
+    """Receives every batch before duplicate suppression, with the pipeline's one decode of it
+    (a pcap store must keep what crossed the wire, not what the analysis counts)."""
+
+    def on_frames(self, batch: FrameBatch, decoded: DecodedBatch) -> None: ...
+
+
 class _Count:
     """A FlowSink that only counts: the pipeline's own view of what it delivered."""
 
@@ -91,6 +100,7 @@ class AnalysisPipeline:
         options: PipelineOptions | None = None,
         uid_seed: bytes | None = None,
         event_sinks: Sequence[FlowEventSink] = (),
+        frame_sinks: Sequence[FrameSink] = (),
     ) -> None:
         opts = options if options is not None else PipelineOptions()
         self.options = opts
@@ -103,6 +113,7 @@ class AnalysisPipeline:
             uid_seed=uid_seed,
             on_events=event_sinks,
         )
+        self._frame_sinks = tuple(frame_sinks)
         self._dedup = Deduplicator(opts.dedup_window_ns) if opts.dedup_window_ns > 0 else None
         self._expire_every_ns = max(int(opts.expire_every_s * _NS), 1)
         self._lock = threading.Lock()
@@ -121,6 +132,8 @@ class AnalysisPipeline:
             dec = decode(batch)
             self._packets += n
             self._status_counts += np.bincount(dec.status, minlength=_CODES)[:_CODES]
+            for sink in self._frame_sinks:
+                sink.on_frames(batch, dec)
             keep = self._dedup.mask(batch, dec) if self._dedup is not None else None
             self.table.process(batch, dec, keep)
             newest = int(batch.ts_ns.max())

@@ -374,6 +374,20 @@ class _Cli(_Receiver):
         return RxResult(captured + dropped, dropped, captured, cpu_pct, note)
 
 
+class _CliStore(_Cli):
+    """The service with its pcap store on (``--pcap-dir``): every frame also written to disk."""
+
+    name = "mirrorscope+store"
+
+    def __init__(self, link: Link, directory: Path) -> None:
+        super().__init__(link)
+        self.directory = directory
+
+    def argv(self) -> list[str]:
+        # a quota the runs overflow: rotation and eviction are part of what is measured
+        return [*super().argv(), "--pcap-dir", str(self.directory), "--pcap-quota", "512M"]
+
+
 _CLI = [sys.executable, "-m", "mirrorctl.cli"]
 
 
@@ -533,6 +547,24 @@ def _figures(label: str, run: RunResult, *, max_rate: bool, paced: bool) -> list
     return figs
 
 
+def _store_ratio(size: int, rates: dict[str, float]) -> list[Figure]:
+    """The capture rate with the pcap store on beside the rate with it off."""
+    on, off = rates.get(_CliStore.name), rates.get(_Cli.name)
+    if on is None or off is None or off == 0:
+        return []
+    return [
+        Figure.value_of(
+            SECTION,
+            f"pcap store on/off {size} B max rate",
+            on / off,
+            "x",
+            target=">= 0.5",
+            ok=on / off >= 0.5,
+            note=f"{on:,.0f} frames/s captured with --pcap-dir, {off:,.0f} without",
+        )
+    ]
+
+
 def measure(seconds: float, *, quick: bool) -> list[Figure]:
     """Max-rate runs at 64 and 512 bytes for both receivers, then ours at a paced 100 k pps."""
     del quick  # the caller already shortened ``seconds``
@@ -561,10 +593,17 @@ def measure(seconds: float, *, quick: bool) -> list[Figure]:
             confs[size] = Path(tmp) / f"udp{size}.cfg"
             confs[size].write_text(trafgen_config(size))
         for size in (64, 512):
-            for receiver in (ours(link), _Tcpdump(link)):
+            receivers: list[_Receiver] = [ours(link), _Tcpdump(link)]
+            if ours is _Cli:
+                receivers.insert(1, _CliStore(link, Path(tmp) / f"pcap{size}"))
+            rates: dict[str, float] = {}
+            for receiver in receivers:
                 run = _run(link, receiver, confs[size], seconds, None)
                 label = f"{receiver.name} {size} B max rate"
                 figs += _figures(label, run, max_rate=True, paced=False)
+                if not isinstance(run.rx, str) and run.seconds:
+                    rates[receiver.name] = run.rx.captured / run.seconds
+            figs += _store_ratio(size, rates)
         for receiver in (ours(link), _Tcpdump(link)):
             run = _run(link, receiver, confs[64], seconds, _PACED_PPS)
             label = f"{receiver.name} 64 B at {_PACED_PPS // 1000} k pps"

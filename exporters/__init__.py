@@ -36,9 +36,13 @@ from exporters._notices import (
     NoticeMetricsCollector,
     merge_notice_counts,
 )
+from exporters._pcapalerts import AlertCaptures, KeptCapture
 from exporters._pcapindex import FileIndex
+from exporters._pcapmacs import MacTable
+from exporters._pcapmetrics import DownloadCounts, PcapMetricsCollector
 from exporters._pcapngout import write_pcapng
 from exporters._pcapquery import PcapArchive, PcapQuery, StoredFileInfo, StoredFrame
+from exporters._pcapselect import Selection, select
 from exporters._pcapstore import OpenFile, PcapStore, StoreConfig, StoreCounters
 from exporters._recordstore import (
     RecordsRetention,
@@ -57,8 +61,10 @@ if TYPE_CHECKING:
     from exporters._reportload import load_records, records_frame
     from exporters._reportrender import FORMATS, render
     from exporters._reportwindow import Window, parse_duration, parse_time
+    from exporters._webalerts import alerts_router
     from exporters._webapp import OPENAPI_PATH, build_app
     from exporters._weblimit import ConcurrencyLimit, Slot
+    from exporters._webpcap import PcapSources, pcap_router
     from exporters._webstatus import status_router
 
 _LAZY: dict[str, str] = {
@@ -68,15 +74,18 @@ _LAZY: dict[str, str] = {
     "HttpServer": "exporters._http",
     "OPENAPI_PATH": "exporters._webapp",
     "POD_COLUMNS": "exporters._reportagg",
+    "PcapSources": "exporters._webpcap",
     "Report": "exporters._reportagg",
     "Slot": "exporters._weblimit",
     "Window": "exporters._reportwindow",
+    "alerts_router": "exporters._webalerts",
     "app_protocols": "exporters._reportdissect",
     "build_app": "exporters._webapp",
     "build_report": "exporters._reportagg",
     "load_records": "exporters._reportload",
     "parse_duration": "exporters._reportwindow",
     "parse_time": "exporters._reportwindow",
+    "pcap_router": "exporters._webpcap",
     "record_schema": "exporters._recordschema",
     "records_frame": "exporters._reportload",
     "render": "exporters._reportrender",
@@ -102,9 +111,11 @@ __all__ = [
     "FORMATS",
     "OPENAPI_PATH",
     "POD_COLUMNS",
+    "AlertCaptures",
     "CaptureHealth",
     "CardinalityConfig",
     "ConcurrencyLimit",
+    "DownloadCounts",
     "EndedFlows",
     "EndpointDirectory",
     "ExporterError",
@@ -120,7 +131,9 @@ __all__ = [
     "IpfixTarget",
     "IpfixTargetError",
     "JsonLinesWriter",
+    "KeptCapture",
     "ListenError",
+    "MacTable",
     "MetricsConfig",
     "MirrorscopeError",
     "NoticeCounts",
@@ -129,13 +142,16 @@ __all__ = [
     "NoticeMetricsCollector",
     "OpenFile",
     "PcapArchive",
+    "PcapMetricsCollector",
     "PcapQuery",
+    "PcapSources",
     "PcapStore",
     "PcapStoreError",
     "RecordsError",
     "RecordsRetention",
     "Report",
     "RotatingJsonLinesWriter",
+    "Selection",
     "SenderCounters",
     "Slot",
     "StoreConfig",
@@ -143,6 +159,7 @@ __all__ = [
     "StoredFileInfo",
     "StoredFrame",
     "Window",
+    "alerts_router",
     "app_protocols",
     "build_app",
     "build_report",
@@ -154,11 +171,13 @@ __all__ = [
     "parse_listen",
     "parse_size",
     "parse_time",
+    "pcap_router",
     "prune",
     "range_path",
     "record_schema",
     "records_frame",
     "render",
+    "select",
     "status_router",
     "write_pcapng",
 ]

@@ -169,6 +169,10 @@ class PcapStore:
                 return
             self._write(batch, decoded, now)
 
+    def on_frames(self, batch: FrameBatch, decoded: DecodedBatch) -> None:
+        """The store as the pipeline's ``FrameSink``: ``write``."""
+        self.write(batch, decoded)
+
     def tick(self) -> None:
         """Close the file once it is older than ``max_file_age_s`` even if no frame comes."""
         with self._lock:

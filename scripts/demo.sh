@@ -108,3 +108,28 @@ cat <<EOF
   lab:       export MIRRORSCOPE_OVSDB=$OVSDB MIRRORSCOPE_NETNS=$NODE_NS
   tear down: $CTL lab down --name $NAME   (the service notices its namespace is gone and exits)
 EOF
+
+# --- pcap store (issue 11): the last minute of one pod's packets, opened with tshark -----------
+PCAP_DIR=$OUT/pcap
+HTTP_POD=$($PY -c 'import json, sys
+s = json.load(open(sys.argv[1]))
+print(next(x["pod"] for x in s["services"] if x["kind"] == "http"))' "$RUN_DIR/lab.json")
+say "the service again, now with its pcap store: --pcap-dir $PCAP_DIR"
+stop_service
+$CTL capture run --iface mirror0 --records "$RECORDS" --listen "$LISTEN" --pidfile "$PIDFILE" \
+    --pcap-dir "$PCAP_DIR" --pcap-quota 256M --pcap-min-free 64M >"$OUT/capture.log" 2>&1 &
+for _ in $(seq 100); do grep -q 'capturing on' "$OUT/capture.log" && break; sleep 0.1; done
+for _ in 1 2 3; do
+    in_client curl -s -o /dev/null "http://$HTTP_IP:$HTTP_PORT/"
+    in_client ping -c 1 -q "$HTTP_IP" >/dev/null
+done
+say "mirrorctl pcap get --pod $HTTP_POD --since 1m -o $OUT/pod.pcapng"
+$CTL pcap get --server "http://$LISTEN" --pod "$HTTP_POD" --since 1m -o "$OUT/pod.pcapng"
+say "tshark -r $OUT/pod.pcapng (its first packets; the comments name the pods)"
+tshark -r "$OUT/pod.pcapng" -n -c 12 2>/dev/null || true
+tshark -r "$OUT/pod.pcapng" -n -c 1 -T fields -e frame.comment 2>/dev/null || true
+cat <<EOF
+
+  pcap:      $CTL pcap ls --server http://$LISTEN
+             $CTL pcap follow --server http://$LISTEN --pod $HTTP_POD -w - | wireshark -k -i -
+EOF

@@ -22,6 +22,7 @@ from exporters import (
 )
 from mirrorctl import ovs, service
 from mirrorctl.cli._notices import add_notice_options
+from mirrorctl.cli._pcapflags import add_pcap_options
 from mirrorctl.ovs import DEFAULT_BRIDGE, DEFAULT_OUTPUT, ENDPOINT_ENV
 from mirrorctl.service import NETNS_ENV, TOKEN_ENV
 
@@ -124,6 +125,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     _analysis_options(run)
     _ipfix_options(run)
     add_notice_options(run)
+    add_pcap_options(run)
     _ovsdb_options(run)
     run.set_defaults(handler=_run)
 

@@ -12,8 +12,10 @@ if TYPE_CHECKING:
     from mirrorctl.service._config import (
         NETNS_ENV,
         TOKEN_ENV,
+        PcapApiConfig,
         RunConfig,
         pipeline_options,
+        resolve_token,
         run_config,
     )
     from mirrorctl.service._embed import LiveCapture, Pipeline, analyse_pcap, live_capture
@@ -27,6 +29,7 @@ _LAZY: dict[str, str] = {
     "LiveCapture": "mirrorctl.service._embed",
     "NETNS_ENV": "mirrorctl.service._config",
     "Outputs": "mirrorctl.service._assemble",
+    "PcapApiConfig": "mirrorctl.service._config",
     "Pipeline": "mirrorctl.service._embed",
     "RunConfig": "mirrorctl.service._config",
     "TOKEN_ENV": "mirrorctl.service._config",
@@ -38,6 +41,7 @@ _LAZY: dict[str, str] = {
     "offline_source": "mirrorctl.service._assemble",
     "pipeline_options": "mirrorctl.service._config",
     "read_files": "mirrorctl.service._read",
+    "resolve_token": "mirrorctl.service._config",
     "run_config": "mirrorctl.service._config",
     "run_multi": "mirrorctl.service._workers",
     "run_single": "mirrorctl.service._runtime",
@@ -59,6 +63,7 @@ __all__: list[str] = [
     "Assembly",
     "LiveCapture",
     "Outputs",
+    "PcapApiConfig",
     "Pipeline",
     "RunConfig",
     "analyse_pcap",
@@ -69,6 +74,7 @@ __all__: list[str] = [
     "offline_source",
     "pipeline_options",
     "read_files",
+    "resolve_token",
     "run_config",
     "run_multi",
     "run_single",

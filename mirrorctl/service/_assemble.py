@@ -17,6 +17,7 @@ from typing import IO
 from analyzers import (
     AnalysisPipeline,
     FlowSink,
+    FrameSink,
     IdentityMap,
     NoticeDetectors,
     NoticeOptions,
@@ -30,10 +31,13 @@ from exporters import (
     IpfixExporter,
     IpfixOptions,
     JsonLinesWriter,
+    MacTable,
     NoticeCounts,
     NoticeLog,
+    PcapStore,
     RecordsRetention,
     RotatingJsonLinesWriter,
+    StoreConfig,
 )
 
 
@@ -62,6 +66,9 @@ class Outputs:
     notices: NoticeOptions | None = None
     notices_stream: IO[str] | None = None
     notices_prefix: str = "notices"
+    #: Store every frame, before duplicate suppression, in rotating pcap files (``--pcap-dir``);
+    #: also learns each address's MAC, which a pod's download needs for its ARP and ND.
+    pcap: StoreConfig | None = None
 
 
 class Assembly:
@@ -77,6 +84,8 @@ class Assembly:
         detectors: NoticeDetectors | None = None,
         notice_log: NoticeLog | None = None,
         notice_counts: NoticeCounts | None = None,
+        store: PcapStore | None = None,
+        macs: MacTable | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.writer = writer
@@ -85,6 +94,8 @@ class Assembly:
         self.detectors = detectors
         self.notice_log = notice_log
         self.notice_counts = notice_counts
+        self.store = store
+        self.macs = macs
         self._interim_ns = time.time_ns()  # running flows' last interim records (IPFIX)
         self._closed = False
         self._lock = threading.Lock()
@@ -95,9 +106,11 @@ class Assembly:
 
     def tick(self) -> None:
         """The wall clock's turn: flows end on a quiet link, a records file rotates when due,
-        running flows go to IPFIX every active timeout."""
+        running flows go to IPFIX every active timeout, a pcap file closes when old enough."""
         now = time.time_ns()
         self.pipeline.tick(now)
+        if self.store is not None:
+            self.store.tick()
         if isinstance(self.writer, RotatingJsonLinesWriter):
             self.writer.rotate_if_due()
         if self.notice_log is not None:
@@ -126,6 +139,8 @@ class Assembly:
                 self.notice_log.close()
             if self.ipfix is not None:
                 self.ipfix.close()
+            if self.store is not None:
+                self.store.close()
 
 
 def assemble(
@@ -158,12 +173,16 @@ def assemble(
         sinks.append(ipfix)
     sinks.extend(outputs.sinks)
     detectors, notice_log, counts = _notices(outputs, node)
+    store = PcapStore(outputs.pcap) if outputs.pcap is not None else None
+    macs = MacTable() if store is not None else None
+    frame_sinks: list[FrameSink] = [s for s in (store, macs) if s is not None]
     pipeline = AnalysisPipeline(
         identity,
         sinks,
         node=node,
         options=options or PipelineOptions(),
         event_sinks=[detectors] if detectors is not None else (),
+        frame_sinks=frame_sinks,
     )
     return Assembly(
         pipeline,
@@ -173,6 +192,8 @@ def assemble(
         detectors=detectors,
         notice_log=notice_log,
         notice_counts=counts,
+        store=store,
+        macs=macs,
     )
 
 

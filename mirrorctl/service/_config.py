@@ -16,7 +16,9 @@ from exporters import (
     IpfixOptions,
     IpfixTarget,
     MetricsConfig,
+    PcapStoreError,
     RecordsRetention,
+    StoreConfig,
     parse_size,
 )
 from mirrorctl import ovs
@@ -26,6 +28,17 @@ log = logging.getLogger(__name__)
 
 NETNS_ENV = "MIRRORSCOPE_NETNS"
 TOKEN_ENV = "MIRRORSCOPE_TOKEN"  # noqa: S105 - the variable's name, not a secret
+
+
+@dataclass(frozen=True, slots=True)
+class PcapApiConfig:
+    """The pcap API's limits and the alert captures' windows and kept area (``--alert-*``)."""
+
+    max_downloads: int = 4
+    max_download_bytes: int = 1 << 30
+    alert_lookback_s: float = 60.0
+    alert_lookahead_s: float = 30.0
+    kept_quota_bytes: int = 1 << 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +67,51 @@ class RunConfig:
     token: str | None = field(default=None, repr=False)
     records_retention: RecordsRetention | None = None  # --records-quota, --records-retention
     notices: NoticeOptions | None = None  # the detectors' options; None: --no-notices
+    pcap: StoreConfig | None = None  # --pcap-dir and friends; each worker sets its own index
+    pcap_api: PcapApiConfig = field(default_factory=PcapApiConfig)
+
+
+def _size_flag(text: str, flag: str) -> int:
+    """A size flag's value in bytes (``exporters.parse_size``), or a usage error naming it."""
+    try:
+        return parse_size(text)
+    except ValueError as e:
+        raise UsageError(f"{flag}: {e}") from None
+
+
+def pcap_config(args: argparse.Namespace, node: str) -> StoreConfig | None:
+    """--pcap-dir, --pcap-quota, --pcap-file-size, --pcap-file-age, --pcap-min-free,
+    --pcap-snaplen; None without --pcap-dir."""
+    if args.pcap_dir is None:
+        return None
+    config = StoreConfig(
+        directory=Path(args.pcap_dir),
+        node=node,
+        quota_bytes=_size_flag(args.pcap_quota, "--pcap-quota"),
+        max_file_bytes=_size_flag(args.pcap_file_size, "--pcap-file-size"),
+        max_file_age_s=args.pcap_file_age,
+        min_free_bytes=_size_flag(args.pcap_min_free, "--pcap-min-free"),
+        snaplen=args.pcap_snaplen,
+    )
+    try:
+        config.check()
+    except PcapStoreError as e:
+        raise UsageError(f"--pcap-dir: {e}") from None
+    return config
+
+
+def pcap_api_config(args: argparse.Namespace) -> PcapApiConfig:
+    if args.max_downloads < 1:
+        raise UsageError(f"--max-downloads must be at least 1, not {args.max_downloads}")
+    if args.alert_lookback < 0 or args.alert_lookahead < 0:
+        raise UsageError("--alert-lookback and --alert-lookahead must not be negative")
+    return PcapApiConfig(
+        max_downloads=args.max_downloads,
+        max_download_bytes=_size_flag(args.max_download_size, "--max-download-size"),
+        alert_lookback_s=args.alert_lookback,
+        alert_lookahead_s=args.alert_lookahead,
+        kept_quota_bytes=_size_flag(args.kept_quota, "--kept-quota"),
+    )
 
 
 def pipeline_options(args: argparse.Namespace) -> PipelineOptions:
@@ -106,12 +164,14 @@ def run_config(args: argparse.Namespace) -> RunConfig:
         raise UsageError("--rotate-mb, --block-mb and --blocks must be at least 1")
     metrics = _metrics_config(args)  # bad flags fail before anything connects
     ipfix = ipfix_options(args)
+    api = pcap_api_config(args)
     token = resolve_token(args.token_file, os.environ)
     retention = records_retention(args)
     notices = None if args.no_notices else notice_options(args)
     endpoint = ovs.resolve_endpoint(args.ovsdb, os.environ)
     netns = args.netns or os.environ.get(NETNS_ENV) or None
     node = _resolve_node(args, endpoint)
+    pcap = pcap_config(args, node)
     return RunConfig(
         iface=args.iface,
         netns=netns,
@@ -134,6 +194,8 @@ def run_config(args: argparse.Namespace) -> RunConfig:
         token=token,
         records_retention=retention,
         notices=notices,
+        pcap=pcap,
+        pcap_api=api,
     )
 
 

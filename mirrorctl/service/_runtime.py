@@ -32,6 +32,7 @@ from exporters import (
 from mirrorctl.ovs import MirrorSpec
 from mirrorctl.service._config import RunConfig
 from mirrorctl.service._feed import OvsdbFeed, start_feed
+from mirrorctl.service._pcapserve import PcapEndpoints, PcapView
 from mirrorctl.service._worker import Worker
 
 if TYPE_CHECKING:
@@ -58,8 +59,10 @@ def serve(
     ipfix: Callable[[], Mapping[str, SenderCounters]] | None = None,
     token: str | None = None,
     notices: Callable[[], Mapping[NoticeKey, int]] | None = None,
-) -> tuple[FlowMetricsCollector, HttpServer | None]:
-    """The collector of ``source``, and the listener serving it on ``listen`` (unless "off").
+    pcap: PcapView | None = None,
+) -> tuple[FlowMetricsCollector, HttpServer | None, PcapEndpoints | None]:
+    """The collector of ``source``, the listener serving it on ``listen`` (unless "off"), and
+    the pcap endpoints when ``pcap`` (``--pcap-dir``) is given (the caller closes them).
 
     ``token`` guards every path but /metrics, /healthz and /readyz; without one the API is open.
     """
@@ -82,7 +85,7 @@ def serve(
     if notices is not None:
         registry.register(NoticeMetricsCollector(metrics.node, notices))
     if listen == "off":
-        return collector, None
+        return collector, None, None
     # the web framework loads only when the service serves HTTP
     from exporters import HttpServer, build_app, status_router  # noqa: PLC0415
 
@@ -95,13 +98,20 @@ def serve(
             "whoever reaches it",
             listen,
         )
-    app = build_app(
-        registry, ready, token=token, routers=[status_router(metrics.node, health, ready)]
-    )
-    server = HttpServer(app, listen).start()
+    routers = [status_router(metrics.node, health, ready)]
+    endpoints = PcapEndpoints(pcap, identity, registry) if pcap is not None else None
+    if endpoints is not None:
+        routers.extend(endpoints.routers())
+    app = build_app(registry, ready, token=token, routers=routers)
+    try:
+        server = HttpServer(app, listen).start()
+    except BaseException:
+        if endpoints is not None:
+            endpoints.close()
+        raise
     host, port = server.address
     print(f"serving http://{host}:{port}/metrics", file=sys.stderr, flush=True)
-    return collector, server
+    return collector, server, endpoints
 
 
 def run_single(cfg: RunConfig, listen: str, keep: MirrorSpec | None) -> int:
@@ -111,14 +121,16 @@ def run_single(cfg: RunConfig, listen: str, keep: MirrorSpec | None) -> int:
     running = threading.Event()
     worker: Worker | None = None
     server: HttpServer | None = None
+    endpoints: PcapEndpoints | None = None
     try:
         worker = Worker(cfg, 0, identity)
-        collector, server = serve(
+        collector, server, endpoints = serve(
             listen, source=FlowTableSource(worker.pipeline.table), identity=identity,
             metrics=cfg.metrics or MetricsConfig(node=cfg.node), ended=worker.ended,
             health=worker.health, feed=feed, running=running, token=cfg.token,
             ipfix=worker.ipfix_counters if cfg.ipfix is not None else None,
             notices=worker.notice_counts if cfg.notices is not None else None,
+            pcap=_local_pcap(cfg, worker),
         )  # fmt: skip
         w = worker
         lost = threading.Event()
@@ -161,11 +173,28 @@ def run_single(cfg: RunConfig, listen: str, keep: MirrorSpec | None) -> int:
         return 0
     finally:
         stop.set()
+        if endpoints is not None:
+            endpoints.close()
         if server is not None:
             server.stop()
         if worker is not None:
             worker.source.close()
         feed_thread.join(timeout=5)
+
+
+def _local_pcap(cfg: RunConfig, worker: Worker) -> PcapView | None:
+    """The one worker's store as the listener sees it (None without --pcap-dir)."""
+    store, macs = worker.assembly.store, worker.assembly.macs
+    if cfg.pcap is None or store is None or macs is None:
+        return None
+    return PcapView(
+        config=cfg.pcap,
+        api=cfg.pcap_api,
+        stores=lambda: [store.counters()],
+        macs=macs.macs,
+        open_files=lambda: [f for f in (store.open_file(),) if f is not None],
+        in_process=True,
+    )
 
 
 def netns_gone(netns: str | None) -> bool:

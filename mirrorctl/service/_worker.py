@@ -13,8 +13,10 @@ from exporters import (
     CaptureHealth,
     EndedFlows,
     NoticeKey,
+    OpenFile,
     RotatingJsonLinesWriter,
     SenderCounters,
+    StoreCounters,
 )
 from mirrorctl.service._assemble import Outputs, assemble
 from mirrorctl.service._config import RunConfig
@@ -37,6 +39,9 @@ class WorkerReport:
     evictions: int = 0  # flows its table ended early, so far
     ipfix: dict[str, SenderCounters] = field(default_factory=dict)  # by collector
     notices: dict[NoticeKey, int] = field(default_factory=dict)  # raised so far
+    pcap: StoreCounters | None = None  # its pcap store's counters (--pcap-dir)
+    pcap_open: OpenFile | None = None  # the file its store is writing, for the listing
+    macs: dict[int, int] = field(default_factory=dict)  # address key -> MAC it sends from
 
 
 def _open_source(cfg: RunConfig, fanout: tuple[int, int] | None) -> AfPacketSource:
@@ -79,6 +84,7 @@ class Worker:
             ipfix=None if cfg.ipfix is None else replace(cfg.ipfix, domain=index),
             notices=cfg.notices,
             notices_prefix=f"notices-{cfg.node or 'node'}-w{index}",
+            pcap=None if cfg.pcap is None else replace(cfg.pcap, worker=index),
         )
         self.assembly = assemble(identity, outputs, node=cfg.node, options=cfg.options)
         if self.assembly.ended is None:  # outputs.metrics asks for it: a bug in assemble
@@ -120,6 +126,7 @@ class Worker:
         table = self.pipeline.table
         active = table.active_view()
         evictions = table.counters().flows_evicted
+        store, macs = self.assembly.store, self.assembly.macs
         return WorkerReport(
             self.index,
             active,
@@ -131,6 +138,9 @@ class Worker:
             evictions,
             self.ipfix_counters(),
             self.notice_counts(),
+            pcap=None if store is None else store.counters(),
+            pcap_open=None if store is None else store.open_file(),
+            macs={} if macs is None else macs.macs(),
         )
 
     def ipfix_counters(self) -> dict[str, SenderCounters]:

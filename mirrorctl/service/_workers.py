@@ -30,13 +30,16 @@ from exporters import (
     FlowSnapshot,
     MetricsConfig,
     NoticeKey,
+    OpenFile,
     SenderCounters,
+    StoreCounters,
     merge_counters,
     merge_notice_counts,
 )
 from mirrorctl.ovs import MirrorSpec
 from mirrorctl.service._config import RunConfig
 from mirrorctl.service._feed import start_feed
+from mirrorctl.service._pcapserve import PcapView
 from mirrorctl.service._received import ReceivedAt
 from mirrorctl.service._runtime import TICK_S, announce, netns_gone, serve
 from mirrorctl.service._worker import Worker, WorkerReport
@@ -123,6 +126,8 @@ class _Merged:
         self._health: dict[int, CaptureHealth] = {}
         self._ipfix: dict[int, dict[str, SenderCounters]] = {}
         self._notices: dict[int, dict[NoticeKey, int]] = {}
+        self._pcap: dict[int, tuple[StoreCounters, OpenFile | None]] = {}
+        self._macs: dict[int, int] = {}
         self._ended = ended
         self.finished: set[int] = set()
         self.workers = workers
@@ -137,6 +142,9 @@ class _Merged:
             self._health[r.index] = r.health
             self._ipfix[r.index] = r.ipfix
             self._notices[r.index] = r.notices
+            if r.pcap is not None:
+                self._pcap[r.index] = (r.pcap, r.pcap_open)
+            self._macs.update(r.macs)
             if r.final:
                 self.finished.add(r.index)
 
@@ -157,6 +165,18 @@ class _Merged:
         """Notices by note and source pod, summed over the workers' last reports."""
         with self._lock:
             return merge_notice_counts(self._notices.values())
+
+    def pcap_stores(self) -> list[StoreCounters]:
+        with self._lock:
+            return [c for c, _ in self._pcap.values()]
+
+    def pcap_open_files(self) -> list[OpenFile]:
+        with self._lock:
+            return [f for _, f in self._pcap.values() if f is not None]
+
+    def macs(self) -> dict[int, int]:
+        with self._lock:
+            return dict(self._macs)
 
     def health(self) -> CaptureHealth:
         with self._lock:
@@ -203,12 +223,18 @@ def run_multi(cfg: RunConfig, listen: str, keep: MirrorSpec | None) -> int:
         merged = _Merged(cfg.workers, ended)
         running = threading.Event()
         running.set()
-        collector, server = serve(
+        pcap = None
+        if cfg.pcap is not None:
+            pcap = PcapView(
+                config=cfg.pcap, api=cfg.pcap_api, stores=merged.pcap_stores, macs=merged.macs,
+                open_files=merged.pcap_open_files, in_process=False,
+            )  # fmt: skip
+        collector, server, endpoints = serve(
             listen, source=merged, identity=identity,
             metrics=cfg.metrics or MetricsConfig(node=cfg.node), ended=ended,
             health=merged.health, feed=feed, running=running, token=cfg.token,
             ipfix=merged.ipfix_counters if cfg.ipfix is not None else None,
-            notices=merged.notice_counts if cfg.notices is not None else None,
+            notices=merged.notice_counts if cfg.notices is not None else None, pcap=pcap,
         )  # fmt: skip
         # The parent's received counter is a report old: pair OVS writes with the workers'
         # counters interpolated to the write instead (see ReceivedAt).
@@ -237,6 +263,8 @@ def run_multi(cfg: RunConfig, listen: str, keep: MirrorSpec | None) -> int:
                             conns.pop(conn)  # its pipe closes next: that EOF is expected
         running.clear()
         stop.set()
+        if endpoints is not None:
+            endpoints.close()
         if server is not None:
             server.stop()
         feed_thread.join(timeout=5)

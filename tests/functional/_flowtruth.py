@@ -34,11 +34,15 @@ def client(state: LabState) -> LabPod:
 class Tcpdump:
     """``tcpdump -i IFACE -w FILE`` in a netns, started and stopped cleanly."""
 
-    def __init__(self, netns: str, pcap: Path, iface: str = "mirror0") -> None:
+    def __init__(
+        self, netns: str, pcap: Path, iface: str = "mirror0", *, immediate: bool = False
+    ) -> None:
+        """``immediate``: each packet is written as it arrives (libpcap's immediate mode), so
+        stopping right after traffic loses nothing still waiting in the ring."""
         self.pcap = pcap
         self.proc = subprocess.Popen(
             ["ip", "netns", "exec", netns, "tcpdump", "-i", iface, "-n", "-U", "-B", "65536",
-             "-w", str(pcap)],
+             *(["--immediate-mode"] if immediate else []), "-w", str(pcap)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )  # fmt: skip

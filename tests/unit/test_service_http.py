@@ -107,7 +107,7 @@ def _serve(token: str | None) -> tuple[HttpServer, threading.Event]:
                      node="node-a")  # fmt: skip
     running = threading.Event()
     running.set()
-    _, server = serve(
+    _, server, _ = serve(
         "127.0.0.1:0", source=FakeFlowTable(), identity=identity,
         metrics=MetricsConfig(node="node-a"), ended=EndedFlows(), health=CaptureHealth,
         feed=feed, running=running, token=token,
@@ -151,9 +151,10 @@ def test_listen_off_serves_nothing() -> None:
     """--listen off: the collector exists, no listener is started."""
     identity = IdentityMap()
     feed = OvsdbFeed("unix:/x", identity, bridge="br-int", iface="mirror0", node="n")
-    collector, server = serve(
+    collector, server, endpoints = serve(
         "off", source=FakeFlowTable(), identity=identity, metrics=MetricsConfig(node="n"),
         ended=EndedFlows(), health=CaptureHealth, feed=feed, running=threading.Event(),
     )  # fmt: skip
     assert server is None
+    assert endpoints is None
     assert collector is not None
