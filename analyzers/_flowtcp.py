@@ -107,7 +107,7 @@ def tcp_rows(  # noqa: PLR0917 - hot-path column helper
         t_letter = retx & np.isin(running + before[gid], _POW10)
     # ---- content gaps: flows with a hole, or an ACK past the peer's data, go to _tcpgaps
     seg_eff = np.where(excluded, 0, seg)
-    gaps = _gap_screen(c, dec, rws, gid, flags, g_i, ok, base, gmax, run, rel, prev, seg_eff)
+    gaps = _gap_screen(c, dec, rws, slot, d, gid, flags, g_i, ok, base, run, rel, prev, seg_eff)
     # ---- which segments need the scalar state machine
     ctrl = (flags & (SYN | FIN | RST)) != 0
     nosfr = ~ctrl
@@ -151,12 +151,13 @@ def _gap_screen(  # noqa: PLR0917 - hot-path column helper
     c: FlowColumns,
     dec: DecodedBatch,
     rws: I64,
+    slot: I64,
+    d: npt.NDArray[np.intp],
     gid: I64,
     flags: I64,
     g_i: I64,
     ok: npt.NDArray[np.bool_],
     base: I64,
-    gmax: I64,
     run: I64,
     rel: I64,
     prev: I64,
@@ -166,43 +167,48 @@ def _gap_screen(  # noqa: PLR0917 - hot-path column helper
 
     A hole is a segment starting beyond the highest end of its direction before it; an ACK
     is past the data when it exceeds the highest end the peer had sent *before it* in
-    arrival order, so the screen does not depend on how packets fall into batches. Per
-    group first: an ACK at most the peer's end before the pass, or past its end after it,
-    is decided there; only those in between search the peer group's running maximum.
+    arrival order (none in the pass: the peer's end before it, if any), so the screen does
+    not depend on how packets fall into batches. One sort merges each flow's two directions
+    into arrival order; the peer's last row before an ACK is then the row just before the
+    ACK's run of same-direction rows, so no ACK needs a search of its own.
     """
     cand = (seg > 0) & (rel - seg > prev)
+    pos, flow_m, d_m, rws_m = _by_arrival(slot, d, rws, len(dec))
+    m = pos.shape[0]
+    idx = np.arange(m)
+    new_flow = np.empty(m, np.bool_)
+    new_flow[0] = True
+    np.not_equal(flow_m[1:], flow_m[:-1], out=new_flow[1:])
+    new_run = new_flow.copy()  # a run of one direction's rows starts
+    new_run[1:] |= d_m[1:] != d_m[:-1]
+    run_start = np.maximum.accumulate(idx * new_run)
+    # a run after the flow's first follows the peer's run: its last row holds the peer's end
+    seen = run_start > np.maximum.accumulate(idx * new_flow)
+    end_m = (base[gid] + np.maximum(run, 0))[pos]  # each row's direction's end after it
+    hi = end_m[run_start - 1]
+    past = seen & (((dec.tcp_ack[rws_m] - hi + _HALF) & 0xFFFFFFFF) - _HALF > 0)
+    hit = pos[np.flatnonzero(past)]
+    cand[hit[(flags[hit] & ACK) != 0]] = True
+    # no peer row before the ACK in this pass: the peer's end before the pass decides
+    q = pos[np.flatnonzero(~seen)]
+    q = q[(flags[q] & ACK) != 0]
     g_slot = g_i >> 1
-    ngr = g_i.shape[0]
-    g_peer = np.full(ngr, -1, np.int64)
-    if ngr > 1:
-        up = np.flatnonzero(g_slot[1:] == g_slot[:-1])
-        g_peer[up] = up + 1
-        g_peer[up + 1] = up
-    in_pass = g_peer >= 0
-    pgc = np.maximum(g_peer, 0)
-    peer_flat = g_i ^ 1
-    pre_ok = np.where(in_pass, ok[pgc], c.seq_ok_f[peer_flat])
-    pre_hi = np.where(in_pass, base[pgc], c.seq_max_f[peer_flat])
-    end_hi = np.where(in_pass, base[pgc] + gmax[pgc], pre_hi)
-    ack = dec.tcp_ack[rws].astype(np.int64)
-    a = np.flatnonzero((flags & ACK) != 0)
-    ga = gid[a]
-    aa = ack[a]
-    past_end = ((aa - end_hi[ga] + _HALF) & 0xFFFFFFFF) - _HALF > 0
-    past_pre = ((aa - pre_hi[ga] + _HALF) & 0xFFFFFFFF) - _HALF > 0
-    cand[a[past_end & pre_ok[ga]]] = True
-    # in between, or a peer new in this pass: its end just before each ACK decides
-    mid = np.flatnonzero(in_pass[ga] & ~(past_end & pre_ok[ga]) & (past_pre | ~pre_ok[ga]))
-    if mid.size:
-        q = a[mid]
-        pg = g_peer[ga[mid]]
-        key = (gid << 32) | rws  # groups are contiguous and in arrival order
-        j = np.searchsorted(key, (pg << 32) | rws[q]) - 1
-        jc = np.maximum(j, 0)
-        seen = (j >= 0) & (gid[jc] == pg)
-        hi = base[pg] + np.maximum(run[jc], 0)
-        beyond = ((ack[q] - hi + _HALF) & 0xFFFFFFFF) - _HALF > 0
-        cand[q[np.where(seen, beyond, past_pre[mid] & pre_ok[ga[mid]])]] = True
+    if q.size:
+        ngr = g_i.shape[0]
+        g_peer = np.full(ngr, -1, np.int64)
+        if ngr > 1:
+            up = np.flatnonzero(g_slot[1:] == g_slot[:-1])
+            g_peer[up] = up + 1
+            g_peer[up + 1] = up
+        gq = gid[q]
+        pq = g_peer[gq]
+        in_pass = pq >= 0
+        pqc = np.maximum(pq, 0)
+        peer_flat = g_i[gq] ^ 1
+        pre_ok = np.where(in_pass, ok[pqc], c.seq_ok_f[peer_flat])
+        pre_hi = np.where(in_pass, base[pqc], c.seq_max_f[peer_flat])
+        ahead = ((dec.tcp_ack[rws[q]] - pre_hi + _HALF) & 0xFFFFFFFF) - _HALF > 0
+        cand[q[pre_ok & ahead]] = True
     stored = c.gaps
     if not cand.any() and not stored:
         return None
@@ -216,6 +222,36 @@ def _gap_screen(  # noqa: PLR0917 - hot-path column helper
     gsel = np.flatnonzero(np.isin(g_slot, cs))
     edge0 = dict(zip(g_i[gsel].tolist(), np.where(ok[gsel], base[gsel], -1).tolist(), strict=True))
     return _GapRows(rows, set(cs.tolist()), edge0)
+
+
+def _by_arrival(
+    slot: I64, d: npt.NDArray[np.intp], rws: I64, n_rows: int
+) -> tuple[I64, I64, I64, I64]:
+    """Positions of the rows per flow in arrival order, with their flow, direction and row.
+
+    The rows come grouped by flow, each direction in arrival order: a stable sort (a merge of
+    those runs) on the flow's rank, then the row number, gives each flow in arrival order.
+    The fields are packed into one integer per row when they fit, so the sort yields them
+    all without gathers; *n_rows* bounds the row numbers.
+    """
+    m = rws.shape[0]
+    flow = np.empty(m, np.int64)
+    flow[0] = 0
+    np.not_equal(slot[1:], slot[:-1], out=flow[1:])
+    np.cumsum(flow, out=flow)
+    pb = max(m - 1, 1).bit_length()
+    rb = max(n_rows - 1, 1).bit_length()
+    if int(flow[-1]).bit_length() + rb + 1 + pb <= 63:  # int64's value bits
+        k = (flow << (rb + 1 + pb)) | (rws << (1 + pb)) | (d << pb) | np.arange(m)
+        k.sort(kind="stable")
+        return (
+            k & ((1 << pb) - 1),
+            k >> (rb + 1 + pb),
+            (k >> pb) & 1,
+            (k >> (1 + pb)) & ((1 << rb) - 1),
+        )
+    o = np.argsort((flow << 32) | rws, kind="stable")
+    return o, flow[o], d[o].astype(np.int64), rws[o]
 
 
 def _tcp_events(  # noqa: PLR0917 - hot-path column helper
