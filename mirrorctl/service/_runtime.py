@@ -27,7 +27,7 @@ from exporters import (
     MetricsConfig,
     SenderCounters,
 )
-from mirrorctl.ovs import MirrorSpec
+from mirrorctl.ovs import MirrorSpec, SpecSource
 from mirrorctl.service._config import RunConfig
 from mirrorctl.service._feed import OvsdbFeed, start_feed
 from mirrorctl.service._worker import Worker
@@ -99,7 +99,7 @@ def serve(
     return collector, server
 
 
-def run_single(cfg: RunConfig, listen: str, keep: MirrorSpec | None) -> int:
+def run_single(cfg: RunConfig, listen: str, keep: MirrorSpec | SpecSource | None) -> int:
     identity = IdentityMap()
     stop = threading.Event()
     feed, feed_thread = start_feed(cfg, identity, stop, keep)

@@ -32,7 +32,7 @@ from exporters import (
     SenderCounters,
     merge_counters,
 )
-from mirrorctl.ovs import MirrorSpec
+from mirrorctl.ovs import MirrorSpec, SpecSource
 from mirrorctl.service._config import RunConfig
 from mirrorctl.service._feed import start_feed
 from mirrorctl.service._received import ReceivedAt
@@ -164,7 +164,7 @@ class _Merged:
         )
 
 
-def run_multi(cfg: RunConfig, listen: str, keep: MirrorSpec | None) -> int:
+def run_multi(cfg: RunConfig, listen: str, keep: MirrorSpec | SpecSource | None) -> int:
     ctx = mp.get_context("fork")  # workers inherit the parsed config and logging; no re-import
     stop_all = ctx.Event()
     procs: list[tuple[Any, mpc.Connection]] = []
