@@ -8,8 +8,10 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from capture import MirrorscopeError
+from mirrorctl.cli import _settings
 
 __all__ = ["build_parser", "main"]
 
@@ -25,6 +27,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="Set up Kube-OVN traffic mirroring into mirror0 and analyse what it carries.",
     )
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        type=Path,
+        help="TOML file of flag values, top level or per command ([capture.run]); env "
+        "MIRRORSCOPE_CONFIG. Every flag is also read from MIRRORSCOPE_<FLAG>, e.g. "
+        "MIRRORSCOPE_KEEP_MIRROR; the command line wins, then the environment, then the file",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in (_mirror, _lab, _capture, _pcap, _report):
         module.register(sub)
@@ -33,6 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        _settings.settle(parser, argv, os.environ)
+    except MirrorscopeError as exc:
+        print(f"mirrorctl: error: {exc}", file=sys.stderr)
+        return exc.exit_code
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.WARNING - 10 * min(args.verbose, 2),

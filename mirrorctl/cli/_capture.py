@@ -21,9 +21,10 @@ from exporters import (
     MetricsConfig,
 )
 from mirrorctl import ovs, service
+from mirrorctl.cli._mirror import follower
 from mirrorctl.cli._notices import add_notice_options
 from mirrorctl.cli._pcapflags import add_pcap_options
-from mirrorctl.ovs import DEFAULT_BRIDGE, DEFAULT_OUTPUT, ENDPOINT_ENV
+from mirrorctl.ovs import DEFAULT_BRIDGE, DEFAULT_KUBE_OVN_GRACE_S, DEFAULT_OUTPUT, ENDPOINT_ENV
 from mirrorctl.service import NETNS_ENV, TOKEN_ENV
 
 
@@ -84,9 +85,18 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     run.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this long")
     run.add_argument(
         "--keep-mirror",
-        choices=["none", "global"],
+        choices=["none", "global", "follow-kube-ovn"],
         default="none",
-        help="also keep a global mirror into --iface applied, like `mirrorctl watch --global`",
+        help="also keep a mirror into --iface applied: global, like `mirrorctl watch --global`, "
+        "or the pods Kube-OVN's m0 selects, like `mirrorctl watch --follow-kube-ovn`",
+    )
+    run.add_argument(
+        "--kube-ovn-grace-s",
+        type=float,
+        default=DEFAULT_KUBE_OVN_GRACE_S,
+        metavar="SECONDS",
+        help="with --keep-mirror follow-kube-ovn: keep the last selection this long after "
+        f"kube-ovn-cni's restart wiped m0 (default {DEFAULT_KUBE_OVN_GRACE_S:g})",
     )
     run.add_argument("--block-mb", type=int, default=4, help="ring block size in MiB (default 4)")
     run.add_argument("--blocks", type=int, default=64, help="ring blocks (default 64)")
@@ -211,7 +221,11 @@ def _read(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     cfg = service.run_config(args)
-    keep = ovs.MirrorSpec(select_all=True) if args.keep_mirror == "global" else None
+    keep: ovs.MirrorSpec | ovs.SpecSource | None = None
+    if args.keep_mirror == "global":
+        keep = ovs.MirrorSpec(select_all=True)
+    elif args.keep_mirror == "follow-kube-ovn":
+        keep = follower(args.bridge, args.kube_ovn_grace_s)
     if args.pidfile is not None:
         args.pidfile.write_text(f"{os.getpid()}\n", encoding="utf-8")
     try:

@@ -14,6 +14,7 @@ from typing import Any
 from mirrorctl import ovs
 from mirrorctl.ovs import (
     DEFAULT_BRIDGE,
+    DEFAULT_KUBE_OVN_GRACE_S,
     DEFAULT_OUTPUT,
     ENDPOINT_ENV,
     OVSDBUnreachableError,
@@ -94,7 +95,25 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         help="keep the selection in place (restores it after wipes and restarts)",
     )
     _selection(watch)
+    _follow_options(watch)
     watch.set_defaults(handler=_watch)
+
+
+def _follow_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--follow-kube-ovn",
+        action="store_true",
+        help="mirror, both directions, the pods Kube-OVN's own mirror m0 selects (annotation "
+        "ovn.kubernetes.io/mirror), following it as it changes",
+    )
+    parser.add_argument(
+        "--kube-ovn-grace-s",
+        type=float,
+        default=DEFAULT_KUBE_OVN_GRACE_S,
+        metavar="SECONDS",
+        help="with --follow-kube-ovn: keep the last selection this long after kube-ovn-cni's "
+        f"restart wiped m0, until it is written again (default {DEFAULT_KUBE_OVN_GRACE_S:g})",
+    )
 
 
 def _where(args: argparse.Namespace) -> tuple[str, str | None]:
@@ -178,6 +197,10 @@ def _status(args: argparse.Namespace) -> int:
 def _watch(args: argparse.Namespace) -> int:
     endpoint, netns = _where(args)
     spec = ovs.spec_from_args(args.select_all, args.pod, args.namespace)
+    if args.follow_kube_ovn:
+        if spec:
+            raise UsageError("--follow-kube-ovn takes its selection from m0: drop the others")
+        return _keep(args, follower(args.bridge, args.kube_ovn_grace_s), endpoint, netns)
     try:
         with ovs.connect(endpoint) as session:
             snap = session.snapshot()
@@ -192,6 +215,22 @@ def _watch(args: argparse.Namespace) -> int:
             f"nothing to keep: pass --global, --pod or --namespace "
             f"(mirrorctl has no selection recorded on {args.bridge})"
         )
+    return _keep(args, spec, endpoint, netns)
+
+
+def follower(bridge: str, grace_s: float) -> ovs.KubeOvnFollower:
+    """The spec source of --follow-kube-ovn (``watch`` and ``capture run --keep-mirror``)."""
+    if grace_s < 0:
+        raise UsageError(f"--kube-ovn-grace-s must not be negative, not {grace_s:g}")
+    return ovs.KubeOvnFollower(bridge=bridge, grace_s=grace_s)
+
+
+def _keep(
+    args: argparse.Namespace,
+    spec: ovs.MirrorSpec | ovs.SpecSource,
+    endpoint: str,
+    netns: str | None,
+) -> int:
     keeper = ovs.MirrorKeeper(endpoint, spec, bridge=args.bridge, output=args.iface, netns=netns)
     stop = threading.Event()
 
@@ -199,7 +238,8 @@ def _watch(args: argparse.Namespace) -> int:
         stop.set()
 
     previous = {s: signal.signal(s, _stop) for s in (signal.SIGTERM, signal.SIGINT)}
-    print(f"keeping {spec.describe()} on {args.bridge} -> {args.iface}; Ctrl-C to stop", flush=True)
+    what = spec.describe() if isinstance(spec, ovs.MirrorSpec) else "the pods Kube-OVN's m0 selects"
+    print(f"keeping {what} on {args.bridge} -> {args.iface}; Ctrl-C to stop", flush=True)
     try:
         keeper.run(stop)
     finally:

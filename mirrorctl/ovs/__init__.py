@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from mirrorctl.ovs._defaults import (
         DEFAULT_BRIDGE,
         DEFAULT_ENDPOINT,
+        DEFAULT_KUBE_OVN_GRACE_S,
         DEFAULT_OUTPUT,
         ENDPOINT_ENV,
     )
@@ -23,7 +24,8 @@ if TYPE_CHECKING:
         UsageError,
         VswitchdTimeoutError,
     )
-    from mirrorctl.ovs._keeper import MirrorKeeper
+    from mirrorctl.ovs._follow import KubeOvnFollower, kube_ovn_selection
+    from mirrorctl.ovs._keeper import MirrorKeeper, SpecSource
     from mirrorctl.ovs._links import LinkState, link_state
     from mirrorctl.ovs._mirrors import (
         MirrorSpec,
@@ -53,8 +55,10 @@ _LAZY: dict[str, str] = {
     "BridgeStatus": "mirrorctl.ovs._status",
     "DEFAULT_BRIDGE": "mirrorctl.ovs._defaults",
     "DEFAULT_ENDPOINT": "mirrorctl.ovs._defaults",
+    "DEFAULT_KUBE_OVN_GRACE_S": "mirrorctl.ovs._defaults",
     "DEFAULT_OUTPUT": "mirrorctl.ovs._defaults",
     "ENDPOINT_ENV": "mirrorctl.ovs._defaults",
+    "KubeOvnFollower": "mirrorctl.ovs._follow",
     "LinkError": "mirrorctl.ovs._errors",
     "LinkState": "mirrorctl.ovs._links",
     "MirrorError": "mirrorctl.ovs._errors",
@@ -69,6 +73,7 @@ _LAZY: dict[str, str] = {
     "PodRef": "mirrorctl.ovs._pods",
     "ReconcileReport": "mirrorctl.ovs._mirrors",
     "Snapshot": "mirrorctl.ovs._ovsdb",
+    "SpecSource": "mirrorctl.ovs._keeper",
     "UsageError": "mirrorctl.ovs._errors",
     "VswitchdTimeoutError": "mirrorctl.ovs._errors",
     "collect_status": "mirrorctl.ovs._status",
@@ -77,6 +82,7 @@ _LAZY: dict[str, str] = {
     "follow": "mirrorctl.ovs._ovsdb",
     "format_status": "mirrorctl.ovs._status",
     "identity_entries": "mirrorctl.ovs._pods",
+    "kube_ovn_selection": "mirrorctl.ovs._follow",
     "link_state": "mirrorctl.ovs._links",
     "node_name": "mirrorctl.ovs._pods",
     "owner_of": "mirrorctl.ovs._mirrors",
@@ -102,10 +108,12 @@ def __getattr__(name: str) -> object:
 __all__: list[str] = [
     "DEFAULT_BRIDGE",
     "DEFAULT_ENDPOINT",
+    "DEFAULT_KUBE_OVN_GRACE_S",
     "DEFAULT_OUTPUT",
     "ENDPOINT_ENV",
     "Backoff",
     "BridgeStatus",
+    "KubeOvnFollower",
     "LinkError",
     "LinkState",
     "MirrorError",
@@ -120,6 +128,7 @@ __all__: list[str] = [
     "PodRef",
     "ReconcileReport",
     "Snapshot",
+    "SpecSource",
     "UsageError",
     "VswitchdTimeoutError",
     "collect_status",
@@ -128,6 +137,7 @@ __all__: list[str] = [
     "follow",
     "format_status",
     "identity_entries",
+    "kube_ovn_selection",
     "link_state",
     "node_name",
     "owner_of",

@@ -10,3 +10,6 @@ DEFAULT_OUTPUT = "mirror0"
 DEFAULT_BRIDGE = "br-int"
 DEFAULT_ENDPOINT = "unix:/var/run/openvswitch/db.sock"
 ENDPOINT_ENV = "MIRRORSCOPE_OVSDB"
+#: How long ``--follow-kube-ovn`` keeps the last selection after kube-ovn-cni's restart wiped m0:
+#: long enough for it to re-add every annotated pod on a busy node.
+DEFAULT_KUBE_OVN_GRACE_S = 60.0

@@ -26,19 +26,23 @@ from mirrorctl.ovs._ovsdb import Backoff, Connector, OVSDBSession, Snapshot, con
 log = logging.getLogger(__name__)
 
 Observer = Callable[[OVSDBSession, Snapshot], None]
+#: Where a following keeper takes its spec from on every pass (e.g. ``KubeOvnFollower``).
+SpecSource = Callable[[Snapshot], MirrorSpec]
 
 
 class MirrorKeeper:
     """Keeps ``spec`` applied on ``bridge``; run it in a thread with :meth:`run`.
 
     The in-memory spec is authoritative when our row is gone (a wipe); while the row exists, a
-    selection another mirrorctl recorded in it (``enable``/``disable``) is adopted.
+    selection another mirrorctl recorded in it (``enable``/``disable``) is adopted. Given a
+    :data:`SpecSource` instead of a spec, the keeper follows it: each pass asks it for the spec,
+    and nothing recorded in our row is adopted.
     """
 
     def __init__(
         self,
         endpoint: str,
-        spec: MirrorSpec,
+        spec: MirrorSpec | SpecSource,
         *,
         bridge: str = DEFAULT_BRIDGE,
         output: str = DEFAULT_OUTPUT,
@@ -52,7 +56,8 @@ class MirrorKeeper:
         observers: Sequence[Observer] = (),
     ) -> None:
         self.endpoint = endpoint
-        self.spec = spec
+        self.source = None if isinstance(spec, MirrorSpec) else spec
+        self.spec = spec if isinstance(spec, MirrorSpec) else MirrorSpec()
         self.bridge = bridge
         self.output = output
         self.netns = netns
@@ -80,6 +85,8 @@ class MirrorKeeper:
                 return self.reconcile_once(own)
         snap = snapshot if snapshot is not None else session.snapshot()
         recorded = recorded_spec(snap, self.bridge, self.output)
+        if self.source is not None:
+            self.spec, recorded = self.source(snap), None
         if self._first and recorded is not None:
             # What earlier enable/watch runs recorded is kept too, not only this run's flags.
             self.spec = self.spec | recorded

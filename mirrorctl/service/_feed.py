@@ -7,7 +7,15 @@ import time
 from collections.abc import Callable
 
 from analyzers import IdentityMap
-from mirrorctl.ovs import MirrorKeeper, MirrorSpec, OVSDBSession, PodDirectory, Snapshot, follow
+from mirrorctl.ovs import (
+    MirrorKeeper,
+    MirrorSpec,
+    OVSDBSession,
+    PodDirectory,
+    Snapshot,
+    SpecSource,
+    follow,
+)
 from mirrorctl.service._config import RunConfig
 
 #: How often the OVSDB feed checks for an update. A statistics write is paired with the capture's
@@ -55,7 +63,7 @@ class OvsdbFeed:
         return self._mirror_tx if self.connected else None
 
     def thread(
-        self, stop: threading.Event, keep: MirrorSpec | None, netns: str | None
+        self, stop: threading.Event, keep: MirrorSpec | SpecSource | None, netns: str | None
     ) -> threading.Thread:
         if keep is not None:
             keeper = MirrorKeeper(
@@ -109,7 +117,10 @@ def _mirror_tx_packets(snapshot: Snapshot, bridge: str, iface: str) -> int | Non
 
 
 def start_feed(
-    cfg: RunConfig, identity: IdentityMap, stop: threading.Event, keep: MirrorSpec | None
+    cfg: RunConfig,
+    identity: IdentityMap,
+    stop: threading.Event,
+    keep: MirrorSpec | SpecSource | None,
 ) -> tuple[OvsdbFeed, threading.Thread]:
     """Follow OVSDB for ``cfg`` (keeping ``keep`` applied, if given) in a started thread that
     ends once ``stop`` is set."""

@@ -29,7 +29,7 @@ from exporters import (
     NoticeMetricsCollector,
     SenderCounters,
 )
-from mirrorctl.ovs import MirrorSpec
+from mirrorctl.ovs import MirrorSpec, SpecSource
 from mirrorctl.service._config import RunConfig
 from mirrorctl.service._feed import OvsdbFeed, start_feed
 from mirrorctl.service._pcapserve import PcapEndpoints, PcapView
@@ -114,7 +114,7 @@ def serve(
     return collector, server, endpoints
 
 
-def run_single(cfg: RunConfig, listen: str, keep: MirrorSpec | None) -> int:
+def run_single(cfg: RunConfig, listen: str, keep: MirrorSpec | SpecSource | None) -> int:
     identity = IdentityMap()
     stop = threading.Event()
     feed, feed_thread = start_feed(cfg, identity, stop, keep)

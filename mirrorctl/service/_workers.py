@@ -36,7 +36,7 @@ from exporters import (
     merge_counters,
     merge_notice_counts,
 )
-from mirrorctl.ovs import MirrorSpec
+from mirrorctl.ovs import MirrorSpec, SpecSource
 from mirrorctl.service._config import RunConfig
 from mirrorctl.service._feed import start_feed
 from mirrorctl.service._pcapserve import PcapView
@@ -193,7 +193,7 @@ class _Merged:
         )
 
 
-def run_multi(cfg: RunConfig, listen: str, keep: MirrorSpec | None) -> int:
+def run_multi(cfg: RunConfig, listen: str, keep: MirrorSpec | SpecSource | None) -> int:
     ctx = mp.get_context("fork")  # workers inherit the parsed config and logging; no re-import
     stop_all = ctx.Event()
     procs: list[tuple[Any, mpc.Connection]] = []
