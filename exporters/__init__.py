@@ -43,21 +43,27 @@ from exporters._recordstore import (
 from exporters._tablesource import FlowSnapshot, FlowSnapshotSource, FlowTableSource
 
 if TYPE_CHECKING:
+    from exporters._flowquery import FlowFilter, FlowQuery
     from exporters._http import HttpServer
     from exporters._recordschema import record_schema
     from exporters._reportagg import BY, POD_COLUMNS, Report, build_report
     from exporters._reportdissect import app_protocols
-    from exporters._reportload import load_records, records_frame
+    from exporters._reportload import load_records, load_table, records_frame, report_frame
     from exporters._reportrender import FORMATS, render
     from exporters._reportwindow import Window, parse_duration, parse_time
     from exporters._webapp import OPENAPI_PATH, build_app
+    from exporters._webflows import flows_router
     from exporters._weblimit import ConcurrencyLimit, Slot
+    from exporters._webpage import page_router
+    from exporters._webpods import pods_router
     from exporters._webstatus import status_router
 
 _LAZY: dict[str, str] = {
     "BY": "exporters._reportagg",
     "ConcurrencyLimit": "exporters._weblimit",
     "FORMATS": "exporters._reportrender",
+    "FlowFilter": "exporters._flowquery",
+    "FlowQuery": "exporters._flowquery",
     "HttpServer": "exporters._http",
     "OPENAPI_PATH": "exporters._webapp",
     "POD_COLUMNS": "exporters._reportagg",
@@ -67,11 +73,16 @@ _LAZY: dict[str, str] = {
     "app_protocols": "exporters._reportdissect",
     "build_app": "exporters._webapp",
     "build_report": "exporters._reportagg",
+    "flows_router": "exporters._webflows",
     "load_records": "exporters._reportload",
+    "load_table": "exporters._reportload",
+    "page_router": "exporters._webpage",
+    "pods_router": "exporters._webpods",
     "parse_duration": "exporters._reportwindow",
     "parse_time": "exporters._reportwindow",
     "record_schema": "exporters._recordschema",
     "records_frame": "exporters._reportload",
+    "report_frame": "exporters._reportload",
     "render": "exporters._reportrender",
     "status_router": "exporters._webstatus",
 }
@@ -102,7 +113,9 @@ __all__ = [
     "EndpointDirectory",
     "ExporterError",
     "FileIndex",
+    "FlowFilter",
     "FlowMetricsCollector",
+    "FlowQuery",
     "FlowSnapshot",
     "FlowSnapshotSource",
     "FlowTableSource",
@@ -136,17 +149,22 @@ __all__ = [
     "build_app",
     "build_report",
     "files_for_window",
+    "flows_router",
     "load_records",
+    "load_table",
     "merge_counters",
+    "page_router",
     "parse_duration",
     "parse_listen",
     "parse_size",
     "parse_time",
+    "pods_router",
     "prune",
     "range_path",
     "record_schema",
     "records_frame",
     "render",
+    "report_frame",
     "status_router",
     "write_pcapng",
 ]

@@ -13,6 +13,7 @@ import os
 import sys
 import threading
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from analyzers import IdentityMap
@@ -55,10 +56,13 @@ def serve(
     running: threading.Event,
     ipfix: Callable[[], Mapping[str, SenderCounters]] | None = None,
     token: str | None = None,
+    records: Path | None = None,
 ) -> tuple[FlowMetricsCollector, HttpServer | None]:
     """The collector of ``source``, and the listener serving it on ``listen`` (unless "off").
 
-    ``token`` guards every path but /metrics, /healthz and /readyz; without one the API is open.
+    ``token`` guards every path but /metrics, /healthz, /readyz and the page shell /; without one
+    the API is open. ``records`` (the records directory) and ``source``'s active flows answer the
+    flows API and /report.
     """
     from prometheus_client import CollectorRegistry  # noqa: PLC0415 - only the service needs it
 
@@ -79,7 +83,15 @@ def serve(
     if listen == "off":
         return collector, None
     # the web framework loads only when the service serves HTTP
-    from exporters import HttpServer, build_app, status_router  # noqa: PLC0415
+    from exporters import (  # noqa: PLC0415
+        FlowQuery,
+        HttpServer,
+        build_app,
+        flows_router,
+        page_router,
+        pods_router,
+        status_router,
+    )
 
     def ready() -> bool:
         return running.is_set() and feed.connected
@@ -90,12 +102,17 @@ def serve(
             "whoever reaches it",
             listen,
         )
-    app = build_app(
-        registry, ready, token=token, routers=[status_router(metrics.node, health, ready)]
-    )
+    routers = [
+        status_router(metrics.node, health, ready),
+        pods_router(registry.collect),
+        flows_router(FlowQuery(records, source)),
+        page_router(),
+    ]
+    app = build_app(registry, ready, token=token, routers=routers)
     server = HttpServer(app, listen).start()
     host, port = server.address
     print(f"serving http://{host}:{port}/metrics", file=sys.stderr, flush=True)
+    print(f"page: http://{host}:{port}/", file=sys.stderr, flush=True)
     return collector, server
 
 
@@ -112,7 +129,7 @@ def run_single(cfg: RunConfig, listen: str, keep: MirrorSpec | None) -> int:
             listen, source=FlowTableSource(worker.pipeline.table), identity=identity,
             metrics=cfg.metrics or MetricsConfig(node=cfg.node), ended=worker.ended,
             health=worker.health, feed=feed, running=running, token=cfg.token,
-            ipfix=worker.ipfix_counters if cfg.ipfix is not None else None,
+            ipfix=worker.ipfix_counters if cfg.ipfix is not None else None, records=cfg.records,
         )  # fmt: skip
         w = worker
         lost = threading.Event()

@@ -198,7 +198,7 @@ def run_multi(cfg: RunConfig, listen: str, keep: MirrorSpec | None) -> int:
             listen, source=merged, identity=identity,
             metrics=cfg.metrics or MetricsConfig(node=cfg.node), ended=ended,
             health=merged.health, feed=feed, running=running, token=cfg.token,
-            ipfix=merged.ipfix_counters if cfg.ipfix is not None else None,
+            ipfix=merged.ipfix_counters if cfg.ipfix is not None else None, records=cfg.records,
         )  # fmt: skip
         # The parent's received counter is a report old: pair OVS writes with the workers'
         # counters interpolated to the write instead (see ReceivedAt).
