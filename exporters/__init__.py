@@ -44,6 +44,7 @@ from exporters._tablesource import FlowSnapshot, FlowSnapshotSource, FlowTableSo
 
 if TYPE_CHECKING:
     from exporters._flowquery import FlowFilter, FlowQuery
+    from exporters._flowsclient import ServerFlows, fetch_flows, union
     from exporters._http import HttpServer
     from exporters._recordschema import record_schema
     from exporters._reportagg import BY, POD_COLUMNS, Report, build_report
@@ -64,6 +65,9 @@ _LAZY: dict[str, str] = {
     "FORMATS": "exporters._reportrender",
     "FlowFilter": "exporters._flowquery",
     "FlowQuery": "exporters._flowquery",
+    "ServerFlows": "exporters._flowsclient",
+    "fetch_flows": "exporters._flowsclient",
+    "union": "exporters._flowsclient",
     "HttpServer": "exporters._http",
     "OPENAPI_PATH": "exporters._webapp",
     "POD_COLUMNS": "exporters._reportagg",
@@ -139,6 +143,7 @@ __all__ = [
     "Report",
     "RotatingJsonLinesWriter",
     "SenderCounters",
+    "ServerFlows",
     "Slot",
     "StoreConfig",
     "StoreCounters",
@@ -148,6 +153,7 @@ __all__ = [
     "app_protocols",
     "build_app",
     "build_report",
+    "fetch_flows",
     "files_for_window",
     "flows_router",
     "load_records",
@@ -166,5 +172,6 @@ __all__ = [
     "render",
     "report_frame",
     "status_router",
+    "union",
     "write_pcapng",
 ]

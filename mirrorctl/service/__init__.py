@@ -14,6 +14,7 @@ if TYPE_CHECKING:
         TOKEN_ENV,
         RunConfig,
         pipeline_options,
+        resolve_token,
         run_config,
     )
     from mirrorctl.service._embed import LiveCapture, Pipeline, analyse_pcap, live_capture
@@ -38,6 +39,7 @@ _LAZY: dict[str, str] = {
     "offline_source": "mirrorctl.service._assemble",
     "pipeline_options": "mirrorctl.service._config",
     "read_files": "mirrorctl.service._read",
+    "resolve_token": "mirrorctl.service._config",
     "run_config": "mirrorctl.service._config",
     "run_multi": "mirrorctl.service._workers",
     "run_single": "mirrorctl.service._runtime",
@@ -69,6 +71,7 @@ __all__: list[str] = [
     "offline_source",
     "pipeline_options",
     "read_files",
+    "resolve_token",
     "run_config",
     "run_multi",
     "run_single",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from exporters import (
     page_router,
     pods_router,
 )
+from mirrorctl.cli import main
 from tests.unit import flowkit
 from tests.unit.test_exporter_http_api import TOKEN, get
 from tests.unit.test_report import A, T, records
@@ -201,3 +203,51 @@ def test_with_a_token_the_page_shell_is_open(service: HttpServer) -> None:
     reply = get(service, "/")
     assert reply.code == 200
     assert "live/a" not in reply.body.decode()
+
+
+def _url(server: HttpServer) -> str:
+    host, port = server.address
+    return f"http://{host}:{port}"
+
+
+def _free_port_url() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{s.getsockname()[1]}"  # closed on return: nobody answers
+
+
+def test_report_server_unions_services_and_names_the_silent_one(
+    service: HttpServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--server twice, one down: the CSV holds the live one's pods and totals; stderr names the
+    other, and the report still comes."""
+    dead = _free_port_url()
+    out = tmp_path / "pods.csv"
+    argv = ["report", "--server", _url(service), "--server", dead, "--format", "csv"]
+    argv += ["--start", f"{T0_S - 10:.0f}", "--end", f"{T + 10_000:.0f}", "-o", str(out)]
+    assert main(argv) == 0
+    assert f"server {dead} did not answer" in capsys.readouterr().err
+    pods = pd.read_csv(out).fillna({"namespace": ""}).set_index(["namespace", "pod"])
+    recs = records()
+    tx = sum(r.orig_l2_bytes for r in recs if r.orig == A) + sum(
+        r.resp_l2_bytes for r in recs if r.resp == A
+    )
+    assert pods.loc[("shop", "web-1"), "tx_bytes"] == tx
+    assert pods.loc[("live", "a"), "tx_bytes"] > 900
+    assert pods.loc[("live", "a"), "flows"] == 1
+
+
+@pytest.mark.parametrize("service", [True], indirect=True)
+def test_report_server_sends_the_token_from_the_environment(
+    service: HttpServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """MIRRORSCOPE_TOKEN reaches a locked service as a bearer token; without it, a 401 is named."""
+    out = tmp_path / "pods.csv"
+    argv = ["report", "--server", _url(service), "--format", "csv", "-o", str(out)]
+    argv += ["--start", f"{T0_S - 10:.0f}", "--end", f"{T + 10_000:.0f}"]
+    monkeypatch.setenv("MIRRORSCOPE_TOKEN", TOKEN)
+    assert main(argv) == 0
+    assert "live" in out.read_text()
+    monkeypatch.delenv("MIRRORSCOPE_TOKEN")
+    assert main(argv) == 0
+    assert "live" not in out.read_text()
