@@ -9,6 +9,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from mirrorctl.cli import main
 from tests.functional._flowtruth import run_traffic
@@ -30,14 +31,16 @@ def pod_bytes(exposition: str) -> dict[tuple[str, str, str], float]:
     return out
 
 
+@pytest.mark.parametrize("workers", [1, 2])
 def test_report_server_totals_agree_with_prometheus_within_1_percent(
-    lab_factory: LabFactory, tmp_path: Path
+    lab_factory: LabFactory, tmp_path: Path, workers: int
 ) -> None:
     """Per pod, tx/rx bytes of `report --server` over the traffic's window are within 1 % of the
-    service's mirrorscope_pod_bytes_total deltas over it (records that ended plus active flows)."""
+    service's mirrorscope_pod_bytes_total deltas over it (records that ended plus active flows),
+    with one worker and from the --workers parent's merged view."""
     state = lab_factory(pods=4)
     assert main(["enable", "--global", "--ovsdb", state.ovsdb, "--netns", state.node_netns]) == 0
-    service = Service(state, tmp_path / "records")
+    service = Service(state, tmp_path / "records", "--workers", str(workers))
     try:
         code, before_text = service.get("/metrics")
         assert code == 200
