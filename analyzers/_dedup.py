@@ -13,8 +13,9 @@ endpoint: a duplicate has the same fingerprint as the previous packet with that 
 most ``window_ns`` apart, and the same source address and port (routing, DNAT) or the same
 destination address and port (routing, SNAT), the other side either equal (routing) or at another
 address (NAT rewrites an address; a change of port alone at the same address is a distinct packet,
-e.g. a victim's answers to a scanner's probes, which differ only in their source port). Tunnel and VLAN columns are left out on purpose:
-a packet seen once inside Geneve and once bare is the same packet.
+e.g. a victim's answers to a scanner's probes, which differ only in their source port). Tunnel
+and VLAN columns are left out on purpose: a packet seen once inside Geneve and once bare is the
+same packet.
 
 Residual risk. False positives (a distinct packet dropped) need two packets inside the window with
 equal fingerprints and one equal endpoint: for TCP that is a retransmission faster than the window
