@@ -4,8 +4,10 @@ A download names whose packets (``pod``, ``namespace`` or ``ip``) and when (``si
 ``start``/``end``), never a file: the store's own index picks the files. The query runs in a
 worker thread (file reads and libpcap's filter block); the response streams pcapng (or classic
 pcap) chunks as the merge produces them, so memory stays at one batch per worker whatever the
-window. A live stream polls the store: every ``poll_s`` it reads the window from its cursor to
-``lag_s`` before now (frames reach the store a ring-block timeout after capture).
+window. A live stream polls the store: every ``poll_s`` it reads the pod's frames of the last
+``late_s`` and sends those it has not sent yet. A frame reaches the store a ring-block timeout or
+more after its capture time (a loaded worker, another worker's file), so a cursor on capture time
+alone would skip it for good; frames later than ``late_s`` are the only ones a stream can miss.
 """
 
 from __future__ import annotations
@@ -63,7 +65,7 @@ class PcapSources:
     #: Set when the service stops: live streams end (cleanly) instead of waiting to be cut.
     closing: threading.Event = field(default_factory=threading.Event)
     poll_s: float = 0.2
-    lag_s: float = 0.5
+    late_s: float = 3.0
 
     def selection(self, pod: str | None, namespace: str | None, ip: str | None) -> Selection:
         given = [n for n, v in (("pod", pod), ("namespace", namespace), ("ip", ip)) if v]
@@ -264,7 +266,7 @@ def pcap_router(src: PcapSources) -> APIRouter:
             except HTTPException:
                 return sel  # the pod went away meanwhile: keep its last addresses
 
-        frames = _follow(src, current, bpf, stopped)
+        frames = _follow(src, current, bpf, stopped, since=now)
         chunks = pcapng_chunks(frames, pod_of=src.pod_of())
 
         async def body() -> AsyncIterator[bytes]:
@@ -331,17 +333,24 @@ def _stop_all(*calls: Callable[[], None]) -> None:
 
 
 def _follow(
-    src: PcapSources, current: Callable[[], Selection], bpf: str, stopped: threading.Event
+    src: PcapSources,
+    current: Callable[[], Selection],
+    bpf: str,
+    stopped: threading.Event,
+    since: int,
 ) -> Iterator[StoredFrame | None]:
-    """Frames from now on as they reach the store; ``None`` after each poll (flush)."""
-    lag = int(src.lag_s * 1e9)
-    cursor = src.clock_ns() - lag
+    """Frames captured from ``since`` on as they reach the store; ``None`` after each poll."""
+    late = int(src.late_s * 1e9)
+    sent: set[tuple[int, str, int, int]] = set()  # frames of the last ``late`` already sent
     while not stopped.is_set() and not src.closing.is_set():
-        end = src.clock_ns() - lag
-        if end > cursor:
-            sel = current()
-            q = replace(_query(sel, cursor, end, bpf), start_ns=cursor, end_ns=end)
-            yield from src.archive.query(q)
-            cursor = end
+        now = src.clock_ns()
+        start = max(since, now - late)
+        q = replace(_query(current(), start, now, bpf), start_ns=start, end_ns=now)
+        for frame in src.archive.query(q):
+            key = (frame.ts_ns, frame.node, frame.wirelen, hash(frame.data))
+            if key not in sent:
+                sent.add(key)
+                yield frame
+        sent = {k for k in sent if k[0] >= now - late}
         yield None
         stopped.wait(src.poll_s)

@@ -10,11 +10,13 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -154,8 +156,18 @@ def test_pcap_follow_feeds_tshark_as_packets_happen(mirrored_lab: LabState, tmp_
         time.sleep(1.5)
         pod_exec(a, ["ping", "-c", "1", b.ipv4], check=True, capture_output=True)
         assert shark.stdout is not None
-        line = shark.stdout.readline()  # blocks until tshark printed a packet
-        assert b.ipv4 in line or a.ipv4 in line or "ARP" in line, line
+        # A's other packets (IPv6 neighbour discovery, ARP) may come first: read until the ping
+        seen: list[str] = []
+        pinged = threading.Event()
+
+        def read(out: IO[str]) -> None:
+            for line in out:
+                seen.append(line)
+                if b.ipv4 in line and "ICMP" in line:
+                    pinged.set()
+
+        threading.Thread(target=read, args=(shark.stdout,), daemon=True).start()
+        assert pinged.wait(15), seen
         assert follow.poll() is None  # still streaming
     finally:
         follow.terminate()
