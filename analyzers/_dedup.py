@@ -11,8 +11,11 @@ type/code, and except for TCP over IPv4 (whose IP id already tells retransmissio
 last 8 bytes of TCP options and the first 8 bytes of payload — plus one untouched
 endpoint: a duplicate has the same fingerprint as the previous packet with that fingerprint, at
 most ``window_ns`` apart, and the same source address and port (routing, DNAT) or the same
-destination address and port (routing, SNAT). Tunnel and VLAN columns are left out on purpose:
-a packet seen once inside Geneve and once bare is the same packet.
+destination address and port (routing, SNAT), the other side either equal (routing) or at another
+address (NAT rewrites an address; a change of port alone at the same address is a distinct packet,
+e.g. a victim's answers to a scanner's probes, which differ only in their source port). Tunnel
+and VLAN columns are left out on purpose: a packet seen once inside Geneve and once bare is the
+same packet.
 
 Residual risk. False positives (a distinct packet dropped) need two packets inside the window with
 equal fingerprints and one equal endpoint: for TCP that is a retransmission faster than the window
@@ -172,9 +175,14 @@ class Deduplicator:
             ends[from_tail] = tail.ends[at[from_tail]]
         if k:
             same = ends[:k] == ends[k : 2 * k]
-            same_src = same[:, 0] & same[:, 1] & same[:, 2]
-            same_dst = same[:, 3] & same[:, 4] & same[:, 5]
-            dropped = rows[later[same_src | same_dst] - old]  # each row is "later" at most once
+            src_addr = same[:, 0] & same[:, 1]
+            dst_addr = same[:, 3] & same[:, 4]
+            same_src = src_addr & same[:, 2]
+            same_dst = dst_addr & same[:, 5]
+            # NAT rewrites the other side's address (and maybe its port), never its port alone:
+            # answers to one scanner port differ only in their source port and are distinct
+            copy = (same_src & (same_dst | ~dst_addr)) | (same_dst & ~src_addr)
+            dropped = rows[later[copy] - old]  # each row is "later" at most once
             keep[dropped] = False
             self._suppressed += int(dropped.size)
 

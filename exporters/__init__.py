@@ -54,42 +54,57 @@ from exporters._recordstore import (
 from exporters._tablesource import FlowSnapshot, FlowSnapshotSource, FlowTableSource
 
 if TYPE_CHECKING:
+    from exporters._flowquery import FlowFilter, FlowQuery
+    from exporters._flowsclient import ServerFlows, fetch_flows, union
     from exporters._http import HttpServer
     from exporters._recordschema import record_schema
     from exporters._reportagg import BY, POD_COLUMNS, Report, build_report
     from exporters._reportdissect import app_protocols
-    from exporters._reportload import load_records, records_frame
+    from exporters._reportload import load_records, load_table, records_frame, report_frame
     from exporters._reportrender import FORMATS, render
     from exporters._reportwindow import Window, parse_duration, parse_time
     from exporters._webalerts import alerts_router
     from exporters._webapp import OPENAPI_PATH, build_app
+    from exporters._webflows import flows_router
     from exporters._weblimit import ConcurrencyLimit, Slot
+    from exporters._webpage import page_router
     from exporters._webpcap import PcapSources, pcap_router
+    from exporters._webpods import pods_router
     from exporters._webstatus import status_router
 
 _LAZY: dict[str, str] = {
     "BY": "exporters._reportagg",
     "ConcurrencyLimit": "exporters._weblimit",
     "FORMATS": "exporters._reportrender",
+    "FlowFilter": "exporters._flowquery",
+    "FlowQuery": "exporters._flowquery",
     "HttpServer": "exporters._http",
     "OPENAPI_PATH": "exporters._webapp",
     "POD_COLUMNS": "exporters._reportagg",
     "PcapSources": "exporters._webpcap",
     "Report": "exporters._reportagg",
+    "ServerFlows": "exporters._flowsclient",
     "Slot": "exporters._weblimit",
     "Window": "exporters._reportwindow",
     "alerts_router": "exporters._webalerts",
     "app_protocols": "exporters._reportdissect",
     "build_app": "exporters._webapp",
     "build_report": "exporters._reportagg",
+    "fetch_flows": "exporters._flowsclient",
+    "flows_router": "exporters._webflows",
     "load_records": "exporters._reportload",
+    "load_table": "exporters._reportload",
+    "page_router": "exporters._webpage",
     "parse_duration": "exporters._reportwindow",
     "parse_time": "exporters._reportwindow",
     "pcap_router": "exporters._webpcap",
+    "pods_router": "exporters._webpods",
     "record_schema": "exporters._recordschema",
     "records_frame": "exporters._reportload",
     "render": "exporters._reportrender",
+    "report_frame": "exporters._reportload",
     "status_router": "exporters._webstatus",
+    "union": "exporters._flowsclient",
 }
 
 
@@ -120,7 +135,9 @@ __all__ = [
     "EndpointDirectory",
     "ExporterError",
     "FileIndex",
+    "FlowFilter",
     "FlowMetricsCollector",
+    "FlowQuery",
     "FlowSnapshot",
     "FlowSnapshotSource",
     "FlowTableSource",
@@ -153,6 +170,7 @@ __all__ = [
     "RotatingJsonLinesWriter",
     "Selection",
     "SenderCounters",
+    "ServerFlows",
     "Slot",
     "StoreConfig",
     "StoreCounters",
@@ -163,21 +181,28 @@ __all__ = [
     "app_protocols",
     "build_app",
     "build_report",
+    "fetch_flows",
     "files_for_window",
+    "flows_router",
     "load_records",
+    "load_table",
     "merge_counters",
     "merge_notice_counts",
+    "page_router",
     "parse_duration",
     "parse_listen",
     "parse_size",
     "parse_time",
     "pcap_router",
+    "pods_router",
     "prune",
     "range_path",
     "record_schema",
     "records_frame",
     "render",
+    "report_frame",
     "select",
     "status_router",
+    "union",
     "write_pcapng",
 ]

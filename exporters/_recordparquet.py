@@ -46,8 +46,13 @@ def read_parquet(path: Path, columns: tuple[str, ...]) -> pa.Table:
     """``columns`` of a Parquet records file; text columns come dictionary-encoded."""
     present = set(pq.read_schema(path).names)
     wanted = [c for c in columns if c in present]
+    # one thread per file: callers read several files at once (arrow's per-column threads cost
+    # twice the CPU for the same file on a 2-core node, more when the cores are busy)
     table = pq.read_table(
-        path, columns=wanted, read_dictionary=[c for c in CATEGORY_COLUMNS if c in wanted]
+        path,
+        columns=wanted,
+        read_dictionary=[c for c in CATEGORY_COLUMNS if c in wanted],
+        use_threads=False,
     )
     for name in columns:
         if name not in present:

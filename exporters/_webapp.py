@@ -42,7 +42,7 @@ def build_app(
 ) -> FastAPI:
     """The app serving ``registry`` on /metrics, ``ready`` on /readyz, and ``routers``.
 
-    With ``token`` every path but /metrics, /healthz and /readyz needs ``Authorization: Bearer
+    With ``token`` every path but /metrics, /healthz, /readyz and / needs ``Authorization: Bearer
     <token>``; with None the app is open (the caller warns).
     """
     if token == "":

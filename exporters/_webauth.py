@@ -1,8 +1,9 @@
 """Bearer-token access control for the service's HTTP listener, as ASGI middleware.
 
 Closed by default: every path needs the token except the probes and /metrics, which Kubernetes
-and Prometheus reach without credentials and which show no traffic. A middleware rather than a
-per-route dependency, so an endpoint added later cannot forget it.
+and Prometheus reach without credentials and which show no traffic, and ``/``, the home page's
+shell, which has to load to ask for the token and shows nothing until the guarded API answers.
+A middleware rather than a per-route dependency, so an endpoint added later cannot forget it.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ import json
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-#: Paths anyone may GET: the liveness and readiness probes and the Prometheus exposition.
-OPEN_PATHS = frozenset({"/metrics", "/healthz", "/readyz"})
+#: Paths anyone may GET: the probes, the Prometheus exposition and the page shell (no traffic).
+OPEN_PATHS = frozenset({"/metrics", "/healthz", "/readyz", "/"})
 
 _HINT = "send 'Authorization: Bearer <token>' with the service's --token-file or MIRRORSCOPE_TOKEN"
 #: The token may come in this header instead: the Kubernetes API server's proxy (kubectl

@@ -100,6 +100,9 @@ $CTL capture run --iface mirror0 --records "$RECORDS" --listen "$LISTEN" --pidfi
 for _ in $(seq 100); do grep -q 'capturing on' "$OUT/capture.log" && break; sleep 0.1; done
 cat <<EOF
 
+  page:      http://$LISTEN/     (top pods live, each pod's report and last minutes of packets)
+  flows:     curl 'http://$LISTEN/api/v1/flows?since=1h'   report: http://$LISTEN/report?since=1h
+             mirrorctl report --server http://$LISTEN --since 1h
   metrics:   curl http://$LISTEN/metrics     (also /healthz, /readyz)
   records:   $RECORDS (closed files *.parquet; the one being written ends in .jsonl.part)
   report:    file://$OUT/report.html   (mirrorctl report --records $RECORDS --since 1h)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,6 +34,19 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     src.add_argument("--records", metavar="DIR", type=Path, help="the service's records directory")
     src.add_argument(
         "--pcap", metavar="FILE", type=Path, nargs="+", help="pcap/pcapng files, analysed here"
+    )
+    src.add_argument(
+        "--server",
+        metavar="URL",
+        action="append",
+        help="a running service (http://node:9477); repeat for several: one report over the "
+        "union of their flows (records that ended in the window and active flows)",
+    )
+    p.add_argument(
+        "--token-file",
+        metavar="FILE",
+        type=Path,
+        help="--server: the services' bearer token (first line of FILE; env MIRRORSCOPE_TOKEN)",
     )
     p.add_argument("--since", metavar="D", help="the last D: 90s, 15m, 1h, 7d (default 1h)")
     p.add_argument("--start", metavar="T", help="window start: RFC 3339 or epoch seconds")
@@ -72,7 +86,7 @@ def _window(args: argparse.Namespace) -> Any:
             start = parse_time(args.start) if args.start else None
             end = parse_time(args.end) if args.end else None
             return Window(start, end)
-        if args.since or args.records is not None:
+        if args.since or args.records is not None or args.server is not None:
             return Window.since(parse_duration(args.since or "1h"))
         return Window()  # a pcap: all of it
     except ValueError as e:
@@ -95,6 +109,20 @@ def _pcap_records(args: argparse.Namespace) -> Iterator[FlowRecord]:
         )
 
 
+def _servers(urls: list[str], window: Any, token: str | None) -> tuple[Any, str]:
+    """The union of the services' flows; one that does not answer is named, the rest reported."""
+    import exporters  # noqa: PLC0415
+
+    answers = [exporters.fetch_flows(url, window, token) for url in urls]
+    failed = [a for a in answers if a.error is not None]
+    for a in failed:
+        print(f"mirrorctl: server {a.url} did not answer: {a.error}", file=sys.stderr, flush=True)
+    source = "servers " + ", ".join(a.url for a in answers if a.error is None)
+    if failed:
+        source += " (no answer: " + ", ".join(a.url for a in failed) + ")"
+    return exporters.report_frame(exporters.union(answers)), source
+
+
 def _report(args: argparse.Namespace) -> int:
     import exporters  # noqa: PLC0415
 
@@ -111,6 +139,11 @@ def _report(args: argparse.Namespace) -> int:
         progress = _progress if sys.stderr.isatty() else None
         df, files = exporters.load_records(args.records, window, progress)
         source = f"records {args.records} ({files} files)"
+    elif args.server is not None:
+        from mirrorctl import service  # noqa: PLC0415
+
+        token = service.resolve_token(args.token_file, os.environ)
+        df, source = _servers(args.server, window, token)
     else:
         df = exporters.records_frame(_pcap_records(args), window)
         source = "pcap " + ", ".join(str(p) for p in args.pcap)

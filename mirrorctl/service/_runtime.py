@@ -13,6 +13,7 @@ import os
 import sys
 import threading
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from analyzers import IdentityMap
@@ -60,11 +61,14 @@ def serve(
     token: str | None = None,
     notices: Callable[[], Mapping[NoticeKey, int]] | None = None,
     pcap: PcapView | None = None,
+    records: Path | None = None,
 ) -> tuple[FlowMetricsCollector, HttpServer | None, PcapEndpoints | None]:
     """The collector of ``source``, the listener serving it on ``listen`` (unless "off"), and
     the pcap endpoints when ``pcap`` (``--pcap-dir``) is given (the caller closes them).
 
-    ``token`` guards every path but /metrics, /healthz and /readyz; without one the API is open.
+    ``token`` guards every path but /metrics, /healthz, /readyz and the page shell /; without one
+    the API is open. ``records`` (the records directory) and ``source``'s active flows answer the
+    flows API and /report.
     """
     from prometheus_client import CollectorRegistry  # noqa: PLC0415 - only the service needs it
 
@@ -87,7 +91,15 @@ def serve(
     if listen == "off":
         return collector, None, None
     # the web framework loads only when the service serves HTTP
-    from exporters import HttpServer, build_app, status_router  # noqa: PLC0415
+    from exporters import (  # noqa: PLC0415
+        FlowQuery,
+        HttpServer,
+        build_app,
+        flows_router,
+        page_router,
+        pods_router,
+        status_router,
+    )
 
     def ready() -> bool:
         return running.is_set() and feed.connected
@@ -98,7 +110,12 @@ def serve(
             "whoever reaches it",
             listen,
         )
-    routers = [status_router(metrics.node, health, ready)]
+    routers = [
+        status_router(metrics.node, health, ready),
+        pods_router(registry.collect),
+        flows_router(FlowQuery(records, source)),
+        page_router(),
+    ]
     endpoints = PcapEndpoints(pcap, identity, registry) if pcap is not None else None
     if endpoints is not None:
         routers.extend(endpoints.routers())
@@ -111,6 +128,7 @@ def serve(
         raise
     host, port = server.address
     print(f"serving http://{host}:{port}/metrics", file=sys.stderr, flush=True)
+    print(f"page: http://{host}:{port}/", file=sys.stderr, flush=True)
     return collector, server, endpoints
 
 
@@ -130,7 +148,7 @@ def run_single(cfg: RunConfig, listen: str, keep: MirrorSpec | SpecSource | None
             health=worker.health, feed=feed, running=running, token=cfg.token,
             ipfix=worker.ipfix_counters if cfg.ipfix is not None else None,
             notices=worker.notice_counts if cfg.notices is not None else None,
-            pcap=_local_pcap(cfg, worker),
+            pcap=_local_pcap(cfg, worker), records=cfg.records,
         )  # fmt: skip
         w = worker
         lost = threading.Event()

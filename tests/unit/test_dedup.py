@@ -80,6 +80,20 @@ def test_snat_copy_counts_once() -> None:
     assert run(dedup, [pkt, Ether(bytes(nat))], [0, 2 * US]) == [True, False]
 
 
+def test_answers_to_one_scanner_port_differing_only_in_source_port_are_kept() -> None:
+    """nmap -sS sends every probe from one port with one sequence number, so the victim's RST-ACKs
+    differ only in their source port: a port-only change at the same address is no NAT copy."""
+    dedup = Deduplicator()
+    answers = [
+        Ether(**ROUTED_SIDE)
+        / IP(src="10.16.0.9", dst="10.16.0.5", ttl=64, id=0)
+        / TCP(sport=port, dport=40000, seq=0, ack=1001, flags="RA", window=0)
+        for port in (21, 22, 23, 25)
+    ]
+    assert run(dedup, answers, [0, 2 * US, 4 * US, 6 * US]) == [True] * 4
+    assert dedup.suppressed == 0
+
+
 def test_udp_icmp_and_ipv6_copies_count_once() -> None:
     """DNS over UDP (DNATed), ICMP echo with a NATed identifier, routed IPv6: each counts once."""
     dns = (

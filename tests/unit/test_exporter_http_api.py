@@ -82,7 +82,7 @@ def locked(registry: CollectorRegistry) -> Iterator[HttpServer]:
         yield srv
 
 
-@pytest.mark.parametrize("path", ["/api/v1/status", OPENAPI_PATH, "/api/v1/nothing", "/"])
+@pytest.mark.parametrize("path", ["/api/v1/status", OPENAPI_PATH, "/api/v1/nothing"])
 def test_without_the_token_every_path_but_metrics_and_probes_is_401(
     locked: HttpServer, path: str
 ) -> None:
