@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from mirrorctl import LabPod, LabState, ServiceKind, pod_exec
@@ -163,6 +164,43 @@ def test_a_node_killed_mid_download_is_named_and_the_other_nodes_packets_arrive(
         assert any(r[0] == b_state.name for r in rows)  # B's packets up to the kill
         assert f"{b_name} failed".encode() in merged.read_bytes()  # its statistics block
         assert services[0].terminate() == 0
+    finally:
+        for s in services:
+            s.kill()
+
+
+def test_the_report_over_both_nodes_is_the_sum_of_each_nodes_report(
+    two_nodes: tuple[LabState, LabState], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`report --server A --server B` per pod (the same names on both nodes): flows, tx and rx
+    bytes equal the sum of A's and B's own reports over the same window."""
+    services = [serve(s, tmp_path / f"n{i}") for i, s in enumerate(two_nodes)]
+    try:
+        start_s = time.time()
+        for state, count in zip(two_nodes, (2, 4), strict=True):
+            pings(state, client(state), count)
+        time.sleep(2.0)  # the last packets through the ring and into the table
+        end_s = time.time()
+        monkeypatch.setenv("MIRRORSCOPE_TOKEN", TOKEN)
+
+        def report(name: str, *urls: str) -> pd.DataFrame:
+            out = tmp_path / f"{name}.csv"
+            argv = ["report", "--start", f"{start_s:.3f}", "--end", f"{end_s:.3f}",
+                    "--format", "csv", "-o", str(out)]  # fmt: skip
+            for url in urls:
+                argv += ["--server", url]
+            assert main(argv) == 0
+            return pd.read_csv(out, keep_default_na=False).set_index(["namespace", "pod"])
+
+        a = report("a", services[0].url)
+        b = report("b", services[1].url)
+        both = report("both", services[0].url, services[1].url)
+        pod = (client(two_nodes[0]).namespace, client(two_nodes[0]).name)
+        assert a.loc[pod, "flows"] > 0
+        assert b.loc[pod, "flows"] > 0
+        for column in ("flows", "tx_bytes", "rx_bytes"):
+            summed = a[column].add(b[column], fill_value=0)
+            assert both[column].sort_index().to_dict() == summed.sort_index().to_dict(), column
     finally:
         for s in services:
             s.kill()
