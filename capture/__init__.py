@@ -14,6 +14,7 @@ from capture._errors import CaptureError, MirrorscopeError
 from capture._netns import netns_path
 from capture._offline_filter import FilteredSource
 from capture._pcapfile import CorruptCaptureFileError, PcapFileSource, open_capture_file
+from capture._pcapngstream import StreamInterface, StreamPacket, read_pcapng_stream
 from capture._pcapngwriter import PcapngWriter
 from capture._pcapwriter import PcapWriter, pcap_file_header, pcap_records
 from capture._protocols import BatchSink, FrameSource, SourceStats
@@ -41,10 +42,13 @@ __all__ = [
     "PcapngWriter",
     "ServiceResult",
     "SourceStats",
+    "StreamInterface",
+    "StreamPacket",
     "compile_filter",
     "netns_path",
     "open_capture_file",
     "pcap_file_header",
     "pcap_records",
+    "read_pcapng_stream",
     "stop_on_signals",
 ]

@@ -18,6 +18,7 @@ __all__ = ["PcapngWriter"]
 
 _SHB = 0x0A0D0D0A
 _IDB = 0x00000001
+_ISB = 0x00000005
 _EPB = 0x00000006
 _BYTE_ORDER_MAGIC = 0x1A2B3C4D
 
@@ -27,6 +28,7 @@ _SHB_USERAPPL = 4
 _IF_NAME = 2
 _IF_DESCRIPTION = 3
 _IF_TSRESOL = 9
+_ISB_ENDTIME = 3
 
 
 def _pad(n: int) -> int:
@@ -57,12 +59,18 @@ class PcapngWriter:
     a stream merged from several capture points can declare each one just before its first packet.
     """
 
-    def __init__(self, out: BinaryIO, *, application: str = "mirrorscope") -> None:
+    def __init__(
+        self, out: BinaryIO, *, application: str = "mirrorscope", comment: str = ""
+    ) -> None:
+        """``comment`` becomes the section's ``opt_comment`` (Wireshark's capture comment)."""
         self._out = out
         self.interfaces = 0
         self.packets_written = 0
         body = struct.pack("<IHHq", _BYTE_ORDER_MAGIC, 1, 0, -1)  # -1: section length unknown
-        body += _options([(_SHB_USERAPPL, application.encode())])
+        opts = [(_SHB_USERAPPL, application.encode())]
+        if comment:
+            opts.append((_OPT_COMMENT, comment.encode()))
+        body += _options(opts)
         self._out.write(_block(_SHB, body))
 
     def add_interface(
@@ -104,6 +112,17 @@ class PcapngWriter:
             body += _options([(_OPT_COMMENT, comment.encode())])
         self._out.write(_block(_EPB, body))
         self.packets_written += 1
+
+    def write_statistics(self, interface: int, ts_ns: int, comment: str) -> None:
+        """An Interface Statistics Block: the end of ``interface``'s capture at ``ts_ns``, with a
+        comment saying why (e.g. the node stopped answering)."""
+        if not 0 <= interface < self.interfaces:
+            raise ValueError(f"interface {interface} was not added (add_interface first)")
+        opts = [(_ISB_ENDTIME, struct.pack("<II", ts_ns >> 32, ts_ns & 0xFFFF_FFFF))]
+        if comment:
+            opts.append((_OPT_COMMENT, comment.encode()))
+        body = struct.pack("<III", interface, ts_ns >> 32, ts_ns & 0xFFFF_FFFF) + _options(opts)
+        self._out.write(_block(_ISB, body))
 
     def flush(self) -> None:
         """Flush the stream (a live follower sees the packets written so far)."""

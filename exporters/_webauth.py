@@ -17,10 +17,14 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 OPEN_PATHS = frozenset({"/metrics", "/healthz", "/readyz", "/"})
 
 _HINT = "send 'Authorization: Bearer <token>' with the service's --token-file or MIRRORSCOPE_TOKEN"
+#: The token may come in this header instead: the Kubernetes API server's proxy (kubectl
+#: mirrorscope) strips ``Authorization``, which carries the user's credentials to the API server.
+TOKEN_HEADER = b"x-mirrorscope-token"
 
 
 class BearerAuth:
-    """Answers 401 unless the request carries ``Authorization: Bearer <token>``.
+    """Answers 401 unless the request carries ``Authorization: Bearer <token>`` (or the token
+    in ``X-Mirrorscope-Token``, which a proxy in front of the service leaves alone).
 
     The comparison takes the same time whatever the guess (``hmac.compare_digest``), so the token
     cannot be found a byte at a time by timing the answers.
@@ -60,6 +64,10 @@ class BearerAuth:
 
     def _problem(self, scope: Scope) -> str | None:
         """Why the request may not pass, or None when it carries the token."""
+        side = [v for k, v in scope["headers"] if k == TOKEN_HEADER]
+        if side:
+            ok = hmac.compare_digest(side[0].strip(), self._token)
+            return None if ok else "wrong token in X-Mirrorscope-Token"
         values = [v for k, v in scope["headers"] if k == b"authorization"]
         if not values:
             return "no bearer token"

@@ -12,6 +12,7 @@ DEB_PACKAGES=(
   iperf3 qperf wrk nginx-light dnsmasq-base netsniff-ng
   nfdump softflowd prometheus nmap hping3
   chromium
+  kubectl  # the kubectl plugin reads the kubeconfig through it (tests/unit/test_kubectl_plugin.py)
   python3 python3-venv python3-dev gcc
 )
 

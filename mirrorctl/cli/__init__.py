@@ -13,7 +13,7 @@ from pathlib import Path
 from capture import MirrorscopeError
 from mirrorctl.cli import _settings
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "kubectl_main", "main"]
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -69,3 +69,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 141
+
+
+def kubectl_main(argv: Sequence[str] | None = None) -> int:
+    """The ``kubectl-mirrorscope`` console script (``kubectl mirrorscope ...``)."""
+    from mirrorctl.cli import _kubectl  # noqa: PLC0415 - only the plugin pays for it
+
+    return _kubectl.main(argv)

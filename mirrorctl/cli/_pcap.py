@@ -3,7 +3,9 @@
 Plain HTTP with the standard library (no web framework loads): ``--server URL`` (default the
 local service), the token from ``--token-file`` or ``MIRRORSCOPE_TOKEN``. ``get`` writes the
 download to ``-o FILE`` (or stdout with ``-o -``) with a byte count on a terminal; ``follow``
-copies the live stream as it arrives, for ``| wireshark -k -i -`` or ``| tshark -r -``.
+copies the live stream as it arrives, for ``| wireshark -k -i -`` or ``| tshark -r -``. With
+several ``--server`` or ``--servers-from-dns`` the agents are asked at once and their pcapngs
+merged (``_pcapfleet``); one server's bytes are copied as they come.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import urllib.request
 from pathlib import Path
 from typing import IO, Any
 
+from mirrorctl.cli._pcapfleet import add_fleet_options, fleet_follow, fleet_get, targets
+from mirrorctl.fleet import Target
 from mirrorctl.ovs import UsageError
 from mirrorctl.service import TOKEN_ENV, resolve_token
 
@@ -47,6 +51,13 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     follow = actions.add_parser("follow", help="a pod's packets live, from now until Ctrl-C")
     _who(follow)
     follow.add_argument("-w", "--write", default="-", help="file to write, or - (default)")
+    follow.add_argument(
+        "--hold",
+        type=float,
+        default=2.0,
+        metavar="SECONDS",
+        help="with several agents: how long a packet waits for earlier ones of other nodes (2)",
+    )
     follow.set_defaults(handler=_follow)
     ls = actions.add_parser("ls", help="list the store's files (and --kept alert captures)")
     ls.add_argument("--kept", action="store_true", help="list the alert captures instead")
@@ -56,7 +67,12 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 
 
 def _server(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--server", default=_DEFAULT_SERVER, help=f"the service ({_DEFAULT_SERVER})")
+    p.add_argument(
+        "--server",
+        action="append",
+        metavar="URL",
+        help=f"the service ({_DEFAULT_SERVER}); repeat it to ask every node's agent and merge",
+    )
     p.add_argument(
         "--token-file", type=Path, metavar="FILE", help=f"bearer token (env {TOKEN_ENV})"
     )
@@ -69,6 +85,7 @@ def _who(p: argparse.ArgumentParser) -> None:
     who.add_argument("--ip", metavar="ADDR")
     p.add_argument("--filter", metavar="EXPR", help="tcpdump expression")
     _server(p)
+    add_fleet_options(p)
 
 
 def _params(args: argparse.Namespace, *names: str) -> dict[str, str]:
@@ -76,12 +93,27 @@ def _params(args: argparse.Namespace, *names: str) -> dict[str, str]:
     return {k: str(v) for k, v in out.items() if v}
 
 
+def _fleet(args: argparse.Namespace) -> list[Target] | None:
+    """The agents to merge, or None for the one server whose bytes are copied as they come."""
+    if not args.servers_from_dns and len(args.server or []) <= 1:
+        return None
+    return targets(args, resolve_token(args.token_file, os.environ))
+
+
+def _one_server(args: argparse.Namespace) -> str:
+    servers = args.server or [_DEFAULT_SERVER]
+    if len(servers) > 1:
+        raise UsageError(f"this command asks one --server, not {len(servers)}")
+    return str(servers[0])
+
+
 def _open(args: argparse.Namespace, path: str, params: dict[str, str]) -> Any:
-    url = args.server.rstrip("/") + path
+    server = _one_server(args)
+    url = server.rstrip("/") + path
     if params:
         url += "?" + urllib.parse.urlencode(params)
     if not url.startswith(("http://", "https://")):
-        raise UsageError(f"--server {args.server!r}: expected http://HOST:PORT")
+        raise UsageError(f"--server {server!r}: expected http://HOST:PORT")
     req = urllib.request.Request(url)  # noqa: S310 - the scheme is checked above
     token = resolve_token(args.token_file, os.environ)
     if token is not None:
@@ -89,9 +121,9 @@ def _open(args: argparse.Namespace, path: str, params: dict[str, str]) -> Any:
     try:
         return urllib.request.urlopen(req, timeout=30)  # noqa: S310 - the scheme is checked above
     except urllib.error.HTTPError as e:
-        raise PcapClientError(f"{e.code} from {args.server}: {_detail(e)}") from None
+        raise PcapClientError(f"{e.code} from {server}: {_detail(e)}") from None
     except urllib.error.URLError as e:
-        raise PcapClientError(f"cannot reach {args.server}: {e.reason}") from None
+        raise PcapClientError(f"cannot reach {server}: {e.reason}") from None
 
 
 def _detail(e: urllib.error.HTTPError) -> str:
@@ -124,6 +156,9 @@ def _sink(name: str) -> tuple[IO[bytes], bool]:
 
 
 def _get(args: argparse.Namespace) -> int:
+    fleet = _fleet(args)
+    if fleet is not None:
+        return fleet_get(args, fleet, _params(args, "since", "start", "end", "filter"))
     resp = _open(args, "/api/v1/pcap", _params(args, "since", "start", "end", "filter", "format"))
     with resp:
         if resp.status == 204:
@@ -141,6 +176,9 @@ def _get(args: argparse.Namespace) -> int:
 
 
 def _follow(args: argparse.Namespace) -> int:
+    fleet = _fleet(args)
+    if fleet is not None:
+        return fleet_follow(args, fleet, _params(args, "filter"))
     resp = _open(args, "/api/v1/pcap/stream", _params(args, "filter"))
     out, close = _sink(args.write)
     try:

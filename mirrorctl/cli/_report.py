@@ -12,6 +12,7 @@ import dataclasses
 import os
 import sys
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,13 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         help="a running service (http://node:9477); repeat for several: one report over the "
         "union of their flows (records that ended in the window and active flows)",
     )
+    src.add_argument(
+        "--servers-from-dns",
+        metavar="NAME",
+        help="every address NAME resolves to (the chart's headless Service), on --dns-port",
+    )
+    p.add_argument("--dns-port", type=int, default=10097, help="--servers-from-dns (10097)")
+    p.add_argument("--dns-scheme", choices=["http", "https"], default="http")
     p.add_argument(
         "--token-file",
         metavar="FILE",
@@ -86,7 +94,8 @@ def _window(args: argparse.Namespace) -> Any:
             start = parse_time(args.start) if args.start else None
             end = parse_time(args.end) if args.end else None
             return Window(start, end)
-        if args.since or args.records is not None or args.server is not None:
+        remote = args.server is not None or args.servers_from_dns is not None
+        if args.since or args.records is not None or remote:
             return Window.since(parse_duration(args.since or "1h"))
         return Window()  # a pcap: all of it
     except ValueError as e:
@@ -113,7 +122,8 @@ def _servers(urls: list[str], window: Any, token: str | None) -> tuple[Any, str]
     """The union of the services' flows; one that does not answer is named, the rest reported."""
     import exporters  # noqa: PLC0415
 
-    answers = [exporters.fetch_flows(url, window, token) for url in urls]
+    with ThreadPoolExecutor(max_workers=min(32, len(urls))) as pool:  # nodes answer at once
+        answers = list(pool.map(lambda url: exporters.fetch_flows(url, window, token), urls))
     failed = [a for a in answers if a.error is not None]
     for a in failed:
         print(f"mirrorctl: server {a.url} did not answer: {a.error}", file=sys.stderr, flush=True)
@@ -139,11 +149,18 @@ def _report(args: argparse.Namespace) -> int:
         progress = _progress if sys.stderr.isatty() else None
         df, files = exporters.load_records(args.records, window, progress)
         source = f"records {args.records} ({files} files)"
-    elif args.server is not None:
+    elif args.server is not None or args.servers_from_dns is not None:
         from mirrorctl import service  # noqa: PLC0415
+        from mirrorctl.fleet import targets_from_dns  # noqa: PLC0415
 
         token = service.resolve_token(args.token_file, os.environ)
-        df, source = _servers(args.server, window, token)
+        urls = args.server or [
+            t.url
+            for t in targets_from_dns(
+                args.servers_from_dns, args.dns_port, token, scheme=args.dns_scheme
+            )
+        ]
+        df, source = _servers(urls, window, token)
     else:
         df = exporters.records_frame(_pcap_records(args), window)
         source = "pcap " + ", ".join(str(p) for p in args.pcap)

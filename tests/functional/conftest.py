@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import secrets
 import shutil
 from collections.abc import Callable, Iterator
@@ -82,13 +83,19 @@ def lab_factory() -> Iterator[LabFactory]:
     """
     labs: list[Lab] = []
 
-    def make(pods: int = 4, kube_ovn_mirror: KubeOvnMirror | str = KubeOvnMirror.NONE) -> LabState:
+    def make(
+        pods: int = 4,
+        kube_ovn_mirror: KubeOvnMirror | str = KubeOvnMirror.NONE,
+        rng: random.Random | None = None,
+    ) -> LabState:
+        """``rng``: two labs given generators seeded alike get the same pod names (one pod on
+        two nodes), each in its own namespaces."""
         name = unique_lab_name()
         home = TEST_LAB_ROOT / name
         home.mkdir(parents=True)
         (home / OWNER_FILE).write_text(f"{os.getpid()}\n")
         run_dir = home / "run"
-        lab = Lab(name, run_dir, pods=pods, kube_ovn_mirror=kube_ovn_mirror)
+        lab = Lab(name, run_dir, pods=pods, kube_ovn_mirror=kube_ovn_mirror, rng=rng)
         labs.append(lab)  # before up(): a half-built lab is torn down too
         return lab.up()
 

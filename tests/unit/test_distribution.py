@@ -66,6 +66,11 @@ def test_pip_install_dot_gives_a_working_mirrorctl_with_its_dashboard(tmp_path: 
         capture_output=True, text=True,
     )  # fmt: skip
     assert "capture" in helped.stdout
+    plugin = subprocess.run(
+        [venv / "bin" / "kubectl-mirrorscope", "--help"], check=True, env=env, cwd=outside,
+        capture_output=True, text=True,
+    )  # fmt: skip  # on PATH beside mirrorctl: kubectl finds it as `kubectl mirrorscope`
+    assert "kubectl mirrorscope" in plugin.stdout
     checked = subprocess.run(
         [python, "-c", CHECK], check=True, env=env, cwd=outside, capture_output=True, text=True
     )

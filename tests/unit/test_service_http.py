@@ -136,6 +136,27 @@ def test_the_service_guards_its_api_and_leaves_metrics_open(guarded: HttpServer)
     assert _status(guarded, "/readyz") == 503
 
 
+def test_the_token_also_passes_in_its_own_header_beside_another_authorization(
+    guarded: HttpServer,
+) -> None:
+    """X-Mirrorscope-Token carries the token where a proxy (the Kubernetes API server's) strips
+    Authorization or fills it with its own credentials: right token 200, wrong one 401."""
+
+    def status(token: str) -> int:
+        host, port = guarded.address
+        req = urllib.request.Request(f"http://{host}:{port}/api/v1/status")
+        req.add_header("Authorization", "Bearer a-kubernetes-token")
+        req.add_header("X-Mirrorscope-Token", token)
+        try:
+            with urllib.request.urlopen(req, timeout=5) as resp:  # noqa: S310 - loopback
+                return int(resp.status)
+        except urllib.error.HTTPError as err:
+            return err.code
+
+    assert status(TOKEN) == 200
+    assert status("nope") == 401
+
+
 def test_an_open_service_says_so_at_start(caplog: pytest.LogCaptureFixture) -> None:
     """Without a token the API answers anyone, and a warning at start says how to lock it."""
     with caplog.at_level(logging.WARNING, logger="mirrorctl.service._runtime"):

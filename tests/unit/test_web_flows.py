@@ -251,3 +251,17 @@ def test_report_server_sends_the_token_from_the_environment(
     monkeypatch.delenv("MIRRORSCOPE_TOKEN")
     assert main(argv) == 0
     assert "live" not in out.read_text()
+
+
+def test_report_servers_from_dns_asks_every_address_of_the_name(
+    service: HttpServer, tmp_path: Path
+) -> None:
+    """--servers-from-dns localhost --dns-port P: the service behind the name is reported, as
+    with --server (a headless Service's name lists every node's agent)."""
+    port = str(service.address[1])
+    out = tmp_path / "pods.csv"
+    argv = ["report", "--servers-from-dns", "localhost", "--dns-port", port, "--format", "csv"]
+    argv += ["--start", f"{T0_S - 10:.0f}", "--end", f"{T + 10_000:.0f}", "-o", str(out)]
+    assert main(argv) == 0
+    pods = pd.read_csv(out).fillna({"namespace": ""}).set_index(["namespace", "pod"])
+    assert pods.loc[("live", "a"), "flows"] == 1
