@@ -18,7 +18,7 @@ Handler = Callable[[argparse.Namespace], int]
 
 def build_parser() -> argparse.ArgumentParser:
     # Command modules are imported here, not at package import, so `import mirrorctl` stays cheap.
-    from mirrorctl.cli import _capture, _lab, _mirror  # noqa: PLC0415
+    from mirrorctl.cli import _bench, _capture, _lab, _mirror  # noqa: PLC0415
 
     parser = argparse.ArgumentParser(
         prog="mirrorctl",
@@ -26,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (_mirror, _lab, _capture):
+    for module in (_mirror, _lab, _capture, _bench):
         module.register(sub)
     return parser
 

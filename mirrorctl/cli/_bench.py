@@ -1,0 +1,53 @@
+"""`mirrorctl bench`: the mirroring benchmark (off / on / on + analysis) on a two-node lab.
+
+Argparse and output only; the measurement is ``mirrorctl.bench``. ``make bench-mirror`` runs this.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+from typing import Any
+
+QUICK_SIZES = ("1k",)
+
+
+def register(sub: argparse._SubParsersAction[Any]) -> None:
+    """Add ``bench`` to the CLI."""
+    p = sub.add_parser(
+        "bench",
+        help="measure mirroring off / on / on + analysis on a two-node lab (needs root)",
+        description="Reproduce Kube-OVN's published mirroring on/off tables on a two-node lab, "
+        "plus the cost of analysing mirror0 with every sink on.",
+    )
+    p.add_argument(
+        "--quick", action="store_true", help="one message size (1k), 1 s points (within 3 min)"
+    )
+    p.add_argument("--seconds", type=int, default=1, help="seconds per point (default 1)")
+    p.add_argument("--repeats", type=int, default=3, help="repeats per point (default 3)")
+    p.add_argument(
+        "--scenario", action="append", metavar="NAME", help="run only this scenario (repeatable)"
+    )
+    p.add_argument(
+        "--out", type=Path, default=Path("bench-out/mirror"), help="tables and logs go here"
+    )
+    p.set_defaults(handler=_bench)
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from mirrorctl import bench  # noqa: PLC0415 - the lab and tools load only for this command
+
+    if args.seconds < 1 or args.repeats < 1:
+        raise bench.BenchError("--seconds and --repeats must be at least 1")
+    cfg = bench.Config(
+        seconds=args.seconds,
+        repeats=args.repeats,
+        sizes=QUICK_SIZES if args.quick else bench.SIZES,
+        scenarios=args.scenario,
+        out=args.out,
+    )
+    started, load_before = time.monotonic(), bench.load()
+    result = bench.run(cfg)
+    print(bench.write(result, cfg, started, load_before))
+    return 0
