@@ -246,20 +246,25 @@ def _analysis(nodes: Sequence[LabState], base: Path, res: Result) -> Iterator[li
             services.append(_sinks.Service(state, flags, base / f"{state.name}-service.log"))
         prometheus = _sinks.Prometheus(base / "prometheus", [s.target for s in services])
         yield [s.proc.pid for s in services]
-        scrapes = prometheus.scrapes()
-        records = sum(1 for f in base.glob("*/records/*") for _ in f.open("rb"))
-        ipfix = sum(f.stat().st_size for f in (base / "nfcapd").rglob("*") if f.is_file())
-        res.notes.append(
-            f"sinks (on+analysis): Prometheus stored {scrapes} successful 5 s scrapes of "
-            f"{len(services)} services; {records} flow records written; nfcapd files "
-            f"{ipfix} bytes; API behind --token-file; pcap store and notices not on main yet"
-        )
+        # A mode shorter than the scrape interval may end before the first scrape: wait for
+        # one per service (after the CPU was measured), so the sink is shown working.
+        deadline = time.monotonic() + 2.5 * _sinks.SCRAPE_SECONDS
+        while (scrapes := prometheus.scrapes()) < len(services) and time.monotonic() < deadline:
+            time.sleep(0.5)
     finally:
         if prometheus is not None:
             prometheus.stop()
         for service in services:
             service.stop()
         collector.stop()
+    # Counted once the services stopped: records and IPFIX of open flows go out at shutdown.
+    records = sum(1 for f in base.glob("*/records/*") for _ in f.open("rb"))
+    ipfix = sum(f.stat().st_size for f in (base / "nfcapd").rglob("*") if f.is_file())
+    res.notes.append(
+        f"sinks (on+analysis): Prometheus stored {scrapes} successful 5 s scrapes of "
+        f"{len(services)} services; {records} flow records written; nfcapd files "
+        f"{ipfix} bytes; API behind --token-file; pcap store and notices not on main yet"
+    )
 
 
 def _mode(
@@ -291,9 +296,9 @@ def _mode(
         measured([])
 
 
-def run(cfg: Config, lab: TwoNodeLab | None = None) -> Result:
-    """Bring up a two-node lab (unless given one that is up), measure, bring it down."""
-    own = lab is None
+def run(cfg: Config, lab: TwoNodeLab | None = None, *, down: bool = False) -> Result:
+    """Bring ``lab`` up (default a new bench-XXXX), measure; bring it down if ``down`` or new."""
+    own = lab is None or down
     lab = lab if lab is not None else TwoNodeLab(f"bench-{secrets.token_hex(2)}")
     res = Result()
     try:
@@ -311,10 +316,12 @@ def run(cfg: Config, lab: TwoNodeLab | None = None) -> Result:
 
                 def work(mode: str = mode) -> None:
                     for sc in netperf:
+                        log.info("%s: %s", mode, sc.name)
                         for size in cfg.sizes:
                             for _ in range(cfg.repeats):
                                 _netperf_point(sc, mode, size, cfg, res)
                     for sc in http:
+                        log.info("%s: %s", mode, sc.name)
                         for conns in cfg.connections:
                             for _ in range(cfg.repeats):
                                 _http_point(sc, mode, conns, cfg, res)

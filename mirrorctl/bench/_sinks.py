@@ -27,7 +27,8 @@ from mirrorctl.lab import LabState
 
 log = logging.getLogger(__name__)
 
-SCRAPE_INTERVAL = "5s"
+SCRAPE_SECONDS = 5
+SCRAPE_INTERVAL = f"{SCRAPE_SECONDS}s"
 _READY_S = 30.0
 
 

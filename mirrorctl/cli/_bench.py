@@ -30,6 +30,10 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         "--scenario", action="append", metavar="NAME", help="run only this scenario (repeatable)"
     )
     p.add_argument(
+        "--name",
+        help="name of the two-node lab the run brings up and down (default bench-<random>)",
+    )
+    p.add_argument(
         "--out", type=Path, default=Path("bench-out/mirror"), help="tables and logs go here"
     )
     p.set_defaults(handler=_bench)
@@ -37,6 +41,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
 
 def _bench(args: argparse.Namespace) -> int:
     from mirrorctl import bench  # noqa: PLC0415 - the lab and tools load only for this command
+    from mirrorctl.lab import TwoNodeLab  # noqa: PLC0415
 
     if args.seconds < 1 or args.repeats < 1:
         raise bench.BenchError("--seconds and --repeats must be at least 1")
@@ -48,6 +53,7 @@ def _bench(args: argparse.Namespace) -> int:
         out=args.out,
     )
     started, load_before = time.monotonic(), bench.load()
-    result = bench.run(cfg)
+    lab = TwoNodeLab(args.name) if args.name else None
+    result = bench.run(cfg, lab, down=True)
     print(bench.write(result, cfg, started, load_before))
     return 0
