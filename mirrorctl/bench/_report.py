@@ -61,8 +61,9 @@ def write(res: Result, cfg: Config, started: float, load_before: str) -> str:
         "",
         f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {machine()}; "
         f"{load_before} before, {load()} after; {wall / 60:.1f} min in all.",
-        f"Points of {cfg.seconds} s, {cfg.repeats} repeats: median [min–max]; Δ against off "
-        "(loss in percentage points); seed Δ is the published on vs off.",
+        f"Points of {cfg.seconds} s, {cfg.repeats} repeats (each a pass through off, on, "
+        "on+analysis in turn): median [min–max]; Δ against off (loss in percentage points); "
+        "seed Δ is the published on vs off.",
         "",
     ]
     tail = [
@@ -71,7 +72,7 @@ def write(res: Result, cfg: Config, started: float, load_before: str) -> str:
         "",
         *_table.analysis_cost(res.samples),
         "",
-        "**CPU per mode** (% of one core over the mode's whole run, from /proc/<pid>/stat)",
+        "**CPU per mode** (% of one core over the mode's passes, from /proc/<pid>/stat)",
         "",
         *_table.cpu_table(res.cpu),
         "",

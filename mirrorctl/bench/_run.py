@@ -261,39 +261,54 @@ def _analysis(nodes: Sequence[LabState], base: Path, res: Result) -> Iterator[li
     records = sum(1 for f in base.glob("*/records/*") for _ in f.open("rb"))
     ipfix = sum(f.stat().st_size for f in (base / "nfcapd").rglob("*") if f.is_file())
     res.notes.append(
-        f"sinks (on+analysis): Prometheus stored {scrapes} successful 5 s scrapes of "
+        f"sinks (on+analysis, {base.name}): Prometheus stored {scrapes} successful 5 s scrapes of "
         f"{len(services)} services; {records} flow records written; nfcapd files "
         f"{ipfix} bytes; API behind --token-file; pcap store and notices not on main yet"
     )
+
+
+@dataclass
+class _Ticks:
+    """CPU ticks and wall time a mode accumulated over its passes."""
+
+    wall: float = 0.0
+    ticks: list[int] = field(default_factory=list)
+
+    def add(self, wall: float, ticks: Sequence[int]) -> None:
+        self.wall += wall
+        self.ticks = (
+            [a + b for a, b in zip(self.ticks, ticks, strict=True)] if self.ticks else list(ticks)
+        )
+
+    def row(self, mode: str, nodes: int) -> CpuRow:
+        pct = [t / _CLK_TCK / self.wall * 100 for t in self.ticks]
+        return CpuRow(mode, self.wall, pct[:nodes], pct[nodes:])
 
 
 def _mode(
     mode: str,
     nodes: Sequence[LabState],
     work: Callable[[], None],
-    cfg: Config,
+    base: Path,
     res: Result,
-) -> None:
+) -> tuple[float, list[int]]:
+    """Set the mode up, run ``work``; wall time and CPU ticks of vswitchds then services."""
     for state in nodes:
         set_mirror(state, mode != "off")
     vswitchd = [_vswitchd_pid(s) for s in nodes]
 
-    def measured(service_pids: Sequence[int]) -> None:
+    def measured(service_pids: Sequence[int]) -> tuple[float, list[int]]:
         pids = [*vswitchd, *service_pids]
         before = [_cpu_ticks(p) for p in pids]
         t0 = time.monotonic()
         work()
         wall = time.monotonic() - t0
-        pct = [
-            (_cpu_ticks(p) - b) / _CLK_TCK / wall * 100 for p, b in zip(pids, before, strict=True)
-        ]
-        res.cpu.append(CpuRow(mode, wall, pct[: len(nodes)], pct[len(nodes) :]))
+        return wall, [_cpu_ticks(p) - b for p, b in zip(pids, before, strict=True)]
 
     if mode == "on+analysis":
-        with _analysis(nodes, cfg.out / "analysis", res) as pids:
-            measured(pids)
-    else:
-        measured([])
+        with _analysis(nodes, base, res) as pids:
+            return measured(pids)
+    return measured([])
 
 
 def run(cfg: Config, lab: TwoNodeLab | None = None, *, down: bool = False) -> Result:
@@ -311,23 +326,27 @@ def run(cfg: Config, lab: TwoNodeLab | None = None, *, down: bool = False) -> Re
         warm = [*netperf, *http]
         for sc in warm:  # ARP and MAC learning happen before the first timed point
             _run(sc.client.netns, ["ping", "-c", "2", "-i", "0.2", "-W", "2", sc.server.ip], 20)
+        cpu = {mode: _Ticks() for mode in cfg.modes}
         with _servers([s.server for s in netperf]):
-            for mode in cfg.modes:
+            # Repeat passes interleave the modes: the load other work puts on a shared machine
+            # drifts over minutes, and each mode then sees the same drift.
+            for rep in range(cfg.repeats):
+                for mode in cfg.modes:
 
-                def work(mode: str = mode) -> None:
-                    for sc in netperf:
-                        log.info("%s: %s", mode, sc.name)
-                        for size in cfg.sizes:
-                            for _ in range(cfg.repeats):
+                    def work(mode: str = mode) -> None:
+                        for sc in netperf:
+                            log.info("%s: %s", mode, sc.name)
+                            for size in cfg.sizes:
                                 _netperf_point(sc, mode, size, cfg, res)
-                    for sc in http:
-                        log.info("%s: %s", mode, sc.name)
-                        for conns in cfg.connections:
-                            for _ in range(cfg.repeats):
+                        for sc in http:
+                            log.info("%s: %s", mode, sc.name)
+                            for conns in cfg.connections:
                                 _http_point(sc, mode, conns, cfg, res)
 
-                log.info("mode %s", mode)
-                _mode(mode, (n1, n2), work, cfg, res)
+                    log.info("pass %d/%d, mode %s", rep + 1, cfg.repeats, mode)
+                    base = cfg.out / "analysis" / f"pass{rep + 1}"
+                    cpu[mode].add(*_mode(mode, (n1, n2), work, base, res))
+        res.cpu = [cpu[mode].row(mode, 2) for mode in cfg.modes]
     finally:
         if own:
             lab.down()

@@ -6,6 +6,8 @@ Argparse and output only; the measurement is ``mirrorctl.bench``. ``make bench-m
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -53,6 +55,17 @@ def _bench(args: argparse.Namespace) -> int:
         out=args.out,
     )
     started, load_before = time.monotonic(), bench.load()
+
+    owner = os.getpid()
+
+    def _interrupt(signum: int, _frame: object) -> None:
+        if os.getpid() != owner:
+            # A child forked without exec (pyroute2's netns helper) inherits this handler; it
+            # must die as by default, not unwind into run()'s finally and take the lab down.
+            os._exit(128 + signum)
+        raise KeyboardInterrupt  # the lab comes down in run()'s finally, as on Ctrl-C
+
+    signal.signal(signal.SIGTERM, _interrupt)
     lab = TwoNodeLab(args.name) if args.name else None
     result = bench.run(cfg, lab, down=True)
     print(bench.write(result, cfg, started, load_before))
