@@ -76,6 +76,9 @@ def iperf3_udp(text: str) -> UdpResult:
     received = end.get("sum_received", end.get("sum"))
     if not isinstance(received, dict):
         raise BenchError(f"iperf3 reported no UDP sum: {text.strip()[:200]!r}")
+    if not received.get("bytes"):
+        # Nothing arrived (e.g. every 4 KiB datagram lost a fragment): iperf3 then says 0 % lost.
+        return UdpResult(0.0, 100.0)
     return UdpResult(float(received["bits_per_second"]), float(received["lost_percent"]))
 
 

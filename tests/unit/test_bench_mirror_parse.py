@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -12,9 +13,13 @@ from mirrorctl.bench import _parse as parse
 FIXTURES = Path(__file__).parent / "fixtures_benchm"
 
 
+def fixture_of(test: str, ext: str) -> str:
+    return (FIXTURES / f"{test}.{ext}").read_text()
+
+
 def fixture(request: pytest.FixtureRequest, ext: str) -> str:
     """The captured tool output named after the running test."""
-    return (FIXTURES / f"{request.node.name}.{ext}").read_text()
+    return fixture_of(request.node.name, ext)
 
 
 def test_qperf_latencies_are_read_in_microseconds(request: pytest.FixtureRequest) -> None:
@@ -77,3 +82,13 @@ def test_seed_cells_in_our_units() -> None:
     assert parse.seed_value("0.87ms") == 870.0
     assert parse.seed_value("802.50us") == 802.5
     assert parse.seed_value("14305.17") == 14305.17
+
+
+def test_iperf3_udp_with_nothing_received_is_total_loss() -> None:
+    """When no datagram arrived iperf3 reports 0 lost of 0: that is 100 % loss, not 0 %."""
+    text = fixture_of("test_iperf3_udp_gives_received_bandwidth_and_loss", "json")
+    doc = json.loads(text)
+    doc["end"]["sum_received"].update(
+        bytes=0, bits_per_second=0, packets=0, lost_packets=0, lost_percent=0
+    )
+    assert parse.iperf3_udp(json.dumps(doc)) == parse.UdpResult(0.0, 100.0)
