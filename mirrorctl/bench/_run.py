@@ -239,10 +239,12 @@ def _analysis(nodes: Sequence[LabState], base: Path, res: Result) -> Iterator[li
     collector = _sinks.nfcapd(base, port)
     services: list[_sinks.Service] = []
     prometheus: _sinks.Prometheus | None = None
+    known = _sinks.capture_run_flags()
+    names: list[str] = []
     try:
         for state in nodes:
             node_dir = base / state.name
-            flags = _sinks.sink_flags(node_dir, port, token)
+            flags, names = _sinks.sink_flags(node_dir, port, token, known)
             services.append(_sinks.Service(state, flags, base / f"{state.name}-service.log"))
         prometheus = _sinks.Prometheus(base / "prometheus", [s.target for s in services])
         yield [s.proc.pid for s in services]
@@ -260,10 +262,14 @@ def _analysis(nodes: Sequence[LabState], base: Path, res: Result) -> Iterator[li
     # Counted once the services stopped: records and IPFIX of open flows go out at shutdown.
     records = sum(1 for f in base.glob("*/records/*") for _ in f.open("rb"))
     ipfix = sum(f.stat().st_size for f in (base / "nfcapd").rglob("*") if f.is_file())
+    missing = [
+        n for f, n in (("--pcap-dir", "pcap store"), ("--no-notices", "notices")) if f not in known
+    ]
     res.notes.append(
         f"sinks (on+analysis, {base.name}): Prometheus stored {scrapes} successful 5 s scrapes of "
         f"{len(services)} services; {records} flow records written; nfcapd files "
-        f"{ipfix} bytes; API behind --token-file; pcap store and notices not on main yet"
+        f"{ipfix} bytes; sinks on: {', '.join(names)}"
+        + (f"; not in this checkout's service: {', '.join(missing)}" if missing else "")
     )
 
 

@@ -1,8 +1,8 @@
 """The capture service with every sink on, and the real receivers of those sinks.
 
 ``sink_flags`` is the one place that says which sinks "on + analysis" turns on. The pcap store
-(``--pcap-dir``) and notices are not wired into ``capture run`` on main yet; add their flags
-here when they land.
+(``--pcap-dir``) and notices (on unless ``--no-notices``) arrived in ``capture run`` while this
+benchmark was written: each is used when the service's own ``--help`` lists its flag.
 """
 
 from __future__ import annotations
@@ -38,14 +38,35 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
         return int(s.getsockname()[1])
 
 
-def sink_flags(out: Path, ipfix_port: int, token_file: Path) -> list[str]:
-    """Every sink ``capture run`` has on main: /metrics (scraped), records, IPFIX, guarded API."""
-    return [
+def capture_run_flags() -> frozenset[str]:
+    """The long options ``mirrorctl capture run`` accepts in this checkout."""
+    done = subprocess.run(
+        [sys.executable, "-m", "mirrorctl.cli", "capture", "run", "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return frozenset(re.findall(r"(--[a-z][a-z0-9-]*)", done.stdout))
+
+
+def sink_flags(
+    out: Path, ipfix_port: int, token_file: Path, known: frozenset[str]
+) -> tuple[list[str], list[str]]:
+    """Flags turning every sink ``capture run`` has on, and the names of those sinks."""
+    flags = [
         "--listen", "127.0.0.1:0",
         "--token-file", str(token_file),
         "--records", str(out / "records"),
         "--ipfix", f"127.0.0.1:{ipfix_port}",
     ]  # fmt: skip
+    names = ["/metrics scraped by Prometheus every 5 s", "flow records", "IPFIX to nfcapd",
+             "API behind --token-file"]  # fmt: skip
+    if "--pcap-dir" in known:
+        flags += ["--pcap-dir", str(out / "pcap")]
+        names.append("pcap store")
+    if "--no-notices" in known:
+        names.append("notices (on by default)")
+    return flags, names
 
 
 class Service:
