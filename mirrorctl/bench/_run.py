@@ -56,6 +56,7 @@ class Config:
     connections: Sequence[str] = CONNECTIONS
     modes: Sequence[str] = MODES
     scenarios: Sequence[str] | None = None  # names to run; None: all
+    http_scenarios: int | None = None  # run only the first N HTTP scenarios (--quick: 1)
     out: Path = Path("bench-out/mirror")
 
 
@@ -328,6 +329,7 @@ def run(cfg: Config, lab: TwoNodeLab | None = None, *, down: bool = False) -> Re
         if cfg.scenarios is not None:
             netperf = [s for s in netperf if s.name in cfg.scenarios]
             http = [s for s in http if s.name in cfg.scenarios]
+        http = http[: cfg.http_scenarios]
         res.seed_names = {s.name: s.seed for s in (*netperf, *http)}
         warm = [*netperf, *http]
         for sc in warm:  # ARP and MAC learning happen before the first timed point

@@ -24,7 +24,9 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         "plus the cost of analysing mirror0 with every sink on.",
     )
     p.add_argument(
-        "--quick", action="store_true", help="one message size (1k), 1 s points (within 3 min)"
+        "--quick",
+        action="store_true",
+        help="one message size (1k) and one HTTP scenario, 1 s points (within 3 min)",
     )
     p.add_argument("--seconds", type=int, default=1, help="seconds per point (default 1)")
     p.add_argument("--repeats", type=int, default=3, help="repeats per point (default 3)")
@@ -52,6 +54,7 @@ def _bench(args: argparse.Namespace) -> int:
         repeats=args.repeats,
         sizes=QUICK_SIZES if args.quick else bench.SIZES,
         scenarios=args.scenario,
+        http_scenarios=1 if args.quick else None,
         out=args.out,
     )
     started, load_before = time.monotonic(), bench.load()
