@@ -8,6 +8,7 @@ the whole mode.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -57,12 +58,13 @@ class Config:
     connections: Sequence[str] = CONNECTIONS
     modes: Sequence[str] = MODES
     scenarios: Sequence[str] | None = None  # names to run; None: all
-    http_scenarios: int | None = None  # run only the first N HTTP scenarios (--quick: 1)
     out: Path = Path("bench-out/mirror")
 
 
 @dataclass
 class Result:
+    """A run's raw samples per (scenario, mode, point, metric), CPU per mode, and its notes."""
+
     samples: dict[tuple[str, str, str, str], list[float]] = field(default_factory=dict)
     cpu: list[CpuRow] = field(default_factory=list)
     seed_names: dict[str, str] = field(default_factory=dict)
@@ -257,6 +259,11 @@ def set_mirror(state: LabState, on: bool) -> None:
         ovs.reconcile(session, spec, bridge=state.bridge, netns=state.node_netns)
 
 
+@functools.cache
+def _known_flags() -> frozenset[str]:
+    return _sinks.capture_run_flags()  # a Python start-up: once per run, not once per pass
+
+
 @contextmanager
 def _analysis(nodes: Sequence[LabState], base: Path, res: Result) -> Iterator[list[int]]:
     """Services on every node with all sinks, Prometheus scraping them, nfcapd; yields pids."""
@@ -268,7 +275,7 @@ def _analysis(nodes: Sequence[LabState], base: Path, res: Result) -> Iterator[li
     collector = _sinks.nfcapd(base, port)
     services: list[_sinks.Service] = []
     prometheus: _sinks.Prometheus | None = None
-    known = _sinks.capture_run_flags()
+    known = _known_flags()
     names: list[str] = []
     try:
         for state in nodes:
@@ -357,7 +364,6 @@ def run(cfg: Config, lab: TwoNodeLab | None = None, *, down: bool = False) -> Re
         if cfg.scenarios is not None:
             netperf = [s for s in netperf if s.name in cfg.scenarios]
             http = [s for s in http if s.name in cfg.scenarios]
-        http = http[: cfg.http_scenarios]
         res.seed_names = {s.name: s.seed for s in (*netperf, *http)}
         warm = [*netperf, *http]
         for sc in warm:  # ARP and MAC learning happen before the first timed point
