@@ -28,6 +28,7 @@ from mirrorctl.lab import LabState
 log = logging.getLogger(__name__)
 
 SCRAPE_SECONDS = 5
+PCAP_QUOTA = "256M"
 SCRAPE_INTERVAL = f"{SCRAPE_SECONDS}s"
 _READY_S = 30.0
 
@@ -63,6 +64,10 @@ def sink_flags(
              "API behind --token-file"]  # fmt: skip
     if "--pcap-dir" in known:
         flags += ["--pcap-dir", str(out / "pcap")]
+        if "--pcap-quota" in known:
+            # Per node and pass: a full run keeps 6 stores; the store's default 1G each would
+            # leave gigabytes of benchmark traffic behind (eviction is part of what is measured).
+            flags += ["--pcap-quota", PCAP_QUOTA]
         names.append("pcap store")
     if "--no-notices" in known:
         names.append("notices (on by default)")
