@@ -2,7 +2,7 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: bootstrap demo test unit functional lint bench clean
+.PHONY: bootstrap demo test unit functional lint bench bench-mirror clean
 
 bootstrap:
 	@bash scripts/bootstrap.sh
@@ -26,6 +26,10 @@ lint: bootstrap
 
 bench: bootstrap
 	$(PY) -m bench
+
+# Mirroring off / on / on + analysis on a two-node lab (root; ~20 min, ARGS=--quick ~3 min).
+bench-mirror: bootstrap
+	$(PY) -m mirrorctl.cli bench $(ARGS)
 
 clean:
 	rm -rf .mypy_cache .ruff_cache .pytest_cache build *.egg-info

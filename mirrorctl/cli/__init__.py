@@ -20,7 +20,7 @@ Handler = Callable[[argparse.Namespace], int]
 
 def build_parser() -> argparse.ArgumentParser:
     # Command modules are imported here, not at package import, so `import mirrorctl` stays cheap.
-    from mirrorctl.cli import _capture, _lab, _mirror, _pcap, _report  # noqa: PLC0415
+    from mirrorctl.cli import _bench, _capture, _lab, _mirror, _pcap, _report  # noqa: PLC0415
 
     parser = argparse.ArgumentParser(
         prog="mirrorctl",
@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
         "MIRRORSCOPE_KEEP_MIRROR; the command line wins, then the environment, then the file",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (_mirror, _lab, _capture, _pcap, _report):
+    for module in (_mirror, _lab, _capture, _pcap, _report, _bench):
         module.register(sub)
     return parser
 

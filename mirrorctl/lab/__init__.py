@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from mirrorctl.lab._errors import LabError
     from mirrorctl.lab._lab import Lab, node_exec, pod_exec
+    from mirrorctl.lab._namespaces import netns_argv
     from mirrorctl.lab._ovsdb import KUBE_OVN_MIRROR_NAME, KUBE_OVN_MIRROR_PORT
     from mirrorctl.lab._services import dns_name
     from mirrorctl.lab._state import (
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
         read_state,
     )
     from mirrorctl.lab._status import LabCheck, LabStatus
+    from mirrorctl.lab._twonode import TwoNodeLab
 
 _LAZY: dict[str, str] = {
     "KUBE_OVN_MIRROR_NAME": "mirrorctl.lab._ovsdb",
@@ -35,7 +37,9 @@ _LAZY: dict[str, str] = {
     "LabState": "mirrorctl.lab._state",
     "LabStatus": "mirrorctl.lab._status",
     "ServiceKind": "mirrorctl.lab._state",
+    "TwoNodeLab": "mirrorctl.lab._twonode",
     "dns_name": "mirrorctl.lab._services",
+    "netns_argv": "mirrorctl.lab._namespaces",
     "node_exec": "mirrorctl.lab._lab",
     "pod_exec": "mirrorctl.lab._lab",
     "read_state": "mirrorctl.lab._state",
@@ -64,7 +68,9 @@ __all__: list[str] = [
     "LabState",
     "LabStatus",
     "ServiceKind",
+    "TwoNodeLab",
     "dns_name",
+    "netns_argv",
     "node_exec",
     "pod_exec",
     "read_state",

@@ -65,6 +65,8 @@ class Lab:
         pods: int = 4,
         kube_ovn_mirror: KubeOvnMirror | str = KubeOvnMirror.NONE,
         rng: random.Random | None = None,
+        *,
+        node_index: int = 0,
     ) -> None:
         self.name = validate_name(name)
         self.run_dir = Path(run_dir) if run_dir is not None else default_run_dir(name)
@@ -75,6 +77,7 @@ class Lab:
             choices = ", ".join(m.value for m in KubeOvnMirror)
             raise LabError(f"--kube-ovn-mirror must be one of {choices}") from exc
         self._rng = rng if rng is not None else random.SystemRandom()
+        self.node_index = node_index
 
     @classmethod
     def of(cls, state: LabState) -> Lab:
@@ -161,6 +164,7 @@ class Lab:
             self.kube_ovn_mirror,
             self._rng,
             created_run_dir=created,
+            node_index=self.node_index,
         )
         # The plan is on disk before the first namespace exists: down can always find it all.
         write_state(state)

@@ -23,6 +23,7 @@ from mirrorctl.lab._state import (
 
 MIN_PODS = 2
 MAX_PODS = 64
+MAX_NODES = 4  # nodes of one multi-node lab; each takes MAX_PODS addresses of the pod subnet
 BRIDGE = "br-int"
 NODE_PORT = "ovn0"
 POD_CIDR_V4 = "10.16.0.0/16"
@@ -81,11 +82,13 @@ def _role(index: int) -> tuple[str, str, ServiceKind | None]:
     return namespace, _EXTRA_APPS[index % len(_EXTRA_APPS)], None
 
 
-def _plan_pod(lab: str, index: int, app_ns: str, app: str, rng: random.Random) -> LabPod:
+def _plan_pod(
+    lab: str, index: int, app_ns: str, app: str, rng: random.Random, *, first: int
+) -> LabPod:
     # A Deployment's pod: <app>-<replicaset hash>-<5 chars>, as kubectl shows them.
     pod_name = f"{app}-{_k8s_suffix(rng, 9)}-{_k8s_suffix(rng, 5)}"
-    v4 = ipaddress.ip_network(POD_CIDR_V4)[FIRST_HOST + index]
-    v6 = ipaddress.ip_network(POD_CIDR_V6)[FIRST_HOST + index]
+    v4 = ipaddress.ip_network(POD_CIDR_V4)[first + index]
+    v6 = ipaddress.ip_network(POD_CIDR_V6)[first + index]
     # Kube-OVN allocates pod MACs under 00:00:00; the rest is random.
     mac = "00:00:00:" + ":".join(f"{rng.randrange(256):02x}" for _ in range(3))
     container_id = f"{rng.getrandbits(48):012x}"
@@ -108,15 +111,23 @@ def plan_lab(
     rng: random.Random,
     *,
     created_run_dir: bool,
+    node_index: int = 0,
 ) -> LabState:
-    """Decide every name and address of a lab. Nothing is created here."""
+    """Decide every name and address of a lab. Nothing is created here.
+
+    ``node_index`` numbers the nodes of a multi-node lab sharing one pod subnet over a tunnel:
+    node N's pods and its ``ovn0`` get addresses no other node of that lab uses.
+    """
     validate_name(name)
     validate_pods(pods)
+    if not 0 <= node_index < MAX_NODES:
+        raise LabError(f"node index must be between 0 and {MAX_NODES - 1}, got {node_index}")
+    first = FIRST_HOST + node_index * MAX_PODS
     planned: list[LabPod] = []
     services: list[LabService] = []
     for index in range(pods):
         app_ns, app, kind = _role(index)
-        pod = _plan_pod(name, index, app_ns, app, rng)
+        pod = _plan_pod(name, index, app_ns, app, rng, first=first)
         planned.append(pod)
         if kind is not None:
             services.append(LabService(kind=kind, pod=pod, port=_SERVICE_PORTS[kind]))
@@ -132,7 +143,10 @@ def plan_lab(
         ovsdb=f"unix:{run_dir}/db.sock",
         bridge=BRIDGE,
         node_port=LabNodePort(
-            name=NODE_PORT, node_name=name, ipv4=str(join[1]), prefixlen=join.prefixlen
+            name=NODE_PORT,
+            node_name=name,
+            ipv4=str(join[1 + node_index]),
+            prefixlen=join.prefixlen,
         ),
         pods=tuple(planned),
         services=tuple(services),

@@ -126,3 +126,37 @@ def test_node_port_is_ovn0_in_the_join_subnet() -> None:
     assert node_port_external_ids(state.node_port) == {"iface-id": "node-n1", "ip": "100.64.0.1"}
     assert state.ovsdb == "unix:/run/mirrorscope/lab-n1/db.sock"
     assert state.env() == {"MIRRORSCOPE_OVSDB": state.ovsdb, "MIRRORSCOPE_NETNS": "ms-n1-node"}
+
+
+def test_nodes_of_one_lab_never_share_an_address() -> None:
+    """Node N's pods and ovn0 get addresses no other node has, inside the same prefixes."""
+    states = [
+        plan_lab(
+            f"n{i}",
+            Path(f"/run/mirrorscope/lab-n{i}"),
+            64,
+            KubeOvnMirror.NONE,
+            random.Random(i),
+            created_run_dir=True,
+            node_index=i,
+        )
+        for i in range(4)
+    ]
+    pods = [p.ipv4 for s in states for p in s.pods] + [p.ipv6 for s in states for p in s.pods]
+    assert len(set(pods)) == len(pods) == 4 * 64 * 2
+    assert [s.node_port.ipv4 for s in states] == [
+        "100.64.0.1",
+        "100.64.0.2",
+        "100.64.0.3",
+        "100.64.0.4",
+    ]
+    assert all(
+        ipaddress.ip_address(p.ipv4) in ipaddress.ip_network("10.16.0.0/16") for p in states[3].pods
+    )
+
+
+def test_a_node_index_beyond_the_bound_is_refused() -> None:
+    """A node index outside 0..3 is a LabError naming the bound, not an overlapping plan."""
+    with pytest.raises(LabError, match="between 0 and 3"):
+        plan_lab("x", Path("/tmp/x"), 2, KubeOvnMirror.NONE, random.Random(0),
+                 created_run_dir=True, node_index=4)  # fmt: skip

@@ -72,13 +72,14 @@ def test_mirrorctl_holds_only_its_rooms() -> None:
     loose = sorted(p.name for p in (ROOT / "mirrorctl").glob("*.py") if p.name != "__init__.py")
     rooms = sorted(p.name for p in (ROOT / "mirrorctl").iterdir() if (p / "__init__.py").exists())
     assert loose == []
-    assert rooms == ["cli", "fleet", "kube", "lab", "ovs", "service"]
+    assert rooms == ["bench", "cli", "fleet", "kube", "lab", "ovs", "service"]
 
 
 @pytest.mark.parametrize(
     "package",
     ["capture", "analyzers", "exporters", "mirrorctl", "mirrorctl.ovs", "mirrorctl.lab",
-     "mirrorctl.service", "mirrorctl.cli", "mirrorctl.fleet", "mirrorctl.kube"],
+     "mirrorctl.service", "mirrorctl.cli", "mirrorctl.fleet", "mirrorctl.kube",
+     "mirrorctl.bench"],
 )  # fmt: skip
 def test_every_public_name_resolves(package: str) -> None:
     """Each package's ``__all__`` names something real (a lazy map cannot point into the void)."""
