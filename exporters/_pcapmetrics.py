@@ -83,8 +83,19 @@ class PcapMetricsCollector(Collector):
         )
         yield counter(
             "frames_not_stored",
-            "Frames dropped while the store was full or by a failed write.",
+            "Frames dropped while the store was full, by a failed write or with its queue full.",
             sum(c.frames_not_stored for c in counters),
+        )
+        yield counter(
+            "frames_queue_full",
+            "Frames dropped because the store's writer thread was behind (its queue full); "
+            "also counted in frames_not_stored.",
+            sum(c.frames_queue_full for c in counters),
+        )
+        yield gauge(
+            "queued_bytes",
+            "Records handed to the store's writer threads, not yet written.",
+            sum(c.queued_bytes for c in counters),
         )
         yield counter(
             "written_bytes", "Bytes written to pcap files.", sum(c.bytes_written for c in counters)

@@ -9,6 +9,14 @@ The quota covers the whole directory, every worker's files; ``_pcapquota`` makes
 new file (oldest first, and a free-space floor), and while a file is written the free space is
 checked again every ``retry_s``.
 
+The capture thread never touches the files: ``write`` turns the batch into its pcap records (the
+one copy of the frame bytes, needed anyway since the ring's memory goes back to the kernel) and
+hands them to the store's writer thread (``_pcapqueue``), which does everything else in order:
+rotation, quota, the free-space floor, the index. The hand-off is bounded by
+``queue_bytes``; when the writer falls behind (the disk is slower than the link) the batch is
+dropped and counted as not stored ("queue full"), never waited for. Frames still queued are not
+yet in the open file, so a query does not see them yet; ``flush`` waits for them.
+
 Running out of room never raises into the capture path: the store stops storing, counts the
 frames it drops, says why in ``counters()``, and tries again every ``retry_s``. A failed write
 (ENOSPC, EDQUOT, EIO) closes the file as it is: its index covers the complete records, and
@@ -22,7 +30,8 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +42,7 @@ from capture import FrameBatch, pcap_file_header, pcap_records
 from exporters._errors import PcapStoreError
 from exporters._pcapfiles import SIDECAR_SUFFIX, file_name, scan, valid_node
 from exporters._pcapindex import FileIndex, IndexBuilder, rebuild_index, write_sidecar
+from exporters._pcapqueue import WriterQueue
 from exporters._pcapquota import DirectoryLock, make_room
 
 __all__ = ["OpenFile", "PcapStore", "StoreConfig", "StoreCounters"]
@@ -69,6 +79,7 @@ class StoreConfig:
     min_free_bytes: int = 256 << 20  # free space the store leaves on the filesystem
     snaplen: int = 262_144  # stored bytes per frame (the analysis snaplen is separate)
     retry_s: float = 1.0  # when full: how often to try again; when writing: free-space checks
+    queue_bytes: int = 64 << 20  # records waiting for the writer thread; beyond: dropped
 
     def check(self) -> None:
         """Raise ``PcapStoreError`` naming the first setting that cannot work."""
@@ -85,6 +96,8 @@ class StoreConfig:
             problem = f"quota {self.quota_bytes} is below one file ({self.max_file_bytes} bytes)"
         elif self.max_file_age_s <= 0 or self.retry_s <= 0 or self.min_free_bytes < 0:
             problem = "file age and retry interval must be > 0, the free-space floor >= 0"
+        elif self.queue_bytes <= 0:
+            problem = f"write queue size {self.queue_bytes} must be > 0"
         if problem:
             raise PcapStoreError(str(self.directory), problem)
 
@@ -100,9 +113,22 @@ class StoreCounters:
     bytes_written: int
     evictions: int  # files this worker deleted to make room
     write_errors: int
-    frames_not_stored: int  # dropped while full or by a failed write
+    frames_not_stored: int  # dropped while full, by a failed write or with the queue full
+    frames_queue_full: int  # of those: dropped because the writer thread was behind
+    queued_bytes: int  # records handed to the writer thread, not yet written
     full: bool
     full_reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    """Work for the writer thread: a batch detached from the ring (``data`` is its pcap
+    records, ``offsets`` point at each frame inside them), a ``tick``, or a ``close``."""
+
+    now: float
+    batch: FrameBatch | None = None
+    decoded: DecodedBatch | None = None
+    close: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +179,12 @@ class PcapStore:
         self._evictions = 0
         self._errors = 0
         self._not_stored = 0
+        # Counted by the capture thread only (one at a time: the pipeline's lock), read by others.
+        self._skipped_full = 0
+        self._queue_full = 0
+        self._queue: WriterQueue[_Job] = WriterQueue(
+            f"pcapstore-w{config.worker}", self._handle, config.queue_bytes
+        )
         self._recover()
 
     # --- the capture path ------------------------------------------------------------------------
@@ -162,30 +194,44 @@ class PcapStore:
         n = len(batch)
         if n == 0:
             return
-        with self._lock:
-            now = self._clock()
-            if self._full_reason and now < self._retry_at:
-                self._not_stored += n
-                return
-            self._write(batch, decoded, now)
+        now = self._clock()
+        # Read without the lock (the writer thread sets both): a stale value only means one
+        # batch prepared in vain, which the writer then counts, or skipped a moment too long.
+        if self._full_reason and now < self._retry_at:
+            self._skipped_full += n
+            return
+        snaplen = self.config.snaplen
+        records = pcap_records(batch, snaplen)
+        caplens = np.minimum(batch.caplens, snaplen)
+        detached = FrameBatch(
+            data=np.frombuffer(records, np.uint8),
+            offsets=np.cumsum(caplens + _RECORD_HEADER) - caplens,
+            caplens=caplens,
+            wirelens=batch.wirelens.copy(),
+            ts_ns=batch.ts_ns.copy(),
+            linktype=batch.linktype,
+        )
+        if not self._queue.offer(_Job(now, detached, decoded), len(records)):
+            self._queue_full += n
 
     def on_frames(self, batch: FrameBatch, decoded: DecodedBatch) -> None:
         """The store as the pipeline's ``FrameSink``: ``write``."""
         self.write(batch, decoded)
 
     def tick(self) -> None:
-        """Close the file once it is older than ``max_file_age_s`` even if no frame comes."""
-        with self._lock:
-            if (
-                self._fd is not None
-                and self._clock() - self._opened_at >= self.config.max_file_age_s
-            ):
-                self._close_file()
+        """Close the file once it is older than ``max_file_age_s`` even if no frame comes
+        (in the writer thread, after the batches queued before; this call does not wait)."""
+        self._queue.offer(_Job(self._clock()), 0)
+
+    def flush(self) -> None:
+        """Wait until every batch written so far is in the file (or counted as not stored)."""
+        self._queue.flush()
 
     def close(self) -> None:
-        """Close the file being written (its index is written beside it)."""
-        with self._lock:
-            self._close_file()
+        """Write what is queued, close the file being written (its index is written beside
+        it) and end the writer thread; writing again later starts a new file."""
+        self._queue.offer(_Job(self._clock(), close=True), 0)
+        self._queue.stop()
 
     # --- readers ---------------------------------------------------------------------------------
     def open_file(self) -> OpenFile | None:
@@ -198,6 +244,7 @@ class PcapStore:
     def counters(self) -> StoreCounters:
         with self._lock:
             own = self._size if self._fd is not None else 0
+            queue_full = self._queue_full
             return StoreCounters(
                 bytes=self._scan_bytes + own,
                 files=self._scan_files + (self._fd is not None),
@@ -205,12 +252,28 @@ class PcapStore:
                 bytes_written=self._written,
                 evictions=self._evictions,
                 write_errors=self._errors,
-                frames_not_stored=self._not_stored,
+                frames_not_stored=self._not_stored + self._skipped_full + queue_full,
+                frames_queue_full=queue_full,
+                queued_bytes=self._queue.queued_bytes,
                 full=bool(self._full_reason),
                 full_reason=self._full_reason,
             )
 
-    # --- writing ---------------------------------------------------------------------------------
+    # --- the writer thread -----------------------------------------------------------------------
+    def _handle(self, job: _Job) -> None:
+        """One job, in the writer thread: the only thread that changes the store's state."""
+        with self._lock:
+            batch, now = job.batch, job.now
+            if job.close:
+                self._close_file()
+            elif batch is None or job.decoded is None:
+                if self._fd is not None and now - self._opened_at >= self.config.max_file_age_s:
+                    self._close_file()
+            elif self._full_reason and now < self._retry_at:
+                self._not_stored += len(batch)
+            else:
+                self._write(batch, job.decoded, now)
+
     def _write(self, batch: FrameBatch, dec: DecodedBatch, now: float) -> None:
         cfg = self.config
         n = len(batch)
@@ -260,34 +323,29 @@ class PcapStore:
                 self._close_file()
 
     def _append(self, batch: FrameBatch, rows: slice, delta: IndexBuilder, now: float) -> bool:
-        part = batch
-        if rows != slice(0, len(batch)):
-            part = FrameBatch(
-                data=batch.data,
-                offsets=batch.offsets[rows],
-                caplens=batch.caplens[rows],
-                wirelens=batch.wirelens[rows],
-                ts_ns=batch.ts_ns[rows],
-                linktype=batch.linktype,
-            )
-        payload = pcap_records(part, self.config.snaplen)
+        """Write the records of ``rows`` (``batch`` is detached: its data is its records)."""
+        first, last = rows.start, rows.stop - 1
+        start = int(batch.offsets[first]) - _RECORD_HEADER
+        end = int(batch.offsets[last] + batch.caplens[last])
+        payload = batch.data.data[start:end]
         if not self._write_all(payload, now):
             return False
         self._builder.merge(delta)
         self._size += len(payload)
-        self._records += len(part)
-        self._stored += len(part)
+        self._records += last + 1 - first
+        self._stored += last + 1 - first
         self._written += len(payload)
         return True
 
-    def _write_all(self, payload: bytes, now: float) -> bool:
+    def _write_all(self, payload: bytes | memoryview, now: float) -> bool:
         fd = self._fd
         if fd is None:
             return False
         view = memoryview(payload)
         try:
-            while view:
-                view = view[os.write(fd, view) :]
+            with self._unlocked():
+                while view:
+                    view = view[os.write(fd, view) :]
         except OSError as e:
             # What part of the payload did get written stays: cutting the file back could
             # SIGBUS a reader that has it mapped, and every reader stops at a partial record.
@@ -306,6 +364,17 @@ class PcapStore:
             _log.warning("pcap store full: %s (frames are counted, not stored)", reason)
         self._full_reason = reason
         self._retry_at = now + self.config.retry_s
+
+    @contextmanager
+    def _unlocked(self) -> Iterator[None]:
+        """Let readers in while the writer thread waits for the disk: it alone changes the
+        state, and what they see meanwhile is the state before this write (the file's size up
+        to its last complete record)."""
+        self._lock.release()
+        try:
+            yield
+        finally:
+            self._lock.acquire()
 
     # --- files -----------------------------------------------------------------------------------
     def _open_file(self, first_ns: int, linktype: int, now: float) -> bool:
@@ -363,7 +432,7 @@ class PcapStore:
     def _make_room(self) -> str:
         """Evict what must go for a new file, write late indexes; why no file fits, or ''."""
         cfg = self.config
-        with DirectoryLock(self._dir):
+        with self._unlocked(), DirectoryLock(self._dir):
             room = make_room(
                 self._dir,
                 quota_bytes=cfg.quota_bytes,

@@ -318,6 +318,7 @@ def pcap_router(src: PcapSources) -> APIRouter:
                 "full_reason": full[0] if full else "",
                 "frames_stored": sum(c.frames_stored for c in stores),
                 "frames_not_stored": sum(c.frames_not_stored for c in stores),
+                "frames_queue_full": sum(c.frames_queue_full for c in stores),
                 "evictions": sum(c.evictions for c in stores),
                 "write_errors": sum(c.write_errors for c in stores),
             },

@@ -68,6 +68,7 @@ def test_a_full_filesystem_stops_storing_without_raising_and_storing_resumes(
     def write(n: int) -> None:
         nonlocal ts
         store.write(*batch([frame] * n, [ts + i for i in range(n)]))
+        store.flush()  # the writer thread has written it
         ts += n * MS
 
     for _ in range(10):

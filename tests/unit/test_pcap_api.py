@@ -57,6 +57,7 @@ class Api:
         b, d = batch(frames, ts)
         self.macs.on_frames(b, d)
         self.store.write(b, d)
+        self.store.flush()  # the writer thread has written it
 
 
 def identity() -> IdentityMap:

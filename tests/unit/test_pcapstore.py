@@ -48,6 +48,7 @@ def test_frames_are_stored_with_their_times_and_an_index_when_the_file_closes(
     """Every frame lands in one pcap with ns timestamps; closing writes the sidecar index."""
     store = PcapStore(config(tmp_path, worker=3), clock=Clock())
     store.write(*batch([tcp4(A, B), tcp4(B, A), tcp4(C, A)], [T0, T0 + 1, T0 + 2]))
+    store.flush()  # the writer thread has written it
     assert store.open_file() is not None
     store.close()
     files = scan(tmp_path)
@@ -92,14 +93,18 @@ def test_files_rotate_by_age_on_write_and_on_tick(tmp_path: Path) -> None:
     clock = Clock()
     store = PcapStore(config(tmp_path, max_file_age_s=10.0), clock=clock)
     store.write(*batch([tcp4(A, B)], [T0]))
+    store.flush()  # the writer thread has written it
     clock.now += 9.9
     store.write(*batch([tcp4(A, B)], [T0 + 1]))
+    store.flush()  # the writer thread has written it
     assert len(scan(tmp_path)) == 1
     clock.now += 0.1
     store.write(*batch([tcp4(A, B)], [T0 + 2]))
+    store.flush()  # the writer thread has written it
     assert [f.closed for f in scan(tmp_path)] == [True, False]
     clock.now += 10.0
     store.tick()
+    store.flush()  # the writer thread closes it
     assert store.open_file() is None
     assert [f.closed for f in scan(tmp_path)] == [True, True]
 
@@ -112,6 +117,7 @@ def test_quota_evicts_the_oldest_files_and_is_never_exceeded(tmp_path: Path) -> 
     )
     for k in range(60):
         store.write(*batch([tcp4(A, B, payload=100)] * 10, [T0 + k * MS + i for i in range(10)]))
+        store.flush()  # the writer thread has written it
         assert directory_bytes(tmp_path) <= quota
     c = store.counters()
     assert c.evictions > 0
@@ -142,6 +148,7 @@ def test_two_workers_share_one_quota(tmp_path: Path) -> None:
         for w, store in enumerate(stores):
             ts = [T0 + k * MS + w * 1000 + i for i in range(8)]
             store.write(*batch([tcp4(A, B, payload=100)] * 8, ts))
+            store.flush()  # the writer thread has written it
             assert directory_bytes(tmp_path) <= quota
     assert {f.worker for f in scan(tmp_path)} == {0, 1}
     assert sum(s.counters().evictions for s in stores) > 0
@@ -160,21 +167,26 @@ def test_below_the_free_space_floor_the_store_counts_instead_of_writing_and_resu
         free_bytes=lambda _: free[0],
     )
     store.write(*batch([tcp4(A, B)], [T0]))
+    store.flush()  # the writer thread has written it
     free[0] = 100 << 20  # something else filled the disk
     clock.now += 1.0
     store.write(*batch([tcp4(A, B)] * 5, [T0 + i for i in range(1, 6)]))
+    store.flush()  # the writer thread has written it
     c = store.counters()
     assert c.full
     assert "floor" in c.full_reason
     assert c.frames_not_stored == 5
     assert [f.closed for f in scan(tmp_path)] == [True]
     store.write(*batch([tcp4(A, B)] * 2, [T0 + 6, T0 + 7]))
+    store.flush()  # the writer thread has written it
     assert store.counters().frames_not_stored == 7
     free[0] = 10 << 30
     store.write(*batch([tcp4(A, B)], [T0 + 8]))  # before retry_s passed: still counted
+    store.flush()  # the writer thread has written it
     assert store.counters().frames_not_stored == 8
     clock.now += 1.0
     store.write(*batch([tcp4(A, B)], [T0 + 9]))
+    store.flush()  # the writer thread has written it
     c = store.counters()
     assert not c.full
     assert c.full_reason == ""
@@ -187,6 +199,7 @@ def test_a_file_left_without_an_index_by_a_crash_is_indexed_at_start(tmp_path: P
     """A worker restarting indexes the file its previous run left open."""
     crashed = PcapStore(config(tmp_path), clock=Clock())
     crashed.write(*batch([tcp4(A, B), tcp4(C, B)], [T0, T0 + 1]))  # never closed
+    crashed.flush()  # the writer thread has written it
     [f] = scan(tmp_path)
     assert not f.closed
     PcapStore(config(tmp_path), clock=Clock())

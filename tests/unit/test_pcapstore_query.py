@@ -78,6 +78,7 @@ MIXED_TS = [T0 + i * MS for i in range(len(MIXED))]
 def stored(tmp_path: Path, *, close: bool = True) -> PcapStore:
     store = store_in(tmp_path)
     store.write(*batch(MIXED, MIXED_TS))
+    store.flush()  # the writer thread has written it
     if close:
         store.close()
     return store
@@ -139,6 +140,7 @@ def test_two_workers_files_merge_in_time_order(tmp_path: Path) -> None:
         for w, store in enumerate(stores):
             ts = [T0 + (2 * i + w) * MS + k * 100 * MS for i in range(5)]
             store.write(*batch([tcp4(A, B)] * 5, ts))
+            store.flush()  # the writer thread has written it
             expected += ts
         if k % 2:
             stores[k % 2].close()  # rotate one worker now and then
@@ -182,6 +184,7 @@ def test_an_index_missing_or_unreadable_is_rebuilt_from_the_pcap(
     """Without a usable sidecar the index is rebuilt (equal to the original) and written back."""
     store = stored(tmp_path)
     store.write(*batch([tcp4(A, B)], [END - 1]))  # a newer file of the worker: this one is closed
+    store.flush()  # the writer thread has written it
     f = scan(tmp_path)[0]
     original = json.loads(f.sidecar.read_text())
     if damage == "missing":
@@ -198,6 +201,7 @@ def test_the_listing_shows_each_files_range_counts_and_addresses(tmp_path: Path)
     stored(tmp_path)
     live = store_in(tmp_path, worker=1)
     live.write(*batch([tcp4(C, B)], [T0 + 50 * MS]))
+    live.flush()  # the writer thread has written it
     listing = PcapArchive(tmp_path, open_files=lambda: [o for o in [live.open_file()] if o])
     closed, open_ = listing.list_files()
     assert (closed.node, closed.worker, closed.writing, closed.indexed) == ("node1", 0, False, True)

@@ -1,0 +1,70 @@
+"""The pcap store's hand-off to its writer thread: the capture thread never waits for the disk."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+from exporters import PcapStore, StoreConfig
+from exporters._pcapfiles import scan
+from tests.unit._pcapkit import T0, A, B, Clock, batch, tcp4
+
+
+class Gate:
+    """Free space that a test can hold the writer thread on: the writer asks for it when it
+    opens a file, and waits there while the gate is shut."""
+
+    def __init__(self) -> None:
+        self.shut = False
+        self.entered = threading.Event()
+        self.opened = threading.Event()
+
+    def __call__(self, _: Path) -> int:
+        if self.shut:
+            self.entered.set()
+            self.opened.wait(10.0)
+        return 10 << 30
+
+
+def test_a_full_queue_drops_and_counts_the_batch_instead_of_blocking(tmp_path: Path) -> None:
+    """While the writer is stuck, a batch beyond the queue's bound is dropped at once and
+    counted ("queue full"); what was queued is written once the writer moves again."""
+    gate = Gate()
+    store = PcapStore(
+        StoreConfig(directory=tmp_path, node="node1", min_free_bytes=0, queue_bytes=1),
+        clock=Clock(),
+        free_bytes=gate,
+    )
+    gate.shut = True
+    store.write(*batch([tcp4(A, B)] * 2, [T0, T0 + 1]))  # the writer takes it and gets stuck
+    assert gate.entered.wait(10.0)
+    store.write(*batch([tcp4(A, B)] * 3, [T0 + 2, T0 + 3, T0 + 4]))  # waits in the queue
+    began = time.monotonic()
+    store.write(*batch([tcp4(B, A)] * 4, [T0 + 5 + i for i in range(4)]))  # no room: dropped
+    assert time.monotonic() - began < 1.0
+    c = store.counters()
+    assert (c.frames_queue_full, c.frames_not_stored, c.frames_stored) == (4, 4, 0)
+    assert c.queued_bytes > 0
+    gate.opened.set()
+    store.close()
+    c = store.counters()
+    assert (c.frames_queue_full, c.frames_not_stored, c.frames_stored) == (4, 4, 5)
+    assert c.queued_bytes == 0
+    [f] = scan(tmp_path)
+    assert f.closed
+
+
+def test_close_writes_what_is_queued_and_a_later_write_starts_a_new_file(tmp_path: Path) -> None:
+    """close() drains the queue before closing the file; the store keeps working after it."""
+    clock = Clock()
+    store = PcapStore(StoreConfig(directory=tmp_path, node="node1", min_free_bytes=0), clock=clock)
+    for k in range(20):
+        store.write(*batch([tcp4(A, B)] * 10, [T0 + 100 * k + i for i in range(10)]))
+    store.close()
+    assert store.counters().frames_stored == 200
+    assert [f.closed for f in scan(tmp_path)] == [True]
+    store.write(*batch([tcp4(A, B)], [T0 + 10_000]))
+    store.close()
+    assert store.counters().frames_stored == 201
+    assert [f.closed for f in scan(tmp_path)] == [True, True]
