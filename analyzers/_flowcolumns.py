@@ -71,6 +71,7 @@ class FlowColumns:
         self.tcp_state_f = self.tcp_state.reshape(-1)
         self.hist_seen_f = self.hist_seen.reshape(-1)
         self.hist = np.zeros(n, f"S{HIST_WIDTH}")
+        self.hist_bytes = self.hist.view(np.uint8).reshape(n, HIST_WIDTH)  # the compiled view
         self.retx = np.zeros((n, 2), np.uint32)
         self.retx_f = self.retx.reshape(-1)
         self.seq_ok = np.zeros((n, 2), np.bool_)

@@ -268,16 +268,84 @@ def _tcp_events(  # noqa: PLR0917 - hot-path column helper
     t_letter: npt.NDArray[np.bool_],
     gap_args: tuple[_GapRows, npt.NDArray[np.uint32], I64, I64] | None,
 ) -> None:
-    """Run the segments *evp* through each flow's ``TcpScratch``, per flow in arrival order.
+    """Apply the segments *evp* to their flows' TCP columns, per flow in arrival order.
 
-    With *gap_args* (the screened flows, and each row's ACK, unwrapped sequence end and
-    sequence length), the screened flows' segments then go through their ``GapTrack``, in
-    the state each packet leaves.
+    The compiled kernel (``_tcpkernel``) takes every flow but those *gap_args* screened (each
+    row's ACK, unwrapped sequence end and sequence length beside them): their segments go
+    through ``TcpScratch`` and then their ``GapTrack``, in the state each packet leaves.
     """
+    evp = evp[np.argsort((slot[evp] << 32) | rws[evp])]  # per flow, in arrival order
+    if gap_args is not None:
+        tracked = np.isin(slot[evp], np.fromiter(gap_args[0].slots, np.int64))
+        if tracked.any():
+            _scalar_events(c, evp[tracked], slot, d, flags, seq, plen, win, ts, t_letter, gap_args)
+            evp = evp[~tracked]
+    if evp.size:
+        _compiled_events(c, evp, slot, d, flags, seq, plen, win, ts, t_letter)
+
+
+def _compiled_events(  # noqa: PLR0917 - hot-path column helper
+    c: FlowColumns,
+    evp: I64,
+    slot: I64,
+    d: npt.NDArray[np.intp],
+    flags: I64,
+    seq: I64,
+    plen: I64,
+    win: npt.NDArray[np.uint16],
+    ts: I64,
+    t_letter: npt.NDArray[np.bool_],
+) -> None:
+    from analyzers._tcpkernel import tcp_events  # noqa: PLC0415 - numba loads with the first TCP
+
     ev_slot = slot[evp]
-    order = np.argsort((ev_slot << 32) | rws[evp])  # per flow, in arrival order
-    evp = evp[order]
-    ev_slot = ev_slot[order]
+    spill = np.empty((3 * evp.shape[0], 2), np.int64)  # at most 3 letters per segment
+    n_spill = tcp_events(
+        ev_slot,
+        d[evp].astype(np.int64),
+        flags[evp],
+        seq[evp],
+        plen[evp],
+        win[evp].astype(np.int64),
+        ts[evp],
+        t_letter[evp],
+        c.tcp_state,
+        c.tcp_prev_state,
+        c.hist_seen,
+        c.syn_mark,
+        c.fin_mark,
+        c.rst_mark,
+        c.zero_win,
+        c.rst_count,
+        c.syn_ts,
+        c.synack_ts,
+        c.ack_ts,
+        c.did_close,
+        c.close_ts,
+        c.hist_bytes,
+        spill,
+    )
+    longs = c.hist_long
+    for sl, letter in spill[:n_spill].tolist():
+        text = longs.get(sl) or c.hist[sl].decode("ascii")
+        longs[sl] = text + chr(letter)
+
+
+def _scalar_events(  # noqa: PLR0917 - hot-path column helper
+    c: FlowColumns,
+    evp: I64,
+    slot: I64,
+    d: npt.NDArray[np.intp],
+    flags: I64,
+    seq: I64,
+    plen: I64,
+    win: npt.NDArray[np.uint16],
+    ts: I64,
+    t_letter: npt.NDArray[np.bool_],
+    gap_args: tuple[_GapRows, npt.NDArray[np.uint32], I64, I64],
+) -> None:
+    """The gap-screened flows: ``TcpScratch`` per segment, then its ``GapTrack``."""
+    ev_slot = slot[evp]
     brk = np.empty(ev_slot.shape[0], np.bool_)
     brk[0] = True
     np.not_equal(ev_slot[1:], ev_slot[:-1], out=brk[1:])
@@ -336,7 +404,9 @@ def _tcp_events(  # noqa: PLR0917 - hot-path column helper
             strict=True,
         )
     ]
-    rows = zip(
+    gaps, ack, abs_end, seg = gap_args
+    tracks = [_gap_track(c, sl, gaps) if sl in gaps.slots else None for sl in us_list]
+    for k, e, fl, sq, pl, wn, t, tl, ak, en, sg in zip(
         (np.cumsum(brk) - 1).tolist(),
         d[evp].tolist(),
         flags[evp].tolist(),
@@ -345,27 +415,17 @@ def _tcp_events(  # noqa: PLR0917 - hot-path column helper
         win[evp].tolist(),
         ts[evp].tolist(),
         t_letter[evp].tolist(),
+        ack[evp].tolist(),
+        abs_end[evp].tolist(),
+        seg[evp].tolist(),
         strict=True,
-    )
-    if gap_args is None:
-        for k, e, fl, sq, pl, wn, t, tl in rows:
-            objs[k].event(e, fl, sq, pl, wn, t, tl)
-    else:
-        gaps, ack, abs_end, seg = gap_args
-        tracks = [_gap_track(c, sl, gaps) if sl in gaps.slots else None for sl in us_list]
-        for (k, e, fl, sq, pl, wn, t, tl), ak, en, sg in zip(
-            rows,
-            ack[evp].tolist(),
-            abs_end[evp].tolist(),
-            seg[evp].tolist(),
-            strict=True,
-        ):
-            o = objs[k]
-            o.event(e, fl, sq, pl, wn, t, tl)
-            tr = tracks[k]
-            if tr is not None:
-                tr.packet(o, e, fl, ak, en, sg)
-        _store_gaps(c, us_list, tracks)
+    ):
+        o = objs[k]
+        o.event(e, fl, sq, pl, wn, t, tl)
+        tr = tracks[k]
+        if tr is not None:
+            tr.packet(o, e, fl, ak, en, sg)
+    _store_gaps(c, us_list, tracks)
     c.tcp_state[us] = [o.state for o in objs]
     c.tcp_prev_state[us] = [o.prev_state for o in objs]
     c.hist_seen[us] = [o.seen for o in objs]

@@ -99,7 +99,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             t0 = time.perf_counter()
             pcap, truth = cached_pcap(spec, out)
             print(f"bench: pcap {pcap} ready in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
-            return _offline.measure(pcap, truth, spec, repeat)
+            from bench import _coldstart  # noqa: PLC0415
+
+            return _offline.measure(pcap, truth, spec, repeat) + _coldstart.measure()
 
         figures += _guard("offline", offline)
     if "live" in sections:

@@ -11,6 +11,7 @@ from capture._afpacket import (
 from capture._batch import LINKTYPE_ETHERNET, FrameBatch
 from capture._bpf import BpfProgram, compile_filter
 from capture._errors import CaptureError, MirrorscopeError
+from capture._jit import njit
 from capture._netns import netns_path
 from capture._offline_filter import FilteredSource
 from capture._pcapfile import CorruptCaptureFileError, PcapFileSource, open_capture_file
@@ -46,6 +47,7 @@ __all__ = [
     "StreamPacket",
     "compile_filter",
     "netns_path",
+    "njit",
     "open_capture_file",
     "pcap_file_header",
     "pcap_records",

@@ -1,9 +1,8 @@
 """Reading pcap and pcapng files as a ``FrameSource``.
 
 The file is memory-mapped and every batch's ``data`` is a read-only view of the whole mapping:
-frames are never copied, ``offsets`` point straight into the file. Only record headers are
-walked in Python (one ``struct`` call per record, since each record's position depends on the
-previous one's length); the header fields of a batch are then gathered with numpy.
+frames are never copied, ``offsets`` point straight into the file. The pcap record walk is one
+compiled loop (``_recwalk``) writing each batch's offsets, lengths and times as it goes.
 
 Damage (a bad magic, a record running past the end of the file, an absurd length) ends the
 stream: every frame before it is yielded first, then ``CorruptCaptureFileError`` names the file
@@ -45,9 +44,6 @@ MAX_CAPLEN = 262_144 * 4
 #: analysis pays a fixed cost per batch (tens of numpy calls), and 64 k frames took 12-15 % less
 #: CPU end to end than 8 k on the bench pcap, for ~6 MB of per-batch temporaries.
 DEFAULT_BATCH_SIZE = 65536
-#: Records walked before their headers are gathered: small enough that the walk's reads are
-#: still in cache when the gather comes (a 64 k batch of the bench's frames spans ~48 MB).
-_WALK_PIECE = 8192
 
 
 class CorruptCaptureFileError(CaptureError):
@@ -190,100 +186,54 @@ def _pcap_header(path: str, buf: bytes | mmap.mmap) -> _PcapHeader:
 def _walk_pcap(
     path: str, buf: bytes | mmap.mmap, data: npt.NDArray[np.uint8], batch_size: int
 ) -> Iterator[FrameBatch]:
+    # The record walk is compiled (``_recwalk``): each record's position depends on the previous
+    # one's length, so it cannot be vectorised; numba is imported with the first file read.
+    from capture._recwalk import OK, TOO_BIG, TRUNCATED_HEADER, walk_records  # noqa: PLC0415
+
     hdr = _pcap_header(path, buf)
-    hdrlen = hdr.hdrlen
-    end = len(buf)
-    caplen_at = struct.Struct(hdr.endian + "I").unpack_from
-    e = hdr.endian
-    record_dtype = np.dtype(
-        [("sec", e + "u4"), ("frac", e + "u4"), ("cap", e + "u4"), ("wire", e + "u4")]
-    )
-    # Every byte offset viewed as a 16-byte record header (stride 1, unaligned): gathering a
-    # batch's headers is one fancy index per record. Gathered as plain bytes (``V16``, a memcpy
-    # per row: half the cost of gathering the structured dtype) and viewed as fields after.
-    headers_at = np.ndarray(shape=(max(end - 15, 0),), dtype="V16", buffer=data, strides=(1,))
-    parts: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.void]]] = []
-    have = 0
+    big = hdr.endian == ">"
     pos = 24
-    while pos < end:
-        # The hot loop: a record's position depends on the previous one's caplen, so this part
-        # cannot be vectorised. It is kept to one call, one add and one append per record by
-        # tracking q, the position of the record's caplen field (record start + 8); there is no
-        # bounds check because unpack_from raises past the end of the buffer, and the last
-        # record is checked against the end below. A batch is walked in pieces of at most
-        # _WALK_PIECE records whose headers are gathered right away, while still in cache.
-        marks: list[int] = []
-        append = marks.append
-        q = pos + 8
-        stopped = False
-        try:
-            for _ in range(min(batch_size - have, _WALK_PIECE)):
-                append(q)
-                q += hdrlen + caplen_at(buf, q)[0]
-        except struct.error:
-            marks.pop()  # fewer than 12 bytes left at the record: not even a caplen to read
-            stopped = True
-        pos = q - 8
-        n = len(marks)
-        damage: CorruptCaptureFileError | None = None
-        if n and marks[n - 1] - 8 + hdrlen > end:
-            n -= 1
-            at = marks[n] - 8
-            damage = CorruptCaptureFileError(
-                path, at, f"truncated record header ({end - at} of {hdrlen} bytes)"
-            )
-        elif pos > end:
-            n -= 1
-            damage = _overrun(path, marks[n] - 8, caplen_at(buf, marks[n])[0], end, hdr)
-        elif stopped and pos < end:
-            damage = CorruptCaptureFileError(
-                path, pos, f"truncated record header ({end - pos} of {hdrlen} bytes)"
-            )
+    while True:
+        offsets = np.empty(batch_size, np.int64)
+        caplens = np.empty(batch_size, np.int64)
+        wirelens = np.empty(batch_size, np.int64)
+        ts_ns = np.empty(batch_size, np.int64)
+        n, pos, status = walk_records(
+            data,
+            pos,
+            hdr.hdrlen,
+            big,
+            hdr.ts_mult,
+            hdr.max_caplen,
+            offsets,
+            caplens,
+            wirelens,
+            ts_ns,
+        )
         if n:
-            starts = np.array(marks[:n], dtype=np.int64) - 8
-            fields = headers_at[starts].view(record_dtype)
-            bad = np.flatnonzero(fields["cap"] > hdr.max_caplen)
-            if bad.size:
-                n = int(bad[0])
-                damage = _overrun(path, int(starts[n]), int(fields["cap"][n]), end, hdr)
-            if n:
-                parts.append((starts[:n], fields[:n]))
-                have += n
-        if have and (have >= batch_size or damage is not None or pos >= end):
-            yield _frame_batch(parts, data, hdr)
-            parts = []
-            have = 0
-        if damage is not None:
-            raise damage
-
-
-def _frame_batch(
-    parts: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.void]]],
-    data: npt.NDArray[np.uint8],
-    hdr: _PcapHeader,
-) -> FrameBatch:
-    if len(parts) == 1:
-        starts, f = parts[0]
-    else:
-        starts = np.concatenate([p[0] for p in parts])
-        f = np.concatenate([p[1] for p in parts])
-    ts_ns = f["sec"].astype(np.int64) * 1_000_000_000
-    ts_ns += f["frac"].astype(np.int64) * hdr.ts_mult
-    return FrameBatch(
-        data=data,
-        offsets=starts + hdr.hdrlen,
-        caplens=f["cap"].astype(np.int64),
-        wirelens=f["wire"].astype(np.int64),
-        ts_ns=ts_ns,
-        linktype=hdr.linktype,
-    )
-
-
-def _overrun(
-    path: str, pos: int, caplen: int, end: int, hdr: _PcapHeader
-) -> CorruptCaptureFileError:
-    if caplen > hdr.max_caplen:
-        reason = f"record claims {caplen} captured bytes, more than the maximum of {hdr.max_caplen}"
-    else:
-        reason = f"truncated record: {caplen} captured bytes, only {end - pos - hdr.hdrlen} left"
-    return CorruptCaptureFileError(path, pos, reason)
+            yield FrameBatch(
+                data=data,
+                offsets=offsets[:n],
+                caplens=caplens[:n],
+                wirelens=wirelens[:n],
+                ts_ns=ts_ns[:n],
+                linktype=hdr.linktype,
+            )
+        if status == TRUNCATED_HEADER:
+            raise CorruptCaptureFileError(
+                path, pos, f"truncated record header ({len(data) - pos} of {hdr.hdrlen} bytes)"
+            )
+        if status != OK:
+            cap = int.from_bytes(buf[pos + 8 : pos + 12], "big" if big else "little")
+            if status == TOO_BIG:
+                reason = (
+                    f"record claims {cap} captured bytes, more than the maximum of {hdr.max_caplen}"
+                )
+            else:
+                reason = (
+                    f"truncated record: {cap} captured bytes, only "
+                    f"{len(data) - pos - hdr.hdrlen} left"
+                )
+            raise CorruptCaptureFileError(path, pos, reason)
+        if pos >= len(data):
+            return
