@@ -43,7 +43,8 @@ from exporters._pcapmetrics import DownloadCounts, PcapMetricsCollector
 from exporters._pcapngout import write_pcapng
 from exporters._pcapquery import PcapArchive, PcapQuery, StoredFileInfo, StoredFrame
 from exporters._pcapselect import Selection, select
-from exporters._pcapstore import OpenFile, PcapStore, StoreConfig, StoreCounters
+from exporters._pcapstore import PcapStore
+from exporters._pcapstoreconfig import OpenFile, StoreConfig, StoreCounters
 from exporters._recordstore import (
     RecordsRetention,
     files_for_window,

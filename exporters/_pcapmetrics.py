@@ -14,7 +14,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from exporters._pcapfiles import scan
-from exporters._pcapstore import StoreCounters
+from exporters._pcapstoreconfig import StoreCounters
 
 __all__ = ["DownloadCounts", "PcapMetricsCollector"]
 

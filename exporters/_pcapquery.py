@@ -45,7 +45,7 @@ from exporters._pcapindex import (
     rebuild_index,
     write_sidecar,
 )
-from exporters._pcapstore import OpenFile
+from exporters._pcapstoreconfig import OpenFile
 
 __all__ = ["PcapArchive", "PcapQuery", "StoredFileInfo", "StoredFrame"]
 

@@ -40,84 +40,28 @@ import numpy as np
 from analyzers import DecodedBatch
 from capture import FrameBatch, pcap_file_header, pcap_records
 from exporters._errors import PcapStoreError
-from exporters._pcapfiles import SIDECAR_SUFFIX, file_name, scan, valid_node
+from exporters._pcapfiles import SIDECAR_SUFFIX, file_name, scan
 from exporters._pcapindex import FileIndex, IndexBuilder, rebuild_index, write_sidecar
 from exporters._pcapqueue import WriterQueue
 from exporters._pcapquota import DirectoryLock, make_room
+from exporters._pcapstoreconfig import (
+    FILE_HEADER,
+    RECORD_HEADER,
+    SIDECAR_BASE,
+    SIDECAR_PER_KEY,
+    OpenFile,
+    StoreConfig,
+    StoreCounters,
+)
 
 __all__ = ["OpenFile", "PcapStore", "StoreConfig", "StoreCounters"]
 
 _log = logging.getLogger(__name__)
 
-_FILE_HEADER = 24
-_RECORD_HEADER = 16
-# A sidecar's size bound: fixed fields, then at most this much per address or MAC (an IPv6
-# address spelled out, quotes, a colon, a ten-digit count and a comma fit in 64 bytes).
-_SIDECAR_BASE = 256
-_SIDECAR_PER_KEY = 64
-# A file's header and the sidecar of one frame (two addresses, two MACs): with room for two
-# frames beyond it, every frame fits in a file and no file outgrows max_file_bytes.
-_ONE_FRAME_OVERHEAD = _FILE_HEADER + _SIDECAR_BASE + 4 * _SIDECAR_PER_KEY
-_MIN_SNAPLEN = 128  # enough for the Ethernet, IP and transport headers the index reads
-
 
 def _free_bytes(directory: Path) -> int:
     st = os.statvfs(directory)
     return st.f_bavail * st.f_frsize
-
-
-@dataclass(frozen=True, slots=True)
-class StoreConfig:
-    """Where and how much one worker stores; ``directory`` may be shared by several workers."""
-
-    directory: Path
-    node: str
-    worker: int = 0
-    quota_bytes: int = 1 << 30  # every store file and sidecar in the directory
-    max_file_bytes: int = 64 << 20  # one file and its sidecar
-    max_file_age_s: float = 60.0
-    min_free_bytes: int = 256 << 20  # free space the store leaves on the filesystem
-    snaplen: int = 262_144  # stored bytes per frame (the analysis snaplen is separate)
-    retry_s: float = 1.0  # when full: how often to try again; when writing: free-space checks
-    queue_bytes: int = 64 << 20  # records waiting for the writer thread; beyond: dropped
-
-    def check(self) -> None:
-        """Raise ``PcapStoreError`` naming the first setting that cannot work."""
-        problem = ""
-        if not valid_node(self.node):
-            problem = f"node name {self.node!r} must be letters, digits, '.', '_' or '-'"
-        elif self.worker < 0:
-            problem = f"worker {self.worker} must be >= 0"
-        elif self.snaplen < _MIN_SNAPLEN:
-            problem = f"stored snaplen {self.snaplen} must be >= {_MIN_SNAPLEN}"
-        elif self.max_file_bytes < 2 * (self.snaplen + _RECORD_HEADER) + _ONE_FRAME_OVERHEAD:
-            problem = f"max file size {self.max_file_bytes} must hold a few frames of the snaplen"
-        elif self.quota_bytes < self.max_file_bytes:
-            problem = f"quota {self.quota_bytes} is below one file ({self.max_file_bytes} bytes)"
-        elif self.max_file_age_s <= 0 or self.retry_s <= 0 or self.min_free_bytes < 0:
-            problem = "file age and retry interval must be > 0, the free-space floor >= 0"
-        elif self.queue_bytes <= 0:
-            problem = f"write queue size {self.queue_bytes} must be > 0"
-        if problem:
-            raise PcapStoreError(str(self.directory), problem)
-
-
-@dataclass(frozen=True, slots=True)
-class StoreCounters:
-    """A snapshot of one worker's store. ``bytes``/``files`` are the directory's (every worker)
-    as of this worker's last rotation plus its own file since: export them from one worker."""
-
-    bytes: int
-    files: int
-    frames_stored: int
-    bytes_written: int
-    evictions: int  # files this worker deleted to make room
-    write_errors: int
-    frames_not_stored: int  # dropped while full, by a failed write or with the queue full
-    frames_queue_full: int  # of those: dropped because the writer thread was behind
-    queued_bytes: int  # records handed to the writer thread, not yet written
-    full: bool
-    full_reason: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,15 +73,6 @@ class _Job:
     batch: FrameBatch | None = None
     decoded: DecodedBatch | None = None
     close: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class OpenFile:
-    """The file a worker is writing: its index so far and its size up to the last whole record."""
-
-    path: Path
-    index: FileIndex
-    size: int
 
 
 class PcapStore:
@@ -205,7 +140,7 @@ class PcapStore:
         caplens = np.minimum(batch.caplens, snaplen)
         detached = FrameBatch(
             data=np.frombuffer(records, np.uint8),
-            offsets=np.cumsum(caplens + _RECORD_HEADER) - caplens,
+            offsets=np.cumsum(caplens + RECORD_HEADER) - caplens,
             caplens=caplens,
             wirelens=batch.wirelens.copy(),
             ts_ns=batch.ts_ns.copy(),
@@ -289,7 +224,7 @@ class PcapStore:
                 self._set_full(f"free space {free} bytes is below the floor", now)
                 self._not_stored += n
                 return
-        ends = np.cumsum(np.minimum(batch.caplens, cfg.snaplen) + _RECORD_HEADER)
+        ends = np.cumsum(np.minimum(batch.caplens, cfg.snaplen) + RECORD_HEADER)
         i = 0
         while i < n:
             if self._fd is None and not self._open_file(int(batch.ts_ns[i]), batch.linktype, now):
@@ -300,11 +235,11 @@ class PcapStore:
             delta.add(batch, dec, rows)
             # The records of rows i..j-1 and what their new index keys can add to the sidecar:
             # at most all of the batch's new keys, at most four per frame. Both only grow with j.
-            avail = cfg.max_file_bytes - self._size - _SIDECAR_BASE
-            avail -= _SIDECAR_PER_KEY * self._builder.sizes
+            avail = cfg.max_file_bytes - self._size - SIDECAR_BASE
+            avail -= SIDECAR_PER_KEY * self._builder.sizes
             base = int(ends[i - 1]) if i else 0
             per_frame = np.minimum(delta.sizes, 4 * np.arange(1, n - i + 1))
-            cost = ends[i:] - base + _SIDECAR_PER_KEY * per_frame
+            cost = ends[i:] - base + SIDECAR_PER_KEY * per_frame
             j = i + int(np.searchsorted(cost, avail, side="right"))
             if j <= i:
                 if self._records:
@@ -325,7 +260,7 @@ class PcapStore:
     def _append(self, batch: FrameBatch, rows: slice, delta: IndexBuilder, now: float) -> bool:
         """Write the records of ``rows`` (``batch`` is detached: its data is its records)."""
         first, last = rows.start, rows.stop - 1
-        start = int(batch.offsets[first]) - _RECORD_HEADER
+        start = int(batch.offsets[first]) - RECORD_HEADER
         end = int(batch.offsets[last] + batch.caplens[last])
         payload = batch.data.data[start:end]
         if not self._write_all(payload, now):
@@ -404,8 +339,8 @@ class PcapStore:
         self._check_at = now + cfg.retry_s
         if not self._write_all(pcap_file_header(snaplen=cfg.snaplen, linktype=linktype), now):
             return False
-        self._size = _FILE_HEADER
-        self._written += _FILE_HEADER
+        self._size = FILE_HEADER
+        self._written += FILE_HEADER
         if self._full_reason:
             _log.info("pcap store resumes: %s", path.name)
         self._full_reason = ""

@@ -35,7 +35,7 @@ from exporters._pcapmetrics import DownloadCounts
 from exporters._pcapngout import pcap_chunks, pcapng_chunks
 from exporters._pcapquery import PcapArchive, PcapQuery, StoredFrame
 from exporters._pcapselect import Selection, select
-from exporters._pcapstore import StoreCounters
+from exporters._pcapstoreconfig import StoreCounters
 from exporters._pcapwindow import window
 from exporters._weblimit import ConcurrencyLimit
 
