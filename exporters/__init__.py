@@ -28,7 +28,7 @@ from exporters._jsonl import (
     RecordsError,
     RotatingJsonLinesWriter,
 )
-from exporters._listen import DEFAULT_LISTEN, parse_listen
+from exporters._listen import DEFAULT_LISTEN, TlsFiles, parse_listen
 from exporters._notices import (
     NoticeCounts,
     NoticeKey,
@@ -176,6 +176,7 @@ __all__ = [
     "StoreCounters",
     "StoredFileInfo",
     "StoredFrame",
+    "TlsFiles",
     "Window",
     "alerts_router",
     "app_protocols",
