@@ -67,6 +67,7 @@ if TYPE_CHECKING:
     from exporters._webapp import OPENAPI_PATH, build_app
     from exporters._webflows import flows_router
     from exporters._weblimit import ConcurrencyLimit, Slot
+    from exporters._webnotices import notices_router
     from exporters._webpage import page_router
     from exporters._webpcap import PcapSources, pcap_router
     from exporters._webpods import pods_router
@@ -92,6 +93,7 @@ _LAZY: dict[str, str] = {
     "build_report": "exporters._reportagg",
     "fetch_flows": "exporters._flowsclient",
     "flows_router": "exporters._webflows",
+    "notices_router": "exporters._webnotices",
     "load_records": "exporters._reportload",
     "load_table": "exporters._reportload",
     "page_router": "exporters._webpage",
@@ -189,6 +191,7 @@ __all__ = [
     "load_table",
     "merge_counters",
     "merge_notice_counts",
+    "notices_router",
     "page_router",
     "parse_duration",
     "parse_listen",

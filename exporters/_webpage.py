@@ -2,7 +2,8 @@
 
 The page itself holds no traffic data, so it is served without the token (the middleware opens
 ``/`` and nothing else): it has to load to ask for the token. Everything it shows comes from
-guarded endpoints (``/api/v1/status``, ``/api/v1/pods``, ``/report``, ``/api/v1/pcap``), fetched
+guarded endpoints (``/api/v1/status``, ``/api/v1/pods``, ``/api/v1/notices``, ``/report``,
+``/api/v1/pcap``), fetched
 with ``Authorization: Bearer`` and the token the user typed once, kept in the tab's
 ``sessionStorage``. A link cannot carry a header, so the report and the packet download are
 fetched too and handed to the browser as blob URLs. plotly.js and the script are inlined: the
@@ -26,10 +27,13 @@ PCAP_PATH = "/api/v1/pcap"
 PCAP_SINCE = "5m"
 REPORT_SINCE = "1h"
 POLL_MS = 2000
+#: The Notices panel: the latest notices of this long (``/api/v1/notices``), at most NOTICES_SHOWN.
+NOTICES_SINCE = "1h"
+NOTICES_SHOWN = 20
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}
-h1{font-size:1.4em;margin:0 0 .3em} .muted{color:#666}
+h1{font-size:1.4em;margin:0 0 .3em} h2{font-size:1.1em;margin:1.5em 0 0} .muted{color:#666}
 #health span{display:inline-block;margin-right:1.5em}
 table{border-collapse:collapse;margin-top:1em} td,th{padding:.25em .7em;text-align:right}
 td:first-child,th:first-child{text-align:left} tr:nth-child(even){background:#f4f6f8}
@@ -140,10 +144,31 @@ function peerLinks(td, pod) {
   }
 }
 
+function showNotices(doc) {
+  const body = $('notices');
+  body.replaceChildren();
+  for (const n of doc.notices) {
+    const tr = document.createElement('tr');
+    tr.dataset.note = n.note;
+    cell(tr, new Date(n.ts * 1000).toISOString().replace('T', ' ').slice(0, 19));
+    cell(tr, n.note);
+    cell(tr, n.src_namespace && n.src_pod ? n.src_namespace + '/' + n.src_pod : n.src);
+    cell(tr, n.target);
+    cell(tr, n.count);
+    cell(tr, n.msg);
+    body.appendChild(tr);
+  }
+  $('notices-none').hidden = doc.notices.length > 0;
+  $('notices-total').textContent = doc.total;
+}
+
 async function refresh() {
   try {
     showHealth(await (await api('/api/v1/status')).json());
     showPods(await (await api('/api/v1/pods')).json());
+    const q = {since: NOTICES_SINCE, limit: NOTICES_SHOWN};
+    if (FOCUS) q.pod = FOCUS;
+    showNotices(await (await api('/api/v1/notices?' + new URLSearchParams(q))).json());
     $('error').textContent = '';
   } catch (e) {
     $('error').textContent = String(e.message || e);
@@ -202,8 +227,14 @@ _PAGE = """<!DOCTYPE html>
 <p id="focus" class="muted" hidden>Showing one pod; <a href="?">all pods</a></p>
 <p id="empty" class="muted" hidden>No pod traffic seen yet.</p>
 <p class="muted" id="downloaded"></p>
+<h2>Notices <span class="muted">(last {notices_since}:
+<span id="notices-total">…</span>)</span></h2>
+<table><thead><tr><th>time (UTC)</th><th>note</th><th>source</th><th>target</th><th>count</th>
+<th>message</th></tr></thead><tbody id="notices"></tbody></table>
+<p id="notices-none" class="muted" hidden>No notices in the last {notices_since}.</p>
 <script>const TOP = {top}, POLL_MS = {poll}, REPORT_SINCE = "{report_since}",
-PCAP_PATH = "{pcap_path}", PCAP_SINCE = "{pcap_since}", PEERS = {peers};
+PCAP_PATH = "{pcap_path}", PCAP_SINCE = "{pcap_since}", PEERS = {peers},
+NOTICES_SINCE = "{notices_since}", NOTICES_SHOWN = {notices_shown};
 {script}</script></body></html>
 """
 
@@ -227,6 +258,8 @@ def page_html(top: int = 20, peers: Sequence[str] = ()) -> str:
         pcap_since=PCAP_SINCE,
         peers=json.dumps(list(peers)).replace("<", "\\u003c"),
         peers_th="<th>on peers</th>" if peers else "",
+        notices_since=NOTICES_SINCE,
+        notices_shown=NOTICES_SHOWN,
     )
 
 

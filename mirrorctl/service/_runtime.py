@@ -100,6 +100,7 @@ def serve(
         HttpServer,
         build_app,
         flows_router,
+        notices_router,
         page_router,
         pods_router,
         status_router,
@@ -118,6 +119,7 @@ def serve(
         status_router(metrics.node, health, ready),
         pods_router(registry.collect),
         flows_router(FlowQuery(records, source)),
+        notices_router(records),
         page_router(peers),
     ]
     endpoints = PcapEndpoints(pcap, identity, registry) if pcap is not None else None

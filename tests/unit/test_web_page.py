@@ -32,12 +32,14 @@ from exporters import (
     MetricsConfig,
     build_app,
     flows_router,
+    notices_router,
     page_router,
     pods_router,
     status_router,
 )
 from tests.unit._cdp import CHROMIUM, Browser
 from tests.unit.test_exporter_http_api import TOKEN
+from tests.unit.test_notice_read import NOTICES, _log
 from tests.unit.test_web_flows import _live_table, _stored
 
 pytestmark = pytest.mark.skipif(
@@ -78,9 +80,11 @@ def page_service(tmp_path: Path) -> Iterator[tuple[HttpServer, list[tuple[str, s
         status_router("node-under-test", health),
         pods_router(registry.collect),
         flows_router(FlowQuery(_stored(tmp_path / "records"), source)),
+        notices_router(tmp_path / "records", lambda: NOTICES[-1].ts + 60),
         page_router(),
         _pcap_stand_in(asked, tmp_path),
     ]
+    _log(tmp_path / "records", NOTICES, close=True)
     app = build_app(registry, token=TOKEN, routers=routers)
     with HttpServer(app, "127.0.0.1:0") as srv:
         yield srv, asked
@@ -107,6 +111,9 @@ def test_page_asks_token_shows_pods_opens_report_and_downloads_pcapng(
         b.wait("document.querySelector('#chart-rates .main-svg') !== null")
         assert b.eval("sessionStorage.getItem('mirrorscope-token')") == TOKEN
         assert "live/b" in b.eval("document.body.innerText")
+        b.wait("document.querySelectorAll('#notices tr').length === 4")
+        assert b.eval("document.querySelector('#notices tr').dataset.note") == "syn_flood"
+        assert "shop/scanner" in b.eval("document.getElementById('notices').innerText")
 
         from PIL import Image  # noqa: PLC0415 - only this test reads a PNG
 
