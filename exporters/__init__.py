@@ -57,6 +57,12 @@ if TYPE_CHECKING:
     from exporters._flowquery import FlowFilter, FlowQuery
     from exporters._flowsclient import ServerFlows, fetch_flows, union
     from exporters._http import HttpServer
+    from exporters._noticeread import (
+        fetch_notices,
+        load_notices,
+        parse_notice_lines,
+        with_notices,
+    )
     from exporters._recordschema import record_schema
     from exporters._reportagg import BY, POD_COLUMNS, Report, build_report
     from exporters._reportdissect import app_protocols
@@ -94,6 +100,10 @@ _LAZY: dict[str, str] = {
     "fetch_flows": "exporters._flowsclient",
     "flows_router": "exporters._webflows",
     "notices_router": "exporters._webnotices",
+    "fetch_notices": "exporters._noticeread",
+    "load_notices": "exporters._noticeread",
+    "parse_notice_lines": "exporters._noticeread",
+    "with_notices": "exporters._noticeread",
     "load_records": "exporters._reportload",
     "load_table": "exporters._reportload",
     "page_router": "exporters._webpage",
@@ -185,8 +195,10 @@ __all__ = [
     "build_app",
     "build_report",
     "fetch_flows",
+    "fetch_notices",
     "files_for_window",
     "flows_router",
+    "load_notices",
     "load_records",
     "load_table",
     "merge_counters",
@@ -195,6 +207,7 @@ __all__ = [
     "page_router",
     "parse_duration",
     "parse_listen",
+    "parse_notice_lines",
     "parse_size",
     "parse_time",
     "pcap_router",
@@ -208,5 +221,6 @@ __all__ = [
     "select",
     "status_router",
     "union",
+    "with_notices",
     "write_pcapng",
 ]

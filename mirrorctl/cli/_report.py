@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import io
 import os
 import sys
 from collections.abc import Iterator
@@ -114,26 +115,38 @@ def _progress(done: int, total: int, path: Path) -> None:
     print(f"\rmirrorctl: read {done}/{total} record files", end=end, file=sys.stderr, flush=True)
 
 
-def _pcap_records(args: argparse.Namespace) -> Iterator[FlowRecord]:
+def _pcap_records(args: argparse.Namespace, notices: io.StringIO) -> Iterator[FlowRecord]:
+    """The pcaps' flow records; the detectors' notices, as JSON lines, into ``notices``."""
     from mirrorctl import service  # noqa: PLC0415
 
     identity, node = service.identity_from_args(args)
     options = service.pipeline_options(args)
     for path in args.pcap:
         yield from service.analyse_pcap(
-            path, identity=identity, filter=args.filter, node=node, options=options
+            path,
+            identity=identity,
+            filter=args.filter,
+            node=node,
+            options=options,
+            notices=notices,
         )
 
 
-def _servers(targets: list[Target], window: Any) -> tuple[Any, str]:
-    """The union of the services' flows; one that does not answer is named, the rest reported."""
+def _servers(targets: list[Target], window: Any) -> tuple[Any, str, list[dict[str, Any]]]:
+    """The union of the services' flows, and of their notices; one that does not answer is
+    named, the rest reported."""
     import exporters  # noqa: PLC0415
 
     def fetch(t: Target) -> Any:
         return exporters.fetch_flows(t.url, window, t.headers, context=t.context)
 
-    with ThreadPoolExecutor(max_workers=min(32, len(targets))) as pool:  # nodes answer at once
+    def notices(t: Target) -> Any:
+        return exporters.fetch_notices(t.url, window, t.headers, context=t.context)
+
+    with ThreadPoolExecutor(max_workers=min(32, 2 * len(targets))) as pool:  # all at once
+        noticed = pool.map(notices, targets)
         answers = list(pool.map(fetch, targets))
+        notice_answers = list(noticed)
     failed = [t.name for t, a in zip(targets, answers, strict=True) if a.error is not None]
     for t, a in zip(targets, answers, strict=True):
         if a.error is not None:
@@ -143,7 +156,13 @@ def _servers(targets: list[Target], window: Any) -> tuple[Any, str]:
     )
     if failed:
         source += " (no answer: " + ", ".join(failed) + ")"
-    return exporters.report_frame(exporters.union(answers)), source
+    found: list[dict[str, Any]] = []
+    for t, a, n in zip(targets, answers, notice_answers, strict=True):
+        if isinstance(n, list):
+            found.extend(n)
+        elif a.error is None:  # a service older than the notices API: its flows still count
+            print(f"mirrorctl: server {t.name} gave no notices: {n}", file=sys.stderr)
+    return exporters.report_frame(exporters.union(answers)), source, found
 
 
 def remote_report(args: argparse.Namespace, targets: list[Target]) -> int:
@@ -152,8 +171,9 @@ def remote_report(args: argparse.Namespace, targets: list[Target]) -> int:
     import exporters  # noqa: PLC0415
 
     window, interval = _window_and_interval(args)
-    df, source = _servers(targets, window)
+    df, source, notices = _servers(targets, window)
     report = exporters.build_report(df, window, source, top=args.top or 10, interval_s=interval)
+    report = exporters.with_notices(report, notices)
     _write(args, exporters.render(report, args.format, args.by, args.top))
     return 0
 
@@ -188,6 +208,7 @@ def _report(args: argparse.Namespace) -> int:
         progress = _progress if sys.stderr.isatty() else None
         df, files = exporters.load_records(args.records, window, progress)
         source = f"records {args.records} ({files} files)"
+        notices = exporters.load_notices(args.records, window)
     elif args.server is not None or args.servers_from_dns is not None:
         from mirrorctl import service  # noqa: PLC0415
         from mirrorctl.fleet import targets_from_dns, targets_from_urls  # noqa: PLC0415
@@ -202,9 +223,17 @@ def _report(args: argparse.Namespace) -> int:
         # named by their URLs in messages and the report's source; the plugin's by node
         return remote_report(args, [dataclasses.replace(t, name=t.url) for t in targets])
     else:
-        df = exporters.records_frame(_pcap_records(args), window)
+        stream = io.StringIO()
+        df = exporters.records_frame(_pcap_records(args, stream), window)
         source = "pcap " + ", ".join(str(p) for p in args.pcap)
+        notices = [
+            n
+            for n in exporters.parse_notice_lines(stream.getvalue())
+            if (window.start is None or window.start <= n["ts"])
+            and (window.end is None or n["ts"] < window.end)
+        ]
     report = exporters.build_report(df, window, source, top=args.top or 10, interval_s=interval)
+    report = exporters.with_notices(report, notices)
     if args.dissect:
         apps = exporters.app_protocols(args.pcap)
         report = dataclasses.replace(report, apps=apps)

@@ -26,6 +26,7 @@ from exporters._pcapngout import pcapng_chunks
 from mirrorctl.cli import kubectl_main
 from mirrorctl.kube import SELECTOR
 from tests.unit._agents import PODS, frame
+from tests.unit.test_notice_read import NOTICES
 from tests.unit.test_report import records
 from tests.unit.test_web_flows import _stored
 
@@ -109,6 +110,9 @@ class FakeApi(BaseHTTPRequestHandler):
         elif path == "/api/v1/status":
             doc = {"node": node, "ready": True, "uptime_s": 5.0,
                    "capture": {"received": 7, "kernel_dropped": 0}}  # fmt: skip
+            self.reply(200, json.dumps(doc).encode())
+        elif path == "/api/v1/notices":
+            doc = {"notices": [dict(n.as_dict(), node=node) for n in NOTICES]}
             self.reply(200, json.dumps(doc).encode())
         elif path == "/api/v1/flows":
             self.reply(200, self.server.flows, "application/x-ndjson")  # type: ignore[attr-defined]
@@ -204,7 +208,8 @@ def test_report_over_every_agent_through_the_proxy_is_the_union(
 ) -> None:
     """`kubectl mirrorscope report`: each running agent's flows are fetched through the pod
     proxy with the user's token to the API server and the agents' token in X-Mirrorscope-Token
-    (the proxy strips Authorization); the report counts both nodes' flows, twice one node's."""
+    (the proxy strips Authorization); the report counts both nodes' flows, twice one node's,
+    and lists both nodes' notices."""
     monkeypatch.setenv("MIRRORSCOPE_TOKEN", AGENT_TOKEN)
     server, config = api
     server.seen.clear()  # type: ignore[attr-defined]
@@ -215,7 +220,10 @@ def test_report_over_every_agent_through_the_proxy_is_the_union(
     assert doc["records"] == 2 * len(records())
     assert doc["source"] == "servers node-a, node-b"
     proxied = [h for h in server.seen if h.get("X-Mirrorscope-Token")]  # type: ignore[attr-defined]
-    assert len(proxied) == 2
+    assert len(proxied) == 4  # flows and notices of each node
+    assert len(doc["notices"]) == 2 * len(NOTICES)
+    assert {n["node"] for n in doc["notices"]} == {"node-a", "node-b"}
+    assert doc["notice_counts"][0] == {"note": "port_scan", "source": "shop/scanner", "notices": 4}
     assert all(h["Authorization"] == f"Bearer {USER_TOKEN}" for h in proxied)
 
     monkeypatch.setenv("MIRRORSCOPE_TOKEN", "wrong")

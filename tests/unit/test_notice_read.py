@@ -4,6 +4,7 @@ the window, newest first, counts by note and source, the file still being writte
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +15,11 @@ from analyzers import Endpoint, EndpointKind, Notice
 from exporters import HttpServer, NoticeLog, RotatingJsonLinesWriter, Window, build_app
 from exporters._noticeread import load_notices, notice_counts
 from exporters._webnotices import notices_router
+from mirrorctl.cli import main
+from tests.unit._noticekit import scan_frames, write_pcap
 from tests.unit.test_exporter_http_api import TOKEN, get
+from tests.unit.test_notice_outputs import SCANNER as SCAN_SRC
+from tests.unit.test_notice_outputs import VICTIM
 
 T = 1_800_000_000.0
 SCANNER = Endpoint(EndpointKind.POD, "shop", "scanner", "n1")
@@ -97,3 +102,36 @@ def test_notices_endpoint_window_pod_limit_and_token(service: HttpServer) -> Non
     bad = get(service, "/api/v1/notices?since=soon", TOKEN)
     assert bad.code == 400
     assert b"since" in bad.body
+
+
+def test_report_from_records_lists_the_windows_notices(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`mirrorctl report --records DIR`: the notices of the window beside the flows, counted by
+    note and source, in the JSON, the table and the HTML."""
+    _log(tmp_path, NOTICES, close=True)
+    window = ["--start", str(T + 5), "--end", str(T + 100)]
+    assert main(["report", "--records", str(tmp_path), *window, "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert [n["note"] for n in doc["notices"]] == ["syn_flood", "address_scan", "port_scan"]
+    assert doc["notices"][0]["source"] == "203.0.113.7"
+    assert {"note": "port_scan", "source": "shop/scanner", "notices": 1} in doc["notice_counts"]
+    assert main(["report", "--records", str(tmp_path), *window]) == 0
+    assert "notices by note and source:" in capsys.readouterr().out
+    assert main(["report", "--records", str(tmp_path), *window, "--format", "html"]) == 0
+    assert "<h2>Notices (newest first)</h2>" in capsys.readouterr().out
+
+
+def test_report_from_a_pcap_runs_the_detectors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`mirrorctl report --pcap FILE`: the port scan in the capture is a notice of the report,
+    named by the scanning pod."""
+    pcap, ids = tmp_path / "scan.pcap", tmp_path / "ids.json"
+    frames = scan_frames(SCAN_SRC, VICTIM, range(1, 41))
+    write_pcap(str(pcap), frames, [i * 1e-3 for i in range(len(frames))])
+    ids.write_text(json.dumps({SCAN_SRC: "attack/scanner", VICTIM: "prod/db"}))
+    argv = ["report", "--pcap", str(pcap), "--identity", str(ids), "--format", "json"]
+    assert main(argv) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["notice_counts"] == [{"note": "port_scan", "source": "attack/scanner", "notices": 1}]
