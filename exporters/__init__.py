@@ -28,7 +28,7 @@ from exporters._jsonl import (
     RecordsError,
     RotatingJsonLinesWriter,
 )
-from exporters._listen import DEFAULT_LISTEN, parse_listen
+from exporters._listen import DEFAULT_LISTEN, TlsFiles, parse_listen
 from exporters._notices import (
     NoticeCounts,
     NoticeKey,
@@ -58,6 +58,12 @@ if TYPE_CHECKING:
     from exporters._flowquery import FlowFilter, FlowQuery
     from exporters._flowsclient import ServerFlows, fetch_flows, union
     from exporters._http import HttpServer
+    from exporters._noticeread import (
+        fetch_notices,
+        load_notices,
+        parse_notice_lines,
+        with_notices,
+    )
     from exporters._recordschema import record_schema
     from exporters._reportagg import BY, POD_COLUMNS, Report, build_report
     from exporters._reportdissect import app_protocols
@@ -68,6 +74,7 @@ if TYPE_CHECKING:
     from exporters._webapp import OPENAPI_PATH, build_app
     from exporters._webflows import flows_router
     from exporters._weblimit import ConcurrencyLimit, Slot
+    from exporters._webnotices import notices_router
     from exporters._webpage import page_router
     from exporters._webpcap import PcapSources, pcap_router
     from exporters._webpods import pods_router
@@ -93,6 +100,11 @@ _LAZY: dict[str, str] = {
     "build_report": "exporters._reportagg",
     "fetch_flows": "exporters._flowsclient",
     "flows_router": "exporters._webflows",
+    "notices_router": "exporters._webnotices",
+    "fetch_notices": "exporters._noticeread",
+    "load_notices": "exporters._noticeread",
+    "parse_notice_lines": "exporters._noticeread",
+    "with_notices": "exporters._noticeread",
     "load_records": "exporters._reportload",
     "load_table": "exporters._reportload",
     "page_router": "exporters._webpage",
@@ -177,21 +189,26 @@ __all__ = [
     "StoreCounters",
     "StoredFileInfo",
     "StoredFrame",
+    "TlsFiles",
     "Window",
     "alerts_router",
     "app_protocols",
     "build_app",
     "build_report",
     "fetch_flows",
+    "fetch_notices",
     "files_for_window",
     "flows_router",
+    "load_notices",
     "load_records",
     "load_table",
     "merge_counters",
     "merge_notice_counts",
+    "notices_router",
     "page_router",
     "parse_duration",
     "parse_listen",
+    "parse_notice_lines",
     "parse_size",
     "parse_time",
     "pcap_router",
@@ -205,5 +222,6 @@ __all__ = [
     "select",
     "status_router",
     "union",
+    "with_notices",
     "write_pcapng",
 ]

@@ -9,10 +9,12 @@ to a temporary file and parsed by arrow's multithreaded JSON reader, as stored r
 from __future__ import annotations
 
 import shutil
+import ssl
 import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,19 +50,29 @@ def flows_url(base: str, window: Window, columns: tuple[str, ...] = REPORT_COLUM
 
 
 def fetch_flows(
-    base: str, window: Window, token: str | None, timeout: float = _TIMEOUT_S
+    base: str,
+    window: Window,
+    headers: Mapping[str, str] | None = None,
+    *,
+    timeout: float = _TIMEOUT_S,
+    context: ssl.SSLContext | None = None,
 ) -> ServerFlows:
-    """``base``'s flows in ``window`` (``REPORT_COLUMNS``); an unreachable server is an error."""
+    """``base``'s flows in ``window`` (``REPORT_COLUMNS``); an unreachable server is an error.
+
+    ``headers`` carry the credentials: the service's bearer token, or through a Kubernetes API
+    server's proxy the user's credential and the token in ``X-Mirrorscope-Token``; ``context``
+    is the TLS context (the API server's CA, a client certificate).
+    """
     if urllib.parse.urlsplit(base).scheme not in ("http", "https"):
         return ServerFlows(base, None, "not an http:// or https:// URL")
     req = urllib.request.Request(flows_url(base, window))  # noqa: S310 - http(s) checked above
-    if token is not None:
-        req.add_header("Authorization", f"Bearer {token}")
+    for name, value in (headers or {}).items():
+        req.add_header(name, value)
     with tempfile.TemporaryDirectory(prefix="mirrorscope-flows-") as tmp:
         spool = Path(tmp) / "flows.jsonl"
         try:
             with (
-                urllib.request.urlopen(req, timeout=timeout) as resp,  # noqa: S310 - http(s) only
+                urllib.request.urlopen(req, timeout=timeout, context=context) as resp,  # noqa: S310
                 spool.open("wb") as out,
             ):
                 shutil.copyfileobj(resp, out, 1 << 20)

@@ -18,7 +18,7 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from exporters._errors import ExporterError, ListenError
-from exporters._listen import DEFAULT_LISTEN, parse_listen
+from exporters._listen import DEFAULT_LISTEN, TlsFiles, parse_listen
 
 log = logging.getLogger(__name__)
 
@@ -30,11 +30,18 @@ _START_TIMEOUT_S = 10.0
 
 
 class HttpServer:
-    """Serves ``app`` on ``listen`` until ``stop()``; usable as a context manager."""
+    """Serves ``app`` on ``listen`` until ``stop()``; usable as a context manager.
 
-    def __init__(self, app: ASGIApp, listen: str = DEFAULT_LISTEN) -> None:
+    With ``tls`` the listener speaks only HTTPS; the files are read at ``start()``, so a bad
+    certificate or key is an ``ExporterError`` there, not a dead thread.
+    """
+
+    def __init__(
+        self, app: ASGIApp, listen: str = DEFAULT_LISTEN, *, tls: TlsFiles | None = None
+    ) -> None:
         self.app = app
         self.listen = listen
+        self.tls = tls
         self._bind = parse_listen(listen)
         self._sock: socket.socket | None = None
         self._server: uvicorn.Server | None = None
@@ -48,8 +55,13 @@ class HttpServer:
         host, port = self._sock.getsockname()[:2]
         return str(host), int(port)
 
+    @property
+    def scheme(self) -> str:
+        return "https" if self.tls is not None else "http"
+
     def start(self) -> HttpServer:
         self._sock = _bind(self._bind, self.listen)
+        tls = self.tls
         config = uvicorn.Config(
             self.app,
             loop="asyncio",
@@ -60,7 +72,15 @@ class HttpServer:
             access_log=False,
             server_header=False,
             timeout_graceful_shutdown=_GRACE_S,
+            ssl_certfile=tls.cert if tls is not None else None,
+            ssl_keyfile=tls.key if tls is not None else None,
         )
+        if tls is not None:
+            try:
+                config.load()  # builds the SSL context: a bad file fails here, in the caller
+            except (OSError, ValueError) as exc:
+                self.stop()
+                raise ExporterError(f"TLS certificate {tls.cert} / key {tls.key}: {exc}") from exc
         server = uvicorn.Server(config)
         self._server = server
         sock = self._sock
@@ -74,7 +94,7 @@ class HttpServer:
                 self.stop()
                 raise ExporterError(f"the HTTP server on {self.listen} did not start (see log)")
             time.sleep(0.005)
-        log.info("serving http://%s:%d/", *self.address)
+        log.info("serving %s://%s:%d/", self.scheme, *self.address)
         return self
 
     def stop(self) -> None:

@@ -7,6 +7,8 @@ framework.
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import dataclass
+from pathlib import Path
 
 from exporters._errors import ListenError
 
@@ -14,6 +16,14 @@ from exporters._errors import ListenError
 #: beside Retina's agent (10093) on a port that IANA, Kubernetes (10250-10259), Kube-OVN
 #: (10660-10665) and Hubble (9965) do not use.
 DEFAULT_LISTEN = "0.0.0.0:10097"
+
+
+@dataclass(frozen=True, slots=True)
+class TlsFiles:
+    """A PEM certificate (chain) and its private key: the listener speaks only HTTPS with them."""
+
+    cert: Path
+    key: Path
 
 
 def parse_listen(listen: str) -> tuple[str, int]:

@@ -46,6 +46,10 @@ class Report:
     series: pd.DataFrame  # time, endpoint, bytes, packets, flows: the top pods per interval
     rtt_ms: pd.Series  # handshake RTT of every TCP flow with one, for the distribution
     apps: pd.DataFrame | None = None  # --dissect: tshark's application protocols
+    #: The security notices of the window (``exporters._noticeread.NOTICE_COLUMNS``, newest
+    #: first) and their counts by note and source; None where the source keeps none.
+    notices: pd.DataFrame | None = None
+    notice_counts: pd.DataFrame | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def table(self, by: str) -> pd.DataFrame:

@@ -100,6 +100,9 @@ def render_html(report: Report, *, by: str = "pod", top: int = 10) -> str:
     tables += [("Pod pairs", report.pairs), ("Ports", report.ports)]
     if report.apps is not None:
         tables.append(("Application protocols (tshark)", report.apps))
+    if report.notices is not None and report.notice_counts is not None:
+        tables.append(("Notices by note and source", report.notice_counts))
+        tables.append(("Notices (newest first)", report.notices))
     if by not in ("pod", "namespace", "pair", "port"):
         tables.insert(0, (f"By {by}", report.table(by)))
     body = "\n".join(

@@ -3,8 +3,8 @@
 CSV is the ``--by`` table alone, every row, so it loads back with ``pandas.read_csv``. JSON is
 one object: ``window``, ``source``, ``records``, ``by``, ``rows`` (the ``--by`` table, every
 row), and the other sections (``pods``, ``namespaces``, ``pairs``, ``protocols``, ``ports``,
-``series``, cut to ``top`` rows, and ``tcp``, ``dns``); ``pandas.DataFrame(doc["rows"])`` gives
-the table back.
+``series``, cut to ``top`` rows, and ``tcp``, ``dns``; ``notice_counts`` and every notice when the
+source keeps them); ``pandas.DataFrame(doc["rows"])`` gives the table back.
 """
 
 from __future__ import annotations
@@ -60,6 +60,9 @@ def _sections(report: Report, by: str) -> list[tuple[str, pd.DataFrame]]:
         shown.append(("protocols", report.protocols))
     if report.apps is not None:
         shown.append(("application protocols (tshark)", report.apps))
+    if report.notice_counts is not None and report.notices is not None:
+        shown.append(("notices by note and source", report.notice_counts))
+        shown.append(("notices (newest first)", report.notices))
     return shown
 
 
@@ -98,6 +101,9 @@ def render(report: Report, fmt: str, by: str = "pod", top: int | None = None) ->
             doc[name] = _json_value(frame if name == "series" else frame.head(n))
         if report.apps is not None:
             doc["apps"] = _json_value(report.apps)
+        if report.notices is not None and report.notice_counts is not None:
+            doc["notice_counts"] = _json_value(report.notice_counts)
+            doc["notices"] = _json_value(report.notices)  # every one: they are few
         return json.dumps(doc, indent=1) + "\n"
     if fmt == "markdown":
         parts = ["# Flow report", "", *(f"- {line}" for line in _head(report)), ""]

@@ -2,14 +2,22 @@
 
 The page itself holds no traffic data, so it is served without the token (the middleware opens
 ``/`` and nothing else): it has to load to ask for the token. Everything it shows comes from
-guarded endpoints (``/api/v1/status``, ``/api/v1/pods``, ``/report``, ``/api/v1/pcap``), fetched
+guarded endpoints (``/api/v1/status``, ``/api/v1/pods``, ``/api/v1/notices``, ``/report``,
+``/api/v1/pcap``), fetched
 with ``Authorization: Bearer`` and the token the user typed once, kept in the tab's
 ``sessionStorage``. A link cannot carry a header, so the report and the packet download are
 fetched too and handed to the browser as blob URLs. plotly.js and the script are inlined: the
 page makes no request beyond its own service (air-gapped clusters).
+
+Told its peers (``--peers``: the other nodes' services), the page links each pod to the same pod
+on each of them (``PEER/?pod=NS/NAME``); a page opened with ``?pod=NS/NAME`` shows that pod only,
+highlighted, so a pod that moved between nodes is one click from node to node.
 """
 
 from __future__ import annotations
+
+import json
+from collections.abc import Sequence
 
 from fastapi.responses import HTMLResponse
 from fastapi.routing import APIRouter
@@ -19,21 +27,27 @@ PCAP_PATH = "/api/v1/pcap"
 PCAP_SINCE = "5m"
 REPORT_SINCE = "1h"
 POLL_MS = 2000
+#: The Notices panel: the latest notices of this long (``/api/v1/notices``), at most NOTICES_SHOWN.
+NOTICES_SINCE = "1h"
+NOTICES_SHOWN = 20
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}
-h1{font-size:1.4em;margin:0 0 .3em} .muted{color:#666}
+h1{font-size:1.4em;margin:0 0 .3em} h2{font-size:1.1em;margin:1.5em 0 0} .muted{color:#666}
 #health span{display:inline-block;margin-right:1.5em}
 table{border-collapse:collapse;margin-top:1em} td,th{padding:.25em .7em;text-align:right}
 td:first-child,th:first-child{text-align:left} tr:nth-child(even){background:#f4f6f8}
 button{cursor:pointer} #login{background:#fff6d6;padding:1em;border:1px solid #e0c96b}
-.bad{color:#b00020} .ok{color:#137333}
+.bad{color:#b00020} .ok{color:#137333} tr.focus{background:#fff6d6 !important;font-weight:bold}
+.peers a{margin-right:.6em}
 """
 
 _SCRIPT = """
 const KEY = 'mirrorscope-token';
 const $ = (id) => document.getElementById(id);
 let previous = null;
+const FOCUS = new URLSearchParams(window.location.search).get('pod');
+$('focus').hidden = !FOCUS;
 
 function auth() {
   const token = sessionStorage.getItem(KEY);
@@ -86,7 +100,8 @@ function showPods(now) {
   const before = new Map();
   if (previous) for (const p of previous.pods) before.set(p.namespace + '/' + p.pod, p);
   const dt = previous ? now.time - previous.time : 0;
-  const rows = now.pods.slice(0, TOP).map((p) => {
+  const shown = FOCUS ? now.pods.filter((p) => p.namespace + '/' + p.pod === FOCUS) : now.pods;
+  const rows = shown.slice(0, TOP).map((p) => {
     const name = p.namespace + '/' + p.pod;
     const old = before.get(name);
     const rate = (k) => (old && dt > 0 ? Math.max(0, (p[k] - old[k]) / dt) : 0);
@@ -97,6 +112,7 @@ function showPods(now) {
   for (const r of rows) {
     const tr = document.createElement('tr');
     tr.dataset.pod = r.name;
+    if (r.name === FOCUS) tr.className = 'focus';
     cell(tr, r.name);
     cell(tr, fmt(r.tx * 8, 'bit/s'));
     cell(tr, fmt(r.rx * 8, 'bit/s'));
@@ -104,6 +120,7 @@ function showPods(now) {
     cell(tr, fmt(r.p.rx_bytes, 'B'));
     button(tr, 'report', () => openReport(r.name)).className = 'report';
     button(tr, 'packets (' + PCAP_SINCE + ')', () => downloadPcap(r.name)).className = 'pcap';
+    if (PEERS.length) peerLinks(cell(tr, ''), r.name);
     body.appendChild(tr);
   }
   $('empty').hidden = rows.length > 0;
@@ -116,10 +133,42 @@ function showPods(now) {
   previous = now;
 }
 
+function peerLinks(td, pod) {
+  td.className = 'peers';
+  for (const peer of PEERS) {
+    const a = document.createElement('a');
+    a.href = peer + '/?' + new URLSearchParams({pod});
+    a.textContent = new URL(peer).host;
+    a.target = '_blank';
+    td.appendChild(a);
+  }
+}
+
+function showNotices(doc) {
+  const body = $('notices');
+  body.replaceChildren();
+  for (const n of doc.notices) {
+    const tr = document.createElement('tr');
+    tr.dataset.note = n.note;
+    cell(tr, new Date(n.ts * 1000).toISOString().replace('T', ' ').slice(0, 19));
+    cell(tr, n.note);
+    cell(tr, n.src_namespace && n.src_pod ? n.src_namespace + '/' + n.src_pod : n.src);
+    cell(tr, n.target);
+    cell(tr, n.count);
+    cell(tr, n.msg);
+    body.appendChild(tr);
+  }
+  $('notices-none').hidden = doc.notices.length > 0;
+  $('notices-total').textContent = doc.total;
+}
+
 async function refresh() {
   try {
     showHealth(await (await api('/api/v1/status')).json());
     showPods(await (await api('/api/v1/pods')).json());
+    const q = {since: NOTICES_SINCE, limit: NOTICES_SHOWN};
+    if (FOCUS) q.pod = FOCUS;
+    showNotices(await (await api('/api/v1/notices?' + new URLSearchParams(q))).json());
     $('error').textContent = '';
   } catch (e) {
     $('error').textContent = String(e.message || e);
@@ -174,17 +223,28 @@ _PAGE = """<!DOCTYPE html>
 <p id="error" class="bad"></p>
 <div id="chart-rates"></div>
 <table><thead><tr><th>pod</th><th>tx now</th><th>rx now</th><th>tx total</th><th>rx total</th>
-<th>last {report_since}</th><th>packets</th></tr></thead><tbody id="pods"></tbody></table>
+<th>last {report_since}</th><th>packets</th>{peers_th}</tr></thead><tbody id="pods"></tbody></table>
+<p id="focus" class="muted" hidden>Showing one pod; <a href="?">all pods</a></p>
 <p id="empty" class="muted" hidden>No pod traffic seen yet.</p>
 <p class="muted" id="downloaded"></p>
+<h2>Notices <span class="muted">(last {notices_since}:
+<span id="notices-total">…</span>)</span></h2>
+<table><thead><tr><th>time (UTC)</th><th>note</th><th>source</th><th>target</th><th>count</th>
+<th>message</th></tr></thead><tbody id="notices"></tbody></table>
+<p id="notices-none" class="muted" hidden>No notices in the last {notices_since}.</p>
 <script>const TOP = {top}, POLL_MS = {poll}, REPORT_SINCE = "{report_since}",
-PCAP_PATH = "{pcap_path}", PCAP_SINCE = "{pcap_since}";
+PCAP_PATH = "{pcap_path}", PCAP_SINCE = "{pcap_since}", PEERS = {peers},
+NOTICES_SINCE = "{notices_since}", NOTICES_SHOWN = {notices_shown};
 {script}</script></body></html>
 """
 
 
-def page_html(top: int = 20) -> str:
-    """The home page: the shell, plotly.js and the script; no data of the service."""
+def page_html(top: int = 20, peers: Sequence[str] = ()) -> str:
+    """The home page: the shell, plotly.js and the script; no data of the service.
+
+    ``peers`` (base URLs) are embedded as a JSON list with ``<`` escaped, so no URL can close
+    the script element.
+    """
     from plotly.offline import get_plotlyjs  # noqa: PLC0415 - 4 MB of script, loaded on demand
 
     return _PAGE.format(
@@ -196,18 +256,22 @@ def page_html(top: int = 20) -> str:
         report_since=REPORT_SINCE,
         pcap_path=PCAP_PATH,
         pcap_since=PCAP_SINCE,
+        peers=json.dumps(list(peers)).replace("<", "\\u003c"),
+        peers_th="<th>on peers</th>" if peers else "",
+        notices_since=NOTICES_SINCE,
+        notices_shown=NOTICES_SHOWN,
     )
 
 
-def page_router() -> APIRouter:
+def page_router(peers: Sequence[str] = ()) -> APIRouter:
     """``GET /``: the page, built once; open even with a token (see the module's docstring)."""
     router = APIRouter(tags=["open"])
-    html: list[str] = []
+    built: list[str] = []
 
     @router.get("/", summary="The service's home page (open: a shell, data needs the token)")
     def home() -> HTMLResponse:
-        if not html:
-            html.append(page_html())
-        return HTMLResponse(html[0])
+        if not built:
+            built.append(page_html(peers=peers))
+        return HTMLResponse(built[0])
 
     return router

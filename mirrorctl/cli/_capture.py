@@ -82,6 +82,21 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         help=f"bearer token (first line of FILE) every /api/ request must carry; /metrics and the "
         f"probes stay open (env {TOKEN_ENV}; without either the API is open)",
     )
+    run.add_argument(
+        "--tls-cert",
+        metavar="FILE",
+        type=Path,
+        help="serve HTTPS with this PEM certificate (chain); needs --tls-key",
+    )
+    run.add_argument("--tls-key", metavar="FILE", type=Path, help="the PEM key of --tls-cert")
+    run.add_argument(
+        "--peers",
+        action="extend",
+        nargs="+",
+        metavar="URL",
+        help="base URLs of the other nodes' services: the page links each pod to the same pod "
+        "there",
+    )
     run.add_argument("--duration", type=float, metavar="SECONDS", help="stop after this long")
     run.add_argument(
         "--keep-mirror",

@@ -1,10 +1,11 @@
-"""``kubectl mirrorscope pcap | status``: the cluster's agents, found and reached through the API
-server with the user's kubeconfig.
+"""``kubectl mirrorscope pcap | report | status``: the cluster's agents, found and reached through
+the API server with the user's kubeconfig.
 
 Installed on PATH as ``kubectl-mirrorscope`` (kubectl runs any ``kubectl-NAME`` as ``kubectl
 NAME``). The agents are the DaemonSet's pods (``-n`` the chart's namespace); each is asked through
 the API server's pod proxy, all at once, and ``pcap`` merges their answers as ``mirrorctl pcap``
-does with several ``--server`` (one pcapng, an interface per node).
+does with several ``--server`` (one pcapng, an interface per node); ``report`` is one report over
+the union of their flows, as ``mirrorctl report`` with several ``--server``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from capture import MirrorscopeError
 from mirrorctl.cli._pcapfleet import fleet_follow, fleet_get
+from mirrorctl.cli._report import remote_report, report_options
 from mirrorctl.fleet import Answer, Target, ask_all
 from mirrorctl.kube import SELECTOR, agent_targets, api_server, find_agents, kubeconfig, token_of
 from mirrorctl.service import resolve_token
@@ -55,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     follow.add_argument("-w", "--write", default="-", help="file to write, or - (default)")
     follow.add_argument("--hold", type=float, default=2.0, metavar="SECONDS")
     follow.set_defaults(handler=_follow)
+    report = sub.add_parser("report", help="one flow report over every node's flows")
+    report_options(report)
+    report.set_defaults(handler=_report)
     status = sub.add_parser("status", help="each node's agent: capture, store, drops")
     status.add_argument("--json", action="store_true", help="each agent's JSON, by node")
     status.set_defaults(handler=_status)
@@ -89,6 +94,10 @@ def _get(args: argparse.Namespace) -> int:
 
 def _follow(args: argparse.Namespace) -> int:
     return fleet_follow(args, _targets(args), _params(args, "filter"))
+
+
+def _report(args: argparse.Namespace) -> int:
+    return remote_report(args, _targets(args))
 
 
 def _status(args: argparse.Namespace) -> int:

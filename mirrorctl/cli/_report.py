@@ -9,22 +9,24 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import io
 import os
 import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from analyzers import FlowRecord
 from mirrorctl.cli._capture import _analysis_options, _ovsdb_options
 from mirrorctl.ovs import UsageError
 
+if TYPE_CHECKING:
+    from mirrorctl.fleet import Target
+
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
     """Add ``report`` to the CLI."""
-    from exporters import BY, FORMATS  # noqa: PLC0415 - names only; pandas loads on first use
-
     p = sub.add_parser(
         "report",
         help="flow summary of a window of stored records, or of pcap files",
@@ -56,16 +58,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         type=Path,
         help="--server: the services' bearer token (first line of FILE; env MIRRORSCOPE_TOKEN)",
     )
-    p.add_argument("--since", metavar="D", help="the last D: 90s, 15m, 1h, 7d (default 1h)")
-    p.add_argument("--start", metavar="T", help="window start: RFC 3339 or epoch seconds")
-    p.add_argument("--end", metavar="T", help="window end (exclusive): RFC 3339 or epoch seconds")
-    p.add_argument("--by", choices=BY, default="pod", help="the main table (default pod)")
-    p.add_argument("--format", choices=FORMATS, default="table", help="output (default table)")
-    p.add_argument("-o", "--output", metavar="FILE", type=Path, help="write here, not stdout")
-    p.add_argument(
-        "--top", type=int, metavar="N", help="rows per table (default 10; csv/json rows: all)"
-    )
-    p.add_argument("--interval", metavar="D", help="time series step (default: ~120 steps)")
+    report_options(p)
     p.add_argument(
         "--identity",
         metavar="FILE",
@@ -84,6 +77,22 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     p.set_defaults(handler=_report)
 
 
+def report_options(p: argparse.ArgumentParser) -> None:
+    """The window and output flags, shared with ``kubectl mirrorscope report``."""
+    from exporters import BY, FORMATS  # noqa: PLC0415 - names only; pandas loads on first use
+
+    p.add_argument("--since", metavar="D", help="the last D: 90s, 15m, 1h, 7d (default 1h)")
+    p.add_argument("--start", metavar="T", help="window start: RFC 3339 or epoch seconds")
+    p.add_argument("--end", metavar="T", help="window end (exclusive): RFC 3339 or epoch seconds")
+    p.add_argument("--by", choices=BY, default="pod", help="the main table (default pod)")
+    p.add_argument("--format", choices=FORMATS, default="table", help="output (default table)")
+    p.add_argument("-o", "--output", metavar="FILE", type=Path, help="write here, not stdout")
+    p.add_argument(
+        "--top", type=int, metavar="N", help="rows per table (default 10; csv/json rows: all)"
+    )
+    p.add_argument("--interval", metavar="D", help="time series step (default: ~120 steps)")
+
+
 def _window(args: argparse.Namespace) -> Any:
     from exporters import Window, parse_duration, parse_time  # noqa: PLC0415
 
@@ -94,8 +103,7 @@ def _window(args: argparse.Namespace) -> Any:
             start = parse_time(args.start) if args.start else None
             end = parse_time(args.end) if args.end else None
             return Window(start, end)
-        remote = args.server is not None or args.servers_from_dns is not None
-        if args.since or args.records is not None or remote:
+        if args.since or getattr(args, "pcap", None) is None:  # only a pcap defaults to all
             return Window.since(parse_duration(args.since or "1h"))
         return Window()  # a pcap: all of it
     except ValueError as e:
@@ -107,70 +115,127 @@ def _progress(done: int, total: int, path: Path) -> None:
     print(f"\rmirrorctl: read {done}/{total} record files", end=end, file=sys.stderr, flush=True)
 
 
-def _pcap_records(args: argparse.Namespace) -> Iterator[FlowRecord]:
+def _pcap_records(args: argparse.Namespace, notices: io.StringIO) -> Iterator[FlowRecord]:
+    """The pcaps' flow records; the detectors' notices, as JSON lines, into ``notices``."""
     from mirrorctl import service  # noqa: PLC0415
 
     identity, node = service.identity_from_args(args)
     options = service.pipeline_options(args)
     for path in args.pcap:
         yield from service.analyse_pcap(
-            path, identity=identity, filter=args.filter, node=node, options=options
+            path,
+            identity=identity,
+            filter=args.filter,
+            node=node,
+            options=options,
+            notices=notices,
         )
 
 
-def _servers(urls: list[str], window: Any, token: str | None) -> tuple[Any, str]:
-    """The union of the services' flows; one that does not answer is named, the rest reported."""
+def _servers(targets: list[Target], window: Any) -> tuple[Any, str, list[dict[str, Any]]]:
+    """The union of the services' flows, and of their notices; one that does not answer is
+    named, the rest reported."""
     import exporters  # noqa: PLC0415
 
-    with ThreadPoolExecutor(max_workers=min(32, len(urls))) as pool:  # nodes answer at once
-        answers = list(pool.map(lambda url: exporters.fetch_flows(url, window, token), urls))
-    failed = [a for a in answers if a.error is not None]
-    for a in failed:
-        print(f"mirrorctl: server {a.url} did not answer: {a.error}", file=sys.stderr, flush=True)
-    source = "servers " + ", ".join(a.url for a in answers if a.error is None)
+    def fetch(t: Target) -> Any:
+        return exporters.fetch_flows(t.url, window, t.headers, context=t.context)
+
+    def notices(t: Target) -> Any:
+        return exporters.fetch_notices(t.url, window, t.headers, context=t.context)
+
+    with ThreadPoolExecutor(max_workers=min(32, 2 * len(targets))) as pool:  # all at once
+        noticed = pool.map(notices, targets)
+        answers = list(pool.map(fetch, targets))
+        notice_answers = list(noticed)
+    failed = [t.name for t, a in zip(targets, answers, strict=True) if a.error is not None]
+    for t, a in zip(targets, answers, strict=True):
+        if a.error is not None:
+            print(f"mirrorctl: server {t.name} did not answer: {a.error}", file=sys.stderr)
+    source = "servers " + ", ".join(
+        t.name for t, a in zip(targets, answers, strict=True) if a.error is None
+    )
     if failed:
-        source += " (no answer: " + ", ".join(a.url for a in failed) + ")"
-    return exporters.report_frame(exporters.union(answers)), source
+        source += " (no answer: " + ", ".join(failed) + ")"
+    found: list[dict[str, Any]] = []
+    for t, a, n in zip(targets, answers, notice_answers, strict=True):
+        if isinstance(n, list):
+            found.extend(n)
+        elif a.error is None:  # a service older than the notices API: its flows still count
+            print(f"mirrorctl: server {t.name} gave no notices: {n}", file=sys.stderr)
+    return exporters.report_frame(exporters.union(answers)), source, found
 
 
-def _report(args: argparse.Namespace) -> int:
+def remote_report(args: argparse.Namespace, targets: list[Target]) -> int:
+    """One report over the union of ``targets``' flows (``--server``, DNS or the kubectl
+    plugin's proxied agents), written as ``args`` asks."""
+    import exporters  # noqa: PLC0415
+
+    window, interval = _window_and_interval(args)
+    df, source, notices = _servers(targets, window)
+    report = exporters.build_report(df, window, source, top=args.top or 10, interval_s=interval)
+    report = exporters.with_notices(report, notices)
+    _write(args, exporters.render(report, args.format, args.by, args.top))
+    return 0
+
+
+def _window_and_interval(args: argparse.Namespace) -> tuple[Any, float | None]:
     import exporters  # noqa: PLC0415
 
     if args.top is not None and args.top < 1:
         raise UsageError(f"--top must be at least 1, not {args.top}")
-    if args.dissect and args.pcap is None:
-        raise UsageError("--dissect needs --pcap: it runs tshark's dissectors on the packets")
     window = _window(args)
     try:
         interval = exporters.parse_duration(args.interval) if args.interval else None
     except ValueError as e:
         raise UsageError(str(e)) from None
-    if args.records is not None:
-        progress = _progress if sys.stderr.isatty() else None
-        df, files = exporters.load_records(args.records, window, progress)
-        source = f"records {args.records} ({files} files)"
-    elif args.server is not None or args.servers_from_dns is not None:
-        from mirrorctl import service  # noqa: PLC0415
-        from mirrorctl.fleet import targets_from_dns  # noqa: PLC0415
+    return window, interval
 
-        token = service.resolve_token(args.token_file, os.environ)
-        urls = args.server or [
-            t.url
-            for t in targets_from_dns(
-                args.servers_from_dns, args.dns_port, token, scheme=args.dns_scheme
-            )
-        ]
-        df, source = _servers(urls, window, token)
-    else:
-        df = exporters.records_frame(_pcap_records(args), window)
-        source = "pcap " + ", ".join(str(p) for p in args.pcap)
-    report = exporters.build_report(df, window, source, top=args.top or 10, interval_s=interval)
-    if args.dissect:
-        apps = exporters.app_protocols(args.pcap)
-        report = dataclasses.replace(report, apps=apps)
-    text = exporters.render(report, args.format, args.by, args.top)
+
+def _write(args: argparse.Namespace, text: str) -> None:
     if args.output is None:
         sys.stdout.write(text)
     else:
         args.output.write_text(text, encoding="utf-8")
+
+
+def _report(args: argparse.Namespace) -> int:
+    import exporters  # noqa: PLC0415
+
+    if args.dissect and args.pcap is None:
+        raise UsageError("--dissect needs --pcap: it runs tshark's dissectors on the packets")
+    window, interval = _window_and_interval(args)
+    if args.records is not None:
+        progress = _progress if sys.stderr.isatty() else None
+        df, files = exporters.load_records(args.records, window, progress)
+        source = f"records {args.records} ({files} files)"
+        notices = exporters.load_notices(args.records, window)
+    elif args.server is not None or args.servers_from_dns is not None:
+        from mirrorctl import service  # noqa: PLC0415
+        from mirrorctl.fleet import targets_from_dns, targets_from_urls  # noqa: PLC0415
+
+        token = service.resolve_token(args.token_file, os.environ)
+        if args.server is not None:
+            targets = targets_from_urls(args.server, token)
+        else:
+            targets = targets_from_dns(
+                args.servers_from_dns, args.dns_port, token, scheme=args.dns_scheme
+            )
+        # named by their URLs in messages and the report's source; the plugin's by node
+        return remote_report(args, [dataclasses.replace(t, name=t.url) for t in targets])
+    else:
+        stream = io.StringIO()
+        df = exporters.records_frame(_pcap_records(args, stream), window)
+        source = "pcap " + ", ".join(str(p) for p in args.pcap)
+        notices = [
+            n
+            for n in exporters.parse_notice_lines(stream.getvalue())
+            if (window.start is None or window.start <= n["ts"])
+            and (window.end is None or n["ts"] < window.end)
+        ]
+    report = exporters.build_report(df, window, source, top=args.top or 10, interval_s=interval)
+    report = exporters.with_notices(report, notices)
+    if args.dissect:
+        apps = exporters.app_protocols(args.pcap)
+        report = dataclasses.replace(report, apps=apps)
+    _write(args, exporters.render(report, args.format, args.by, args.top))
     return 0

@@ -6,7 +6,7 @@ import argparse
 import logging
 import os
 import socket
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -19,6 +19,7 @@ from exporters import (
     PcapStoreError,
     RecordsRetention,
     StoreConfig,
+    TlsFiles,
     parse_size,
 )
 from mirrorctl import ovs
@@ -69,6 +70,8 @@ class RunConfig:
     notices: NoticeOptions | None = None  # the detectors' options; None: --no-notices
     pcap: StoreConfig | None = None  # --pcap-dir and friends; each worker sets its own index
     pcap_api: PcapApiConfig = field(default_factory=PcapApiConfig)
+    tls: TlsFiles | None = None  # --tls-cert, --tls-key; None: plain HTTP
+    peers: tuple[str, ...] = ()  # --peers: the other nodes' services, linked from the page
 
 
 def _size_flag(text: str, flag: str) -> int:
@@ -166,6 +169,8 @@ def run_config(args: argparse.Namespace) -> RunConfig:
     ipfix = ipfix_options(args)
     api = pcap_api_config(args)
     token = resolve_token(args.token_file, os.environ)
+    tls = tls_files(args.tls_cert, args.tls_key)
+    peers = peer_urls(args.peers)
     retention = records_retention(args)
     notices = None if args.no_notices else notice_options(args)
     endpoint = ovs.resolve_endpoint(args.ovsdb, os.environ)
@@ -196,7 +201,31 @@ def run_config(args: argparse.Namespace) -> RunConfig:
         notices=notices,
         pcap=pcap,
         pcap_api=api,
+        tls=tls,
+        peers=peers,
     )
+
+
+def tls_files(cert: Path | None, key: Path | None) -> TlsFiles | None:
+    """``--tls-cert`` with ``--tls-key``: both or neither, each a readable file."""
+    if cert is None and key is None:
+        return None
+    if cert is None or key is None:
+        raise UsageError("--tls-cert and --tls-key go together: give both or neither")
+    for flag, path in (("--tls-cert", cert), ("--tls-key", key)):
+        if not path.is_file():
+            raise UsageError(f"{flag} {path}: no such file")
+    return TlsFiles(cert, key)
+
+
+def peer_urls(urls: Sequence[str] | None) -> tuple[str, ...]:
+    """``--peers``: http(s) base URLs, without a trailing slash (the page appends paths)."""
+    peers: list[str] = []
+    for url in urls or ():
+        if not url.startswith(("http://", "https://")):
+            raise UsageError(f"--peers {url}: expected an http:// or https:// URL")
+        peers.append(url.rstrip("/"))
+    return tuple(peers)
 
 
 def resolve_token(token_file: Path | None, environ: Mapping[str, str]) -> str | None:

@@ -18,8 +18,9 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
+from typing import IO
 
-from analyzers import FlowRecord, IdentityMap, PipelineCounters, PipelineOptions
+from analyzers import FlowRecord, IdentityMap, NoticeOptions, PipelineCounters, PipelineOptions
 from capture import AfPacketSource, BatchSink, CaptureService, FrameBatch, FrameSource
 from mirrorctl.service._assemble import Outputs, assemble, offline_source
 from mirrorctl.service._identity import identity_map
@@ -61,17 +62,24 @@ def analyse_pcap(
     filter: str | None = None,
     node: str = "",
     options: PipelineOptions | None = None,
+    notices: IO[str] | None = None,
 ) -> Iterator[FlowRecord]:
     """Every flow record of a pcap/pcapng file, the flows still active at its end included.
+
+    With ``notices`` the security detectors run too (default thresholds, packet time), their
+    notices written there as JSON lines, as ``capture read --notices`` does.
 
     ``identity`` names addresses: ``{"10.16.0.5": "ns/pod", "100.64.0.2": "node/NAME"}`` or an
     ``analyzers.IdentityMap``; ``filter`` is a tcpdump expression. Records come as flows end, so
     memory stays bounded by the flow table, not the file.
     """
     collected = _Collect()
-    assembly = assemble(
-        identity_map(identity), Outputs(sinks=(collected,)), node=node, options=options
+    outputs = Outputs(
+        sinks=(collected,),
+        notices=NoticeOptions() if notices is not None else None,
+        notices_stream=notices,
     )
+    assembly = assemble(identity_map(identity), outputs, node=node, options=options)
     source = offline_source(path, filter)
     try:
         for batch in source.batches():

@@ -29,6 +29,7 @@ from exporters import (
     NoticeKey,
     NoticeMetricsCollector,
     SenderCounters,
+    TlsFiles,
 )
 from mirrorctl.ovs import MirrorSpec, SpecSource
 from mirrorctl.service._config import RunConfig
@@ -62,13 +63,16 @@ def serve(
     notices: Callable[[], Mapping[NoticeKey, int]] | None = None,
     pcap: PcapView | None = None,
     records: Path | None = None,
+    tls: TlsFiles | None = None,
+    peers: tuple[str, ...] = (),
 ) -> tuple[FlowMetricsCollector, HttpServer | None, PcapEndpoints | None]:
     """The collector of ``source``, the listener serving it on ``listen`` (unless "off"), and
     the pcap endpoints when ``pcap`` (``--pcap-dir``) is given (the caller closes them).
 
     ``token`` guards every path but /metrics, /healthz, /readyz and the page shell /; without one
     the API is open. ``records`` (the records directory) and ``source``'s active flows answer the
-    flows API and /report.
+    flows API and /report. ``tls`` makes the listener HTTPS only; the page links each pod to
+    the same pod on ``peers`` (the other nodes' services).
     """
     from prometheus_client import CollectorRegistry  # noqa: PLC0415 - only the service needs it
 
@@ -96,6 +100,7 @@ def serve(
         HttpServer,
         build_app,
         flows_router,
+        notices_router,
         page_router,
         pods_router,
         status_router,
@@ -114,21 +119,23 @@ def serve(
         status_router(metrics.node, health, ready),
         pods_router(registry.collect),
         flows_router(FlowQuery(records, source)),
-        page_router(),
+        notices_router(records),
+        page_router(peers),
     ]
     endpoints = PcapEndpoints(pcap, identity, registry) if pcap is not None else None
     if endpoints is not None:
         routers.extend(endpoints.routers())
     app = build_app(registry, ready, token=token, routers=routers)
     try:
-        server = HttpServer(app, listen).start()
+        server = HttpServer(app, listen, tls=tls).start()
     except BaseException:
         if endpoints is not None:
             endpoints.close()
         raise
     host, port = server.address
-    print(f"serving http://{host}:{port}/metrics", file=sys.stderr, flush=True)
-    print(f"page: http://{host}:{port}/", file=sys.stderr, flush=True)
+    scheme = server.scheme
+    print(f"serving {scheme}://{host}:{port}/metrics", file=sys.stderr, flush=True)
+    print(f"page: {scheme}://{host}:{port}/", file=sys.stderr, flush=True)
     return collector, server, endpoints
 
 
@@ -148,7 +155,7 @@ def run_single(cfg: RunConfig, listen: str, keep: MirrorSpec | SpecSource | None
             health=worker.health, feed=feed, running=running, token=cfg.token,
             ipfix=worker.ipfix_counters if cfg.ipfix is not None else None,
             notices=worker.notice_counts if cfg.notices is not None else None,
-            pcap=_local_pcap(cfg, worker), records=cfg.records,
+            pcap=_local_pcap(cfg, worker), records=cfg.records, tls=cfg.tls, peers=cfg.peers,
         )  # fmt: skip
         w = worker
         lost = threading.Event()

@@ -235,7 +235,7 @@ def run_multi(cfg: RunConfig, listen: str, keep: MirrorSpec | SpecSource | None)
             health=merged.health, feed=feed, running=running, token=cfg.token,
             ipfix=merged.ipfix_counters if cfg.ipfix is not None else None,
             notices=merged.notice_counts if cfg.notices is not None else None, pcap=pcap,
-            records=cfg.records,
+            records=cfg.records, tls=cfg.tls, peers=cfg.peers,
         )  # fmt: skip
         # The parent's received counter is a report old: pair OVS writes with the workers'
         # counters interpolated to the write instead (see ReceivedAt).

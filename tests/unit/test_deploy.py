@@ -48,6 +48,9 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
         "rbacProxy": {"enabled": True},
         "tls": {"secretName": "t"},
     },
+    "HTTPS listener with cert-manager": {
+        "tls": {"enabled": True, "certManager": {"enabled": True, "issuerRef": {"name": "ca"}}},
+    },
     "no operator, no storage": {
         "serviceMonitor": {"enabled": False},
         "prometheusRule": {"enabled": False},
@@ -191,6 +194,34 @@ def test_probes_and_ports_follow_the_proxy() -> None:
     assert _env({"rbacProxy": {"enabled": True}})["MIRRORSCOPE_LISTEN"].startswith("127.0.0.1:")
     kinds = {d["kind"] for d in render({"rbacProxy": {"enabled": True}})}
     assert {"ClusterRole", "ClusterRoleBinding"} <= kinds
+
+
+def test_tls_without_the_proxy_makes_the_listener_https() -> None:
+    """tls.enabled without kube-rbac-proxy: the Secret is mounted, its files passed as
+    --tls-cert/--tls-key, probes and the ServiceMonitor speak HTTPS, the token still applies."""
+    values = {"tls": {"enabled": True, "secretName": "mine"}}
+    env = _env(values)
+    assert env["MIRRORSCOPE_TLS_CERT"] == "/etc/mirrorscope/tls/tls.crt"
+    assert env["MIRRORSCOPE_TLS_KEY"] == "/etc/mirrorscope/tls/tls.key"
+    assert "MIRRORSCOPE_TOKEN_FILE" in env
+    pod = _daemonset(values)["spec"]["template"]["spec"]
+    main = pod["containers"][0]
+    assert main["readinessProbe"]["httpGet"]["scheme"] == "HTTPS"
+    assert {"name": "tls", "mountPath": "/etc/mirrorscope/tls", "readOnly": True} in main[
+        "volumeMounts"
+    ]
+    assert any(v.get("secret", {}).get("secretName") == "mine" for v in pod["volumes"])
+    monitor = next(d for d in render(values) if d["kind"] == "ServiceMonitor")
+    endpoint = monitor["spec"]["endpoints"][0]
+    assert endpoint["scheme"] == "https"
+    assert "bearerTokenFile" not in endpoint
+    assert "MIRRORSCOPE_TLS_CERT" not in _env({})
+    assert (
+        _daemonset({})["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["httpGet"][
+            "scheme"
+        ]
+        == "HTTP"
+    )
 
 
 def test_the_charts_dashboard_is_the_packages() -> None:

@@ -26,6 +26,9 @@ from exporters._pcapngout import pcapng_chunks
 from mirrorctl.cli import kubectl_main
 from mirrorctl.kube import SELECTOR
 from tests.unit._agents import PODS, frame
+from tests.unit.test_notice_read import NOTICES
+from tests.unit.test_report import records
+from tests.unit.test_web_flows import _stored
 
 pytestmark = pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl not installed")
 
@@ -108,6 +111,11 @@ class FakeApi(BaseHTTPRequestHandler):
             doc = {"node": node, "ready": True, "uptime_s": 5.0,
                    "capture": {"received": 7, "kernel_dropped": 0}}  # fmt: skip
             self.reply(200, json.dumps(doc).encode())
+        elif path == "/api/v1/notices":
+            doc = {"notices": [dict(n.as_dict(), node=node) for n in NOTICES]}
+            self.reply(200, json.dumps(doc).encode())
+        elif path == "/api/v1/flows":
+            self.reply(200, self.server.flows, "application/x-ndjson")  # type: ignore[attr-defined]
         elif path == "/api/v1/pcap":
             offset = 0 if node == "node-a" else 5
             frames = [frame(node, T0 + i * 10 + offset) for i in range(6)]
@@ -121,6 +129,7 @@ class FakeApi(BaseHTTPRequestHandler):
 def api(tmp_path: Path) -> Iterator[tuple[ThreadingHTTPServer, Path]]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), FakeApi)
     server.seen = []  # type: ignore[attr-defined]
+    server.flows = b"".join(p.read_bytes() for p in _stored(tmp_path / "records").glob("*.jsonl"))  # type: ignore[attr-defined]
     threading.Thread(target=server.serve_forever, daemon=True).start()
     host, port = server.server_address[:2]
     config = tmp_path / "kubeconfig"
@@ -189,3 +198,36 @@ def test_a_namespace_without_agents_says_where_to_look(
     _, config = api
     assert kubectl_main(["--kubeconfig", str(config), "-n", "elsewhere", "status"]) == 1
     assert "no running mirrorscope pod in namespace elsewhere" in capsys.readouterr().err
+
+
+def test_report_over_every_agent_through_the_proxy_is_the_union(
+    api: tuple[ThreadingHTTPServer, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`kubectl mirrorscope report`: each running agent's flows are fetched through the pod
+    proxy with the user's token to the API server and the agents' token in X-Mirrorscope-Token
+    (the proxy strips Authorization); the report counts both nodes' flows, twice one node's,
+    and lists both nodes' notices."""
+    monkeypatch.setenv("MIRRORSCOPE_TOKEN", AGENT_TOKEN)
+    server, config = api
+    server.seen.clear()  # type: ignore[attr-defined]
+    rc = kubectl_main(["--kubeconfig", str(config), "report", "--start", "0",
+                       "--format", "json"])  # fmt: skip
+    assert rc == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["records"] == 2 * len(records())
+    assert doc["source"] == "servers node-a, node-b"
+    proxied = [h for h in server.seen if h.get("X-Mirrorscope-Token")]  # type: ignore[attr-defined]
+    assert len(proxied) == 4  # flows and notices of each node
+    assert len(doc["notices"]) == 2 * len(NOTICES)
+    assert {n["node"] for n in doc["notices"]} == {"node-a", "node-b"}
+    assert doc["notice_counts"][0] == {"note": "port_scan", "source": "shop/scanner", "notices": 4}
+    assert all(h["Authorization"] == f"Bearer {USER_TOKEN}" for h in proxied)
+
+    monkeypatch.setenv("MIRRORSCOPE_TOKEN", "wrong")
+    assert kubectl_main(["--kubeconfig", str(config), "report", "--format", "json"]) == 0
+    captured = capsys.readouterr()
+    assert "server node-a did not answer: HTTP 401" in captured.err
+    assert json.loads(captured.out)["records"] == 0

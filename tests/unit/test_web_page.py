@@ -32,12 +32,14 @@ from exporters import (
     MetricsConfig,
     build_app,
     flows_router,
+    notices_router,
     page_router,
     pods_router,
     status_router,
 )
 from tests.unit._cdp import CHROMIUM, Browser
 from tests.unit.test_exporter_http_api import TOKEN
+from tests.unit.test_notice_read import NOTICES, _log
 from tests.unit.test_web_flows import _live_table, _stored
 
 pytestmark = pytest.mark.skipif(
@@ -78,9 +80,11 @@ def page_service(tmp_path: Path) -> Iterator[tuple[HttpServer, list[tuple[str, s
         status_router("node-under-test", health),
         pods_router(registry.collect),
         flows_router(FlowQuery(_stored(tmp_path / "records"), source)),
+        notices_router(tmp_path / "records", lambda: NOTICES[-1].ts + 60),
         page_router(),
         _pcap_stand_in(asked, tmp_path),
     ]
+    _log(tmp_path / "records", NOTICES, close=True)
     app = build_app(registry, token=TOKEN, routers=routers)
     with HttpServer(app, "127.0.0.1:0") as srv:
         yield srv, asked
@@ -107,6 +111,9 @@ def test_page_asks_token_shows_pods_opens_report_and_downloads_pcapng(
         b.wait("document.querySelector('#chart-rates .main-svg') !== null")
         assert b.eval("sessionStorage.getItem('mirrorscope-token')") == TOKEN
         assert "live/b" in b.eval("document.body.innerText")
+        b.wait("document.querySelectorAll('#notices tr').length === 4")
+        assert b.eval("document.querySelector('#notices tr').dataset.note") == "syn_flood"
+        assert "shop/scanner" in b.eval("document.getElementById('notices').innerText")
 
         from PIL import Image  # noqa: PLC0415 - only this test reads a PNG
 
@@ -139,3 +146,37 @@ def test_page_asks_token_shows_pods_opens_report_and_downloads_pcapng(
         capture_output=True, text=True, timeout=60, check=True,
     )  # fmt: skip
     assert out.stdout.split() == ["4000", "4001"]
+
+
+def test_page_links_pods_to_peers_and_honours_pod_parameter(tmp_path: Path) -> None:
+    """With --peers, each pod row links to PEER/?pod=NS/NAME; opened with ?pod=NS/NAME the page
+    shows that pod only, highlighted."""
+    source, ids = _live_table()
+    registry = CollectorRegistry()
+    registry.register(FlowMetricsCollector(source, ids, MetricsConfig(node="n1")))
+
+    def health() -> CaptureHealth:
+        return CaptureHealth(received=1, kernel_dropped=0, malformed={}, duplicates=0)
+
+    peers = ["http://node-b.example:10097", "https://node-c.example:8443"]
+    routers = [status_router("n1", health), pods_router(registry.collect), page_router(peers)]
+    app = build_app(registry, token=None, routers=routers)
+    with HttpServer(app, "127.0.0.1:0") as srv, Browser(tmp_path) as b:
+        host, port = srv.address
+        b.open(f"http://{host}:{port}/")
+        b.wait("document.querySelector('tr[data-pod=\"live/b\"]') !== null")
+        hrefs = b.eval(
+            "[...document.querySelectorAll('tr[data-pod=\"live/a\"] td.peers a')]"
+            ".map((a) => a.href).join(' ')"
+        )
+        assert hrefs.split() == [
+            "http://node-b.example:10097/?pod=live%2Fa",
+            "https://node-c.example:8443/?pod=live%2Fa",
+        ]
+        assert b.eval("document.getElementById('focus').hidden") is True
+
+        b.open(f"http://{host}:{port}/?pod=live/a")
+        b.wait("document.querySelector('tr[data-pod=\"live/a\"]') !== null")
+        assert b.eval("document.querySelectorAll('#pods tr').length") == 1
+        assert b.eval("document.querySelector('tr[data-pod=\"live/a\"]').className") == "focus"
+        assert b.eval("document.getElementById('focus').hidden") is False

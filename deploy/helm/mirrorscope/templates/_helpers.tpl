@@ -31,5 +31,10 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- end -}}
 
 {{- define "mirrorscope.scheme" -}}
-{{- if .Values.rbacProxy.enabled -}}https{{- else -}}http{{- end -}}
+{{- if or .Values.rbacProxy.enabled .Values.tls.enabled -}}https{{- else -}}http{{- end -}}
+{{- end -}}
+
+{{/* The service's own listener serves HTTPS: TLS on, kube-rbac-proxy off. */}}
+{{- define "mirrorscope.listenerTls" -}}
+{{- if and .Values.tls.enabled (not .Values.rbacProxy.enabled) -}}true{{- end -}}
 {{- end -}}
