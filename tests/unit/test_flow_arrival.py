@@ -6,7 +6,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from analyzers._flowtcp import _by_arrival
+from analyzers._flowgapscreen import by_arrival
 
 I64 = npt.NDArray[np.int64]
 
@@ -27,7 +27,7 @@ def _grouped(n_flows: int, n_rows: int) -> tuple[I64, npt.NDArray[np.intp], I64]
 def test_each_flow_comes_back_in_arrival_order(n_rows: int) -> None:
     """Each flow's rows, both directions, come back together and by row number, with fields."""
     slot, d, rws = _grouped(12, 500)
-    pos, flow, dm, rm = _by_arrival(slot, d, rws, n_rows)
+    pos, flow, dm, rm = by_arrival(slot, d, rws, n_rows)
     assert sorted(pos.tolist()) == list(range(slot.shape[0]))
     assert (rm == rws[pos]).all()
     assert (dm == d[pos]).all()
