@@ -163,14 +163,15 @@ def pods_by_ip(state: LabState) -> dict[str, tuple[str, str, str]]:
 
 
 def record_lines(directory: Path) -> list[str]:
-    """The service's records in ``directory`` as JSON lines: completed Parquet files (fields
-    that are null left out, as the writer leaves them out) and any JSON-lines files."""
+    """The service's flow records in ``directory`` as JSON lines: completed Parquet files (fields
+    that are null left out, as the writer leaves them out) and any JSON-lines files; the notice
+    logs beside them (``notices-*``) are not records."""
     import pyarrow.parquet as pq  # noqa: PLC0415
 
     lines: list[str] = []
-    for f in sorted(directory.glob("*.parquet")):
+    for f in sorted(directory.glob("flows-*.parquet")):
         for row in pq.read_table(f).to_pylist():
             lines.append(json.dumps({k: v for k, v in row.items() if v is not None}))
-    for f in sorted(directory.glob("*.jsonl")):
+    for f in sorted(directory.glob("flows-*.jsonl")):
         lines += f.read_text().splitlines()
     return lines

@@ -11,7 +11,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def test_quick_bench_prints_every_section_with_numbers_and_saves_them(tmp_path: Path) -> None:
-    """Offline, live and memory each report measured values, in the table and in results.json."""
+    """Offline, live, memory and report each report measured values, in the table and in
+    results.json."""
     proc = subprocess.run(
         [sys.executable, "-m", "bench", "--quick", "--out", str(tmp_path)],
         cwd=REPO,
@@ -27,7 +28,7 @@ def test_quick_bench_prints_every_section_with_numbers_and_saves_them(tmp_path: 
     doc = json.loads((tmp_path / "results.json").read_text())
     figures = doc["figures"]
     measured = {f["section"] for f in figures if f["value"] is not None}
-    assert measured == {"offline", "live", "memory"}, figures
+    assert measured == {"offline", "live", "memory", "report"}, figures
     by_name = {f["name"]: f for f in figures}
     for name in (
         "ours / NFStream packets/s",

@@ -23,7 +23,14 @@ from scapy.utils import wrpcap
 
 from mirrorctl import LabState
 from mirrorctl.cli import main
-from tests.functional._flowtruth import Counts, FlowKey, Tcpdump, our_flows, run_traffic
+from tests.functional._flowtruth import (
+    Counts,
+    FlowKey,
+    Tcpdump,
+    our_flows,
+    record_lines,
+    run_traffic,
+)
 from tests.functional._service import Service, metric
 from tests.functional.conftest import LabFactory
 from tests.unit._ipfix_decode import receive_all
@@ -229,7 +236,7 @@ def test_running_service_exports_interim_and_ended_flows(
         assert svc.terminate() == 0
     finally:
         svc.kill()
-    lines = [x for f in sorted(records.glob("*.jsonl")) for x in f.read_text().splitlines()]
+    lines = record_lines(records)
     ours = our_flows(lines)
     rows = nfcapd.rows()
     assert len(rows) > len(ours.records)  # interim records of the long flows
