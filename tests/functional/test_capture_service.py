@@ -166,6 +166,19 @@ def _children(pid: int) -> set[int]:
     return found
 
 
+def _state(pid: int) -> str:
+    """The process's state letter from /proc (R, S, D, Z...), "" once it is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return ""
+
+
+def _running(pid: int) -> bool:
+    """Not exited: a zombie has exited and only waits for whoever adopted it to reap it."""
+    return _state(pid) not in ("", "Z", "X")
+
+
 def test_workers_exit_when_the_parent_is_killed(mirrored_lab: LabState, tmp_path: Path) -> None:
     """SIGKILL to `capture run --workers 2`'s parent: every worker notices and exits within
     seconds instead of blocking forever on a report nobody reads."""
@@ -178,10 +191,10 @@ def test_workers_exit_when_the_parent_is_killed(mirrored_lab: LabState, tmp_path
         service.proc.kill()
         service.proc.wait()
         deadline = time.monotonic() + 15
-        while time.monotonic() < deadline and any(Path(f"/proc/{p}").exists() for p in workers):
+        while time.monotonic() < deadline and any(_running(p) for p in workers):
             time.sleep(0.1)
-        alive = [p for p in workers if Path(f"/proc/{p}").exists()]
-        assert not alive, f"workers still running after the parent died: {alive}"
+        alive = {p: _state(p) for p in workers if _running(p)}
+        assert not alive, f"workers still running after the parent died (pid: state): {alive}"
     finally:
         service.kill()
 
