@@ -153,15 +153,6 @@ def test_kube_ovn_mirror_values_choose_global_or_following() -> None:
     assert (on["MIRRORSCOPE_KEEP_MIRROR"], on["MIRRORSCOPE_IFACE"]) == ("global", "mirror1")
 
 
-#: The pcap store's flags come with the pcap API (issue 11); until it lands they are not flags.
-PCAP_ENV = {
-    "MIRRORSCOPE_PCAP_DIR",
-    "MIRRORSCOPE_PCAP_QUOTA",
-    "MIRRORSCOPE_PCAP_FILE_SIZE",
-    "MIRRORSCOPE_PCAP_MIN_FREE",
-}
-
-
 @pytest.mark.parametrize("values", VALUE_SETS.values(), ids=VALUE_SETS.keys())
 def test_the_daemonsets_environment_is_what_capture_run_parses(values: dict[str, Any]) -> None:
     """Every MIRRORSCOPE_ variable the chart sets names a flag, and the container's args parse."""
@@ -170,14 +161,17 @@ def test_the_daemonsets_environment_is_what_capture_run_parses(values: dict[str,
     parser = build_parser()
     run = dict(commands(parser))[("capture", "run")]
     flags = {env_name(a) for a in run._actions} | {env_name(a) for a in parser._actions}
-    unknown = set(env) - flags
-    assert unknown <= (PCAP_ENV if "MIRRORSCOPE_PCAP_DIR" not in flags else set())
+    assert {k for k in env if k.startswith("MIRRORSCOPE_")} <= flags
     known = {k: v for k, v in env.items() if k in flags}
     argv = pod["containers"][0]["args"]
     apply_settings(parser, known, None, tuple(argv))
     args = parser.parse_args(argv)
     assert args.keep_mirror == env["MIRRORSCOPE_KEEP_MIRROR"]
     assert args.listen == env["MIRRORSCOPE_LISTEN"]
+    # numba's kernels are cached on the node's persistent data volume, not compiled at each start
+    mounts = {m["mountPath"]: m for m in pod["containers"][0]["volumeMounts"]}
+    assert env["NUMBA_CACHE_DIR"].startswith("/var/lib/mirrorscope/")
+    assert not mounts["/var/lib/mirrorscope"].get("readOnly", False)
     assert pod["hostNetwork"] is True
 
 
