@@ -1,0 +1,216 @@
+"""Duplicate suppression's per-packet work, compiled: fingerprints and the copy search.
+
+Two plain loops over a batch's IP rows in arrival order (``_dedup`` says what a copy is and why):
+``fingerprint_rows`` hashes each row's NAT- and routing-invariant fields and, where IPv4 TCP's
+header fields do not already tell packets apart, the bytes just before and after the transport
+payload; ``find_copies`` keeps, in a hash table of the batch's size, the latest row seen with each
+fingerprint (the rows carried over from earlier batches first) and checks each new row against it:
+inside the window and an endpoint in common makes it a copy.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from capture import njit
+
+__all__ = ["find_copies", "fingerprint_rows"]
+
+U8 = npt.NDArray[np.uint8]
+U16 = npt.NDArray[np.uint16]
+U32 = npt.NDArray[np.uint32]
+U64 = npt.NDArray[np.uint64]
+I64 = npt.NDArray[np.int64]
+B = npt.NDArray[np.bool_]
+
+_K = np.uint64(0x9E3779B97F4A7C15)
+_L4 = 0  # Status.L4 (literal: numba freezes globals anyway)
+_TCP, _ICMP, _ICMP6 = 6, 1, 58
+
+
+@njit
+def _mix(h: np.uint64, word: np.uint64) -> np.uint64:
+    h ^= word
+    h *= _K
+    h ^= h >> np.uint64(29)
+    return h
+
+
+@njit
+def _le_bytes(data: U8, start: int, count: int, shift_bytes: int) -> np.uint64:
+    """``count`` bytes from ``start`` as a little-endian word, placed from byte ``shift_bytes``."""
+    w = np.uint64(0)
+    size = data.shape[0]
+    for i in range(count):
+        pos = start + i
+        if 0 <= pos < size:
+            w |= np.uint64(data[pos]) << np.uint64(8 * (shift_bytes + i))
+    return w
+
+
+@njit
+def fingerprint_rows(  # noqa: PLR0917 - a compiled kernel takes its columns positionally
+    data: U8,
+    offsets: I64,
+    caplens: I64,
+    rows: I64,
+    status: U8,
+    ipver: U8,
+    proto: U8,
+    sport: U16,
+    dport: U16,
+    ip_len: U32,
+    ip_id: U32,
+    tcp_seq: U32,
+    tcp_ack: U32,
+    tcp_flags: U16,
+    tcp_win: U16,
+    frag: U8,
+    l4_off: I64,
+    l4_len: U32,
+    out: U64,
+) -> None:
+    """The fingerprint of every row of ``rows`` into ``out`` (one per row, in order)."""
+    size = data.shape[0]
+    for k in range(rows.shape[0]):
+        r = rows[k]
+        p = int(proto[r])
+        type_code = 0
+        if p in (_ICMP, _ICMP6):
+            type_code = (int(sport[r]) << 8) | int(dport[r])
+        small = (
+            (np.uint64(tcp_flags[r]) << np.uint64(48))
+            | (np.uint64(tcp_win[r]) << np.uint64(32))
+            | (np.uint64(type_code) << np.uint64(16))
+            | (np.uint64(p) << np.uint64(8))
+            | (np.uint64(frag[r]) << np.uint64(4))
+            | np.uint64(ipver[r])
+        )
+        h = (np.uint64(ip_len[r]) << np.uint64(32)) | np.uint64(ip_id[r])
+        h = _mix(h, (np.uint64(tcp_seq[r]) << np.uint64(32)) | np.uint64(tcp_ack[r]))
+        h = _mix(h, small)
+        is_tcp = p == _TCP and status[r] == _L4
+        if not is_tcp or ipver[r] != 4:
+            # IPv4 TCP is told apart by IP id, seq, ack, flags and window alone; the others also
+            # hash the first payload bytes and (TCP) the end of the options: timestamps and SACK
+            # blocks move where IPv6 has no IP id
+            start = offsets[r]
+            frame_end = start + min(caplens[r], size - start)
+            off = l4_off[r]
+            head_len = min(max(min(int(l4_len[r]), frame_end - off), 0), 8)
+            head = _le_bytes(data, off, head_len, 0)
+            opt_len = 0
+            if is_tcp and off <= frame_end:
+                fixed = 40 if ipver[r] == 4 else 60
+                opt_len = min(max(int(ip_len[r]) - int(l4_len[r]) - fixed, 0), 8)
+            tail = _le_bytes(data, off - opt_len, opt_len, 8 - opt_len)
+            h = _mix(_mix(h, head), tail)
+        # a last avalanche so that every bit depends on all
+        h ^= h >> np.uint64(32)
+        h *= _K
+        h ^= h >> np.uint64(29)
+        out[k] = h
+
+
+_EMPTY = np.uint64(0)
+_BIAS = np.uint64(1 << 63)  # ts + 2**63 as uint64: order kept, and 0 (empty) is never a real time
+_FP, _TS, _ENDS = 0, 1, 2  # an entry's words: fingerprint, biased time, six endpoint words
+
+
+@njit
+def _is_copy(entry: U64, e: U64) -> bool:
+    """Whether a later packet with endpoint words ``e`` (src_hi, src_lo, sport, dst_hi, dst_lo,
+    dport) copies the packet of ``entry``: one side untouched, the other equal or at another
+    address (NAT rewrites an address, maybe its port; never a port alone)."""
+    src_addr = entry[_ENDS] == e[0] and entry[_ENDS + 1] == e[1]
+    dst_addr = entry[_ENDS + 3] == e[3] and entry[_ENDS + 4] == e[4]
+    same_src = src_addr and entry[_ENDS + 2] == e[2]
+    same_dst = dst_addr and entry[_ENDS + 5] == e[5]
+    return (same_src and (same_dst or not dst_addr)) or (same_dst and not src_addr)
+
+
+@njit
+def _rebuilt(table: U64, oldest: np.uint64) -> tuple[U64, int]:
+    """The entries of ``table`` not older than ``oldest``, in a table at most a quarter full."""
+    live = 0
+    for b in range(table.shape[0]):
+        if table[b, _TS] >= oldest:
+            live += 1
+    cap = 64
+    while cap < 4 * live:
+        cap *= 2
+    out = np.zeros((cap, table.shape[1]), np.uint64)
+    mask = cap - 1
+    for b in range(table.shape[0]):
+        if table[b, _TS] >= oldest:
+            d = np.int64(table[b, _FP] & np.uint64(mask))
+            while out[d, _TS] != _EMPTY:
+                d = (d + 1) & mask
+            for k in range(table.shape[1]):
+                out[d, k] = table[b, k]
+    return out, live
+
+
+@njit
+def find_copies(  # noqa: PLR0917 - a compiled kernel takes its columns positionally
+    table: U64,
+    fill: int,
+    fp: U64,
+    rows: I64,
+    ts_ns: I64,
+    src_hi: U64,
+    src_lo: U64,
+    sport: U16,
+    dst_hi: U64,
+    dst_lo: U64,
+    dport: U16,
+    window_ns: int,
+    copy: B,
+) -> tuple[U64, int, int]:
+    """Mark ``copy[k]`` for every row ``rows[k]`` that copies the latest earlier packet with its
+    fingerprint ``fp[k]``.
+
+    ``table`` is an open-addressing hash table of the packets seen within the window (carried
+    from batch to batch), one 64-byte entry each (fingerprint, time, six endpoint words):
+    probing a bucket reads one cache line. Entries older than the window are reused in place
+    and dropped when the table is rebuilt at half full. Returns the table (a new one when it
+    was rebuilt), its count of used buckets, and the number of copies found.
+    """
+    found = 0
+    newest = np.int64(-(1 << 62))
+    w = np.int64(window_ns)
+    e = np.empty(6, np.uint64)
+    for k in range(fp.shape[0]):
+        r = rows[k]
+        t = ts_ns[r]
+        newest = max(newest, t)
+        oldest = np.uint64(newest - w) ^ _BIAS
+        if 2 * (fill + 1) > table.shape[0]:
+            table, fill = _rebuilt(table, oldest)
+        mask = table.shape[0] - 1
+        h = fp[k]
+        b = np.int64(h & np.uint64(mask))
+        reuse = np.int64(-1)
+        while table[b, _TS] != _EMPTY:
+            if table[b, _FP] == h:
+                break
+            if reuse < 0 and table[b, _TS] < oldest:
+                reuse = b
+            b = (b + 1) & mask
+        e[0], e[1], e[2] = src_hi[r], src_lo[r], sport[r]
+        e[3], e[4], e[5] = dst_hi[r], dst_lo[r], dport[r]
+        if table[b, _TS] != _EMPTY:  # the latest earlier packet with this fingerprint
+            then = np.int64(table[b, _TS] ^ _BIAS)
+            if abs(t - then) <= w and _is_copy(table[b], e):
+                copy[k] = True
+                found += 1
+        elif reuse >= 0:
+            b = reuse
+        else:
+            fill += 1
+        table[b, _FP] = h
+        table[b, _TS] = np.uint64(t) ^ _BIAS
+        for j in range(6):
+            table[b, _ENDS + j] = e[j]
+    return table, fill, found
