@@ -30,6 +30,7 @@ from analyzers._flowoptions import FlowTableOptions
 from analyzers._flowtable import FlowTable
 from analyzers._identity import IdentityMap
 from analyzers._records import FlowRecord, FlowSink
+from analyzers._share import share_rows
 from capture import FrameBatch
 
 _NS = 1_000_000_000
@@ -46,6 +47,9 @@ class PipelineOptions(FlowTableOptions):
     expire_every_s: float = 1.0
     #: Suppress mirrored copies (routed/NATed packets OVS mirrors twice); 0 turns it off.
     dedup_window_ns: int = DEFAULT_WINDOW_NS
+    #: Analyse only share ``index`` of ``count`` of the flows (``_share``): N pipelines over the
+    #: same frames, one share each, give together the records of one pipeline over all of them.
+    share: tuple[int, int] = (0, 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,11 +134,18 @@ class AnalysisPipeline:
             return
         with self._lock:
             dec = decode(batch)
-            self._packets += n
-            self._status_counts += np.bincount(dec.status, minlength=_CODES)[:_CODES]
+            index, count = self.options.share
+            mine = share_rows(dec, index, count) if count > 1 else None
+            status = dec.status if mine is None else dec.status[mine]
+            self._packets += int(status.shape[0])
+            self._status_counts += np.bincount(status, minlength=_CODES)[:_CODES]
             for sink in self._frame_sinks:
                 sink.on_frames(batch, dec)
+            # every share looks for copies among all the frames, so it drops exactly the copies
+            # one pipeline over all of them would, whichever share their original went to
             keep = self._dedup.mask(batch, dec) if self._dedup is not None else None
+            if mine is not None:
+                keep = mine if keep is None else keep & mine
             self.table.process(batch, dec, keep)
             newest = int(batch.ts_ns.max())
             self._clock_ns = max(self._clock_ns, newest)

@@ -186,8 +186,9 @@ def _cli_argv() -> list[str]:
     return [sys.executable, "-m", "mirrorctl.cli", "capture", "read"]
 
 
-def _run_cli(pcap: Path) -> Run | str:
-    """``mirrorctl capture read FILE``: wall time of the whole command, records counted."""
+def _run_cli(pcap: Path, workers: int = 1) -> Run | str:
+    """``mirrorctl capture read [--workers N] FILE``: wall time of the whole command, records
+    counted."""
     probe = subprocess.run(
         [*_cli_argv(), "--help"], capture_output=True, text=True, check=False, timeout=60
     )
@@ -196,7 +197,9 @@ def _run_cli(pcap: Path) -> Run | str:
     c0 = _cpu_now()
     t0 = time.perf_counter()
     proc = subprocess.Popen(
-        [*_cli_argv(), str(pcap)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        [*_cli_argv(), "--workers", str(workers), str(pcap)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     # stderr is a short summary; stdout is drained as it comes so the pipe never blocks the CLI
     err_chunks: list[bytes] = []
@@ -242,6 +245,7 @@ def measure(pcap: Path, truth: Truth, spec: TrafficSpec, repeat: int) -> list[Fi
         runs: list[tuple[str, Run | str]] = [
             ("ours", _run_child("ours", pcap, spec)),
             ("cli", _run_cli(pcap)),
+            ("cli2", _run_cli(pcap, workers=2)),
         ]
         for meters in NFSTREAM_METERS:
             runs.append(("nfstream", _run_child("nfstream", pcap, spec, f"--meters={meters}")))
@@ -262,6 +266,7 @@ def _figures(
     labels = {
         "ours": "mirrorscope in-process (capture read's chain)",
         "cli": "mirrorctl capture read (CLI, process start included)",
+        "cli2": "mirrorctl capture read --workers 2 (CLI)",
         "nfstream": "NFStream " + _nfstream_version(),
         "tcpdump": "tcpdump -r -w /dev/null (libpcap floor)",
     }
@@ -332,6 +337,17 @@ def _figures(
                 per_cpu["ours"] / per_cpu["nfstream"],
                 "x",
                 note="less sensitive to other load on the machine than wall-clock rates",
+            )
+        )
+    if "cli" in rate and "cli2" in rate:
+        figs.append(
+            Figure.value_of(
+                SECTION,
+                "capture read --workers 2 / --workers 1 packets/s",
+                rate["cli2"] / rate["cli"],
+                "x",
+                note=f"{os.cpu_count()} CPUs, load avg {load_before:.2f} before; each worker "
+                "reads and decodes every frame and keeps its share of the flows",
             )
         )
     for ours, who in (("ours", "ours"), ("cli", "capture read CLI")):

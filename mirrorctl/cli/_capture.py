@@ -172,6 +172,12 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         help="tcpdump filter expression, run by libpcap's BPF interpreter on each frame",
     )
     read.add_argument("--no-summary", action="store_true", help="no summary on stderr")
+    read.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="processes, each analysing a share of the flows (records only; default 1)",
+    )
     _analysis_options(read)
     _ipfix_options(read)
     add_notice_options(read, offline=True)

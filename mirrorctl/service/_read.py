@@ -16,6 +16,7 @@ from mirrorctl.ovs import UsageError
 from mirrorctl.service._assemble import Outputs, assemble, offline_source
 from mirrorctl.service._config import ipfix_options, notice_options, pipeline_options
 from mirrorctl.service._identity import endpoint_named
+from mirrorctl.service._readshares import read_shares
 
 
 def _identity_file(path: Path, identity: IdentityMap) -> None:
@@ -104,6 +105,21 @@ def _read(
     notices: NoticeOptions | None,
     notices_out: IO[str] | None,
 ) -> int:
+    if args.workers < 1:
+        raise UsageError(f"--workers must be at least 1, not {args.workers}")
+    if args.workers > 1:
+        counters, messages = read_shares(args, identity, node, args.workers)
+        if not args.no_summary:
+            print(f"mirrorctl: {_summary(len(args.files), counters)}", file=sys.stderr)
+        if len(messages) == 1:
+            raise CaptureError(messages[0], source="read")
+        if messages:
+            raise CaptureError(
+                f"{len(messages)} of {len(args.files)} files could not be read to the end; "
+                f"first: {messages[0]}",
+                source="read",
+            )
+        return 0
     outputs = Outputs(
         records_stream=sys.stdout,
         ipfix=ipfix_options(args),
