@@ -8,9 +8,10 @@ from typing import Any
 from uuid import UUID
 
 from mirrorctl.ovs._links import LinkState, link_state
-from mirrorctl.ovs._mirrors import MirrorSpec, Owner, owner_of, require_bridge
+from mirrorctl.ovs._mirrors import require_bridge
 from mirrorctl.ovs._ovsdb import MirrorRow, Snapshot
 from mirrorctl.ovs._pods import pod_of, pod_ports
+from mirrorctl.ovs._spec import MirrorSpec, Owner, owner_of
 
 STATUS_VERSION = 1
 
