@@ -176,6 +176,11 @@ def plan_mirror(
     ports = frozenset(p.port_uuid for p in selected)
     ifaces = snapshot.interfaces_of(port) if port is not None else []
     retune = None
+    if tunnel is not None and ifaces and ifaces[0].type not in TUNNEL_TYPES:
+        raise UsageError(
+            f"port {output} on {bridge} is not a tunnel (type {ifaces[0].type or 'system'}): "
+            "pass another --iface for the tunnel port"
+        )
     if tunnel is not None and want_row and ifaces and not tunnel.matches(ifaces[0]):
         retune = ifaces[0].uuid
     is_tunnel = tunnel is not None or any(i.type in TUNNEL_TYPES for i in ifaces)

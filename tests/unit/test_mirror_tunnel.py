@@ -10,6 +10,7 @@ from mirrorctl.ovs._errors import UsageError
 from mirrorctl.ovs._mirrors import plan_mirror
 from mirrorctl.ovs._ovsdb import InterfaceRow, PortRow
 from mirrorctl.ovs._spec import MirrorSpec
+from mirrorctl.ovs._status import collect_status, format_status, status_json
 from mirrorctl.ovs._tunnels import TUNNEL_KEY, TunnelKind, TunnelSpec, tunnel_from_args
 from tests.unit.test_mirror_plan import Builder
 
@@ -95,6 +96,14 @@ def test_tunnel_port_with_other_options_is_retuned_in_place() -> None:
     assert plan.changes
 
 
+def test_a_port_that_is_no_tunnel_is_never_turned_into_one() -> None:
+    """--output-tunnel with --iface naming mirror0 (internal) is refused, not retyped."""
+    b = Builder()
+    tunnel_port(b, "mirror0", "internal", {})
+    with pytest.raises(UsageError, match="mirror0 on br-int is not a tunnel"):
+        plan_mirror(b.snapshot(), MirrorSpec(select_all=True), output="mirror0", tunnel=GRE)
+
+
 def test_current_tunnel_mirror_plans_nothing() -> None:
     """Port and row already as asked: no write (the keeper stays quiet)."""
     b = Builder()
@@ -121,3 +130,21 @@ def test_existing_tunnel_port_is_not_a_link_without_the_tunnel_flags() -> None:
     plan = plan_mirror(b.snapshot(), MirrorSpec(select_all=True), output="gre-mirror")
     assert not plan.output_is_link
     assert plan.retune is None
+
+
+def test_status_shows_a_tunnel_output_instead_of_a_missing_link() -> None:
+    """status names a tunnel output's type and options and never looks for a link for it."""
+    b = Builder()
+    tunnel_port(b, "gre-mirror", "gre", GRE.options())
+    plan = plan_mirror(b.snapshot(), MirrorSpec(select_all=True), output="gre-mirror", tunnel=GRE)
+    b.mirror("mirrorscope-gre-mirror", select_all=True, output=plan.output_port)
+    looked: list[str] = []
+
+    def read_link(name: str, _netns: str | None) -> None:
+        looked.append(name)
+
+    status = collect_status(b.snapshot(), endpoint="unix:/x", bridge="br-int", read_link=read_link)
+    assert looked == []
+    doc = status_json(status)["mirrors"][0]
+    assert doc["output_tunnel"] == {"type": "gre", "options": GRE.options()}
+    assert "tunnel:    gre key=7 remote_ip=10.250.0.2" in format_status(status)
