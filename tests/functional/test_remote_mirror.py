@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from mirrorctl import LabState, ServiceKind, analyse_pcap, pod_exec
 from mirrorctl.cli import main
 from mirrorctl.lab import RemoteMirror, learn_collector, tunnel_to
 from mirrorctl.lab._services import dns_name
-from mirrorctl.ovs import TunnelKind
+from mirrorctl.ovs import MirrorKeeper, MirrorSpec, TunnelKind
 from tests.functional._flowtruth import client
 from tests.functional._ovs import remove_mirrors_and_mirror0, vsctl
 from tests.functional.conftest import LabFactory
@@ -246,3 +247,47 @@ def test_mirrorscope_finds_the_plain_mirrors_flows_inside_the_tunnel(captures: C
     assert {(getattr(r, "outer_src", None), getattr(r, "outer_dst", None)) for r in records} == {
         (coll.node_ip, coll.collector_ip)
     }
+
+
+def test_watch_restores_a_wiped_tunnel_mirror_and_its_port(collector_lab: LabState) -> None:
+    """The keeper given a tunnel brings back both the Mirror row and the GRE port after
+    kube-ovn-cni's ``clear bridge br-int mirrors`` and a deleted port."""
+    state = collector_lab
+    assert state.collector is not None
+    tunnel = tunnel_to(state.collector, RemoteMirror.GRE)
+    port = tunnel.default_port
+    keeper = MirrorKeeper(
+        state.ovsdb,
+        MirrorSpec(select_all=True),
+        bridge=state.bridge,
+        output=port,
+        netns=state.node_netns,
+        tunnel=tunnel,
+    )
+    stop = threading.Event()
+    thread = threading.Thread(target=keeper.run, args=(stop,))
+    thread.start()
+
+    def mirrored() -> bool:
+        names = vsctl(state, "--columns=name", "--format=csv", "--no-headings", "list", "Mirror")
+        if f"mirrorscope-{port}" not in names.split():
+            return False
+        kind = vsctl(state, "--if-exists", "get", "Interface", port, "type")
+        return kind == "gre" and vsctl(state, "get", "Interface", port, "options:key") == '"100"'
+
+    def wait_until(check: Callable[[], bool]) -> None:
+        deadline = time.monotonic() + 10
+        while not check():
+            assert time.monotonic() < deadline, "the keeper did not restore the tunnel mirror"
+            time.sleep(0.05)
+
+    try:
+        wait_until(mirrored)
+        vsctl(state, "clear", "bridge", state.bridge, "mirrors", "--", "del-port", port)
+        wait_until(mirrored)
+        assert keeper.restores >= 2
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+        remove_mirrors_and_mirror0(state)
+        vsctl(state, "--if-exists", "del-port", port)
