@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mirrorctl import lab as lab_api
-from mirrorctl.lab import KubeOvnMirror, LabState
+from mirrorctl import ovs
+from mirrorctl.lab import KubeOvnMirror, LabState, RemoteMirror
 
 if TYPE_CHECKING:
     from mirrorctl.lab import LabStatus
@@ -32,6 +33,18 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         default=KubeOvnMirror.NONE.value,
         help="also write what kube-ovn-cni writes: mirror0 and Mirror m0 "
         "(global: select_all; pods: no selection) (default none)",
+    )
+    up.add_argument(
+        "--collector",
+        action="store_true",
+        help="also a collector namespace (ms-NAME-collector) reached over br-phy, for remote "
+        "mirrors: mirrorctl enable --output-tunnel gre|erspan --remote-ip 10.250.0.2",
+    )
+    up.add_argument(
+        "--remote-mirror",
+        choices=[m.value for m in RemoteMirror],
+        help="also mirror all of br-int into a tunnel to the collector (implies --collector): "
+        "gre, erspan1 (ERSPAN type II) or erspan2 (type III)",
     )
     up.set_defaults(handler=_up)
 
@@ -57,8 +70,19 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def _up(args: argparse.Namespace) -> int:
-    lab = lab_api.Lab(args.name, args.run_dir, pods=args.pods, kube_ovn_mirror=args.kube_ovn_mirror)
-    print(format_up(lab.up()))
+    lab = lab_api.Lab(
+        args.name,
+        args.run_dir,
+        pods=args.pods,
+        kube_ovn_mirror=args.kube_ovn_mirror,
+        collector=args.collector or args.remote_mirror is not None,
+    )
+    state = lab.up()
+    print(format_up(state))
+    if args.remote_mirror is not None:
+        report = lab_api.remote_mirror(state, args.remote_mirror)
+        for line in ovs.describe_plan(report.plan):
+            print(line)
     return 0
 
 
@@ -114,12 +138,27 @@ def format_up(state: LabState) -> str:
         *_table(rows),
         f"node port {node.name}: {node.ipv4}/{node.prefixlen} (iface-id {node.iface_id})",
         f"kube-ovn mirror: {mirror}",
+        *_collector_lines(state),
         "",
         "# point mirrorctl at this lab:",
         f"export MIRRORSCOPE_OVSDB={state.ovsdb}",
         f"export MIRRORSCOPE_NETNS={state.node_netns}",
     ]
     return "\n".join(lines)
+
+
+def _collector_lines(state: LabState) -> list[str]:
+    coll = state.collector
+    if coll is None:
+        return []
+    return [
+        f"collector: netns {coll.netns}, {coll.collector_veth} {coll.collector_ip}/"
+        f"{coll.prefixlen}; node side {coll.bridge} {coll.node_ip} (veth {coll.node_veth})",
+        f"  capture there: ip netns exec {coll.netns} tcpdump -i {coll.collector_veth} "
+        "-w remote.pcap ip proto gre",
+        f"  mirror to it:  mirrorctl enable --global --output-tunnel gre --remote-ip "
+        f"{coll.collector_ip}",
+    ]
 
 
 def format_status(status: LabStatus) -> str:

@@ -1,4 +1,5 @@
-"""`mirrorctl enable | disable | status | watch`: OVS mirroring into mirror0, Kube-OVN style."""
+"""`mirrorctl enable | disable | status | watch`: OVS mirroring into mirror0, Kube-OVN style, or
+into a GRE/ERSPAN tunnel to a collector (remote mirroring)."""
 
 from __future__ import annotations
 
@@ -65,19 +66,76 @@ def _selection(parser: argparse.ArgumentParser, *, iface: bool = True) -> None:
     if iface:
         parser.add_argument(
             "--iface",
-            default=DEFAULT_OUTPUT,
+            default=None,
             help="output interface: created as an OVS internal port unless a link of that name "
-            "exists (default mirror0)",
+            "exists (default mirror0; with --output-tunnel the tunnel port, default "
+            "gre-mirror or erspan-mirror)",
         )
+
+
+def _tunnel_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "remote mirroring", "send the copies to a collector host in a tunnel instead of mirror0"
+    )
+    group.add_argument(
+        "--output-tunnel",
+        choices=["gre", "erspan"],
+        help="the mirror's output is a GRE or ERSPAN port on the bridge",
+    )
+    group.add_argument("--remote-ip", metavar="IP", help="the collector's IPv4 address")
+    group.add_argument(
+        "--key", type=int, metavar="K", help="GRE key, or the ERSPAN session id (0-1023)"
+    )
+    group.add_argument(
+        "--erspan-ver",
+        type=int,
+        choices=[1, 2],
+        help="1: ERSPAN type II (default), 2: type III",
+    )
+    group.add_argument(
+        "--erspan-idx", type=int, metavar="N", help="type II: the port index (default 1)"
+    )
+    group.add_argument(
+        "--erspan-dir", type=int, choices=[0, 1], help="type III: 0 ingress (default), 1 egress"
+    )
+    group.add_argument(
+        "--erspan-hwid", type=int, metavar="N", help="type III: the hardware id (default 0)"
+    )
+
+
+def _tunnel(args: argparse.Namespace) -> ovs.TunnelSpec | None:
+    if args.output_tunnel is None:
+        erspan = (args.erspan_ver, args.erspan_idx, args.erspan_dir, args.erspan_hwid)
+        if args.remote_ip is not None or args.key is not None or any(v is not None for v in erspan):
+            raise UsageError("--remote-ip, --key and --erspan-* need --output-tunnel gre|erspan")
+        return None
+    return ovs.tunnel_from_args(
+        args.output_tunnel,
+        args.remote_ip,
+        key=args.key,
+        erspan_ver=args.erspan_ver,
+        erspan_idx=args.erspan_idx,
+        erspan_dir=args.erspan_dir,
+        erspan_hwid=args.erspan_hwid,
+    )
+
+
+def _output(args: argparse.Namespace, tunnel: ovs.TunnelSpec | None) -> str:
+    if args.iface:
+        return str(args.iface)
+    return tunnel.default_port if tunnel is not None else DEFAULT_OUTPUT
 
 
 def register(sub: argparse._SubParsersAction[Any]) -> None:
     """Add this module's subcommands to the CLI."""
     common = _common()
     enable = sub.add_parser(
-        "enable", parents=[common], help="mirror all traffic, pods or namespaces to mirror0"
+        "enable",
+        parents=[common],
+        help="mirror all traffic, pods or namespaces to mirror0 (or to a GRE/ERSPAN collector)",
     )
     _selection(enable)
+    _tunnel_options(enable)
     enable.set_defaults(handler=_enable)
     disable = sub.add_parser(
         "disable", parents=[common], help="stop mirroring exactly what is named"
@@ -95,6 +153,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         help="keep the selection in place (restores it after wipes and restarts)",
     )
     _selection(watch)
+    _tunnel_options(watch)
     _follow_options(watch)
     watch.set_defaults(handler=_watch)
 
@@ -132,13 +191,21 @@ def _requested(args: argparse.Namespace, verb: str) -> ovs.MirrorSpec:
 def _enable(args: argparse.Namespace) -> int:
     endpoint, netns = _where(args)
     add = _requested(args, "enable")
+    tunnel = _tunnel(args)
+    output = _output(args, tunnel)
     with ovs.connect(endpoint) as session:
         snap = session.snapshot()
         ovs.require_bridge(snap, args.bridge)
         ovs.require_selection(snap, add, args.bridge)
-        spec = (ovs.recorded_spec(snap, args.bridge, args.iface) or ovs.MirrorSpec()) | add
+        spec = (ovs.recorded_spec(snap, args.bridge, output) or ovs.MirrorSpec()) | add
         report = ovs.reconcile(
-            session, spec, bridge=args.bridge, output=args.iface, netns=netns, snapshot=snap
+            session,
+            spec,
+            bridge=args.bridge,
+            output=output,
+            netns=netns,
+            snapshot=snap,
+            tunnel=tunnel,
         )
     for line in ovs.describe_plan(report.plan):
         print(line)
@@ -148,10 +215,11 @@ def _enable(args: argparse.Namespace) -> int:
 def _disable(args: argparse.Namespace) -> int:
     endpoint, netns = _where(args)
     drop = _requested(args, "disable")
+    output = _output(args, None)
     with ovs.connect(endpoint) as session:
         snap = session.snapshot()
         ovs.require_bridge(snap, args.bridge)
-        current = ovs.recorded_spec(snap, args.bridge, args.iface) or ovs.MirrorSpec()
+        current = ovs.recorded_spec(snap, args.bridge, output) or ovs.MirrorSpec()
         notes = [f"pod {p} was not enabled by mirrorctl" for p in sorted(drop.pods - current.pods)]
         notes += [
             f"namespace {n} was not enabled by mirrorctl"
@@ -174,7 +242,7 @@ def _disable(args: argparse.Namespace) -> int:
                 and ovs.owner_of(m) is not ovs.Owner.MIRRORCTL
             ]
         report = ovs.reconcile(
-            session, spec, bridge=args.bridge, output=args.iface, netns=netns, snapshot=snap
+            session, spec, bridge=args.bridge, output=output, netns=netns, snapshot=snap
         )
     for line in notes + ovs.describe_plan(report.plan):
         print(line)
@@ -197,15 +265,18 @@ def _status(args: argparse.Namespace) -> int:
 def _watch(args: argparse.Namespace) -> int:
     endpoint, netns = _where(args)
     spec = ovs.spec_from_args(args.select_all, args.pod, args.namespace)
+    tunnel = _tunnel(args)
+    output = _output(args, tunnel)
     if args.follow_kube_ovn:
         if spec:
             raise UsageError("--follow-kube-ovn takes its selection from m0: drop the others")
-        return _keep(args, follower(args.bridge, args.kube_ovn_grace_s), endpoint, netns)
+        source = follower(args.bridge, args.kube_ovn_grace_s)
+        return _keep(args, source, endpoint, netns, output=output, tunnel=tunnel)
     try:
         with ovs.connect(endpoint) as session:
             snap = session.snapshot()
             ovs.require_bridge(snap, args.bridge)
-            spec = spec | (ovs.recorded_spec(snap, args.bridge, args.iface) or ovs.MirrorSpec())
+            spec = spec | (ovs.recorded_spec(snap, args.bridge, output) or ovs.MirrorSpec())
     except OVSDBUnreachableError as exc:
         if not spec:
             raise
@@ -215,7 +286,7 @@ def _watch(args: argparse.Namespace) -> int:
             f"nothing to keep: pass --global, --pod or --namespace "
             f"(mirrorctl has no selection recorded on {args.bridge})"
         )
-    return _keep(args, spec, endpoint, netns)
+    return _keep(args, spec, endpoint, netns, output=output, tunnel=tunnel)
 
 
 def follower(bridge: str, grace_s: float) -> ovs.KubeOvnFollower:
@@ -230,8 +301,13 @@ def _keep(
     spec: ovs.MirrorSpec | ovs.SpecSource,
     endpoint: str,
     netns: str | None,
+    *,
+    output: str,
+    tunnel: ovs.TunnelSpec | None,
 ) -> int:
-    keeper = ovs.MirrorKeeper(endpoint, spec, bridge=args.bridge, output=args.iface, netns=netns)
+    keeper = ovs.MirrorKeeper(
+        endpoint, spec, bridge=args.bridge, output=output, netns=netns, tunnel=tunnel
+    )
     stop = threading.Event()
 
     def _stop(_signum: int, _frame: object) -> None:
@@ -239,7 +315,8 @@ def _keep(
 
     previous = {s: signal.signal(s, _stop) for s in (signal.SIGTERM, signal.SIGINT)}
     what = spec.describe() if isinstance(spec, ovs.MirrorSpec) else "the pods Kube-OVN's m0 selects"
-    print(f"keeping {what} on {args.bridge} -> {args.iface}; Ctrl-C to stop", flush=True)
+    target = output if tunnel is None else f"{output} ({tunnel.describe()})"
+    print(f"keeping {what} on {args.bridge} -> {target}; Ctrl-C to stop", flush=True)
     try:
         keeper.run(stop)
     finally:

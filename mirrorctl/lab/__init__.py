@@ -7,6 +7,7 @@ import importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from mirrorctl.lab._collector import learn_collector, remote_mirror, tunnel_to
     from mirrorctl.lab._errors import LabError
     from mirrorctl.lab._lab import Lab, node_exec, pod_exec
     from mirrorctl.lab._namespaces import netns_argv
@@ -14,10 +15,12 @@ if TYPE_CHECKING:
     from mirrorctl.lab._services import dns_name
     from mirrorctl.lab._state import (
         KubeOvnMirror,
+        LabCollector,
         LabNodePort,
         LabPod,
         LabService,
         LabState,
+        RemoteMirror,
         ServiceKind,
         read_state,
     )
@@ -30,19 +33,24 @@ _LAZY: dict[str, str] = {
     "KubeOvnMirror": "mirrorctl.lab._state",
     "Lab": "mirrorctl.lab._lab",
     "LabCheck": "mirrorctl.lab._status",
+    "LabCollector": "mirrorctl.lab._state",
     "LabError": "mirrorctl.lab._errors",
     "LabNodePort": "mirrorctl.lab._state",
     "LabPod": "mirrorctl.lab._state",
     "LabService": "mirrorctl.lab._state",
     "LabState": "mirrorctl.lab._state",
     "LabStatus": "mirrorctl.lab._status",
+    "RemoteMirror": "mirrorctl.lab._state",
     "ServiceKind": "mirrorctl.lab._state",
     "TwoNodeLab": "mirrorctl.lab._twonode",
     "dns_name": "mirrorctl.lab._services",
     "netns_argv": "mirrorctl.lab._namespaces",
     "node_exec": "mirrorctl.lab._lab",
     "pod_exec": "mirrorctl.lab._lab",
+    "learn_collector": "mirrorctl.lab._collector",
     "read_state": "mirrorctl.lab._state",
+    "remote_mirror": "mirrorctl.lab._collector",
+    "tunnel_to": "mirrorctl.lab._collector",
 }
 
 
@@ -61,17 +69,22 @@ __all__: list[str] = [
     "KubeOvnMirror",
     "Lab",
     "LabCheck",
+    "LabCollector",
     "LabError",
     "LabNodePort",
     "LabPod",
     "LabService",
     "LabState",
     "LabStatus",
+    "RemoteMirror",
     "ServiceKind",
     "TwoNodeLab",
     "dns_name",
+    "learn_collector",
     "netns_argv",
     "node_exec",
     "pod_exec",
     "read_state",
+    "remote_mirror",
+    "tunnel_to",
 ]

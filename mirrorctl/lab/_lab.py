@@ -20,9 +20,16 @@ from typing import Any
 
 from pyroute2.netlink.exceptions import NetlinkError
 
-from mirrorctl.lab import _namespaces, _ovs_daemons, _ovsdb, _services, _status
+from mirrorctl.lab import _collector, _namespaces, _ovs_daemons, _ovsdb, _services, _status
 from mirrorctl.lab._errors import LabError
-from mirrorctl.lab._plan import default_run_dir, node_netns, plan_lab, validate_name, validate_pods
+from mirrorctl.lab._plan import (
+    collector_netns,
+    default_run_dir,
+    node_netns,
+    plan_lab,
+    validate_name,
+    validate_pods,
+)
 from mirrorctl.lab._state import (
     KubeOvnMirror,
     LabPod,
@@ -67,7 +74,10 @@ class Lab:
         rng: random.Random | None = None,
         *,
         node_index: int = 0,
+        collector: bool = False,
     ) -> None:
+        """``collector``: also a namespace that receives remote mirrors (GRE/ERSPAN) over
+        ``br-phy``; see :func:`remote_mirror`."""
         self.name = validate_name(name)
         self.run_dir = Path(run_dir) if run_dir is not None else default_run_dir(name)
         self.pods = validate_pods(pods)
@@ -78,6 +88,7 @@ class Lab:
             raise LabError(f"--kube-ovn-mirror must be one of {choices}") from exc
         self._rng = rng if rng is not None else random.SystemRandom()
         self.node_index = node_index
+        self.collector = collector
 
     @classmethod
     def of(cls, state: LabState) -> Lab:
@@ -87,6 +98,7 @@ class Lab:
             state.run_dir,
             pods=len(state.pods),
             kube_ovn_mirror=state.kube_ovn_mirror,
+            collector=state.collector is not None,
         )
 
     def state(self) -> LabState | None:
@@ -133,13 +145,16 @@ class Lab:
     def _plan(self) -> LabState:
         existing = self.state()
         if existing is not None:
-            if (len(existing.pods), existing.kube_ovn_mirror) != (
+            has_collector = existing.collector is not None
+            if (len(existing.pods), existing.kube_ovn_mirror, has_collector) != (
                 self.pods,
                 self.kube_ovn_mirror,
+                self.collector,
             ):
                 raise LabError(
-                    f"lab {self.name} exists with {len(existing.pods)} pods and "
-                    f"--kube-ovn-mirror {existing.kube_ovn_mirror}: run `{self._down_cmd()}` "
+                    f"lab {self.name} exists with {len(existing.pods)} pods, "
+                    f"--kube-ovn-mirror {existing.kube_ovn_mirror} and "
+                    f"{'a' if has_collector else 'no'} collector: run `{self._down_cmd()}` "
                     "first to change them"
                 )
             return existing
@@ -165,6 +180,7 @@ class Lab:
             self._rng,
             created_run_dir=created,
             node_index=self.node_index,
+            collector=self.collector,
         )
         # The plan is on disk before the first namespace exists: down can always find it all.
         write_state(state)
@@ -184,6 +200,7 @@ class Lab:
                 _ovsdb.configure(api, state)
                 _wait_ofports(api, state)
         _configure_node(state)
+        _collector.build(state)
         for service in state.services:
             _services.start(state, service)
 
@@ -198,6 +215,12 @@ class Lab:
         if state is not None:
             for pod in state.pods:
                 _namespaces.remove(pod.netns)
+        # Also when the state file is gone: a collector netns holds no daemon, only a veth end.
+        _namespaces.remove(
+            state.collector.netns
+            if state is not None and state.collector
+            else collector_netns(self.name)
+        )
         _namespaces.remove(state.node_netns if state is not None else node_netns(self.name))
         self._remove_files(state)
         log.info("lab %s is down", self.name)

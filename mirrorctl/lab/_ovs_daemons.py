@@ -35,11 +35,16 @@ def daemon(run_dir: Path, name: str, netns: str | None = None) -> Daemon:
     return Daemon(name=name, pidfile=run_dir / f"{name}.pid", marker=f"{run_dir}/", netns=netns)
 
 
+def ctl_path(run_dir: Path, name: str) -> Path:
+    """The daemon's unixctl socket, for ``ovs-appctl --target``."""
+    return run_dir / f"{name}.ctl"
+
+
 def _common_args(run_dir: Path, name: str) -> list[str]:
     return [
         f"--pidfile={run_dir}/{name}.pid",
         f"--log-file={run_dir}/{name}.log",
-        f"--unixctl={run_dir}/{name}.ctl",
+        f"--unixctl={ctl_path(run_dir, name)}",
         "--detach",
         "--no-chdir",
         "-vconsole:off",

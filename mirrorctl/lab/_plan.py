@@ -14,6 +14,7 @@ from pathlib import Path
 from mirrorctl.lab._errors import LabError
 from mirrorctl.lab._state import (
     KubeOvnMirror,
+    LabCollector,
     LabNodePort,
     LabPod,
     LabService,
@@ -29,6 +30,8 @@ NODE_PORT = "ovn0"
 POD_CIDR_V4 = "10.16.0.0/16"
 POD_CIDR_V6 = "fd00:10:16::/64"
 JOIN_CIDR = "100.64.0.0/16"
+COLLECTOR_CIDR = "10.250.0.0/24"  # the collector's underlay: clear of pods, join and two-node
+COLLECTOR_MTU = 9000
 FIRST_HOST = 10  # pods start at .10 / ::a, clear of gateway-like low addresses
 DEFAULT_RUN_ROOT = Path("/run/mirrorscope")
 
@@ -69,6 +72,25 @@ def default_run_dir(name: str) -> Path:
 
 def node_netns(name: str) -> str:
     return f"ms-{name}-node"
+
+
+def collector_netns(name: str) -> str:
+    return f"ms-{name}-collector"
+
+
+def plan_collector(name: str) -> LabCollector:
+    """Where a lab's remote mirrors go: ``br-phy`` on the node, a veth to the collector netns."""
+    net = ipaddress.ip_network(COLLECTOR_CIDR)
+    return LabCollector(
+        netns=collector_netns(name),
+        node_veth="coll0",
+        collector_veth="eth0",
+        bridge="br-phy",
+        node_ip=str(net[1]),
+        collector_ip=str(net[2]),
+        prefixlen=net.prefixlen,
+        mtu=COLLECTOR_MTU,
+    )
 
 
 def _k8s_suffix(rng: random.Random, length: int) -> str:
@@ -112,11 +134,13 @@ def plan_lab(
     *,
     created_run_dir: bool,
     node_index: int = 0,
+    collector: bool = False,
 ) -> LabState:
     """Decide every name and address of a lab. Nothing is created here.
 
     ``node_index`` numbers the nodes of a multi-node lab sharing one pod subnet over a tunnel:
-    node N's pods and its ``ovn0`` get addresses no other node of that lab uses.
+    node N's pods and its ``ovn0`` get addresses no other node of that lab uses. ``collector``
+    adds a namespace that receives remote (GRE/ERSPAN) mirrors.
     """
     validate_name(name)
     validate_pods(pods)
@@ -155,6 +179,7 @@ def plan_lab(
         pod_cidr_v6=POD_CIDR_V6,
         join_cidr=JOIN_CIDR,
         created_run_dir=created_run_dir,
+        collector=plan_collector(name) if collector else None,
     )
 
 

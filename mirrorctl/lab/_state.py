@@ -28,6 +28,14 @@ class KubeOvnMirror(StrEnum):
     PODS = "pods"  # mirroring off globally: m0 exists with no selection, pods opt in by annotation
 
 
+class RemoteMirror(StrEnum):
+    """The tunnels ``lab up --remote-mirror`` sets up; erspan1/2 are OVS's ``erspan_ver``."""
+
+    GRE = "gre"
+    ERSPAN1 = "erspan1"  # ERSPAN type II
+    ERSPAN2 = "erspan2"  # ERSPAN type III
+
+
 class ServiceKind(StrEnum):
     HTTP = "http"
     DNS = "dns"
@@ -77,6 +85,36 @@ class LabNodePort:
 
 
 @dataclass(frozen=True, slots=True)
+class LabCollector:
+    """A remote-mirror collector: a namespace on the end of a veth from the node's ``br-phy``.
+
+    ovs-vswitchd's userspace datapath tunnels natively: the tunnel's source address lives on
+    ``br-phy``'s internal port (``node_ip``) and OVS routes and ARPs for ``collector_ip`` itself.
+    """
+
+    netns: str
+    node_veth: str  # the veth end on br-phy, in the node's namespace
+    collector_veth: str  # the other end, in the collector's namespace
+    bridge: str
+    node_ip: str
+    collector_ip: str
+    prefixlen: int
+    mtu: int  # above the pods' 1500 plus the tunnel headers, so no copy is too big to send
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "netns": self.netns,
+            "node_veth": self.node_veth,
+            "collector_veth": self.collector_veth,
+            "bridge": self.bridge,
+            "node_ip": self.node_ip,
+            "collector_ip": self.collector_ip,
+            "prefixlen": self.prefixlen,
+            "mtu": self.mtu,
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class LabService:
     """A server inside a pod that tests send traffic to."""
 
@@ -102,6 +140,7 @@ class LabState:
     pod_cidr_v6: str
     join_cidr: str
     created_run_dir: bool
+    collector: LabCollector | None = None
 
     def pod(self, namespace: str, name: str) -> LabPod:
         """The pod ``namespace/name``; raises NotFoundError naming the pods that exist."""
@@ -156,6 +195,7 @@ class LabState:
             "pod_cidr_v6": self.pod_cidr_v6,
             "join_cidr": self.join_cidr,
             "created_run_dir": self.created_run_dir,
+            "collector": self.collector.to_json() if self.collector is not None else None,
         }
 
     @classmethod
@@ -173,6 +213,8 @@ class LabState:
                 LabService(kind=ServiceKind(s["kind"]), pod=by_label[s["pod"]], port=int(s["port"]))
                 for s in doc["services"]
             )
+            # Labs written before collectors existed have no key: they have no collector.
+            collector = doc.get("collector")
             return cls(
                 name=doc["name"],
                 run_dir=Path(doc["run_dir"]),
@@ -187,6 +229,7 @@ class LabState:
                 pod_cidr_v6=doc["pod_cidr_v6"],
                 join_cidr=doc["join_cidr"],
                 created_run_dir=bool(doc["created_run_dir"]),
+                collector=LabCollector(**collector) if collector is not None else None,
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise LabError(f"lab state is malformed ({exc!r}): remove it and run lab up") from exc

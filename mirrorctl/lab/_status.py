@@ -45,6 +45,8 @@ class LabStatus:
 
 def _netns_checks(state: LabState) -> list[LabCheck]:
     names = [state.node_netns, *(p.netns for p in state.pods)]
+    if state.collector is not None:
+        names.append(state.collector.netns)
     return [LabCheck("netns", n, _namespaces.exists(n)) for n in names]
 
 
@@ -70,6 +72,8 @@ def _expected_ports(state: LabState) -> list[str]:
     ports = [state.node_port.name, *(p.host_veth for p in state.pods)]
     if state.kube_ovn_mirror is not KubeOvnMirror.NONE:
         ports.append(_ovsdb.KUBE_OVN_MIRROR_PORT)
+    if state.collector is not None:
+        ports.append(state.collector.node_veth)
     return ports
 
 
@@ -92,6 +96,8 @@ def _port_checks(state: LabState) -> list[LabCheck]:
 def _link_checks(state: LabState) -> list[LabCheck]:
     present = set(_namespaces.link_names(state.node_netns))
     names = [state.bridge, *_expected_ports(state)]
+    if state.collector is not None:
+        names.append(state.collector.bridge)
     return [LabCheck("link", n, n in present, f"in {state.node_netns}") for n in names]
 
 

@@ -1,4 +1,5 @@
-"""OVS mirror control: the OVSDB session, mirrors into mirror0, the keeper, status, pods, links."""
+"""OVS mirror control: the OVSDB session, mirrors into mirror0 or a GRE/ERSPAN tunnel, the keeper,
+status, pods, links."""
 
 # Names resolve on first use (PEP 562): an error class or a constant must not cost ovsdbapp and
 # pyroute2, which only the commands that talk to OVSDB or netlink should pay for.
@@ -28,11 +29,8 @@ if TYPE_CHECKING:
     from mirrorctl.ovs._keeper import MirrorKeeper, SpecSource
     from mirrorctl.ovs._links import LinkState, link_state
     from mirrorctl.ovs._mirrors import (
-        MirrorSpec,
-        Owner,
         ReconcileReport,
         describe_plan,
-        owner_of,
         reconcile,
         recorded_spec,
         require_bridge,
@@ -48,7 +46,9 @@ if TYPE_CHECKING:
         resolve_endpoint,
     )
     from mirrorctl.ovs._pods import PodDirectory, PodRef, identity_entries, node_name
+    from mirrorctl.ovs._spec import MirrorSpec, Owner, owner_of
     from mirrorctl.ovs._status import BridgeStatus, collect_status, format_status, status_json
+    from mirrorctl.ovs._tunnels import TunnelKind, TunnelSpec, tunnel_from_args
 
 _LAZY: dict[str, str] = {
     "Backoff": "mirrorctl.ovs._ovsdb",
@@ -63,16 +63,18 @@ _LAZY: dict[str, str] = {
     "LinkState": "mirrorctl.ovs._links",
     "MirrorError": "mirrorctl.ovs._errors",
     "MirrorKeeper": "mirrorctl.ovs._keeper",
-    "MirrorSpec": "mirrorctl.ovs._mirrors",
+    "MirrorSpec": "mirrorctl.ovs._spec",
     "NotFoundError": "mirrorctl.ovs._errors",
     "OVSDBError": "mirrorctl.ovs._errors",
     "OVSDBSession": "mirrorctl.ovs._ovsdb",
     "OVSDBUnreachableError": "mirrorctl.ovs._errors",
-    "Owner": "mirrorctl.ovs._mirrors",
+    "Owner": "mirrorctl.ovs._spec",
     "PodDirectory": "mirrorctl.ovs._pods",
     "PodRef": "mirrorctl.ovs._pods",
     "ReconcileReport": "mirrorctl.ovs._mirrors",
     "Snapshot": "mirrorctl.ovs._ovsdb",
+    "TunnelKind": "mirrorctl.ovs._tunnels",
+    "TunnelSpec": "mirrorctl.ovs._tunnels",
     "SpecSource": "mirrorctl.ovs._keeper",
     "UsageError": "mirrorctl.ovs._errors",
     "VswitchdTimeoutError": "mirrorctl.ovs._errors",
@@ -85,7 +87,7 @@ _LAZY: dict[str, str] = {
     "kube_ovn_selection": "mirrorctl.ovs._follow",
     "link_state": "mirrorctl.ovs._links",
     "node_name": "mirrorctl.ovs._pods",
-    "owner_of": "mirrorctl.ovs._mirrors",
+    "owner_of": "mirrorctl.ovs._spec",
     "reconcile": "mirrorctl.ovs._mirrors",
     "recorded_spec": "mirrorctl.ovs._mirrors",
     "require_bridge": "mirrorctl.ovs._mirrors",
@@ -93,6 +95,7 @@ _LAZY: dict[str, str] = {
     "resolve_endpoint": "mirrorctl.ovs._ovsdb",
     "spec_from_args": "mirrorctl.ovs._mirrors",
     "status_json": "mirrorctl.ovs._status",
+    "tunnel_from_args": "mirrorctl.ovs._tunnels",
 }
 
 
@@ -129,6 +132,8 @@ __all__: list[str] = [
     "ReconcileReport",
     "Snapshot",
     "SpecSource",
+    "TunnelKind",
+    "TunnelSpec",
     "UsageError",
     "VswitchdTimeoutError",
     "collect_status",
@@ -148,4 +153,5 @@ __all__: list[str] = [
     "resolve_endpoint",
     "spec_from_args",
     "status_json",
+    "tunnel_from_args",
 ]

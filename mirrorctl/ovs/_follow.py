@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from mirrorctl.ovs._defaults import DEFAULT_BRIDGE, DEFAULT_KUBE_OVN_GRACE_S
-from mirrorctl.ovs._mirrors import MirrorSpec, Owner, owner_of
 from mirrorctl.ovs._ovsdb import MirrorRow, Snapshot
 from mirrorctl.ovs._pods import PodRef, pod_ports
+from mirrorctl.ovs._spec import MirrorSpec, Owner, owner_of
 
 log = logging.getLogger(__name__)
 

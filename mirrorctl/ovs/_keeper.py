@@ -15,13 +15,10 @@ from collections.abc import Callable, Sequence
 from capture import MirrorscopeError
 from mirrorctl.ovs._defaults import DEFAULT_BRIDGE, DEFAULT_OUTPUT
 from mirrorctl.ovs._errors import OVSDBUnreachableError
-from mirrorctl.ovs._mirrors import (
-    MirrorSpec,
-    ReconcileReport,
-    reconcile,
-    recorded_spec,
-)
+from mirrorctl.ovs._mirrors import ReconcileReport, reconcile, recorded_spec
 from mirrorctl.ovs._ovsdb import Backoff, Connector, OVSDBSession, Snapshot, connect, follow
+from mirrorctl.ovs._spec import MirrorSpec
+from mirrorctl.ovs._tunnels import TunnelSpec
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +51,7 @@ class MirrorKeeper:
         backoff: Backoff | None = None,
         connector: Connector | None = None,
         observers: Sequence[Observer] = (),
+        tunnel: TunnelSpec | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.source = None if isinstance(spec, MirrorSpec) else spec
@@ -68,6 +66,7 @@ class MirrorKeeper:
         self.backoff = backoff or Backoff()
         self.connector = connector or connect
         self.observers = tuple(observers)
+        self.tunnel = tunnel
         self.restores = 0
         self.last_change_at: float | None = None
         self.last_report: ReconcileReport | None = None
@@ -104,6 +103,7 @@ class MirrorKeeper:
             netns=self.netns,
             link_timeout=0,
             snapshot=snap,
+            tunnel=self.tunnel,
         )
         self._written = self.spec if report.plan.want_row else None
         self._log(report)

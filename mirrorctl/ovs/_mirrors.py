@@ -10,9 +10,8 @@ only :func:`apply_plan` writes, in one ovsdbapp transaction.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from enum import StrEnum
 from uuid import UUID
 
 from mirrorctl.ovs._defaults import DEFAULT_BRIDGE, DEFAULT_OUTPUT
@@ -20,94 +19,10 @@ from mirrorctl.ovs._errors import NotFoundError, OVSDBError, UsageError
 from mirrorctl.ovs._links import link_state, set_link_up, wait_for_link
 from mirrorctl.ovs._ovsdb import MirrorRow, OVSDBSession, Snapshot
 from mirrorctl.ovs._pods import PodPort, PodRef, known_namespaces, pod_ports
+from mirrorctl.ovs._spec import OUTPUT_KEY, MirrorSpec, Owner, owner_of
+from mirrorctl.ovs._tunnels import TUNNEL_KEY, TUNNEL_TYPES, TunnelSpec
 
 log = logging.getLogger(__name__)
-
-OWNER_KEY = "mirrorscope-owner"
-OWNER_VALUE = "mirrorctl"
-GLOBAL_KEY = "mirrorscope-global"
-PODS_KEY = "mirrorscope-pods"
-NAMESPACES_KEY = "mirrorscope-namespaces"
-OUTPUT_KEY = "mirrorscope-output"
-
-
-class Owner(StrEnum):
-    MIRRORCTL = "mirrorctl"
-    KUBE_OVN = "kube-ovn"
-    OVN = "ovn"
-    UNKNOWN = "unknown"
-
-
-def owner_of(mirror: MirrorRow) -> Owner:
-    """Who made a Mirror row: our mark, OVN's ``ovn-owned``, or Kube-OVN's bare ``m0``."""
-    ext = mirror.external_ids
-    if ext.get(OWNER_KEY) == OWNER_VALUE:
-        return Owner.MIRRORCTL
-    if ext.get("ovn-owned") == "true":
-        return Owner.OVN
-    if mirror.name == "m0" and not ext:
-        return Owner.KUBE_OVN
-    return Owner.UNKNOWN
-
-
-@dataclass(frozen=True, slots=True)
-class MirrorSpec:
-    """What to mirror: everything, and/or pods named directly or by namespace (both directions)."""
-
-    select_all: bool = False
-    pods: frozenset[PodRef] = frozenset()
-    namespaces: frozenset[str] = frozenset()
-
-    def __or__(self, other: MirrorSpec) -> MirrorSpec:
-        return MirrorSpec(
-            self.select_all or other.select_all,
-            self.pods | other.pods,
-            self.namespaces | other.namespaces,
-        )
-
-    def __sub__(self, other: MirrorSpec) -> MirrorSpec:
-        return MirrorSpec(
-            self.select_all and not other.select_all,
-            self.pods - other.pods,
-            self.namespaces - other.namespaces,
-        )
-
-    def __bool__(self) -> bool:
-        return self.select_all or bool(self.pods) or bool(self.namespaces)
-
-    def wants(self, pod: PodRef) -> bool:
-        return pod in self.pods or pod.namespace in self.namespaces
-
-    def describe(self) -> str:
-        parts = ["all traffic"] if self.select_all else []
-        if self.namespaces:
-            parts.append("namespaces " + ", ".join(sorted(self.namespaces)))
-        if self.pods:
-            parts.append("pods " + ", ".join(str(p) for p in sorted(self.pods)))
-        return "; ".join(parts) or "nothing"
-
-    def to_external_ids(self, output: str) -> dict[str, str]:
-        return {
-            OWNER_KEY: OWNER_VALUE,
-            OUTPUT_KEY: output,
-            GLOBAL_KEY: "true" if self.select_all else "false",
-            PODS_KEY: ",".join(str(p) for p in sorted(self.pods)),
-            NAMESPACES_KEY: ",".join(sorted(self.namespaces)),
-        }
-
-    @classmethod
-    def from_external_ids(cls, ext: Mapping[str, str]) -> MirrorSpec:
-        pods = set()
-        for text in filter(None, ext.get(PODS_KEY, "").split(",")):
-            try:
-                pods.add(PodRef.parse(text))
-            except UsageError:
-                log.warning("ignoring malformed pod %r in mirror external_ids", text)
-        return cls(
-            ext.get(GLOBAL_KEY) == "true",
-            frozenset(pods),
-            frozenset(filter(None, ext.get(NAMESPACES_KEY, "").split(","))),
-        )
 
 
 def _owned(snapshot: Snapshot, bridge: str, output: str) -> list[MirrorRow]:
@@ -184,6 +99,11 @@ class MirrorPlan:
     selected: tuple[PodPort, ...]
     covered_by: str | None
     missing: tuple[str, ...] = field(default=())
+    tunnel: TunnelSpec | None = None
+    #: The output port's Interface row, when it exists but is not yet the tunnel asked for.
+    retune: UUID | None = None
+    #: False for a tunnel port: no kernel link appears for it, so none is awaited or raised.
+    output_is_link: bool = True
 
     @property
     def name(self) -> str:
@@ -191,7 +111,18 @@ class MirrorPlan:
 
     @property
     def changes(self) -> bool:
-        return bool(self.remove) or self.create_port or (self.want_row and not self.row_is_current)
+        return (
+            bool(self.remove)
+            or self.create_port
+            or (self.want_row and (not self.row_is_current or self.retune is not None))
+        )
+
+    @property
+    def external_ids(self) -> dict[str, str]:
+        ext = self.spec.to_external_ids(self.output)
+        if self.tunnel is not None:
+            ext[TUNNEL_KEY] = self.tunnel.describe()
+        return ext
 
     @property
     def select_all(self) -> bool:
@@ -209,8 +140,13 @@ def plan_mirror(
     bridge: str = DEFAULT_BRIDGE,
     output: str = DEFAULT_OUTPUT,
     output_link_exists: bool = False,
+    tunnel: TunnelSpec | None = None,
 ) -> MirrorPlan:
-    """Compare the snapshot with ``spec``; touch only our own rows."""
+    """Compare the snapshot with ``spec``; touch only our own rows.
+
+    With ``tunnel`` the output is a GRE/ERSPAN port (created, or its options set, as needed)
+    instead of an internal port.
+    """
     require_bridge(snapshot, bridge)
     br = snapshot.bridges[bridge]
     port = snapshot.port_named(output)
@@ -238,7 +174,19 @@ def plan_mirror(
     row = owned[0] if owned and want_row else None
     remove = tuple(m.uuid for m in owned if m is not row)
     ports = frozenset(p.port_uuid for p in selected)
+    ifaces = snapshot.interfaces_of(port) if port is not None else []
+    retune = None
+    if tunnel is not None and ifaces and ifaces[0].type not in TUNNEL_TYPES:
+        raise UsageError(
+            f"port {output} on {bridge} is not a tunnel (type {ifaces[0].type or 'system'}): "
+            "pass another --iface for the tunnel port"
+        )
+    if tunnel is not None and want_row and ifaces and not tunnel.matches(ifaces[0]):
+        retune = ifaces[0].uuid
+    is_tunnel = tunnel is not None or any(i.type in TUNNEL_TYPES for i in ifaces)
     ext = spec.to_external_ids(output)
+    if tunnel is not None:
+        ext[TUNNEL_KEY] = tunnel.describe()
     current = (
         row is not None
         and port is not None
@@ -262,6 +210,9 @@ def plan_mirror(
         selected=selected,
         covered_by=covered_by,
         missing=tuple(missing_selection(snapshot, spec, bridge)),
+        tunnel=tunnel,
+        retune=retune,
+        output_is_link=not is_tunnel,
     )
 
 
@@ -273,8 +224,21 @@ def apply_plan(session: OVSDBSession, plan: MirrorPlan) -> None:
     with session.transaction() as txn:
         port_ref: object = plan.output_port
         if plan.create_port:
-            attrs = {"type": "internal"} if plan.internal else {}
+            attrs: dict[str, object] = {"type": "internal"} if plan.internal else {}
+            if plan.tunnel is not None:
+                attrs = {"type": str(plan.tunnel.kind), "options": plan.tunnel.options()}
             port_ref = txn.add(api.add_port(plan.bridge, plan.output, may_exist=True, **attrs))
+        if plan.retune is not None and plan.tunnel is not None and plan.want_row:
+            tunnel = plan.tunnel
+            txn.add(
+                api.db_set(
+                    "Interface",
+                    plan.retune,
+                    ("type", str(tunnel.kind)),
+                    ("options", tunnel.options()),
+                    if_exists=False,
+                )
+            )
         for u in plan.remove:
             # Mirror rows are garbage-collected once no bridge references them.
             txn.add(api.db_remove("Bridge", plan.bridge, "mirrors", u))
@@ -286,7 +250,7 @@ def apply_plan(session: OVSDBSession, plan: MirrorPlan) -> None:
             "select_src_port": ports,
             "select_dst_port": ports,
             "output_port": port_ref,
-            "external_ids": plan.spec.to_external_ids(plan.output),
+            "external_ids": plan.external_ids,
         }
         if plan.row is None:
             mirror = txn.add(api.db_create("Mirror", name=plan.name, **columns))
@@ -313,6 +277,7 @@ def reconcile(
     link_timeout: float = 5.0,
     snapshot: Snapshot | None = None,
     attempts: int = 3,
+    tunnel: TunnelSpec | None = None,
 ) -> ReconcileReport:
     """Bring OVSDB and the output link to ``spec``; retry when a row changed under us.
 
@@ -322,7 +287,12 @@ def reconcile(
     for attempt in range(1, attempts + 1):
         snap = snapshot if snapshot is not None and attempt == 1 else session.snapshot()
         plan = plan_mirror(
-            snap, spec, bridge=bridge, output=output, output_link_exists=_exists(output, netns)
+            snap,
+            spec,
+            bridge=bridge,
+            output=output,
+            output_link_exists=tunnel is None and _exists(output, netns),
+            tunnel=tunnel,
         )
         try:
             apply_plan(session, plan)
@@ -334,7 +304,10 @@ def reconcile(
     raised, present = False, False
     if link_timeout > 0 and plan.changes:
         session.wait_applied(link_timeout)
-    if plan.want_row or plan.covered_by is not None:
+    if not plan.output_is_link:
+        # ovs-vswitchd encapsulates the copies itself: there is no link, so nothing to raise.
+        present = plan.output_port is not None or plan.create_port
+    elif plan.want_row or plan.covered_by is not None:
         if link_timeout > 0 and plan.want_row:
             wait_for_link(output, netns, timeout=link_timeout)
         present = _exists(output, netns)
@@ -365,7 +338,10 @@ def describe_plan(plan: MirrorPlan) -> list[str]:
     if plan.spec.pods or plan.spec.namespaces:
         pods = ", ".join(sorted({str(p.pod) for p in plan.selected})) or "no pods yet"
         what.append(f"both directions of {pods}")
-    lines.append(f"mirror {plan.name}: {'; '.join(what)} on {plan.bridge} -> {plan.output}")
+    target = plan.output
+    if plan.tunnel is not None:
+        target += f" ({plan.tunnel.describe()})"
+    lines.append(f"mirror {plan.name}: {'; '.join(what)} on {plan.bridge} -> {target}")
     lines.extend(f"warning: {m} has no port on {plan.bridge} yet" for m in plan.missing)
     return lines
 

@@ -64,6 +64,7 @@ class InterfaceRow:
     ofport: int | None
     error: str
     statistics: Mapping[str, int] = field(default_factory=dict)  # written by ovs-vswitchd
+    options: Mapping[str, str] = field(default_factory=dict)  # a tunnel's remote_ip, key, ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +142,7 @@ def snapshot_of(idl: Any) -> Snapshot:
             _opt(r.ofport),
             _opt(r.error) or "",
             {k: int(v) for k, v in r.statistics.items()},
+            dict(r.options),
         )
         for r in tables["Interface"].rows.values()
     }

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
 from mirrorctl.ovs._links import LinkState, link_state
-from mirrorctl.ovs._mirrors import MirrorSpec, Owner, owner_of, require_bridge
+from mirrorctl.ovs._mirrors import require_bridge
 from mirrorctl.ovs._ovsdb import MirrorRow, Snapshot
 from mirrorctl.ovs._pods import pod_of, pod_ports
+from mirrorctl.ovs._spec import MirrorSpec, Owner, owner_of
+from mirrorctl.ovs._tunnels import TUNNEL_TYPES
 
 STATUS_VERSION = 1
 
@@ -40,6 +42,8 @@ class MirrorStatus:
     tx_bytes: int | None
     intent: MirrorSpec | None
     output_link: LinkState | None
+    #: A tunnel output port's type and options (a remote mirror), else None.
+    output_tunnel: tuple[str, Mapping[str, str]] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +90,11 @@ def _mirror_status(
 ) -> MirrorStatus:
     out = snapshot.ports.get(m.output_port) if m.output_port else None
     owner = owner_of(m)
+    tunnel = None
+    if out is not None:
+        ifaces = snapshot.interfaces_of(out)
+        if ifaces and ifaces[0].type in TUNNEL_TYPES:
+            tunnel = (ifaces[0].type, dict(ifaces[0].options))
     return MirrorStatus(
         name=m.name,
         uuid=m.uuid,
@@ -97,7 +106,8 @@ def _mirror_status(
         tx_packets=m.statistics.get("tx_packets"),
         tx_bytes=m.statistics.get("tx_bytes"),
         intent=MirrorSpec.from_external_ids(m.external_ids) if owner is Owner.MIRRORCTL else None,
-        output_link=read_link(out.name, netns) if out else None,
+        output_link=read_link(out.name, netns) if out and tunnel is None else None,
+        output_tunnel=tunnel,
     )
 
 
@@ -176,6 +186,11 @@ def status_json(status: BridgeStatus) -> dict[str, Any]:
                 "statistics": {"tx_packets": m.tx_packets, "tx_bytes": m.tx_bytes},
                 "intent": intent,
                 "output_link": _link_json(m.output_link),
+                "output_tunnel": (
+                    {"type": m.output_tunnel[0], "options": dict(m.output_tunnel[1])}
+                    if m.output_tunnel is not None
+                    else None
+                ),
             }
         )
     return {
@@ -217,7 +232,11 @@ def format_status(status: BridgeStatus) -> str:
         stats = "n/a" if m.tx_packets is None else f"{m.tx_packets} packets, {m.tx_bytes} bytes"
         lines.append(f"  output:    {m.output_port or '-'}; OVS tx {stats}")
         link = m.output_link
-        if m.output_port and link is None:
+        if m.output_tunnel is not None:
+            kind, options = m.output_tunnel
+            opts = " ".join(f"{k}={v}" for k, v in sorted(options.items()))
+            lines.append(f"  tunnel:    {kind} {opts} (remote mirror, no local link)")
+        elif m.output_port and link is None:
             lines.append(f"  link:      {m.output_port} not found{where}")
         elif link is not None:
             lines.append(

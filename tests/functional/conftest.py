@@ -75,7 +75,8 @@ def unique_lab_name(prefix: str = "t") -> str:
 
 @pytest.fixture(scope="session")
 def lab_factory() -> Iterator[LabFactory]:
-    """Build extra labs: ``lab_factory(pods=3, kube_ovn_mirror="global") -> LabState``.
+    """Build extra labs: ``lab_factory(pods=3, kube_ovn_mirror="global") -> LabState``
+    (``collector=True``: with a remote-mirror collector namespace).
 
     Every lab gets a unique name and a run dir /run/mirrorscope/test-labs/<name>/run, and is
     brought down at the end of the session even when a test (or the lab's own ``up``) failed;
@@ -87,6 +88,7 @@ def lab_factory() -> Iterator[LabFactory]:
         pods: int = 4,
         kube_ovn_mirror: KubeOvnMirror | str = KubeOvnMirror.NONE,
         rng: random.Random | None = None,
+        collector: bool = False,
     ) -> LabState:
         """``rng``: two labs given generators seeded alike get the same pod names (one pod on
         two nodes), each in its own namespaces."""
@@ -95,7 +97,9 @@ def lab_factory() -> Iterator[LabFactory]:
         home.mkdir(parents=True)
         (home / OWNER_FILE).write_text(f"{os.getpid()}\n")
         run_dir = home / "run"
-        lab = Lab(name, run_dir, pods=pods, kube_ovn_mirror=kube_ovn_mirror, rng=rng)
+        lab = Lab(
+            name, run_dir, pods=pods, kube_ovn_mirror=kube_ovn_mirror, rng=rng, collector=collector
+        )
         labs.append(lab)  # before up(): a half-built lab is torn down too
         return lab.up()
 

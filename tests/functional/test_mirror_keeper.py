@@ -21,8 +21,8 @@ from mirrorctl import Lab, LabState
 from mirrorctl.cli import main
 from mirrorctl.ovs._keeper import MirrorKeeper
 from mirrorctl.ovs._links import link_state
-from mirrorctl.ovs._mirrors import MirrorSpec
 from mirrorctl.ovs._pods import PodDirectory, PodRef
+from mirrorctl.ovs._spec import MirrorSpec
 from tests.functional._ovs import remove_mirrors_and_mirror0, vsctl
 from tests.functional.test_mirror import capture_probes, marker, packet_socket
 

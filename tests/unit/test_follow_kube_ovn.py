@@ -8,8 +8,9 @@ from uuid import UUID
 import pytest
 
 from mirrorctl.ovs._follow import KubeOvnFollower, kube_ovn_selection
-from mirrorctl.ovs._mirrors import MirrorSpec, plan_mirror
+from mirrorctl.ovs._mirrors import plan_mirror
 from mirrorctl.ovs._pods import PodRef
+from mirrorctl.ovs._spec import MirrorSpec
 from tests.unit.test_mirror_plan import Builder
 
 FRONTEND = PodRef("shop", "frontend")

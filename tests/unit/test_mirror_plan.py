@@ -7,17 +7,10 @@ from uuid import UUID, uuid4
 import pytest
 
 from mirrorctl.ovs._errors import NotFoundError, UsageError
-from mirrorctl.ovs._mirrors import (
-    MirrorSpec,
-    Owner,
-    owner_of,
-    plan_mirror,
-    recorded_spec,
-    require_selection,
-    spec_from_args,
-)
+from mirrorctl.ovs._mirrors import plan_mirror, recorded_spec, require_selection, spec_from_args
 from mirrorctl.ovs._ovsdb import BridgeRow, InterfaceRow, MirrorRow, PortRow, Snapshot
 from mirrorctl.ovs._pods import PodRef
+from mirrorctl.ovs._spec import MirrorSpec, Owner, owner_of
 
 
 class Builder:

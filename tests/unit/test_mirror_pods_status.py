@@ -9,9 +9,9 @@ import pytest
 from analyzers._identity import EndpointKind, IdentityMap
 from mirrorctl.ovs._errors import UsageError
 from mirrorctl.ovs._links import LinkState
-from mirrorctl.ovs._mirrors import MirrorSpec
 from mirrorctl.ovs._ovsdb import DEFAULT_ENDPOINT, parse_endpoint, resolve_endpoint
 from mirrorctl.ovs._pods import PodDirectory, PodRef, identity_entries, pod_of
+from mirrorctl.ovs._spec import MirrorSpec
 from mirrorctl.ovs._status import collect_status, format_status, status_json
 from tests.unit.test_mirror_plan import Builder
 

@@ -15,8 +15,8 @@ import pytest
 from mirrorctl.cli import main
 from mirrorctl.ovs._errors import OVSDBUnreachableError
 from mirrorctl.ovs._keeper import MirrorKeeper
-from mirrorctl.ovs._mirrors import MirrorSpec
 from mirrorctl.ovs._ovsdb import Backoff, connect, follow
+from mirrorctl.ovs._spec import MirrorSpec
 
 
 def _nowhere() -> str:
