@@ -329,10 +329,19 @@ def _sum_by(frame: pd.DataFrame, keys: list[str], sums: tuple[str, ...]) -> pd.D
     return frame.groupby(keys, as_index=False, sort=False)[list(sums)].sum()
 
 
+def _add_up(
+    key: npt.NDArray[np.int64], values: dict[str, npt.NDArray[np.int64]]
+) -> tuple[npt.NDArray[np.int64], dict[str, npt.NDArray[np.int64]]]:
+    """The distinct ``key`` values (>= 0) and each of ``values`` summed by them."""
+    ids, keys = _dense(key)
+    return keys, {c: _sum(ids, v.astype(np.float64), len(keys)) for c, v in values.items()}
+
+
 def merge(parts: list[Summary], step: float) -> Summary:
     """The summary of the union of the (disjoint) records of ``parts``, all by ``step``."""
     if any(p.step != step for p in parts):
         raise ValueError(f"summaries by {sorted({p.step for p in parts})} s, not {step} s")
+    parts = [p for p in parts if p.records]  # an empty part's frames have no dtypes to keep
     if not parts:
         return empty(step)
     eps = pd.concat([p.endpoints for p in parts], ignore_index=True)
@@ -345,20 +354,25 @@ def merge(parts: list[Summary], step: float) -> Summary:
     # each part's endpoint rows as rows of the merged table
     offsets = np.cumsum([0, *(len(p.endpoints) for p in parts)])
     maps = [ids[a:b] for a, b in itertools.pairwise(offsets)]
-    pairs = pd.concat(
-        [
-            p.pairs.assign(src=m[p.pairs["src"]], dst=m[p.pairs["dst"]])
-            for p, m in zip(parts, maps, strict=True)
-        ],
-        ignore_index=True,
-    )
-    series = pd.concat(
-        [
-            p.series.assign(endpoint=m[p.series["endpoint"]])
-            for p, m in zip(parts, maps, strict=True)
-        ],
-        ignore_index=True,
-    )
+
+    def column(frames: list[pd.DataFrame], name: str) -> npt.NDArray[np.int64]:
+        return np.concatenate([f[name].to_numpy(np.int64) for f in frames])
+
+    def endpoint(frames: list[pd.DataFrame], name: str) -> npt.NDArray[np.int64]:
+        return np.concatenate(
+            [m[f[name].to_numpy(np.int64)] for f, m in zip(frames, maps, strict=True)]
+        )
+
+    pair_frames = [p.pairs for p in parts]
+    src, dst = endpoint(pair_frames, "src"), endpoint(pair_frames, "dst")
+    keys, sums = _add_up(src * n + dst, {c: column(pair_frames, c) for c in PAIR_SUMS})
+    pairs = pd.DataFrame({"src": keys // n, "dst": keys % n, **sums})
+    series_frames = [p.series for p in parts]
+    bucket = column(series_frames, "bucket")
+    first = int(bucket.min()) if len(bucket) else 0
+    key = (bucket - first) * n + endpoint(series_frames, "endpoint")
+    keys, sums = _add_up(key, {c: column(series_frames, c) for c in SERIES_SUMS})
+    series = pd.DataFrame({"bucket": keys // n + first, "endpoint": keys % n, **sums})
     firsts = [p.first_end for p in parts if p.first_end is not None]
     lasts = [p.last_end for p in parts if p.last_end is not None]
     return Summary(
@@ -367,10 +381,10 @@ def merge(parts: list[Summary], step: float) -> Summary:
         first_end=min(firsts) if firsts else None,
         last_end=max(lasts) if lasts else None,
         endpoints=endpoints,
-        pairs=_sum_by(pairs, ["src", "dst"], PAIR_SUMS),
+        pairs=pairs,
         protocols=_sum_by(pd.concat([p.protocols for p in parts]), ["proto"], MIX_SUMS),
         ports=_sum_by(pd.concat([p.ports for p in parts]), ["proto", "port"], MIX_SUMS),
-        series=_sum_by(series, ["bucket", "endpoint"], SERIES_SUMS),
+        series=series,
         counts={c: sum(p.counts[c] for p in parts) for c in COUNTS},
         rtt=LogHistogram.merge([p.rtt for p in parts]),
         dns_latency=LogHistogram.merge([p.dns_latency for p in parts]),

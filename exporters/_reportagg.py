@@ -95,9 +95,9 @@ def _labels(endpoints: pd.DataFrame) -> pd.Series:
 
 def _by_bytes(df: pd.DataFrame, total: pd.Series, ties: list[str]) -> pd.DataFrame:
     """Rows by ``total`` descending, equal totals by ``ties``: the same order however merged."""
-    key = df[ties].assign(_total=-total.to_numpy())
-    order = key.sort_values(["_total", *ties], kind="stable").index
-    return df.loc[order].reset_index(drop=True)
+    ranks = [pd.factorize(df[c], sort=True)[0] for c in reversed(ties)]
+    order = np.lexsort([*ranks, -total.to_numpy(np.int64)])  # the last key sorts first
+    return df.iloc[order].reset_index(drop=True)
 
 
 def _pods(s: Summary) -> pd.DataFrame:
