@@ -43,8 +43,14 @@ class LogHistogram:
         positive = v > 0
         index = np.full(len(v), _ZERO, np.int64)
         index[positive] = np.ceil(np.log(v[positive]) / _LOG_G).astype(np.int64)
-        keys, counts = np.unique(index, return_counts=True)
-        return cls(keys.astype(np.int64), counts.astype(np.int64))
+        zeros = int(np.count_nonzero(~positive))
+        found = index[positive]
+        low = int(found.min()) if len(found) else 0
+        counts = np.bincount(found - low)  # a few thousand buckets: no sort of the values
+        keys = np.flatnonzero(counts)
+        index_out = np.concatenate([[_ZERO] if zeros else [], keys + low]).astype(np.int64)
+        count_out = np.concatenate([[zeros] if zeros else [], counts[keys]]).astype(np.int64)
+        return cls(index_out, count_out)
 
     @classmethod
     def merge(cls, parts: list[LogHistogram]) -> LogHistogram:
