@@ -183,7 +183,7 @@ def records_summary(
     """What ``report_of`` takes for the records of ``directory`` ending in ``window``.
 
     A report's series interval is a whole number of minutes, so the stored summaries (series by
-    the minute) serve, unless the window is under 20 minutes (10 s buckets) or ``interval_s`` is
+    the minute) serve, unless the window is 20 minutes or less (10 s buckets) or ``interval_s`` is
     not whole minutes: then every file is read and summarised by that interval.
     """
     step = SUMMARY_STEP
@@ -193,7 +193,7 @@ def records_summary(
         step = interval_s
     summary, files = load_summary(directory, window, step, progress)
     needed = interval_s or report_interval(closed(window, summary))
-    if (needed / summary.step) % 1:  # an open window whose records span under 20 minutes
+    if (needed / summary.step) % 1:  # an open window whose records span 20 minutes or less
         summary, files = load_summary(directory, window, needed, progress)
     return summary, files
 

@@ -111,7 +111,7 @@ def test_a_missing_or_damaged_summary_is_rebuilt(records_dir: Path, tmp_path: Pa
 
 
 def test_short_windows_read_records_for_their_ten_second_series(records_dir: Path) -> None:
-    """A window under 20 minutes has 10 s buckets, finer than the stored minutes: the report
+    """A window of 20 minutes or less has 10 s buckets, finer than the stored minutes: the report
     is made from the records and equals the raw one."""
     window = Window(T0 + 3600.0, T0 + 3600.0 + 900.0)
     df, _ = load_records(records_dir, window)
