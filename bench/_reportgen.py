@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from exporters import range_path, record_schema
+from exporters import range_path, record_schema, store_summary
 
 DAY = 86_400
 RATE = 100  # new flows per second
@@ -90,7 +90,8 @@ def generate(n: int, *, start: float = T0, span: float = DAY, seed: int = 1) -> 
 
 
 def write_hourly(table: pa.Table, directory: Path, prefix: str = "flows-node-1-w0") -> list[Path]:
-    """``table`` as the service stores it: one Parquet file per hour, named by its end range."""
+    """``table`` as the service stores it: one Parquet file per hour, named by its end range, with
+    its summary beside it."""
     directory.mkdir(parents=True, exist_ok=True)
     end = pa.compute.add(table.column("ts"), table.column("duration")).to_numpy()
     hours = (end // 3600).astype(np.int64)
@@ -100,5 +101,6 @@ def write_hourly(table: pa.Table, directory: Path, prefix: str = "flows-node-1-w
         part = table.take(pa.array(rows))
         path = range_path(directory, prefix, float(end[rows[0]]), float(end[rows[-1]]), ".parquet")
         pq.write_table(part, path, compression="zstd")
+        store_summary(path, part)
         paths.append(path)
     return paths

@@ -65,9 +65,20 @@ if TYPE_CHECKING:
         with_notices,
     )
     from exporters._recordschema import record_schema
-    from exporters._reportagg import BY, POD_COLUMNS, Report, build_report
+    from exporters._recordsummary import Summary
+    from exporters._recordsummaryfile import read_summary, write_summary
+    from exporters._recordsummaryhist import LogHistogram
+    from exporters._reportagg import BY, POD_COLUMNS, Report, build_report, report_of
     from exporters._reportdissect import app_protocols
-    from exporters._reportload import load_records, load_table, records_frame, report_frame
+    from exporters._reportload import (
+        load_records,
+        load_summary,
+        load_table,
+        records_frame,
+        records_summary,
+        report_frame,
+        store_summary,
+    )
     from exporters._reportrender import FORMATS, render
     from exporters._reportwindow import Window, parse_duration, parse_time
     from exporters._webalerts import alerts_router
@@ -98,6 +109,14 @@ _LAZY: dict[str, str] = {
     "app_protocols": "exporters._reportdissect",
     "build_app": "exporters._webapp",
     "build_report": "exporters._reportagg",
+    "report_of": "exporters._reportagg",
+    "Summary": "exporters._recordsummary",
+    "LogHistogram": "exporters._recordsummaryhist",
+    "read_summary": "exporters._recordsummaryfile",
+    "write_summary": "exporters._recordsummaryfile",
+    "load_summary": "exporters._reportload",
+    "records_summary": "exporters._reportload",
+    "store_summary": "exporters._reportload",
     "fetch_flows": "exporters._flowsclient",
     "flows_router": "exporters._webflows",
     "notices_router": "exporters._webnotices",
@@ -163,6 +182,7 @@ __all__ = [
     "JsonLinesWriter",
     "KeptCapture",
     "ListenError",
+    "LogHistogram",
     "MacTable",
     "MetricsConfig",
     "MirrorscopeError",
@@ -189,6 +209,7 @@ __all__ = [
     "StoreCounters",
     "StoredFileInfo",
     "StoredFrame",
+    "Summary",
     "TlsFiles",
     "Window",
     "alerts_router",
@@ -201,6 +222,7 @@ __all__ = [
     "flows_router",
     "load_notices",
     "load_records",
+    "load_summary",
     "load_table",
     "merge_counters",
     "merge_notice_counts",
@@ -215,13 +237,18 @@ __all__ = [
     "pods_router",
     "prune",
     "range_path",
+    "read_summary",
     "record_schema",
     "records_frame",
+    "records_summary",
     "render",
     "report_frame",
+    "report_of",
     "select",
     "status_router",
+    "store_summary",
     "union",
     "with_notices",
     "write_pcapng",
+    "write_summary",
 ]

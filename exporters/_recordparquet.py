@@ -61,7 +61,8 @@ def read_parquet(path: Path, columns: tuple[str, ...]) -> pa.Table:
 
 
 def jsonl_to_parquet(src: Path, dst: Path) -> Path:
-    """Rewrite the JSON-lines file ``src`` as ``dst`` (Parquet, zstd), then delete ``src``.
+    """Rewrite the JSON-lines file ``src`` as ``dst`` (Parquet, zstd), then delete ``src``, and
+    store ``dst``'s summary beside it.
 
     Written under a temporary name and renamed, so a reader never sees half a Parquet file.
     """
@@ -70,4 +71,8 @@ def jsonl_to_parquet(src: Path, dst: Path) -> Path:
     pq.write_table(table, tmp, compression="zstd", use_dictionary=True)
     tmp.replace(dst)
     src.unlink()
+    # a cycle at import time: the report's loader reads files through this module
+    from exporters._reportload import store_summary  # noqa: PLC0415
+
+    store_summary(dst, table)  # a report over whole files reads only their summaries
     return dst

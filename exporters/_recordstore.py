@@ -8,7 +8,9 @@ others are never opened. Files without a range in the name (the ``.part`` being 
 an older version) are always read.
 
 Quota and retention delete completed files only, oldest ``last`` first; the ``.part`` files of the
-running writers count towards the quota but are never deleted.
+running writers count towards the quota but are never deleted. A completed file's summary (``<name>
+.summary.json``, ``exporters._recordsummaryfile``) goes with it; summaries (~1 MB an hour) do not
+count towards the quota.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 PART_SUFFIX = ".part"
+SUMMARY_SUFFIX = ".summary.json"
 RECORD_EXTS = (".jsonl", ".parquet")
 _STAMP = "%Y%m%dT%H%M%SZ"
 _RANGE = re.compile(r"-(\d{8}T\d{6}Z)-(\d{8}T\d{6}Z)(?:-\d+)?\.(?:jsonl|parquet)$")
@@ -56,6 +59,11 @@ def range_path(directory: Path, prefix: str, first: float, last: float, ext: str
         path = directory / f"{base}-{n}{ext}"
         n += 1
     return path
+
+
+def summary_path(records: Path) -> Path:
+    """Where the summary of the records file ``records`` is kept."""
+    return records.with_name(records.name + SUMMARY_SUFFIX)
 
 
 def record_files(directory: Path) -> list[Path]:
@@ -134,6 +142,7 @@ def prune(directory: Path, policy: RecordsRetention, now: float) -> list[Path]:
         if not (too_old or over):
             continue
         path.unlink(missing_ok=True)  # workers share the directory and may race here
+        summary_path(path).unlink(missing_ok=True)
         total -= sizes[path]
         deleted.append(path)
     if deleted:

@@ -1,13 +1,16 @@
-"""Records into a report's DataFrame: from the records directory by window, or from FlowRecords.
+"""Records into a report: the records directory's summaries by window, or a DataFrame of records.
 
 Only the files whose names can hold records ending in the window are opened
-(``exporters._recordstore``), only ``REPORT_COLUMNS`` are read, and the window is applied in
-arrow before pandas sees a row. Text columns become categoricals: a day of records names the same
-few hundred pods millions of times.
+(``exporters._recordstore``). A completed file wholly inside the window is represented by its
+stored summary (``exporters._recordsummaryfile``, rebuilt when missing); the files the window's
+edges cut and the ``.part`` files being written are read: only ``REPORT_COLUMNS``, the window
+applied in arrow before pandas sees a row, text columns as categoricals (a day of records names
+the same few hundred pods millions of times).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -20,8 +23,13 @@ import pyarrow.compute as pc
 from analyzers import FlowRecord
 from exporters._recordparquet import read_jsonl, read_parquet
 from exporters._recordschema import CATEGORY_COLUMNS, REPORT_COLUMNS, record_schema
-from exporters._recordstore import files_for_window
+from exporters._recordstore import files_for_window, range_of
+from exporters._recordsummary import Summary, merge, summarize
+from exporters._recordsummaryfile import read_summary, write_summary
+from exporters._reportagg import SUMMARY_STEP, closed, report_interval
 from exporters._reportwindow import Window
+
+log = logging.getLogger(__name__)
 
 #: Called as ``progress(done, total, file)`` after each file is read.
 Progress = Callable[[int, int, Path], None]
@@ -103,6 +111,91 @@ def load_records(
     """The records in ``directory`` that ended in ``window``, and how many files were read."""
     table, files = load_table(directory, window, REPORT_COLUMNS, progress)
     return report_frame(table), files
+
+
+def store_summary(records: Path, table: pa.Table | None = None) -> None:
+    """Store the summary of the completed records file ``records`` beside it, from ``table`` (its
+    records, every column) when the caller has them in memory.
+
+    Never raises: it runs after the records are safely stored, and a summary that is missing is
+    rebuilt by the next report over the file.
+    """
+    try:
+        if table is None:
+            table = _read(records, REPORT_COLUMNS)
+        else:
+            table = encoded(table.select(list(REPORT_COLUMNS)))
+        write_summary(records, summarize(report_frame(table), SUMMARY_STEP))
+    except Exception:
+        log.exception("records: could not summarise %s; the next report will", records)
+
+
+def _inside(summary: Summary, window: Window) -> bool:
+    if summary.first_end is None or summary.last_end is None:
+        return True  # no records: nothing to cut
+    after = window.start is None or summary.first_end >= window.start
+    return after and (window.end is None or summary.last_end < window.end)
+
+
+def _summary_of(path: Path, window: Window, step: float) -> Summary | None:
+    """The summary of ``path``'s records that ended in ``window``; None if it went meanwhile."""
+    try:
+        table = None
+        if step == SUMMARY_STEP and range_of(path) is not None:  # completed: it has a summary
+            stored = read_summary(path, step)
+            if stored is None:
+                table = _read(path, REPORT_COLUMNS)
+                stored = summarize(report_frame(table), step)
+                write_summary(path, stored)
+            if _inside(stored, window):
+                return stored
+        if table is None:
+            table = _read(path, REPORT_COLUMNS)
+        return summarize(report_frame(ended_in(table, window)), step)
+    except FileNotFoundError:
+        return None  # rotated to Parquet or pruned between the listing and the read
+
+
+def load_summary(
+    directory: Path, window: Window, step: float, progress: Progress | None = None
+) -> tuple[Summary, int]:
+    """The summary (series by ``step`` s) of the records in ``directory`` that ended in
+    ``window``, and the files it covers. Stored summaries serve when ``step`` is theirs."""
+    files = files_for_window(directory, window.start, window.end)
+    parts = []
+    # a file per core at a time: arrow decodes with the GIL released
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        work = pool.map(lambda p: _summary_of(p, window, step), files)
+        for n, (path, part) in enumerate(zip(files, work, strict=True), 1):
+            if part is not None:
+                parts.append(part)
+            if progress is not None:
+                progress(n, len(files), path)
+    return merge(parts, step), len(files)
+
+
+def records_summary(
+    directory: Path,
+    window: Window,
+    interval_s: float | None = None,
+    progress: Progress | None = None,
+) -> tuple[Summary, int]:
+    """What ``report_of`` takes for the records of ``directory`` ending in ``window``.
+
+    A report's series interval is a whole number of minutes, so the stored summaries (series by
+    the minute) serve, unless the window is 20 minutes or less (10 s buckets) or ``interval_s`` is
+    not whole minutes: then every file is read and summarised by that interval.
+    """
+    step = SUMMARY_STEP
+    if interval_s is None and window.start is not None and window.end is not None:
+        interval_s = report_interval(window)
+    if interval_s is not None and (interval_s / SUMMARY_STEP) % 1:
+        step = interval_s
+    summary, files = load_summary(directory, window, step, progress)
+    needed = interval_s or report_interval(closed(window, summary))
+    if (needed / summary.step) % 1:  # an open window whose records span 20 minutes or less
+        summary, files = load_summary(directory, window, needed, progress)
+    return summary, files
 
 
 def _flat(r: FlowRecord) -> tuple[object, ...]:

@@ -1,7 +1,8 @@
 """`mirrorctl report`: a flow summary of stored records or of pcap files, in five formats.
 
-Argparse and output only: records are loaded and aggregated by ``exporters`` (``load_records``,
-``records_frame``, ``build_report``, ``render``); pcaps are analysed by the embedding API with
+Argparse and output only: records are loaded and aggregated by ``exporters`` (``records_summary``
+and ``report_of`` for a records directory, ``records_frame`` and ``build_report`` otherwise,
+``render``); pcaps are analysed by the embedding API with
 ``capture read``'s identity options.
 """
 
@@ -206,10 +207,17 @@ def _report(args: argparse.Namespace) -> int:
     window, interval = _window_and_interval(args)
     if args.records is not None:
         progress = _progress if sys.stderr.isatty() else None
-        df, files = exporters.load_records(args.records, window, progress)
+        # whole files through their stored summaries, the window's edges read (README, "Record
+        # storage")
+        summary, files = exporters.records_summary(args.records, window, interval, progress)
         source = f"records {args.records} ({files} files)"
-        notices = exporters.load_notices(args.records, window)
-    elif args.server is not None or args.servers_from_dns is not None:
+        report = exporters.report_of(
+            summary, window, source, top=args.top or 10, interval_s=interval
+        )
+        report = exporters.with_notices(report, exporters.load_notices(args.records, window))
+        _write(args, exporters.render(report, args.format, args.by, args.top))
+        return 0
+    if args.server is not None or args.servers_from_dns is not None:
         from mirrorctl import service  # noqa: PLC0415
         from mirrorctl.fleet import targets_from_dns, targets_from_urls  # noqa: PLC0415
 
@@ -222,16 +230,15 @@ def _report(args: argparse.Namespace) -> int:
             )
         # named by their URLs in messages and the report's source; the plugin's by node
         return remote_report(args, [dataclasses.replace(t, name=t.url) for t in targets])
-    else:
-        stream = io.StringIO()
-        df = exporters.records_frame(_pcap_records(args, stream), window)
-        source = "pcap " + ", ".join(str(p) for p in args.pcap)
-        notices = [
-            n
-            for n in exporters.parse_notice_lines(stream.getvalue())
-            if (window.start is None or window.start <= n["ts"])
-            and (window.end is None or n["ts"] < window.end)
-        ]
+    stream = io.StringIO()
+    df = exporters.records_frame(_pcap_records(args, stream), window)
+    source = "pcap " + ", ".join(str(p) for p in args.pcap)
+    notices = [
+        n
+        for n in exporters.parse_notice_lines(stream.getvalue())
+        if (window.start is None or window.start <= n["ts"])
+        and (window.end is None or n["ts"] < window.end)
+    ]
     report = exporters.build_report(df, window, source, top=args.top or 10, interval_s=interval)
     report = exporters.with_notices(report, notices)
     if args.dissect:

@@ -107,7 +107,8 @@ def test_unwritable_directory_is_a_records_error(tmp_path: Path) -> None:
 
 
 def test_parquet_on_rotation_keeps_every_field(tmp_path: Path) -> None:
-    """With parquet=True a closed file is rewritten as Parquet holding the same records."""
+    """With parquet=True a closed file is rewritten as Parquet holding the same records, its
+    report summary beside it."""
     from exporters._recordparquet import read_parquet  # noqa: PLC0415 - pyarrow only here
 
     clock = Clock(T)
@@ -115,7 +116,10 @@ def test_parquet_on_rotation_keeps_every_field(tmp_path: Path) -> None:
     w.on_flows_ended([Rec(1, ts=T + 1), Rec(2, ts=T + 2)])
     w.close()
     names = sorted(p.name for p in tmp_path.iterdir())
-    assert names == ["flows-n1-w0-20261126T120001Z-20261126T120003Z.parquet"]
+    assert names == [
+        "flows-n1-w0-20261126T120001Z-20261126T120003Z.parquet",
+        "flows-n1-w0-20261126T120001Z-20261126T120003Z.parquet.summary.json",
+    ]
     table = read_parquet(tmp_path / names[0], ("ts", "duration"))
     assert table.column("ts").to_pylist() == [T + 1, T + 2]
 
