@@ -12,6 +12,7 @@ from analyzers._flowtable import FlowTable, FlowTableCounters
 from analyzers._identity import EXTERNAL, Endpoint, EndpointKind, IdentityMap
 from analyzers._notice import NOTES, Notice, NoticeOptions, NoticeSink
 from analyzers._pipeline import AnalysisPipeline, FrameSink, PipelineCounters, PipelineOptions
+from analyzers._recordjson import json_lines
 from analyzers._records import DnsStats, FlowRecord, FlowSink, TcpStats
 from capture import MirrorscopeError
 
@@ -47,5 +48,6 @@ __all__ = [
     "TcpStats",
     "TunnelType",
     "decode",
+    "json_lines",
     "parse_dns",
 ]

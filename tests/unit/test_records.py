@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 
 from analyzers import Endpoint, EndpointKind
@@ -54,11 +53,11 @@ def test_json_line_is_exactly_json_dumps_of_conn_log() -> None:
     odd = Endpoint(EndpointKind.POD, 'ns"\\x', "p\u00e9d\n", "n\x01")
     variants = [
         base,
-        dataclasses.replace(base, orig=odd, history='Sh"A', service=None, node="n\u2603"),
-        dataclasses.replace(base, history="", tcp=TcpStats(1, 2, 3, 4, 5, 6, None, 1e-12)),
-        dataclasses.replace(base, proto="udp", tcp=None, dns=DnsStats('q\u2603"\\', 1, 3, 0.5)),
-        dataclasses.replace(base, ts=0, duration=1e-7, dns=DnsStats(None, 99, None, None, 2, 0)),
-        dataclasses.replace(base, orig_h="fe80::1", uid="C\\x", end_reason="flush"),
+        base._replace(orig=odd, history='Sh"A', service=None, node="n\u2603"),
+        base._replace(history="", tcp=TcpStats(1, 2, 3, 4, 5, 6, None, 1e-12)),
+        base._replace(proto="udp", tcp=None, dns=DnsStats('q\u2603"\\', 1, 3, 0.5)),
+        base._replace(ts=0, duration=1e-7, dns=DnsStats(None, 99, None, None, 2, 0)),
+        base._replace(orig_h="fe80::1", uid="C\\x", end_reason="flush"),
     ]
     for r in variants:
         assert r.to_json_line() == json.dumps(r.as_conn_log(), separators=(",", ":"))
