@@ -15,6 +15,7 @@ import numpy.typing as npt
 
 from analyzers._flowcolumns import HIST_WIDTH, FlowColumns
 from analyzers._flowkey import PROTO_ICMP, PROTO_ICMP6, PROTO_TCP, PROTO_UDP
+from analyzers._flowtunnels import FlowTunnel, FlowTunnels
 from analyzers._identity import EndpointKind, IdentityMap
 from analyzers._records import DnsStats, FlowRecord, TcpStats, make_uids
 from analyzers._tcpstate import H_FIN, H_SYN, conn_state
@@ -50,7 +51,14 @@ def _proto_name(proto: int) -> str:
 
 
 def build_records(
-    c: FlowColumns, s: I64, reason: str, *, identity: IdentityMap, seed: bytes, node: str
+    c: FlowColumns,
+    s: I64,
+    reason: str,
+    *,
+    identity: IdentityMap,
+    tunnels: FlowTunnels,
+    seed: bytes,
+    node: str,
 ) -> list[FlowRecord]:
     """Records for slots *s*, ended for *reason*; uids come from *seed* and the slots' ids."""
     if s.size == 0:
@@ -133,6 +141,9 @@ def build_records(
         "dns": _dns_stats(c, slots),
         "end_reason": [reason] * k,
     }
+    tunnel_of = tunnels.of(slots)
+    for i, name in enumerate(FlowTunnel._fields):
+        columns[name] = [None if t is None else t[i] for t in tunnel_of]
     return list(map(_record, zip(*(columns[f] for f in _FIELDS), strict=True)))
 
 

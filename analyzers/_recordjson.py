@@ -31,9 +31,12 @@ _LINE = (
     '{"ts":%r,"uid":"%s","id.orig_h":"%s","id.orig_p":%d,"id.resp_h":"%s","id.resp_p":%d,'
     '"proto":"%s"%s,"duration":%r,"orig_bytes":%d,"resp_bytes":%d,"conn_state":"%s",'
     '"missed_bytes":%d%s,"orig_pkts":%d,"orig_ip_bytes":%d,"resp_pkts":%d,"resp_ip_bytes":%d,'
-    '"orig_l2_bytes":%d,"resp_l2_bytes":%d,%s,%s,"node":%s,"vlan":%d,"tunnel_vni":%d,'
+    '"orig_l2_bytes":%d,"resp_l2_bytes":%d,%s,%s,"node":%s,"vlan":%d,"tunnel_vni":%d%s,'
     '"ip_version":%d%s%s,"end_reason":"%s"}\n'
 )
+_TUNNEL = ',"tunnel":%s,"tunnel_id":%s,"tunnel_dir":%s,"outer_src":%s,"outer_dst":%s'
+_NO_TUNNEL = ',"tunnel":null,"tunnel_id":null,"tunnel_dir":null,"outer_src":null,"outer_dst":null'
+
 _TCP = (
     ',"tcp_retrans_orig":%d,"tcp_retrans_resp":%d,"tcp_rst":%d,"tcp_rst_orig":%d,'
     '"tcp_rst_resp":%d,"tcp_zero_win_orig":%d,"tcp_zero_win_resp":%d'
@@ -74,6 +77,11 @@ def json_lines(records: Sequence[FlowRecord]) -> str:
         tcp,
         dns,
         end_reason,
+        tunnel,
+        tunnel_id,
+        tunnel_dir,
+        outer_src,
+        outer_dst,
     ) = zip(*records, strict=True)
     tokens = chain(uid, orig_h, resp_h, proto, conn_state, history, end_reason)
     if _UNPLAIN("".join(tokens) + "".join(s for s in service if s is not None)) is not None:
@@ -104,6 +112,7 @@ def json_lines(records: Sequence[FlowRecord]) -> str:
         map(_quote, node),
         vlan,
         tunnel_vni,
+        _tunnels(tunnel, tunnel_id, tunnel_dir, outer_src, outer_dst),
         ip_version,
         ["" if t is None else _tcp(t) for t in tcp],
         ["" if d is None else _dns(d) for d in dns],
@@ -111,6 +120,31 @@ def json_lines(records: Sequence[FlowRecord]) -> str:
         strict=True,
     )
     return "".join(map(_LINE.__mod__, rows))
+
+
+def _tunnels(
+    tunnel: Sequence[str | None],
+    tunnel_id: Sequence[int | None],
+    tunnel_dir: Sequence[str | None],
+    outer_src: Sequence[str | None],
+    outer_dst: Sequence[str | None],
+) -> Sequence[str]:
+    if not any(tunnel):  # most deliveries: no flow came in a tunnel
+        return [_NO_TUNNEL] * len(tunnel)
+    return [
+        _NO_TUNNEL
+        if kind is None
+        else _TUNNEL % tuple(map(_json_value, (kind, tid, direction, src, dst)))
+        for kind, tid, direction, src, dst in zip(
+            tunnel, tunnel_id, tunnel_dir, outer_src, outer_dst, strict=True
+        )
+    ]
+
+
+def _json_value(value: str | int | None) -> str:
+    if value is None:
+        return "null"
+    return _quote(value) if isinstance(value, str) else str(value)
 
 
 def _endpoints(side: str, endpoints: Sequence[Endpoint]) -> list[str]:

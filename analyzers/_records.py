@@ -139,6 +139,12 @@ class FlowRecord(NamedTuple):
     tcp: TcpStats | None = None
     dns: DnsStats | None = None
     end_reason: str = "end"
+    # the tunnel the flow came in (``_flowtunnels``), all None when it came in none
+    tunnel: str | None = None  # "vxlan", "geneve", "gre", "erspan1"…
+    tunnel_id: int | None = None  # VNI, GRE key, ERSPAN session, PPTP call id
+    tunnel_dir: str | None = None  # ERSPAN's "ingress"/"egress", when it says
+    outer_src: str | None = None  # the outermost tunnel's endpoints
+    outer_dst: str | None = None
 
     @property
     def ip_proto(self) -> int:
@@ -291,6 +297,11 @@ class FlowRecord(NamedTuple):
                 "node": self.node,
                 "vlan": self.vlan,
                 "tunnel_vni": self.tunnel_vni,
+                "tunnel": self.tunnel,
+                "tunnel_id": self.tunnel_id,
+                "tunnel_dir": self.tunnel_dir,
+                "outer_src": self.outer_src,
+                "outer_dst": self.outer_dst,
                 "ip_version": self.ip_version,
             }
         )
