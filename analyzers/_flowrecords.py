@@ -27,6 +27,7 @@ _FIELDS = FlowRecord._fields
 # a record straight from its row: the named tuple's own __new__ is a Python call per record
 _record = partial(tuple.__new__, FlowRecord)
 _tcp_stats = partial(tuple.__new__, TcpStats)
+_dns_stats_of = partial(tuple.__new__, DnsStats)
 
 
 def address_keys(hi: npt.NDArray[np.uint64], lo: npt.NDArray[np.uint64]) -> list[int]:
@@ -141,9 +142,12 @@ def build_records(
         "dns": _dns_stats(c, slots),
         "end_reason": [reason] * k,
     }
-    tunnel_of = tunnels.of(slots)
-    for i, name in enumerate(FlowTunnel._fields):
-        columns[name] = [None if t is None else t[i] for t in tunnel_of]
+    if len(tunnels):
+        tunnel_of = tunnels.of(slots)
+        for i, name in enumerate(FlowTunnel._fields):
+            columns[name] = [None if t is None else t[i] for t in tunnel_of]
+    else:
+        columns.update(dict.fromkeys(FlowTunnel._fields, [None] * k))
     return list(map(_record, zip(*(columns[f] for f in _FIELDS), strict=True)))
 
 
@@ -219,19 +223,18 @@ def _dns_stats(c: FlowColumns, slots: list[int]) -> list[DnsStats | None]:
     dns_of = c.dns
     if not dns_of:
         return [None] * len(slots)
-    out: list[DnsStats | None] = []
-    for slot in slots:
-        dns = dns_of.get(slot)
-        out.append(
-            None
-            if dns is None
-            else DnsStats(
-                query=dns.query,
-                qtype=dns.qtype,
-                rcode=dns.rcode,
-                latency=dns.latency_ns / _NS if dns.latency_ns is not None else None,
-                queries=dns.queries,
-                responses=dns.responses,
+    return [
+        None
+        if dns is None
+        else _dns_stats_of(
+            (
+                dns.query,
+                dns.qtype,
+                dns.rcode,
+                dns.latency_ns / _NS if dns.latency_ns is not None else None,
+                dns.queries,
+                dns.responses,
             )
         )
-    return out
+        for dns in map(dns_of.get, slots)
+    ]

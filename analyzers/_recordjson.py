@@ -3,9 +3,12 @@
 The text is ``json.dumps(record.as_conn_log(), separators=(",", ":"))`` for every record, but
 built column-wise: the records (named tuples) are transposed with one ``zip``, the optional and
 nested parts become text fragments per column, and each line is one ``%`` of a fixed template over
-a row of the columns (C, no Python frame per field). Building the dict per record and walking it in
-an encoder (json or orjson alike) cost ~5x more per record. Identifier fields we produce ourselves
-(uid, addresses, proto, service, state, history, end reason) are written verbatim once the whole
+a row of the columns (C, no Python frame per field). Measured on the bench pcap (20 k records):
+~5.0 us a record, about what a per-record f-string cost (5.2 us); the text itself (float reprs,
+~30 numbers) is what costs, not reaching the values. A dict per record and an encoder cost more:
+``as_conn_log`` alone is 4.1 us, ``orjson.dumps`` 5.4 us a call, and orjson over a whole list of
+dicts (0.8 us a record) still needs the dicts. Identifier fields we produce ourselves (uid,
+addresses, proto, service, state, history, end reason) are written verbatim once the whole
 delivery is checked plain; names and DNS text are escaped by json's own string encoder.
 """
 
