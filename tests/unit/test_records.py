@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from analyzers import Endpoint, EndpointKind
+from analyzers import Endpoint, EndpointKind, json_lines
 from analyzers._records import DnsStats, TcpStats, make_uid
 from tests.unit.flowkit import handshake, run
 
@@ -48,7 +48,8 @@ def test_uid_looks_like_zeek_and_is_unique() -> None:
 
 
 def test_json_line_is_exactly_json_dumps_of_conn_log() -> None:
-    """The directly formatted line equals json.dumps(as_conn_log()), escapes and optionals too."""
+    """The formatted lines equal json.dumps(as_conn_log()), escapes, optionals and tunnels too,
+    one record or a whole delivery at a time."""
     base = run(handshake())[0]
     odd = Endpoint(EndpointKind.POD, 'ns"\\x', "p\u00e9d\n", "n\x01")
     variants = [
@@ -58,6 +59,12 @@ def test_json_line_is_exactly_json_dumps_of_conn_log() -> None:
         base._replace(proto="udp", tcp=None, dns=DnsStats('q\u2603"\\', 1, 3, 0.5)),
         base._replace(ts=0, duration=1e-7, dns=DnsStats(None, 99, None, None, 2, 0)),
         base._replace(orig_h="fe80::1", uid="C\\x", end_reason="flush"),
+        base._replace(tunnel="vxlan", tunnel_id=7, outer_src="192.0.2.1", outer_dst="fe80::2"),
+        base._replace(tunnel="erspan2", tunnel_id=3, tunnel_dir="egress", outer_src="1.2.3.4"),
+        base._replace(tunnel="teredo", outer_src="2001:db8::1", outer_dst="192.0.2.9"),
     ]
     for r in variants:
         assert r.to_json_line() == json.dumps(r.as_conn_log(), separators=(",", ":"))
+    # a delivery at once: all plain (one template), and with a record that needs escaping
+    for delivery in ([variants[0], *variants[2:5], *variants[6:]], variants):
+        assert json_lines(delivery) == "".join(r.to_json_line() + "\n" for r in delivery)
