@@ -2,7 +2,7 @@
 
 from analyzers._activeflows import ActiveFlows
 from analyzers._decode import decode
-from analyzers._decoded import DecodedBatch, Status, TunnelType
+from analyzers._decoded import DecodedBatch, Encap, Status, TunnelType
 from analyzers._dedup import Deduplicator
 from analyzers._detectors import NoticeDetectors
 from analyzers._dns import DnsMessage, parse_dns
@@ -12,6 +12,7 @@ from analyzers._flowtable import FlowTable, FlowTableCounters
 from analyzers._identity import EXTERNAL, Endpoint, EndpointKind, IdentityMap
 from analyzers._notice import NOTES, Notice, NoticeOptions, NoticeSink
 from analyzers._pipeline import AnalysisPipeline, FrameSink, PipelineCounters, PipelineOptions
+from analyzers._recordjson import json_lines
 from analyzers._records import DnsStats, FlowRecord, FlowSink, TcpStats
 from capture import MirrorscopeError
 
@@ -24,6 +25,7 @@ __all__ = [
     "Deduplicator",
     "DnsMessage",
     "DnsStats",
+    "Encap",
     "Endpoint",
     "EndpointKind",
     "EventKind",
@@ -47,5 +49,6 @@ __all__ = [
     "TcpStats",
     "TunnelType",
     "decode",
+    "json_lines",
     "parse_dns",
 ]

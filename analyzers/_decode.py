@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from analyzers import _decode_slow as slow
-from analyzers._decoded import DecodedBatch, Status, TunnelType
+from analyzers._decoded import DecodedBatch, Encap, Status, TunnelType
 from analyzers._gather import gather
 from capture import FrameBatch
 
@@ -129,7 +129,21 @@ def decode(batch: FrameBatch) -> DecodedBatch:
 
 
 # Columns the vectorized pass writes only on some rows; every other column it writes whole.
-_SPARSE = frozenset(("src_hi", "dst_hi", "vlan", "tun_type", "tun_vni"))
+_SPARSE = frozenset(
+    (
+        "src_hi",
+        "dst_hi",
+        "vlan",
+        "tun_type",
+        "tun_vni",
+        "tun_dir",
+        "outer_src_hi",
+        "outer_src_lo",
+        "outer_dst_hi",
+        "outer_dst_lo",
+        "encap",
+    )
+)
 
 
 def _empty(n: int, *, zeroed: bool = False) -> DecodedBatch:
@@ -156,6 +170,12 @@ _DTYPES: dict[str, type[np.generic]] = {
     "vlan": np.uint16,
     "tun_type": np.uint8,
     "tun_vni": np.uint32,
+    "tun_dir": np.uint8,
+    "outer_src_hi": np.uint64,
+    "outer_src_lo": np.uint64,
+    "outer_dst_hi": np.uint64,
+    "outer_dst_lo": np.uint64,
+    "encap": np.uint32,
     "ip_len": np.uint32,
     "l4_off": np.int64,
     "l4_len": np.uint32,
@@ -209,6 +229,7 @@ def _vlan_fixup(
     l3off: npt.NDArray[np.int64],
     *,
     vlan: npt.NDArray[np.uint16],
+    encap: npt.NDArray[np.uint32],
 ) -> npt.NDArray[np.bool_]:
     """Re-read tagged Ethernet rows past their tags; return the rows with three or more tags."""
     tagged = np.flatnonzero(_IS_VLAN[etype])
@@ -218,6 +239,7 @@ def _vlan_fixup(
     # The record was read from the outer ethertype on, so its next two bytes are the first TCI.
     first = rec[tagged].view(np.uint8).reshape(-1, _REC_WIDTH)
     vlan[tagged] = ((first[:, 2].astype(np.uint16) << 8) | first[:, 3]) & 0x0FFF
+    encap[tagged] |= np.uint32(Encap.VLAN)
     once = gather(data, offsets[tagged] + 16, _REC_WIDTH)
     inner = once.view(_REC4)["et"].astype(np.int64)
     twice = np.flatnonzero(_IS_VLAN[inner])
@@ -227,6 +249,7 @@ def _vlan_fixup(
         once[twice] = again
         inner[twice] = again.view(_REC4)["et"]
         l3[twice] = 22
+        encap[tagged[twice]] |= np.uint32(Encap.QINQ)
         deep[tagged[twice]] = _IS_VLAN[inner[twice]]
     rec[tagged] = once
     etype[tagged] = inner
@@ -253,7 +276,7 @@ def _vectorized(
     cut_l2 = np.flatnonzero(caplens < _L2_LEN.get(linktype, 0))
     etype[cut_l2] = 0
     if linktype == slow.LINKTYPE_ETHERNET:
-        deep = _vlan_fixup(data, offsets, rec, etype, l3off, vlan=out.vlan)
+        deep = _vlan_fixup(data, offsets, rec, etype, l3off, vlan=out.vlan, encap=out.encap)
         link_ok &= (caplens >= l3off) & ~deep
     elif linktype in (slow.LINKTYPE_LINUX_SLL, slow.LINKTYPE_LINUX_SLL2):
         link_ok &= ~_IS_VLAN[etype]
@@ -471,6 +494,12 @@ def _tunnels(
     sub.tun_type[:] = np.where(vxlan[chosen], TunnelType.VXLAN, TunnelType.GENEVE)
     sub.tun_vni[:] = header["vni"][chosen] >> 8
     target = rows[chosen]
+    sub.outer_src_hi[:] = out.src_hi[target]
+    sub.outer_src_lo[:] = out.src_lo[target]
+    sub.outer_dst_hi[:] = out.dst_hi[target]
+    sub.outer_dst_lo[:] = out.dst_lo[target]
+    bit = np.where(vxlan[chosen], np.uint32(Encap.VXLAN), np.uint32(Encap.GENEVE))
+    sub.encap[:] |= out.encap[target] | bit
     for field in dataclasses.fields(out):
         column: npt.NDArray[Any] = getattr(out, field.name)
         column[target] = getattr(sub, field.name)

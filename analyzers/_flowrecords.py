@@ -6,8 +6,8 @@ per-flow loop only picks values and builds objects: a million records stay affor
 
 from __future__ import annotations
 
-import dataclasses
 import socket
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -15,6 +15,7 @@ import numpy.typing as npt
 
 from analyzers._flowcolumns import HIST_WIDTH, FlowColumns
 from analyzers._flowkey import PROTO_ICMP, PROTO_ICMP6, PROTO_TCP, PROTO_UDP
+from analyzers._flowtunnels import FlowTunnel, FlowTunnels
 from analyzers._identity import EndpointKind, IdentityMap
 from analyzers._records import DnsStats, FlowRecord, TcpStats, make_uids
 from analyzers._tcpstate import H_FIN, H_SYN, conn_state
@@ -22,7 +23,11 @@ from analyzers._tcpstate import H_FIN, H_SYN, conn_state
 I64 = npt.NDArray[np.int64]
 _NS = 1_000_000_000
 _SERVICES = {53: "dns", 80: "http", 443: "ssl", 8080: "http"}
-_FIELDS = tuple(f.name for f in dataclasses.fields(FlowRecord))
+_FIELDS = FlowRecord._fields
+# a record straight from its row: the named tuple's own __new__ is a Python call per record
+_record = partial(tuple.__new__, FlowRecord)
+_tcp_stats = partial(tuple.__new__, TcpStats)
+_dns_stats_of = partial(tuple.__new__, DnsStats)
 
 
 def address_keys(hi: npt.NDArray[np.uint64], lo: npt.NDArray[np.uint64]) -> list[int]:
@@ -47,7 +52,14 @@ def _proto_name(proto: int) -> str:
 
 
 def build_records(
-    c: FlowColumns, s: I64, reason: str, *, identity: IdentityMap, seed: bytes, node: str
+    c: FlowColumns,
+    s: I64,
+    reason: str,
+    *,
+    identity: IdentityMap,
+    tunnels: FlowTunnels,
+    seed: bytes,
+    node: str,
 ) -> list[FlowRecord]:
     """Records for slots *s*, ended for *reason*; uids come from *seed* and the slots' ids."""
     if s.size == 0:
@@ -130,8 +142,13 @@ def build_records(
         "dns": _dns_stats(c, slots),
         "end_reason": [reason] * k,
     }
-    # positional construction (keywords cost more at a million records), by field name
-    return list(map(FlowRecord, *(columns[f] for f in _FIELDS)))
+    if len(tunnels):
+        tunnel_of = tunnels.of(slots)
+        for i, name in enumerate(FlowTunnel._fields):
+            columns[name] = [None if t is None else t[i] for t in tunnel_of]
+    else:
+        columns.update(dict.fromkeys(FlowTunnel._fields, [None] * k))
+    return list(map(_record, zip(*(columns[f] for f in _FIELDS), strict=True)))
 
 
 def _payload_sizes(
@@ -161,11 +178,10 @@ def _histories(c: FlowColumns, s: I64, slots: list[int]) -> list[str]:
 
 def _endpoints(identity: IdentityMap, keys: list[int], at_start: list[Any]) -> list[Any]:
     # pods appear live: an address unknown at flow start may be a pod by now
-    lookup = identity.lookup_key
     external = EndpointKind.EXTERNAL
     return [
-        lookup(key) if e is None or e.kind is external else e
-        for key, e in zip(keys, at_start, strict=True)
+        now if e is None or e.kind is external else e
+        for now, e in zip(identity.lookup_keys(keys), at_start, strict=True)
     ]
 
 
@@ -182,48 +198,43 @@ def _tcp_fields(  # noqa: PLR0917 - fills the TCP rows of the record columns it 
     if tcp_i.size == 0:
         return
     t = s[tcp_i]
+    rows = tcp_i.tolist()
     orig_bytes, resp_bytes = sizes
-    for i, state, retx, rst, zero_win, syn, synack, ack in zip(
-        tcp_i.tolist(),
-        c.tcp_state[t].tolist(),
-        c.retx[t].tolist(),
-        c.rst_count[t].tolist(),
-        c.zero_win[t].tolist(),
-        c.syn_ts[t].tolist(),
-        c.synack_ts[t].tolist(),
-        c.ack_ts[t].tolist(),
-        strict=True,
-    ):
+    for i, state in zip(rows, c.tcp_state[t].tolist(), strict=True):
         conn_states[i] = conn_state(state[0], state[1], orig_bytes[i], resp_bytes[i], history[i])
-        tcp[i] = TcpStats(
-            retrans_orig=retx[0],
-            retrans_resp=retx[1],
-            rst_orig=rst[0],
-            rst_resp=rst[1],
-            zero_win_orig=zero_win[0],
-            zero_win_resp=zero_win[1],
-            rtt_client=(synack - syn) / _NS if syn and synack else None,
-            rtt_server=(ack - synack) / _NS if synack and ack else None,
-        )
+    syn, synack, ack = c.syn_ts[t].tolist(), c.synack_ts[t].tolist(), c.ack_ts[t].tolist()
+    retx, rst, zero_win = c.retx[t], c.rst_count[t], c.zero_win[t]
+    stats = zip(
+        retx[:, 0].tolist(),
+        retx[:, 1].tolist(),
+        rst[:, 0].tolist(),
+        rst[:, 1].tolist(),
+        zero_win[:, 0].tolist(),
+        zero_win[:, 1].tolist(),
+        [(a - q) / _NS if q and a else None for q, a in zip(syn, synack, strict=True)],
+        [(k - a) / _NS if a and k else None for a, k in zip(synack, ack, strict=True)],
+        strict=True,
+    )
+    for i, stat in zip(rows, map(_tcp_stats, stats), strict=True):
+        tcp[i] = stat
 
 
 def _dns_stats(c: FlowColumns, slots: list[int]) -> list[DnsStats | None]:
     dns_of = c.dns
     if not dns_of:
         return [None] * len(slots)
-    out: list[DnsStats | None] = []
-    for slot in slots:
-        dns = dns_of.get(slot)
-        out.append(
-            None
-            if dns is None
-            else DnsStats(
-                query=dns.query,
-                qtype=dns.qtype,
-                rcode=dns.rcode,
-                latency=dns.latency_ns / _NS if dns.latency_ns is not None else None,
-                queries=dns.queries,
-                responses=dns.responses,
+    return [
+        None
+        if dns is None
+        else _dns_stats_of(
+            (
+                dns.query,
+                dns.qtype,
+                dns.rcode,
+                dns.latency_ns / _NS if dns.latency_ns is not None else None,
+                dns.queries,
+                dns.responses,
             )
         )
-    return out
+        for dns in map(dns_of.get, slots)
+    ]

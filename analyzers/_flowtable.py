@@ -33,6 +33,7 @@ from analyzers._flowkey import PROTO_TCP, PROTO_UDP, FlowKeys, flow_keys
 from analyzers._flowoptions import FlowTableOptions
 from analyzers._flowrecords import address_keys, build_records
 from analyzers._flowtcp import tcp_rows
+from analyzers._flowtunnels import FlowTunnels
 from analyzers._identity import IdentityMap
 from analyzers._records import FlowRecord, FlowSink
 from analyzers._serverports import flip_roles
@@ -99,6 +100,7 @@ class FlowTable:
         self._lock = threading.Lock()
         self._cols = FlowColumns(max_flows)
         self._index = FlowIndex(self._cols)
+        self._tunnels = FlowTunnels()
         self._n_active = 0
         self._created = 0
         self._ended = dict.fromkeys(END_REASONS, 0)
@@ -420,6 +422,7 @@ class FlowTable:
         eb[:] = [lookup(k) for k in address_keys(b_hi_c, b_lo_c)]
         cols.ep[s, 0] = np.where(orig_a, ea, eb)
         cols.ep[s, 1] = np.where(orig_a, eb, ea)
+        self._tunnels.remember(s, dec, rows)
         self._index.add(keys, uh[idx], r, s, clash)
         self._collisions += int(np.count_nonzero(clash))
         self._created += s.size
@@ -488,11 +491,18 @@ class FlowTable:
             self._emit.ended(s[has_pkts], records)
         self._ended[reason] += int(has_pkts.sum())
         self._index.remove(s)
+        self._tunnels.forget(s)
         cols.release(s)
         self._n_active -= s.size
         return records
 
     def _records(self, s: I64, reason: str) -> list[FlowRecord]:
         return build_records(
-            self._cols, s, reason, identity=self._identity, seed=self._seed, node=self._node
+            self._cols,
+            s,
+            reason,
+            identity=self._identity,
+            tunnels=self._tunnels,
+            seed=self._seed,
+            node=self._node,
         )

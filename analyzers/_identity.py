@@ -11,6 +11,7 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
+from itertools import repeat
 
 
 class EndpointKind(StrEnum):
@@ -80,6 +81,10 @@ class IdentityMap:
     def lookup_key(self, key: int) -> Endpoint:
         """Lookup by the decoder's 128-bit key (``hi << 64 | lo``) — the hot-path form."""
         return self._merged.get(key, EXTERNAL)
+
+    def lookup_keys(self, keys: Iterable[int]) -> list[Endpoint]:
+        """``lookup_key`` of each of *keys* (a delivery of records looks up thousands at once)."""
+        return list(map(self._merged.get, keys, repeat(EXTERNAL)))
 
     def entries(self) -> list[tuple[int, Endpoint]]:
         """Every (address key, endpoint) pair: the reverse lookup, a pod's addresses, reads it."""

@@ -3,23 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-import json
-import re
-from dataclasses import dataclass
-from json.encoder import encode_basestring_ascii
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
 from analyzers._dns import QTYPE_NAMES, RCODE_NAMES
 from analyzers._identity import Endpoint
-
-_quote = encode_basestring_ascii  # json.dumps's own string encoder (C)
-
-
-# text that needs no JSON escaping: printable ASCII without quote or backslash
-_UNPLAIN = re.compile(r"[^ !#-\[\]-~]").search
+from analyzers._recordjson import json_lines
 
 #: IP protocol numbers of conn.log's ``proto`` names (other protocols are written as numbers).
 _PROTO_NUMBERS = {"tcp": 6, "udp": 17, "icmp": 1, "sctp": 132}
@@ -76,8 +67,7 @@ def make_uid(seed: bytes, seq: int) -> str:
     return make_uids(seed, np.array([seq], np.int64))[0]
 
 
-@dataclass(frozen=True, slots=True)
-class TcpStats:
+class TcpStats(NamedTuple):
     """TCP health of one flow: counted per direction where it has one."""
 
     retrans_orig: int = 0  # segments whose sequence range was already seen (Zeek's rule)
@@ -90,8 +80,7 @@ class TcpStats:
     rtt_server: float | None = None  # SYN-ACK -> first ACK from the originator, seconds
 
 
-@dataclass(frozen=True, slots=True)
-class DnsStats:
+class DnsStats(NamedTuple):
     """DNS seen on one flow (UDP or TCP port 53)."""
 
     query: str | None = None  # first question's name
@@ -110,13 +99,15 @@ class DnsStats:
         return None if self.rcode is None else RCODE_NAMES.get(self.rcode)
 
 
-@dataclass(frozen=True, slots=True)
-class FlowRecord:
+class FlowRecord(NamedTuple):
     """One ended flow (or one active-timeout slice of a long flow).
 
     Pod identity, TCP and DNS figures are nested objects (fewer fields make records cheaper to
     build); the flat ``orig_pod``, ``tcp_rst``, ``dns_rcode``… properties and ``as_conn_log``
-    give the flat view.
+    give the flat view. Records, like their TCP and DNS parts, are named tuples rather than
+    frozen dataclasses: as immutable, and built ~10x faster (a frozen dataclass sets each of its
+    29 fields through ``object.__setattr__``, ~9 µs a record, more than the rest of the record's
+    work together; a tuple is one allocation).
     """
 
     ts: float  # first packet, seconds since the epoch
@@ -148,6 +139,12 @@ class FlowRecord:
     tcp: TcpStats | None = None
     dns: DnsStats | None = None
     end_reason: str = "end"
+    # the tunnel the flow came in (``_flowtunnels``), all None when it came in none
+    tunnel: str | None = None  # "vxlan", "geneve", "gre", "erspan1"…
+    tunnel_id: int | None = None  # VNI, GRE key, ERSPAN session, PPTP call id
+    tunnel_dir: str | None = None  # ERSPAN's "ingress"/"egress", when it says
+    outer_src: str | None = None  # the outermost tunnel's endpoints
+    outer_dst: str | None = None
 
     @property
     def ip_proto(self) -> int:
@@ -300,6 +297,11 @@ class FlowRecord:
                 "node": self.node,
                 "vlan": self.vlan,
                 "tunnel_vni": self.tunnel_vni,
+                "tunnel": self.tunnel,
+                "tunnel_id": self.tunnel_id,
+                "tunnel_dir": self.tunnel_dir,
+                "outer_src": self.outer_src,
+                "outer_dst": self.outer_dst,
                 "ip_version": self.ip_version,
             }
         )
@@ -335,69 +337,8 @@ class FlowRecord:
         return out
 
     def to_json_line(self) -> str:
-        """One JSON object, no newline: the writer joins records into JSON lines.
-
-        The same text as ``json.dumps(self.as_conn_log(), separators=(",", ":"))``, formatted
-        directly (building the dict and walking it in the encoder cost ~2x more per record).
-        Identifier fields we produce ourselves (uid, addresses, proto, service, state, history,
-        end reason) are written verbatim once checked plain; names and DNS text are escaped.
-        """
-        q = _quote
-        o, r = self.orig, self.resp
-        tokens = (
-            f"{self.uid}{self.orig_h}{self.resp_h}{self.proto}{self.conn_state}"
-            f"{self.history}{self.end_reason}{self.service or ''}"
-        )
-        if _UNPLAIN(tokens) is not None:
-            return json.dumps(self.as_conn_log(), separators=(",", ":"))
-        service = "" if self.service is None else f',"service":"{self.service}"'
-        history = f',"history":"{self.history}"' if self.history else ""
-        line = (
-            f'{{"ts":{self.ts!r},"uid":"{self.uid}","id.orig_h":"{self.orig_h}",'
-            f'"id.orig_p":{self.orig_p},"id.resp_h":"{self.resp_h}",'
-            f'"id.resp_p":{self.resp_p},"proto":"{self.proto}"{service},'
-            f'"duration":{round(self.duration, 6)!r},"orig_bytes":{self.orig_bytes},'
-            f'"resp_bytes":{self.resp_bytes},"conn_state":"{self.conn_state}",'
-            f'"missed_bytes":{self.missed_bytes}{history},'
-            f'"orig_pkts":{self.orig_pkts},"orig_ip_bytes":{self.orig_ip_bytes},'
-            f'"resp_pkts":{self.resp_pkts},"resp_ip_bytes":{self.resp_ip_bytes},'
-            f'"orig_l2_bytes":{self.orig_l2_bytes},"resp_l2_bytes":{self.resp_l2_bytes},'
-            f'"orig_kind":"{o.kind}","orig_namespace":{q(o.namespace)},'
-            f'"orig_pod":{q(o.pod)},"orig_node":{q(o.node)},'
-            f'"resp_kind":"{r.kind}","resp_namespace":{q(r.namespace)},'
-            f'"resp_pod":{q(r.pod)},"resp_node":{q(r.node)},"node":{q(self.node)},'
-            f'"vlan":{self.vlan},"tunnel_vni":{self.tunnel_vni},"ip_version":{self.ip_version}'
-        )
-        t = self.tcp
-        if t is not None:
-            line += (
-                f',"tcp_retrans_orig":{t.retrans_orig},"tcp_retrans_resp":{t.retrans_resp},'
-                f'"tcp_rst":{t.rst_orig + t.rst_resp},"tcp_rst_orig":{t.rst_orig},'
-                f'"tcp_rst_resp":{t.rst_resp},"tcp_zero_win_orig":{t.zero_win_orig},'
-                f'"tcp_zero_win_resp":{t.zero_win_resp}'
-            )
-            if t.rtt_client is not None:
-                line += f',"tcp_rtt_client":{round(t.rtt_client, 9)!r}'
-            if t.rtt_server is not None:
-                line += f',"tcp_rtt_server":{round(t.rtt_server, 9)!r}'
-        d = self.dns
-        if d is not None:
-            line += f',"dns_queries":{d.queries},"dns_responses":{d.responses}'
-            if d.query is not None:
-                line += f',"dns_query":{q(d.query)}'
-            if d.qtype is not None:
-                line += f',"dns_qtype":{d.qtype}'
-                name = d.qtype_name
-                if name is not None:
-                    line += f',"dns_qtype_name":{q(name)}'
-            if d.rcode is not None:
-                line += f',"dns_rcode":{d.rcode}'
-                name = d.rcode_name
-                if name is not None:
-                    line += f',"dns_rcode_name":{q(name)}'
-            if d.latency is not None:
-                line += f',"dns_latency":{round(d.latency, 9)!r}'
-        return f'{line},"end_reason":"{self.end_reason}"}}'
+        """One JSON object, no newline (``json_lines`` formats a whole delivery at once)."""
+        return json_lines((self,))[:-1]
 
 
 class FlowSink(Protocol):

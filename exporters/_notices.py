@@ -28,7 +28,7 @@ DEFAULT_MAX_SOURCES = 1000
 class NoticeLog:
     """A ``NoticeSink`` writing each notice as one JSON line."""
 
-    def __init__(self, writer: JsonLinesWriter | RotatingJsonLinesWriter) -> None:
+    def __init__(self, writer: JsonLinesWriter[Notice] | RotatingJsonLinesWriter[Notice]) -> None:
         self.writer = writer
 
     def on_notices(self, notices: Sequence[Notice]) -> None:

@@ -16,6 +16,7 @@ from typing import IO
 
 from analyzers import (
     AnalysisPipeline,
+    FlowRecord,
     FlowSink,
     FrameSink,
     IdentityMap,
@@ -23,6 +24,7 @@ from analyzers import (
     NoticeOptions,
     NoticeSink,
     PipelineOptions,
+    json_lines,
 )
 from capture import CaptureService, FilteredSource, FrameSource, ServiceResult, open_capture_file
 from exporters import (
@@ -77,7 +79,7 @@ class Assembly:
     def __init__(
         self,
         pipeline: AnalysisPipeline,
-        writer: JsonLinesWriter | RotatingJsonLinesWriter | None,
+        writer: JsonLinesWriter[FlowRecord] | RotatingJsonLinesWriter[FlowRecord] | None,
         ended: EndedFlows | None,
         ipfix: IpfixExporter | None = None,
         *,
@@ -151,7 +153,7 @@ def assemble(
     options: PipelineOptions | None = None,
 ) -> Assembly:
     """Build the analysis pipeline and the sinks ``outputs`` names."""
-    writer: JsonLinesWriter | RotatingJsonLinesWriter | None = None
+    writer: JsonLinesWriter[FlowRecord] | RotatingJsonLinesWriter[FlowRecord] | None = None
     if outputs.records_dir is not None:
         writer = RotatingJsonLinesWriter(
             outputs.records_dir,
@@ -159,9 +161,10 @@ def assemble(
             max_bytes=outputs.rotate_bytes,
             retention=outputs.records_retention,
             parquet=outputs.records_parquet,
+            lines=json_lines,
         )
     elif outputs.records_stream is not None:
-        writer = JsonLinesWriter(outputs.records_stream)
+        writer = JsonLinesWriter(outputs.records_stream, json_lines)
     ended = EndedFlows() if outputs.metrics else None
     ipfix = IpfixExporter(outputs.ipfix) if outputs.ipfix is not None else None
     sinks: list[FlowSink] = []

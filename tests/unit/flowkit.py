@@ -11,6 +11,7 @@ import numpy as np
 
 from analyzers import (
     DecodedBatch,
+    Encap,
     Endpoint,
     EndpointKind,
     FlowTableOptions,
@@ -23,6 +24,9 @@ from capture._batch import FrameBatch
 
 FIN, SYN, RST, PSH, ACK = 0x01, 0x02, 0x04, 0x08, 0x10
 T0 = 1_700_000_000_000_000_000  # ns
+# the VTEPs of a row with a VNI (IPv4-mapped, as the decoder writes them)
+OUTER_SRC = int(ipaddress.ip_address("::ffff:192.0.2.1"))
+OUTER_DST = int(ipaddress.ip_address("::ffff:192.0.2.2"))
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,12 @@ def batch(pkts: list[Pkt]) -> tuple[FrameBatch, DecodedBatch]:
         vlan=col([p.vlan for p in pkts], np.uint16),
         tun_type=col([1 if p.vni else 0 for p in pkts], np.uint8),
         tun_vni=col([p.vni for p in pkts], np.uint32),
+        tun_dir=col([0] * len(pkts), np.uint8),
+        outer_src_hi=col([0] * len(pkts), np.uint64),
+        outer_src_lo=col([OUTER_SRC if p.vni else 0 for p in pkts], np.uint64),
+        outer_dst_hi=col([0] * len(pkts), np.uint64),
+        outer_dst_lo=col([OUTER_DST if p.vni else 0 for p in pkts], np.uint64),
+        encap=col([Encap.VXLAN if p.vni else 0 for p in pkts], np.uint32),
         ip_len=col(iplen, np.uint32),
         l4_off=fb.offsets.copy(),
         l4_len=col(plens, np.uint32),

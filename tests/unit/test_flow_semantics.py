@@ -9,7 +9,6 @@ pop3 for SYN retries after a refusal, ftp__bigtransfer for a transfer past 4 GiB
 
 from __future__ import annotations
 
-import dataclasses
 import struct
 from collections.abc import Sequence
 from pathlib import Path
@@ -128,10 +127,7 @@ def _mixed(tmp_path: Path) -> Path:
 def test_records_do_not_depend_on_the_batch_size(tmp_path: Path) -> None:
     """The same pcap read in batches of 1, 7, 4096 and 65536 frames gives the same records."""
     path = _mixed(tmp_path)
-    runs = {
-        size: [dataclasses.replace(r, uid="") for r in records(path, size)]
-        for size in (1, 7, 4096, 65536)
-    }
+    runs = {size: [r._replace(uid="") for r in records(path, size)] for size in (1, 7, 4096, 65536)}
     for size in (7, 4096, 65536):
         assert runs[size] == runs[1], f"batch size {size}"
     assert len(runs[1]) == 40 + 2 + 2  # the reused 5-tuple and the idle UDP pair end twice
