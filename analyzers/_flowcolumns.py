@@ -8,13 +8,17 @@ cheap kind. The rare per-flow extras (long histories, DNS state) live in side di
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 
 from analyzers._flowdns import DnsState
+from analyzers._flowendpoints import EndpointColumn
 from analyzers._tcpgaps import GapTrack
 
 I64 = npt.NDArray[np.int64]
+U64 = npt.NDArray[np.uint64]
 HIST_WIDTH = 16  # longer histories (rare: repeated letters) live in ``hist_long``
 
 
@@ -83,13 +87,30 @@ class FlowColumns:
         # Zeek's content gaps per direction (``_tcpgaps``): bytes missed and gaps reported
         self.missed = np.zeros((n, 2), np.int64)
         self.gap_count = np.zeros((n, 2), np.uint32)
-        self.ep = np.empty((n, 2), dtype=object)
+        self.ep = EndpointColumn(n)
         self.hist_long: dict[int, str] = {}
         self.dns: dict[int, DnsState] = {}
         self.gaps: dict[int, GapTrack] = {}  # flows with a hole or an ACK past the data
         self.hwm = 0  # slots at and above were never used
         self._free = np.empty(0, np.int64)
         self._next_fid = 0
+
+    def set_keys(  # noqa: PLR0917 - the canonical key's parts, as FlowKeys.canonical gives them
+        self, s: I64, h: U64, a_hi: U64, a_lo: U64, b_hi: U64, b_lo: U64, ports: U64, meta: U64
+    ) -> None:
+        """Slots *s* hold the flows of hashes *h* and canonical keys (a, b, ports, meta)."""
+        self.hash[s] = h
+        # the high halves are zero for IPv4 (mapped addresses fit the low half): written only
+        # where not, so a table of IPv4 flows never maps their pages
+        _zero(s, self.ahi, self.bhi)
+        v6 = (a_hi | b_hi) != 0
+        if v6.any():
+            self.ahi[s[v6]] = a_hi[v6]
+            self.bhi[s[v6]] = b_hi[v6]
+        self.alo[s] = a_lo
+        self.blo[s] = b_lo
+        self.ports[s] = ports
+        self.meta[s] = meta
 
     def free_count(self) -> int:
         return self._free.shape[0] + (self.size - self.hwm)
@@ -112,7 +133,7 @@ class FlowColumns:
         self.active[s] = False
         self.forget(s)
         self.forget_gaps(s)
-        self.ep[s] = None
+        self.ep.clear(s)
         self._free = np.concatenate([self._free, s])
 
     def new_ids(self, s: I64) -> None:
@@ -122,36 +143,16 @@ class FlowColumns:
 
     def reset_counters(self, s: I64) -> None:
         """Zero what a flow record reports, keeping the key, direction and TCP state machine."""
-        self.first[s] = 0
-        self.last[s] = 0
-        self.pkts[s] = 0
-        self.l2[s] = 0
-        self.ipb[s] = 0
-        self.pay[s] = 0
-        self.hist[s] = b""
-        self.retx[s] = 0
-        self.missed[s] = 0
-        self.gap_count[s] = 0
-        self.hist_seen[s] = 0
-        self.zero_win[s] = 0
-        self.rst_count[s] = 0
-        self.syn_ts[s] = 0
-        self.synack_ts[s] = 0
-        self.ack_ts[s] = 0
+        _zero(s, self.first, self.last, self.pkts, self.l2, self.ipb, self.pay, self.hist_bytes)
+        _zero(s, self.retx, self.missed, self.gap_count, self.hist_seen, self.zero_win)
+        _zero(s, self.rst_count, self.syn_ts, self.synack_ts, self.ack_ts)
         self.forget(s)
 
     def reset_tcp(self, s: I64) -> None:
         """Back to the TCP state of a flow nothing was seen of (new flows)."""
-        self.tcp_state[s] = 0
-        self.tcp_prev_state[s] = 0
-        self.syn_mark[s] = 0
-        self.fin_mark[s] = 0
-        self.rst_mark[s] = 0
-        self.did_close[s] = 0
-        self.close_ts[s] = 0
-        self.seq_ok[s] = False
-        self.seq_max[s] = 0
-        self.seq_start[s] = 0
+        _zero(s, self.tcp_state, self.tcp_prev_state, self.syn_mark, self.fin_mark)
+        _zero(s, self.rst_mark, self.did_close, self.close_ts, self.seq_ok, self.seq_max)
+        _zero(s, self.seq_start)
         self.forget_gaps(s)
 
     def forget(self, s: I64) -> None:
@@ -166,3 +167,16 @@ class FlowColumns:
         if self.gaps:
             for slot in s.tolist():
                 self.gaps.pop(slot, None)
+
+
+def _zero(s: I64, *cols: npt.NDArray[Any]) -> None:
+    """Zero the rows *s* of each of *cols* that are not zero already.
+
+    Most of a flow's columns stay zero for its whole life (retransmissions, gaps, RSTs, zero
+    windows, the close): writing zeros over zeros would map a page of every such column for
+    every flow, where reading a never-written page maps none.
+    """
+    for col in cols:
+        nz = np.count_nonzero(col[s].reshape(s.shape[0], -1), axis=1) > 0
+        if nz.any():
+            col[s[nz]] = 0

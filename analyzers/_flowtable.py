@@ -388,13 +388,7 @@ class FlowTable:
         cols = self._cols
         r = first_pos[idx]
         a_hi_c, a_lo_c, b_hi_c, b_lo_c, ports, meta = keys.canonical(r)
-        cols.hash[s] = uh[idx]
-        cols.ahi[s] = a_hi_c
-        cols.alo[s] = a_lo_c
-        cols.bhi[s] = b_hi_c
-        cols.blo[s] = b_lo_c
-        cols.ports[s] = ports
-        cols.meta[s] = meta
+        cols.set_keys(s, uh[idx], a_hi_c, a_lo_c, b_hi_c, b_lo_c, ports, meta)
         rows = keys.rows[r]
         proto = dec.proto[rows]
         flags = dec.tcp_flags[rows]
@@ -418,8 +412,7 @@ class FlowTable:
         eb = np.empty(s.size, dtype=object)
         ea[:] = [lookup(k) for k in address_keys(a_hi_c, a_lo_c)]
         eb[:] = [lookup(k) for k in address_keys(b_hi_c, b_lo_c)]
-        cols.ep[s, 0] = np.where(orig_a, ea, eb)
-        cols.ep[s, 1] = np.where(orig_a, eb, ea)
+        cols.ep.set(s, np.where(orig_a, ea, eb), np.where(orig_a, eb, ea))
         self._index.add(keys, uh[idx], r, s, clash)
         self._collisions += int(np.count_nonzero(clash))
         self._created += s.size
