@@ -8,6 +8,7 @@ cheap kind. The rare per-flow extras (long histories, DNS state) live in side di
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
@@ -17,9 +18,12 @@ from analyzers._flowdns import DnsState
 from analyzers._flowendpoints import EndpointColumn
 from analyzers._tcpgaps import GapTrack
 
+log = logging.getLogger(__name__)
+
 I64 = npt.NDArray[np.int64]
 U64 = npt.NDArray[np.uint64]
-HIST_WIDTH = 16  # longer histories (rare: repeated letters) live in ``hist_long``
+_U32_MAX = 0xFFFF_FFFF
+HIST_WIDTH = 12  # longer histories (rare: repeated letters) live in ``hist_long``
 
 
 class FlowColumns:
@@ -42,11 +46,13 @@ class FlowColumns:
         self.fid = np.zeros(n, np.int64)
         self.first = np.zeros(n, np.int64)
         self.last = np.zeros(n, np.int64)
-        self.pkts = np.zeros((n, 2), np.int64)
+        # 32-bit packet counts until one would wrap (``add_packets``): 4 G packets of one
+        # direction between two records, i.e. 2.4 Mpps for the default active timeout
+        self.pkts: npt.NDArray[np.uint32] | I64 = np.zeros((n, 2), np.uint32)
         self.l2 = np.zeros((n, 2), np.int64)
         self.ipb = np.zeros((n, 2), np.int64)
         self.pay = np.zeros((n, 2), np.int64)
-        self.pkts_f = self.pkts.reshape(-1)
+        self.pkts_f: npt.NDArray[np.uint32] | I64 = self.pkts.reshape(-1)
         self.l2_f = self.l2.reshape(-1)
         self.ipb_f = self.ipb.reshape(-1)
         self.pay_f = self.pay.reshape(-1)
@@ -111,6 +117,18 @@ class FlowColumns:
         self.blo[s] = b_lo
         self.ports[s] = ports
         self.meta[s] = meta
+
+    def add_packets(self, gi: I64, counts: I64) -> None:
+        """Count *counts* packets at flat (slot, direction) indices *gi* (distinct)."""
+        cur = self.pkts_f[gi]
+        if self.pkts.dtype == np.uint32 and (cur > _U32_MAX - counts).any():
+            wide = np.zeros(self.pkts.shape, np.int64)  # zeroed: unused slots stay unmapped
+            wide[: self.hwm] = self.pkts[: self.hwm]
+            self.pkts = wide
+            self.pkts_f = wide.reshape(-1)
+            cur = self.pkts_f[gi]
+            log.info("flow packet counts widened to 64 bits (a flow passed 4 G packets)")
+        self.pkts_f[gi] = cur + counts
 
     def free_count(self) -> int:
         return self._free.shape[0] + (self.size - self.hwm)

@@ -1,10 +1,11 @@
-"""Each flow's two endpoints (``Endpoint`` objects) as a 4-byte id per (slot, direction).
+"""Each flow's two endpoints (``Endpoint`` objects) as a small id per (slot, direction).
 
 An object array of ``max_flows x 2`` pointers is filled with ``None`` when it is made, so it
 costs 16 bytes per flow the table *could* hold (32 MB at the default two million) before the
 first packet; and the endpoints are few (the identity map's pods and services, plus
-``EXTERNAL``). Ids into the distinct endpoints seen cost 8 bytes per flow actually held, in a
-zeroed (lazily mapped) column. Reading gives the objects back, as the object array did.
+``EXTERNAL``). Ids into the distinct endpoints seen cost 4 bytes per flow actually held, in a
+zeroed (lazily mapped) column; 8 once more than 65 535 endpoints are in use at a time. Reading
+gives the objects back, as the object array did.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ class EndpointColumn:
     """``ep[key]`` (any numpy index of an ``(n, 2)`` array): the endpoints there (None: none)."""
 
     def __init__(self, n: int) -> None:
-        self._ids = np.zeros((n, 2), np.int32)  # 0: no endpoint
+        self._ids: npt.NDArray[np.uint16] | npt.NDArray[np.int32]
+        self._ids = np.zeros((n, 2), np.uint16)  # 0: no endpoint
         # interned by object identity (cheap to hash); the list keeps each object alive, so
         # an id() is never reused for another endpoint while it is in the table
         self._objs: list[object] = [None]
@@ -40,8 +42,15 @@ class EndpointColumn:
         """The originator's and responder's endpoints of slots *s*."""
         if s.size == 0:
             return
-        self._ids[s, 0] = self._intern(orig)
-        self._ids[s, 1] = self._intern(resp)
+        orig_ids = self._intern(orig)
+        resp_ids = self._intern(resp)
+        if len(self._objs) > np.iinfo(self._ids.dtype).max:
+            # more endpoints in use than 16-bit ids name: zeroed, so unused slots stay unmapped
+            wide = np.zeros(self._ids.shape, np.int32)
+            wide[: self._high] = self._ids[: self._high]
+            self._ids = wide
+        self._ids[s, 0] = orig_ids
+        self._ids[s, 1] = resp_ids
         self._high = max(self._high, int(s.max()) + 1)
         if len(self._objs) >= self._compact_at:
             self._compact()
@@ -50,9 +59,9 @@ class EndpointColumn:
         """Slots *s* hold no flow any more."""
         self._ids[s] = 0
 
-    def _intern(self, objs: ObjArr) -> npt.NDArray[np.int32]:
+    def _intern(self, objs: ObjArr) -> npt.NDArray[np.int64]:
         id_of = self._id_of
-        out = np.empty(objs.shape[0], np.int32)
+        out = np.empty(objs.shape[0], np.int64)
         new = False
         for i, e in enumerate(objs.tolist()):
             k = id_of.get(id(e))

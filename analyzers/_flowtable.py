@@ -227,7 +227,7 @@ class FlowTable:
         # per-(flow, direction) sums
         gi = slot_sorted[gstart] * 2 + dir_sorted[gstart]  # flat (slot, direction) index
         counts = np.diff(np.append(gstart, n))
-        cols.pkts_f[gi] += counts
+        cols.add_packets(gi, counts)
         cols.l2_f[gi] += np.add.reduceat(batch.wirelens[rsorted], gstart)
         cols.ipb_f[gi] += np.add.reduceat(dec.ip_len[rsorted].astype(np.int64), gstart)
         l4len = dec.l4_len[rsorted].astype(np.int64)

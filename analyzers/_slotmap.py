@@ -19,6 +19,7 @@ I64 = npt.NDArray[np.int64]
 # bucket values: slot + 1, so a zeroed (lazily mapped) bucket array is all empty
 EMPTY = 0
 TOMB = -1
+_REBUILD_CHUNK = 1 << 15
 
 
 class SlotMap:
@@ -104,5 +105,8 @@ class SlotMap:
         self._vals = np.zeros(size, np.int32)
         self._live = 0
         self._tombs = 0
-        if slots.shape[0]:
-            self.insert(self._key_of[slots], slots)
+        # a chunk at a time: the probe's temporaries stay small beside the buckets (whole-table
+        # ones at a million keys are tens of MB the allocator keeps once freed)
+        for i in range(0, slots.shape[0], _REBUILD_CHUNK):
+            part = slots[i : i + _REBUILD_CHUNK]
+            self.insert(self._key_of[part], part)
