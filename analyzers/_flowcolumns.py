@@ -16,6 +16,8 @@ import numpy.typing as npt
 
 from analyzers._flowdns import DnsState
 from analyzers._flowendpoints import EndpointColumn
+from analyzers._flowids import FlowIds
+from analyzers._flowkey import canonical_hash
 from analyzers._tcpgaps import GapTrack
 
 log = logging.getLogger(__name__)
@@ -32,7 +34,6 @@ class FlowColumns:
     def __init__(self, n: int) -> None:
         self.size = n
         # np.zeros maps lazily: a column costs memory only for the slots ever used
-        self.hash = np.zeros(n, np.uint64)
         self.ahi = np.zeros(n, np.uint64)
         self.alo = np.zeros(n, np.uint64)
         self.bhi = np.zeros(n, np.uint64)
@@ -43,7 +44,7 @@ class FlowColumns:
         self.orig_a = np.zeros(n, np.bool_)
         self.ipver = np.zeros(n, np.uint8)
         self.proto = np.zeros(n, np.uint8)
-        self.fid = np.zeros(n, np.int64)
+        self.fid = FlowIds(n)
         self.first = np.zeros(n, np.int64)
         self.last = np.zeros(n, np.int64)
         # 32-bit packet counts until one would wrap (``add_packets``): 4 G packets of one
@@ -99,13 +100,11 @@ class FlowColumns:
         self.gaps: dict[int, GapTrack] = {}  # flows with a hole or an ACK past the data
         self.hwm = 0  # slots at and above were never used
         self._free = np.empty(0, np.int64)
-        self._next_fid = 0
 
     def set_keys(  # noqa: PLR0917 - the canonical key's parts, as FlowKeys.canonical gives them
-        self, s: I64, h: U64, a_hi: U64, a_lo: U64, b_hi: U64, b_lo: U64, ports: U64, meta: U64
+        self, s: I64, a_hi: U64, a_lo: U64, b_hi: U64, b_lo: U64, ports: U64, meta: U64
     ) -> None:
-        """Slots *s* hold the flows of hashes *h* and canonical keys (a, b, ports, meta)."""
-        self.hash[s] = h
+        """Slots *s* hold the flows of canonical keys (a, b, ports, meta)."""
         # the high halves are zero for IPv4 (mapped addresses fit the low half): written only
         # where not, so a table of IPv4 flows never maps their pages
         _zero(s, self.ahi, self.bhi)
@@ -117,6 +116,19 @@ class FlowColumns:
         self.blo[s] = b_lo
         self.ports[s] = ports
         self.meta[s] = meta
+
+    def key_hash(self, s: I64) -> U64:
+        """The 63-bit key hash of the flows at slots *s*, as ``flow_keys`` made it (shifted
+        down past the direction bit), recomputed: storing it would cost 8 bytes a flow."""
+        h = canonical_hash(
+            self.ahi[s],
+            self.alo[s],
+            self.bhi[s],
+            self.blo[s],
+            self.ports[s].astype(np.uint64),
+            self.meta[s],
+        )
+        return h >> np.uint64(1)
 
     def add_packets(self, gi: I64, counts: I64) -> None:
         """Count *counts* packets at flat (slot, direction) indices *gi* (distinct)."""
@@ -156,8 +168,7 @@ class FlowColumns:
 
     def new_ids(self, s: I64) -> None:
         """Number slots *s* as new flows (the sequence ``make_uids`` turns into uids)."""
-        self.fid[s] = np.arange(self._next_fid, self._next_fid + s.size)
-        self._next_fid += s.size
+        self.fid.number(s, self.active[: self.hwm])
 
     def reset_counters(self, s: I64) -> None:
         """Zero what a flow record reports, keeping the key, direction and TCP state machine."""

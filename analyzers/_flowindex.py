@@ -66,7 +66,7 @@ class FlowIndex:
 
     def __init__(self, cols: FlowColumns) -> None:
         self._cols = cols
-        self._map = SlotMap(cols.hash)
+        self._map = SlotMap(cols.key_hash)
         self._collide: dict[tuple[int, ...], int] = {}
         self._collide_slots: set[int] = set()
 
@@ -143,4 +143,4 @@ class FlowIndex:
                 for k, v in list(self._collide.items()):
                     if v == slot:
                         del self._collide[k]
-        self._map.delete(self._cols.hash[owners])
+        self._map.delete(self._cols.key_hash(owners))

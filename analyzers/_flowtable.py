@@ -388,7 +388,7 @@ class FlowTable:
         cols = self._cols
         r = first_pos[idx]
         a_hi_c, a_lo_c, b_hi_c, b_lo_c, ports, meta = keys.canonical(r)
-        cols.set_keys(s, uh[idx], a_hi_c, a_lo_c, b_hi_c, b_lo_c, ports, meta)
+        cols.set_keys(s, a_hi_c, a_lo_c, b_hi_c, b_lo_c, ports, meta)
         rows = keys.rows[r]
         proto = dec.proto[rows]
         flags = dec.tcp_flags[rows]

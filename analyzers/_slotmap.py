@@ -2,13 +2,15 @@
 
 A Python dict costs ~120 bytes and a bytecode round trip per flow; this costs 4 bytes per
 bucket (at most half full) and a handful of numpy passes per batch, whatever the number of flows.
-A bucket holds only its slot: the key is the slot's entry in the caller's hash column
-(``key_of``), which the caller keeps while the slot is in the map, so the keys are not stored
-twice. Linear probing; deleted buckets become tombstones, and the table is rebuilt when they pile
-up.
+A bucket holds only its slot: the caller gives a slot's key back (``key_of``, the flow table
+recomputes the hash from the flow's stored key) for as long as the slot is in the map, so no
+key is stored at all. Linear probing; deleted buckets become tombstones, and the table is rebuilt
+when they pile up.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 import numpy.typing as npt
@@ -23,14 +25,14 @@ _REBUILD_CHUNK = 1 << 15
 
 
 class SlotMap:
-    """``key -> slot``, ``key_of[slot]`` being the key; the buckets double whenever they would
-    pass half full.
+    """``key -> slot``, ``key_of(slots)`` giving the keys; the buckets double whenever they
+    would pass half full.
 
     Starting small keeps the buckets of a modest table in cache, and the memory proportional to
     the live keys rather than to the largest table ever allowed.
     """
 
-    def __init__(self, key_of: U64, initial: int = 1 << 16) -> None:
+    def __init__(self, key_of: Callable[[I64], U64], initial: int = 1 << 16) -> None:
         size = 1 << max(4, (initial - 1).bit_length())
         self._key_of = key_of
         self._mask = np.uint64(size - 1)
@@ -52,7 +54,7 @@ class SlotMap:
             v = self._vals[p]
             taken = v > 0
             hit = np.zeros(todo.size, np.bool_)
-            hit[taken] = self._key_of[v[taken] - 1] == keys[todo[taken]]
+            hit[taken] = self._key_of(v[taken].astype(np.int64) - 1) == keys[todo[taken]]
             found[todo[hit]] = True
             go_on = ~hit & (v != EMPTY)
             todo = todo[go_on]
@@ -65,7 +67,7 @@ class SlotMap:
         return np.where(found, self._vals[pos].astype(np.int64) - 1, -1)
 
     def insert(self, keys: U64, slots: I64) -> None:
-        """Add keys known to be absent and distinct, ``key_of[slots]`` already equal to them."""
+        """Add keys known to be absent and distinct, ``key_of(slots)`` already giving them."""
         if self._live + self._tombs + keys.shape[0] > self._vals.shape[0] // 2:
             self._rebuild(extra=keys.shape[0])
         pos = (keys & self._mask).astype(np.int64)
@@ -109,4 +111,4 @@ class SlotMap:
         # ones at a million keys are tens of MB the allocator keeps once freed)
         for i in range(0, slots.shape[0], _REBUILD_CHUNK):
             part = slots[i : i + _REBUILD_CHUNK]
-            self.insert(self._key_of[part], part)
+            self.insert(self._key_of(part), part)

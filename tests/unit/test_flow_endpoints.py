@@ -43,3 +43,15 @@ def test_endpoints_survive_compaction_of_churned_identities() -> None:
     assert col[slots, 0].tolist() == eps
     assert col[slots, 1].tolist() == eps[::-1]
     assert len(col._objs) < 5000  # the table did not keep every object seen
+
+
+def test_ids_widen_past_65535_endpoints_in_use() -> None:
+    """More distinct endpoints held at once than 16-bit ids name: every one still reads back."""
+    n = 70_000
+    col = EndpointColumn(n)
+    eps = [_pod(i) for i in range(n)]
+    slots = np.arange(n, dtype=np.int64)
+    col.set(slots, _objs(eps), _objs([EXTERNAL] * n))
+    got = col[slots, 0].tolist()
+    assert all(a is b for a, b in zip(got, eps, strict=True))
+    assert col[slots[-1], 1] is EXTERNAL

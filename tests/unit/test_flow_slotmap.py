@@ -14,7 +14,7 @@ def test_slotmap_matches_a_dict_under_inserts_deletes_and_rebuilds() -> None:
     """
     rng = np.random.default_rng(7)
     key_of = np.zeros(20_000, np.uint64)  # the caller's hash column, by slot
-    sm = SlotMap(key_of, 64)
+    sm = SlotMap(lambda s: key_of[s], 64)
     ref: dict[int, int] = {}
     next_slot = 0
     for _ in range(300):
