@@ -206,6 +206,8 @@ def _zero(s: I64, *cols: npt.NDArray[Any]) -> None:
     every flow, where reading a never-written page maps none.
     """
     for col in cols:
-        nz = np.count_nonzero(col[s].reshape(s.shape[0], -1), axis=1) > 0
-        if nz.any():
-            col[s[nz]] = 0
+        v = col[s]
+        if not v.any():  # the usual case for new flows: nothing to write
+            continue
+        nz = v != 0 if v.ndim == 1 else (v != 0).any(axis=1)
+        col[s[nz]] = 0

@@ -60,19 +60,22 @@ class EndpointColumn:
         self._ids[s] = 0
 
     def _intern(self, objs: ObjArr) -> npt.NDArray[np.int64]:
-        id_of = self._id_of
-        out = np.empty(objs.shape[0], np.int64)
+        # a batch's flows share a few endpoints: look up each distinct object once
+        addr = np.fromiter(map(id, objs.tolist()), np.int64, count=objs.shape[0])
+        uniq, first, back = np.unique(addr, return_index=True, return_inverse=True)
+        codes = np.empty(uniq.shape[0], np.int64)
         new = False
-        for i, e in enumerate(objs.tolist()):
-            k = id_of.get(id(e))
+        for j, (a, i) in enumerate(zip(uniq.tolist(), first.tolist(), strict=True)):
+            k = self._id_of.get(a)
             if k is None:
-                k = id_of[id(e)] = len(self._objs)
-                self._objs.append(e)
+                k = self._id_of[a] = len(self._objs)
+                self._objs.append(objs[i])
                 new = True
-            out[i] = k
+            codes[j] = k
         if new:
             self._table = np.empty(len(self._objs), dtype=object)
             self._table[:] = self._objs
+        out: npt.NDArray[np.int64] = codes[back.reshape(-1)]
         return out
 
     def _compact(self) -> None:
