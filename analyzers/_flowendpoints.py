@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from analyzers._lazyzeros import lazy_zeros
+
 ObjArr = npt.NDArray[np.object_]
 
 _COMPACT_MIN = 4096  # distinct endpoints before dropping the ones no flow refers to
@@ -25,7 +27,7 @@ class EndpointColumn:
 
     def __init__(self, n: int) -> None:
         self._ids: npt.NDArray[np.uint16] | npt.NDArray[np.int32]
-        self._ids = np.zeros((n, 2), np.uint16)  # 0: no endpoint
+        self._ids = lazy_zeros((n, 2), np.uint16)  # 0: no endpoint
         # interned by object identity (cheap to hash); the list keeps each object alive, so
         # an id() is never reused for another endpoint while it is in the table
         self._objs: list[object] = [None]
@@ -46,7 +48,7 @@ class EndpointColumn:
         resp_ids = self._intern(resp)
         if len(self._objs) > np.iinfo(self._ids.dtype).max:
             # more endpoints in use than 16-bit ids name: zeroed, so unused slots stay unmapped
-            wide = np.zeros(self._ids.shape, np.int32)
+            wide = lazy_zeros(self._ids.shape, np.int32)
             wide[: self._high] = self._ids[: self._high]
             self._ids = wide
         self._ids[s, 0] = orig_ids

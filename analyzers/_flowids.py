@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from analyzers._lazyzeros import lazy_zeros
+
 I64 = npt.NDArray[np.int64]
 
 _MOD = 1 << 32
@@ -25,7 +27,7 @@ class FlowIds:
     """``fid[key]`` (any numpy index): the flow numbers there, as int64."""
 
     def __init__(self, n: int) -> None:
-        self._low = np.zeros(n, np.uint32)
+        self._low = lazy_zeros(n, np.uint32)
         self._wide: I64 | None = None
         self._next = 0
         self._check_at = _CHECK_EVERY
@@ -49,6 +51,6 @@ class FlowIds:
             self._check_at = self._next + _CHECK_EVERY
             held = np.flatnonzero(live)
             if held.size and int((self._next - self[held]).max()) > _MAX_AGE:
-                wide = np.zeros(self._low.shape[0], np.int64)
+                wide = lazy_zeros(self._low.shape[0], np.int64)
                 wide[held] = self[held]
                 self._wide = wide
