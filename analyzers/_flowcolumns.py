@@ -34,26 +34,28 @@ class FlowColumns:
 
     def __init__(self, n: int) -> None:
         self.size = n
-        # zeroed and mapped as written: a column costs memory only for the slots ever used
-        self.ahi = lazy_zeros(n, np.uint64)
-        self.alo = lazy_zeros(n, np.uint64)
-        self.bhi = lazy_zeros(n, np.uint64)
-        self.blo = lazy_zeros(n, np.uint64)
-        self.ports = lazy_zeros(n, np.uint32)
-        self.meta = lazy_zeros(n, np.uint64)
+        # np.zeros maps lazily: a column costs memory only for the slots ever used (in numpy's
+        # huge pages: the per-packet gathers want them; the few columns only flow creation and
+        # the end touch are in small pages, see _lazyzeros)
+        self.ahi = np.zeros(n, np.uint64)
+        self.alo = np.zeros(n, np.uint64)
+        self.bhi = np.zeros(n, np.uint64)
+        self.blo = np.zeros(n, np.uint64)
+        self.ports = np.zeros(n, np.uint32)
+        self.meta = np.zeros(n, np.uint64)
         self.active = lazy_zeros(n, np.bool_)
-        self.orig_a = lazy_zeros(n, np.bool_)
+        self.orig_a = np.zeros(n, np.bool_)
         self.ipver = lazy_zeros(n, np.uint8)
-        self.proto = lazy_zeros(n, np.uint8)
+        self.proto = np.zeros(n, np.uint8)
         self.fid = FlowIds(n)
-        self.first = lazy_zeros(n, np.int64)
-        self.last = lazy_zeros(n, np.int64)
+        self.first = np.zeros(n, np.int64)
+        self.last = np.zeros(n, np.int64)
         # 32-bit packet counts until one would wrap (``add_packets``): 4 G packets of one
         # direction between two records, i.e. 2.4 Mpps for the default active timeout
-        self.pkts: npt.NDArray[np.uint32] | I64 = lazy_zeros((n, 2), np.uint32)
-        self.l2 = lazy_zeros((n, 2), np.int64)
-        self.ipb = lazy_zeros((n, 2), np.int64)
-        self.pay = lazy_zeros((n, 2), np.int64)
+        self.pkts: npt.NDArray[np.uint32] | I64 = np.zeros((n, 2), np.uint32)
+        self.l2 = np.zeros((n, 2), np.int64)
+        self.ipb = np.zeros((n, 2), np.int64)
+        self.pay = np.zeros((n, 2), np.int64)
         self.pkts_f: npt.NDArray[np.uint32] | I64 = self.pkts.reshape(-1)
         self.l2_f = self.l2.reshape(-1)
         self.ipb_f = self.ipb.reshape(-1)
@@ -61,40 +63,40 @@ class FlowColumns:
         # TCP, Zeek's endpoint state machine (``_tcpstate``): plain numeric columns, per
         # (slot, direction) where the state belongs to an endpoint, so a compiled per-packet
         # loop can use them as they are
-        self.tcp_state = lazy_zeros((n, 2), np.uint8)  # TCP_ENDPOINT_* now
-        self.tcp_prev_state = lazy_zeros((n, 2), np.uint8)  # the state before its last change
-        self.hist_seen = lazy_zeros((n, 2), np.uint8)  # H_* bits: history letters logged once
+        self.tcp_state = np.zeros((n, 2), np.uint8)  # TCP_ENDPOINT_* now
+        self.tcp_prev_state = np.zeros((n, 2), np.uint8)  # the state before its last change
+        self.hist_seen = np.zeros((n, 2), np.uint8)  # H_* bits: history letters logged once
         # the last SYN, FIN and RST per endpoint as the sequence number just past it
         # (``(seq + 1) mod 2**32``, FIN: ``+ len``; 0: none): a repeated letter needs a new one
-        self.syn_mark = lazy_zeros((n, 2), np.uint32)
-        self.fin_mark = lazy_zeros((n, 2), np.uint32)
-        self.rst_mark = lazy_zeros((n, 2), np.uint32)
-        self.zero_win = lazy_zeros((n, 2), np.uint32)  # zero-window segments, Zeek's way
-        self.rst_count = lazy_zeros((n, 2), np.uint32)  # RST segments sent
+        self.syn_mark = np.zeros((n, 2), np.uint32)
+        self.fin_mark = np.zeros((n, 2), np.uint32)
+        self.rst_mark = np.zeros((n, 2), np.uint32)
+        self.zero_win = np.zeros((n, 2), np.uint32)  # zero-window segments, Zeek's way
+        self.rst_count = np.zeros((n, 2), np.uint32)  # RST segments sent
         # handshake as seen at the mirror, ns + 1 (0: not seen; zeroed pages cost nothing):
         # the originator's first SYN, the responder's first SYN-ACK, the originator's first ACK
-        self.syn_ts = lazy_zeros(n, np.int64)
-        self.synack_ts = lazy_zeros(n, np.int64)
-        self.ack_ts = lazy_zeros(n, np.int64)
+        self.syn_ts = np.zeros(n, np.int64)
+        self.synack_ts = np.zeros(n, np.int64)
+        self.ack_ts = np.zeros(n, np.int64)
         # Zeek's did_close per endpoint (its first FIN or RST), and when the close completed
         # (ns, 0: not yet): the flow ends the close delay after it
-        self.did_close = lazy_zeros((n, 2), np.uint8)
-        self.close_ts = lazy_zeros(n, np.int64)
+        self.did_close = np.zeros((n, 2), np.uint8)
+        self.close_ts = np.zeros(n, np.int64)
         self.tcp_state_f = self.tcp_state.reshape(-1)
         self.hist_seen_f = self.hist_seen.reshape(-1)
-        self.hist_bytes = lazy_zeros((n, HIST_WIDTH), np.uint8)  # the compiled view
+        self.hist_bytes = np.zeros((n, HIST_WIDTH), np.uint8)  # the compiled view
         self.hist = self.hist_bytes.view(f"S{HIST_WIDTH}").reshape(n)
-        self.retx = lazy_zeros((n, 2), np.uint32)
+        self.retx = np.zeros((n, 2), np.uint32)
         self.retx_f = self.retx.reshape(-1)
-        self.seq_ok = lazy_zeros((n, 2), np.bool_)
+        self.seq_ok = np.zeros((n, 2), np.bool_)
         self.seq_ok_f = self.seq_ok.reshape(-1)
-        self.seq_max = lazy_zeros((n, 2), np.int64)  # unwrapped end of sequence space seen
+        self.seq_max = np.zeros((n, 2), np.int64)  # unwrapped end of sequence space seen
         self.seq_max_f = self.seq_max.reshape(-1)
-        self.seq_start = lazy_zeros((n, 2), np.uint32)  # first sequence number (same space)
+        self.seq_start = np.zeros((n, 2), np.uint32)  # first sequence number (same space)
         self.seq_start_f = self.seq_start.reshape(-1)
         # Zeek's content gaps per direction (``_tcpgaps``): bytes missed and gaps reported
-        self.missed = lazy_zeros((n, 2), np.int64)
-        self.gap_count = lazy_zeros((n, 2), np.uint32)
+        self.missed = np.zeros((n, 2), np.int64)
+        self.gap_count = np.zeros((n, 2), np.uint32)
         self.ep = EndpointColumn(n)
         self.hist_long: dict[int, str] = {}
         self.dns: dict[int, DnsState] = {}
@@ -135,7 +137,7 @@ class FlowColumns:
         """Count *counts* packets at flat (slot, direction) indices *gi* (distinct)."""
         cur = self.pkts_f[gi]
         if self.pkts.dtype == np.uint32 and (cur > _U32_MAX - counts).any():
-            wide = lazy_zeros(self.pkts.shape, np.int64)  # unused slots stay unmapped
+            wide = np.zeros(self.pkts.shape, np.int64)  # unused slots stay unmapped
             wide[: self.hwm] = self.pkts[: self.hwm]
             self.pkts = wide
             self.pkts_f = wide.reshape(-1)
