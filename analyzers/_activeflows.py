@@ -87,7 +87,7 @@ def active_flows(c: FlowColumns, lock: threading.Lock) -> ActiveFlows:
         hwm = c.hwm
         active = c.active[:hwm].copy()
         proto = c.proto[:hwm].copy()
-        pkts = c.pkts[:hwm].copy()
+        pkts = c.pkts[:hwm].astype(np.int64)  # 32-bit in the table
         l2 = c.l2[:hwm].copy()
         ipb = c.ipb[:hwm].copy()
         first = c.first[:hwm].copy()

@@ -8,14 +8,25 @@ cheap kind. The rare per-flow extras (long histories, DNS state) live in side di
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 
 from analyzers._flowdns import DnsState
+from analyzers._flowendpoints import EndpointColumn
+from analyzers._flowids import FlowIds
+from analyzers._flowkey import canonical_hash
+from analyzers._lazyzeros import lazy_zeros
 from analyzers._tcpgaps import GapTrack
 
+log = logging.getLogger(__name__)
+
 I64 = npt.NDArray[np.int64]
-HIST_WIDTH = 16  # longer histories (rare: repeated letters) live in ``hist_long``
+U64 = npt.NDArray[np.uint64]
+_U32_MAX = 0xFFFF_FFFF
+HIST_WIDTH = 12  # longer histories (rare: repeated letters) live in ``hist_long``
 
 
 class FlowColumns:
@@ -23,26 +34,29 @@ class FlowColumns:
 
     def __init__(self, n: int) -> None:
         self.size = n
-        # np.zeros maps lazily: a column costs memory only for the slots ever used
-        self.hash = np.zeros(n, np.uint64)
+        # np.zeros maps lazily: a column costs memory only for the slots ever used (in numpy's
+        # huge pages: the per-packet gathers want them; the few columns only flow creation and
+        # the end touch are in small pages, see _lazyzeros)
         self.ahi = np.zeros(n, np.uint64)
         self.alo = np.zeros(n, np.uint64)
         self.bhi = np.zeros(n, np.uint64)
         self.blo = np.zeros(n, np.uint64)
         self.ports = np.zeros(n, np.uint32)
         self.meta = np.zeros(n, np.uint64)
-        self.active = np.zeros(n, np.bool_)
+        self.active = lazy_zeros(n, np.bool_)
         self.orig_a = np.zeros(n, np.bool_)
-        self.ipver = np.zeros(n, np.uint8)
+        self.ipver = lazy_zeros(n, np.uint8)
         self.proto = np.zeros(n, np.uint8)
-        self.fid = np.zeros(n, np.int64)
+        self.fid = FlowIds(n)
         self.first = np.zeros(n, np.int64)
         self.last = np.zeros(n, np.int64)
-        self.pkts = np.zeros((n, 2), np.int64)
+        # 32-bit packet counts until one would wrap (``add_packets``): 4 G packets of one
+        # direction between two records, i.e. 2.4 Mpps for the default active timeout
+        self.pkts: npt.NDArray[np.uint32] | I64 = np.zeros((n, 2), np.uint32)
         self.l2 = np.zeros((n, 2), np.int64)
         self.ipb = np.zeros((n, 2), np.int64)
         self.pay = np.zeros((n, 2), np.int64)
-        self.pkts_f = self.pkts.reshape(-1)
+        self.pkts_f: npt.NDArray[np.uint32] | I64 = self.pkts.reshape(-1)
         self.l2_f = self.l2.reshape(-1)
         self.ipb_f = self.ipb.reshape(-1)
         self.pay_f = self.pay.reshape(-1)
@@ -70,8 +84,8 @@ class FlowColumns:
         self.close_ts = np.zeros(n, np.int64)
         self.tcp_state_f = self.tcp_state.reshape(-1)
         self.hist_seen_f = self.hist_seen.reshape(-1)
-        self.hist = np.zeros(n, f"S{HIST_WIDTH}")
-        self.hist_bytes = self.hist.view(np.uint8).reshape(n, HIST_WIDTH)  # the compiled view
+        self.hist_bytes = np.zeros((n, HIST_WIDTH), np.uint8)  # the compiled view
+        self.hist = self.hist_bytes.view(f"S{HIST_WIDTH}").reshape(n)
         self.retx = np.zeros((n, 2), np.uint32)
         self.retx_f = self.retx.reshape(-1)
         self.seq_ok = np.zeros((n, 2), np.bool_)
@@ -83,13 +97,53 @@ class FlowColumns:
         # Zeek's content gaps per direction (``_tcpgaps``): bytes missed and gaps reported
         self.missed = np.zeros((n, 2), np.int64)
         self.gap_count = np.zeros((n, 2), np.uint32)
-        self.ep = np.empty((n, 2), dtype=object)
+        self.ep = EndpointColumn(n)
         self.hist_long: dict[int, str] = {}
         self.dns: dict[int, DnsState] = {}
         self.gaps: dict[int, GapTrack] = {}  # flows with a hole or an ACK past the data
         self.hwm = 0  # slots at and above were never used
         self._free = np.empty(0, np.int64)
-        self._next_fid = 0
+
+    def set_keys(  # noqa: PLR0917 - the canonical key's parts, as FlowKeys.canonical gives them
+        self, s: I64, a_hi: U64, a_lo: U64, b_hi: U64, b_lo: U64, ports: U64, meta: U64
+    ) -> None:
+        """Slots *s* hold the flows of canonical keys (a, b, ports, meta)."""
+        # the high halves are zero for IPv4 (mapped addresses fit the low half): written only
+        # where not, so a table of IPv4 flows never maps their pages
+        _zero(s, self.ahi, self.bhi)
+        v6 = (a_hi | b_hi) != 0
+        if v6.any():
+            self.ahi[s[v6]] = a_hi[v6]
+            self.bhi[s[v6]] = b_hi[v6]
+        self.alo[s] = a_lo
+        self.blo[s] = b_lo
+        self.ports[s] = ports
+        self.meta[s] = meta
+
+    def key_hash(self, s: I64) -> U64:
+        """The 63-bit key hash of the flows at slots *s*, as ``flow_keys`` made it (shifted
+        down past the direction bit), recomputed: storing it would cost 8 bytes a flow."""
+        h = canonical_hash(
+            self.ahi[s],
+            self.alo[s],
+            self.bhi[s],
+            self.blo[s],
+            self.ports[s].astype(np.uint64),
+            self.meta[s],
+        )
+        return h >> np.uint64(1)
+
+    def add_packets(self, gi: I64, counts: I64) -> None:
+        """Count *counts* packets at flat (slot, direction) indices *gi* (distinct)."""
+        cur = self.pkts_f[gi]
+        if self.pkts.dtype == np.uint32 and (cur > _U32_MAX - counts).any():
+            wide = np.zeros(self.pkts.shape, np.int64)  # unused slots stay unmapped
+            wide[: self.hwm] = self.pkts[: self.hwm]
+            self.pkts = wide
+            self.pkts_f = wide.reshape(-1)
+            cur = self.pkts_f[gi]
+            log.info("flow packet counts widened to 64 bits (a flow passed 4 G packets)")
+        self.pkts_f[gi] = cur + counts
 
     def free_count(self) -> int:
         return self._free.shape[0] + (self.size - self.hwm)
@@ -112,46 +166,25 @@ class FlowColumns:
         self.active[s] = False
         self.forget(s)
         self.forget_gaps(s)
-        self.ep[s] = None
+        self.ep.clear(s)
         self._free = np.concatenate([self._free, s])
 
     def new_ids(self, s: I64) -> None:
         """Number slots *s* as new flows (the sequence ``make_uids`` turns into uids)."""
-        self.fid[s] = np.arange(self._next_fid, self._next_fid + s.size)
-        self._next_fid += s.size
+        self.fid.number(s, self.active[: self.hwm])
 
     def reset_counters(self, s: I64) -> None:
         """Zero what a flow record reports, keeping the key, direction and TCP state machine."""
-        self.first[s] = 0
-        self.last[s] = 0
-        self.pkts[s] = 0
-        self.l2[s] = 0
-        self.ipb[s] = 0
-        self.pay[s] = 0
-        self.hist[s] = b""
-        self.retx[s] = 0
-        self.missed[s] = 0
-        self.gap_count[s] = 0
-        self.hist_seen[s] = 0
-        self.zero_win[s] = 0
-        self.rst_count[s] = 0
-        self.syn_ts[s] = 0
-        self.synack_ts[s] = 0
-        self.ack_ts[s] = 0
+        _zero(s, self.first, self.last, self.pkts, self.l2, self.ipb, self.pay, self.hist_bytes)
+        _zero(s, self.retx, self.missed, self.gap_count, self.hist_seen, self.zero_win)
+        _zero(s, self.rst_count, self.syn_ts, self.synack_ts, self.ack_ts)
         self.forget(s)
 
     def reset_tcp(self, s: I64) -> None:
         """Back to the TCP state of a flow nothing was seen of (new flows)."""
-        self.tcp_state[s] = 0
-        self.tcp_prev_state[s] = 0
-        self.syn_mark[s] = 0
-        self.fin_mark[s] = 0
-        self.rst_mark[s] = 0
-        self.did_close[s] = 0
-        self.close_ts[s] = 0
-        self.seq_ok[s] = False
-        self.seq_max[s] = 0
-        self.seq_start[s] = 0
+        _zero(s, self.tcp_state, self.tcp_prev_state, self.syn_mark, self.fin_mark)
+        _zero(s, self.rst_mark, self.did_close, self.close_ts, self.seq_ok, self.seq_max)
+        _zero(s, self.seq_start)
         self.forget_gaps(s)
 
     def forget(self, s: I64) -> None:
@@ -166,3 +199,18 @@ class FlowColumns:
         if self.gaps:
             for slot in s.tolist():
                 self.gaps.pop(slot, None)
+
+
+def _zero(s: I64, *cols: npt.NDArray[Any]) -> None:
+    """Zero the rows *s* of each of *cols* that are not zero already.
+
+    Most of a flow's columns stay zero for its whole life (retransmissions, gaps, RSTs, zero
+    windows, the close): writing zeros over zeros would map a page of every such column for
+    every flow, where reading a never-written page maps none.
+    """
+    for col in cols:
+        v = col[s]
+        if not v.any():  # the usual case for new flows: nothing to write
+            continue
+        nz = v != 0 if v.ndim == 1 else (v != 0).any(axis=1)
+        col[s[nz]] = 0

@@ -66,7 +66,7 @@ class FlowIndex:
 
     def __init__(self, cols: FlowColumns) -> None:
         self._cols = cols
-        self._map = SlotMap()
+        self._map = SlotMap(cols.key_hash)
         self._collide: dict[tuple[int, ...], int] = {}
         self._collide_slots: set[int] = set()
 
@@ -75,7 +75,7 @@ class FlowIndex:
     ) -> tuple[I64, I64, npt.NDArray[np.bool_]]:
         """Slot of each unique flow of the batch (-1: new), the new flows in arrival order, and
         which of those clash (their hash belongs to another flow)."""
-        slots = self._map.get(uh + np.uint64(1))
+        slots = self._map.get(uh)
         found = slots >= 0
         old = np.flatnonzero(found)
         none = np.empty(0, np.int64)
@@ -130,7 +130,7 @@ class FlowIndex:
                 self._collide[full_key(keys, int(rows[j]))] = slot
                 self._collide_slots.add(slot)
         own = ~clash
-        self._map.insert(hashes[own] + np.uint64(1), s[own])
+        self._map.insert(hashes[own], s[own])
 
     def remove(self, s: I64) -> None:
         """Forget the flows at slots *s* (their key columns still hold them)."""
@@ -143,4 +143,4 @@ class FlowIndex:
                 for k, v in list(self._collide.items()):
                     if v == slot:
                         del self._collide[k]
-        self._map.delete(self._cols.hash[owners] + np.uint64(1))
+        self._map.delete(self._cols.key_hash(owners))

@@ -102,6 +102,38 @@ def _spread(x: U64) -> U64:
     return x
 
 
+def canonical_hash(  # noqa: PLR0917 - the parts of a canonical key, as ``canonical`` gives them
+    a_hi: U64, a_lo: U64, b_hi: U64, b_lo: U64, ports: U64, meta: U64
+) -> U64:
+    """``hash63`` of flows from their canonical keys: ``flow_keys``'s formula, from the stored key.
+
+    The flow table keeps keys, not hashes; its slot map asks for the hashes of the slots it
+    probes.
+    """
+    proto = meta & np.uint64(0xFF)
+    icmp = (proto == PROTO_ICMP) | (proto == PROTO_ICMP6)
+    a_p = ports >> np.uint64(16)
+    b_p = ports & np.uint64(0xFFFF)
+    if icmp.any():
+        a_p = np.where(icmp, 0, a_p).astype(np.uint64)
+        b_p = np.where(icmp, 0, b_p).astype(np.uint64)
+    h = _spread(_endpoint(a_hi, a_lo, a_p))
+    h += _spread(_endpoint(b_hi, b_lo, b_p))
+    h ^= meta * _M4
+    if icmp.any():
+        h ^= np.where(icmp, ports, 0).astype(np.uint64) * _M2
+    h = _mix(h)
+    h &= ~np.uint64(1)
+    return h
+
+
+def _endpoint(hi: U64, lo: U64, port: U64) -> U64:
+    # flow_keys's endpoint word (its IPv4 shortcut leaves out terms that are zero there)
+    e = ((lo << np.uint64(16)) | port) * _M1
+    e ^= (hi * _M2) ^ ((lo >> np.uint64(48)) * _M3)
+    return e
+
+
 def flow_keys(dec: DecodedBatch, rows: I64) -> FlowKeys:
     """Key material of ``rows`` (IP rows only: the caller filters on ``status``)."""
     if rows.shape[0] == dec.status.shape[0]:

@@ -229,7 +229,7 @@ class FlowTable:
         # per-(flow, direction) sums
         gi = slot_sorted[gstart] * 2 + dir_sorted[gstart]  # flat (slot, direction) index
         counts = np.diff(np.append(gstart, n))
-        cols.pkts_f[gi] += counts
+        cols.add_packets(gi, counts)
         cols.l2_f[gi] += np.add.reduceat(batch.wirelens[rsorted], gstart)
         cols.ipb_f[gi] += np.add.reduceat(dec.ip_len[rsorted].astype(np.int64), gstart)
         l4len = dec.l4_len[rsorted].astype(np.int64)
@@ -390,13 +390,7 @@ class FlowTable:
         cols = self._cols
         r = first_pos[idx]
         a_hi_c, a_lo_c, b_hi_c, b_lo_c, ports, meta = keys.canonical(r)
-        cols.hash[s] = uh[idx]
-        cols.ahi[s] = a_hi_c
-        cols.alo[s] = a_lo_c
-        cols.bhi[s] = b_hi_c
-        cols.blo[s] = b_lo_c
-        cols.ports[s] = ports
-        cols.meta[s] = meta
+        cols.set_keys(s, a_hi_c, a_lo_c, b_hi_c, b_lo_c, ports, meta)
         rows = keys.rows[r]
         proto = dec.proto[rows]
         flags = dec.tcp_flags[rows]
@@ -420,8 +414,7 @@ class FlowTable:
         eb = np.empty(s.size, dtype=object)
         ea[:] = [lookup(k) for k in address_keys(a_hi_c, a_lo_c)]
         eb[:] = [lookup(k) for k in address_keys(b_hi_c, b_lo_c)]
-        cols.ep[s, 0] = np.where(orig_a, ea, eb)
-        cols.ep[s, 1] = np.where(orig_a, eb, ea)
+        cols.ep.set(s, np.where(orig_a, ea, eb), np.where(orig_a, eb, ea))
         self._tunnels.remember(s, dec, rows)
         self._index.add(keys, uh[idx], r, s, clash)
         self._collisions += int(np.count_nonzero(clash))

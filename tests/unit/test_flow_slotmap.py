@@ -8,9 +8,13 @@ from analyzers._slotmap import SlotMap
 
 
 def test_slotmap_matches_a_dict_under_inserts_deletes_and_rebuilds() -> None:
-    """Random inserts and deletes (with colliding buckets and tombstones) agree with a dict."""
+    """Random inserts and deletes (with colliding buckets and tombstones) agree with a dict.
+
+    The keys live in the caller's column by slot, as the flow table's hashes do.
+    """
     rng = np.random.default_rng(7)
-    sm = SlotMap(64)
+    key_of = np.zeros(20_000, np.uint64)  # the caller's hash column, by slot
+    sm = SlotMap(lambda s: key_of[s], 64)
     ref: dict[int, int] = {}
     next_slot = 0
     for _ in range(300):
@@ -19,6 +23,7 @@ def test_slotmap_matches_a_dict_under_inserts_deletes_and_rebuilds() -> None:
         new = np.array([k for k in cand.tolist() if k not in ref], dtype=np.uint64)
         slots = np.arange(next_slot, next_slot + new.size, dtype=np.int64)
         next_slot += new.size
+        key_of[slots] = new
         sm.insert(new, slots)
         ref.update(zip(new.tolist(), slots.tolist(), strict=True))
         if ref and rng.random() < 0.6:

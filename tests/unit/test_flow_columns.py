@@ -1,0 +1,40 @@
+"""FlowColumns: narrow per-flow columns that widen instead of wrapping, resets of reused slots."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from analyzers._flowcolumns import FlowColumns
+
+
+def test_packet_counts_widen_to_64_bits_instead_of_wrapping() -> None:
+    """A count that would pass 2**32 - 1 widens the column; every count so far is kept."""
+    cols = FlowColumns(8)
+    s = cols.take(3)
+    gi = s * 2  # the originator direction of each
+    cols.add_packets(gi, np.array([0xFFFF_FFF0, 5, 7], np.int64))
+    assert cols.pkts.dtype == np.uint32
+    cols.add_packets(gi, np.array([0x20, 1, 1], np.int64))
+    assert cols.pkts.dtype == np.int64
+    assert cols.pkts[s, 0].tolist() == [0xFFFF_FFF0 + 0x20, 6, 8]
+    assert cols.pkts_f[int(gi[0])] == 0x1_0000_0010  # the flat view follows the new column
+
+
+def test_a_reused_slot_starts_from_zero() -> None:
+    """Counters and TCP state a flow left in its slot are zeroed for the next flow there."""
+    cols = FlowColumns(4)
+    s = cols.take(2)
+    cols.add_packets(s * 2 + 1, np.array([3, 4], np.int64))
+    cols.missed[s[1], 0] = 1000
+    cols.close_ts[s[0]] = 17
+    cols.ahi[s[1]] = 1
+    cols.release(s)
+    again = cols.take(2)
+    assert sorted(again.tolist()) == sorted(s.tolist())
+    cols.reset_counters(again)
+    cols.reset_tcp(again)
+    cols.set_keys(again, *(np.zeros(2, np.uint64) for _ in range(6)))
+    assert not cols.pkts[again].any()
+    assert not cols.missed[again].any()
+    assert not cols.close_ts[again].any()
+    assert not cols.ahi[again].any()
