@@ -40,6 +40,7 @@ import numpy as np
 from analyzers import DecodedBatch
 from capture import FrameBatch, pcap_file_header, pcap_records
 from exporters._errors import PcapStoreError
+from exporters._pcapcache import PageCacheShedder
 from exporters._pcapfiles import SIDECAR_SUFFIX, file_name, scan
 from exporters._pcapindex import FileIndex, IndexBuilder, rebuild_index, write_sidecar
 from exporters._pcapqueue import WriterQueue
@@ -97,6 +98,7 @@ class PcapStore:
         self._free = free_bytes
         self._lock = threading.Lock()
         self._fd: int | None = None
+        self._shedder = PageCacheShedder(-1)
         self._path = Path()
         self._builder = IndexBuilder()
         self._linktype = 0
@@ -281,6 +283,7 @@ class PcapStore:
             with self._unlocked():
                 while view:
                     view = view[os.write(fd, view) :]
+                self._shedder.written(self._size + len(payload))
         except OSError as e:
             # What part of the payload did get written stays: cutting the file back could
             # SIGBUS a reader that has it mapped, and every reader stops at a partial record.
@@ -333,6 +336,7 @@ class PcapStore:
             self._set_full("no free file name", now)
             return False
         self._fd, self._path, self._linktype = fd, path, linktype
+        self._shedder = PageCacheShedder(fd)
         self._size = self._records = 0
         self._builder = IndexBuilder()
         self._opened_at = now
