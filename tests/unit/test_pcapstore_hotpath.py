@@ -12,7 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from analyzers import decode
 from capture import FrameBatch, open_capture_file, pcap_file_header, pcap_records
+from exporters import PcapStore, StoreConfig
 from exporters._pcapcache import PageCacheShedder
 from exporters._pcapindex import address_key, unique_pairs
 from exporters._pcapmacs import MacTable
@@ -124,3 +126,25 @@ def test_advice_the_file_refuses_is_ignored() -> None:
     finally:
         os.close(r)
         os.close(w)
+
+
+def test_a_batch_over_a_reusable_buffer_is_stored_as_it_was_when_written(tmp_path: Path) -> None:
+    """A batch whose buffer its source may overwrite (here a bytearray, overwritten right after
+    ``write``) is copied before ``write`` returns: the file holds the frames as they were."""
+    frames = [tcp4(A, B), tcp4(B, A)]
+    buffer = bytearray(b"".join(frames))
+    fb = FrameBatch(
+        data=np.frombuffer(buffer, np.uint8),
+        offsets=np.array([0, len(frames[0])], np.int64),
+        caplens=np.array([len(f) for f in frames], np.int64),
+        wirelens=np.array([len(f) for f in frames], np.int64),
+        ts_ns=np.array([T0, T0 + 1], np.int64),
+    )
+    store = PcapStore(StoreConfig(directory=tmp_path, node="node1", min_free_bytes=0))
+    store.write(fb, decode(fb))
+    buffer[:] = bytes(len(buffer))
+    store.close()
+    (path,) = tmp_path.glob("*.pcap")
+    with open_capture_file(path) as source:
+        back = [b for b in source.batches() if len(b)]
+    assert [back[0].frame(i) for i in range(2)] == frames
