@@ -1,4 +1,5 @@
-"""Live capture: a veth pair blasted by trafgen, received by our service and by tcpdump in turn.
+"""Live capture: a veth pair blasted by trafgen, received by our service and by tcpdump in turn
+(each without and with writing every frame to disk).
 
 Two fresh network namespaces (unique names, always deleted) hold the two ends of a veth pair.
 trafgen (netsniff-ng, TX_RING, one process pinned to CPU 0) sends static UDP frames of 64 or 512
@@ -297,6 +298,24 @@ class _Tcpdump(_Receiver):
         )
 
 
+class _TcpdumpStore(_Tcpdump):
+    """tcpdump writing every frame to disk (``-w``), in eight rotating 64 MB files (``-C 64 -W
+    8``, the quota the store gets): the fair peer for the capture rate with the store on."""
+
+    name = "tcpdump -w"
+
+    def __init__(self, link: Link, directory: Path) -> None:
+        super().__init__(link)
+        self.directory = directory
+
+    def argv(self) -> list[str]:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        out = str(self.directory / "tcpdump.pcap")
+        # -Z root: tcpdump otherwise drops to its own user and cannot open the next file here
+        rotation = ["-C", "64", "-W", "8", "-Z", "root"]
+        return ["tcpdump", "-n", "-i", self.link.rx_if, "-w", out, *rotation]
+
+
 class _Ours(_Receiver):
     name = "mirrorscope"
 
@@ -552,6 +571,10 @@ def _store_ratio(size: int, rates: dict[str, float]) -> list[Figure]:
     on, off = rates.get(_CliStore.name), rates.get(_Cli.name)
     if on is None or off is None or off == 0:
         return []
+    peer = ""
+    dump_on, dump_off = rates.get(_TcpdumpStore.name), rates.get(_Tcpdump.name)
+    if dump_on is not None and dump_off:
+        peer = f"; tcpdump -w {dump_on:,.0f}, without {dump_off:,.0f} ({dump_on / dump_off:.2f}x)"
     return [
         Figure.value_of(
             SECTION,
@@ -560,13 +583,14 @@ def _store_ratio(size: int, rates: dict[str, float]) -> list[Figure]:
             "x",
             target=">= 0.5",
             ok=on / off >= 0.5,
-            note=f"{on:,.0f} frames/s captured with --pcap-dir, {off:,.0f} without",
+            note=f"{on:,.0f} frames/s captured with --pcap-dir, {off:,.0f} without{peer}",
         )
     ]
 
 
 def measure(seconds: float, *, quick: bool) -> list[Figure]:
-    """Max-rate runs at 64 and 512 bytes for both receivers, then ours at a paced 100 k pps."""
+    """Max-rate runs at 64 and 512 bytes for ours (store off and on) and tcpdump (to
+    /dev/null and to files), then ours and tcpdump at a paced 100 k pps."""
     del quick  # the caller already shortened ``seconds``
     if os.geteuid() != 0:
         return [Figure.missing(SECTION, "live", "not available: needs root (netns, veth)")]
@@ -596,6 +620,7 @@ def measure(seconds: float, *, quick: bool) -> list[Figure]:
             receivers: list[_Receiver] = [ours(link), _Tcpdump(link)]
             if ours is _Cli:
                 receivers.insert(1, _CliStore(link, Path(tmp) / f"pcap{size}"))
+                receivers.append(_TcpdumpStore(link, Path(tmp) / f"tcpdump{size}"))
             rates: dict[str, float] = {}
             for receiver in receivers:
                 run = _run(link, receiver, confs[size], seconds, None)
@@ -604,6 +629,8 @@ def measure(seconds: float, *, quick: bool) -> list[Figure]:
                 if not isinstance(run.rx, str) and run.seconds:
                     rates[receiver.name] = run.rx.captured / run.seconds
             figs += _store_ratio(size, rates)
+            for d in ("pcap", "tcpdump"):  # gigabytes of frames: not kept past their runs
+                shutil.rmtree(Path(tmp) / f"{d}{size}", ignore_errors=True)
         for receiver in (ours(link), _Tcpdump(link)):
             run = _run(link, receiver, confs[64], seconds, _PACED_PPS)
             label = f"{receiver.name} 64 B at {_PACED_PPS // 1000} k pps"

@@ -4,7 +4,7 @@ A pod's ARP and neighbour-discovery frames carry no pod address in their IP colu
 download finds them by the pod's MAC. OVSDB does not hold it (Kube-OVN keeps it in OVN's
 northbound database, which a node does not read), but every IP frame a pod sends names it: the
 Ethernet source of a frame whose IP source is the pod's address. Per batch only the distinct
-sources are looked at (``np.unique``), so learning costs a few microseconds a batch.
+sources are looked at (``unique_pairs``), so learning costs a few microseconds a batch.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ import numpy as np
 
 from analyzers import DecodedBatch
 from capture import LINKTYPE_ETHERNET, FrameBatch
+from exporters._pcapindex import unique_pairs
 
 __all__ = ["MacTable"]
 
-_PAIR = np.dtype([("hi", "<u8"), ("lo", "<u8")])
 _WEIGHTS = (np.uint64(1) << (np.arange(5, -1, -1, dtype=np.uint64) * np.uint64(8))).astype(
     np.uint64
 )
@@ -41,13 +41,11 @@ class MacTable:
         rows = np.flatnonzero((decoded.ipver != 0) & (decoded.tun_type == 0))
         if rows.size == 0:
             return
-        pairs = np.empty(rows.size, _PAIR)
-        pairs["hi"], pairs["lo"] = decoded.src_hi[rows], decoded.src_lo[rows]
-        uniq, first, counts = np.unique(pairs, return_index=True, return_counts=True)
+        hi, lo, first, counts = unique_pairs(decoded.src_hi[rows], decoded.src_lo[rows])
         picked = rows[first]
         head = batch.data[batch.offsets[picked][:, None] + _SRC_MAC].astype(np.uint64)
         macs = (head @ _WEIGHTS).tolist()
-        keys = (uniq["hi"].astype(object) * (1 << 64) + uniq["lo"].astype(object)).tolist()
+        keys = [(h << 64) | low for h, low in zip(hi.tolist(), lo.tolist(), strict=True)]
         with self._lock:
             for key, mac, n in zip(keys, macs, counts.tolist(), strict=True):
                 table = self._seen.get(key)

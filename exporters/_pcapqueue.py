@@ -9,11 +9,18 @@ refused at once and the caller counts what it could not hand over.
 
 The thread starts with the first offer and ends at ``stop``; an offer after ``stop`` starts it
 again, so a store closed and written to again keeps working.
+
+The thread may run at a lower priority than the capture thread (``nice``, Linux's per-thread nice
+value): both often share one core, and when the core is short the capture thread should take the
+frames off the ring (the analysis needs each of them) while the writer falls behind and the store
+drops and counts, not the other way round. ``nice`` is added to the nice value the thread
+inherits.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -29,8 +36,11 @@ T = TypeVar("T")
 class WriterQueue(Generic[T]):
     """Items for ``handle``, run one at a time in order in a writer thread."""
 
-    def __init__(self, name: str, handle: Callable[[T], None], limit_bytes: int) -> None:
+    def __init__(
+        self, name: str, handle: Callable[[T], None], limit_bytes: int, *, nice: int = 0
+    ) -> None:
         self._name = name
+        self._nice = nice
         self._handle = handle
         self._limit = limit_bytes
         self._cond = threading.Condition()
@@ -77,6 +87,15 @@ class WriterQueue(Generic[T]):
             thread.join()
 
     def _run(self) -> None:
+        if self._nice:
+            # this thread's own nice value (a thread id is a PRIO_PROCESS "who" on Linux), set
+            # relative to the inherited one so a service started under nice keeps the order
+            tid = threading.get_native_id()
+            try:
+                own = os.getpriority(os.PRIO_PROCESS, tid)
+                os.setpriority(os.PRIO_PROCESS, tid, min(own + self._nice, 19))
+            except OSError as e:
+                _log.debug("%s keeps its priority: %s", self._name, e)
         while True:
             with self._cond:
                 self._cond.wait_for(lambda: bool(self._items) or self._stopping)

@@ -9,13 +9,13 @@ The quota covers the whole directory, every worker's files; ``_pcapquota`` makes
 new file (oldest first, and a free-space floor), and while a file is written the free space is
 checked again every ``retry_s``.
 
-The capture thread never touches the files: ``write`` turns the batch into its pcap records (the
-one copy of the frame bytes, needed anyway since the ring's memory goes back to the kernel) and
-hands them to the store's writer thread (``_pcapqueue``), which does everything else in order:
-rotation, quota, the free-space floor, the index. The hand-off is bounded by
-``queue_bytes``; when the writer falls behind (the disk is slower than the link) the batch is
-dropped and counted as not stored ("queue full"), never waited for. Frames still queued are not
-yet in the open file, so a query does not see them yet; ``flush`` waits for them.
+The capture thread never touches the files: ``write`` hands the batch to the store's writer
+thread (``_pcapqueue``), which packs its pcap records (``_pcapjob``: the one copy of the frame
+bytes, made in the capture thread instead when the batch's buffer may be reused) and does
+everything else in order: rotation, quota, the free-space floor, the index. The hand-off is
+bounded by ``queue_bytes``; when the writer falls behind (the disk is slower than the link) the
+batch is dropped and counted as not stored ("queue full"), never waited for. Frames still queued
+are not yet in the open file, so a query does not see them yet; ``flush`` waits for them.
 
 Running out of room never raises into the capture path: the store stops storing, counts the
 frames it drops, says why in ``counters()``, and tries again every ``retry_s``. A failed write
@@ -32,16 +32,17 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from analyzers import DecodedBatch
-from capture import FrameBatch, pcap_file_header, pcap_records
+from capture import FrameBatch, pcap_file_header
 from exporters._errors import PcapStoreError
+from exporters._pcapcache import PageCacheShedder
 from exporters._pcapfiles import SIDECAR_SUFFIX, file_name, scan
 from exporters._pcapindex import FileIndex, IndexBuilder, rebuild_index, write_sidecar
+from exporters._pcapjob import Job, immutable, pack
 from exporters._pcapqueue import WriterQueue
 from exporters._pcapquota import DirectoryLock, make_room
 from exporters._pcapstoreconfig import (
@@ -58,21 +59,14 @@ __all__ = ["OpenFile", "PcapStore", "StoreConfig", "StoreCounters"]
 
 _log = logging.getLogger(__name__)
 
+# The writer yields part of the core to the capture thread (``_pcapqueue``): a frame the capture
+# thread misses is lost to the analysis too. Nice 4 weighs 0.4 of nice 0 (README: the trade-off).
+WRITER_NICE = 4
+
 
 def _free_bytes(directory: Path) -> int:
     st = os.statvfs(directory)
     return st.f_bavail * st.f_frsize
-
-
-@dataclass(frozen=True, slots=True)
-class _Job:
-    """Work for the writer thread: a batch detached from the ring (``data`` is its pcap
-    records, ``offsets`` point at each frame inside them), a ``tick``, or a ``close``."""
-
-    now: float
-    batch: FrameBatch | None = None
-    decoded: DecodedBatch | None = None
-    close: bool = False
 
 
 class PcapStore:
@@ -97,6 +91,7 @@ class PcapStore:
         self._free = free_bytes
         self._lock = threading.Lock()
         self._fd: int | None = None
+        self._shedder = PageCacheShedder(-1)
         self._path = Path()
         self._builder = IndexBuilder()
         self._linktype = 0
@@ -117,8 +112,8 @@ class PcapStore:
         # Counted by the capture thread only (one at a time: the pipeline's lock), read by others.
         self._skipped_full = 0
         self._queue_full = 0
-        self._queue: WriterQueue[_Job] = WriterQueue(
-            f"pcapstore-w{config.worker}", self._handle, config.queue_bytes
+        self._queue: WriterQueue[Job] = WriterQueue(
+            f"pcapstore-w{config.worker}", self._handle, config.queue_bytes, nice=WRITER_NICE
         )
         self._recover()
 
@@ -135,18 +130,14 @@ class PcapStore:
         if self._full_reason and now < self._retry_at:
             self._skipped_full += n
             return
-        snaplen = self.config.snaplen
-        records = pcap_records(batch, snaplen)
-        caplens = np.minimum(batch.caplens, snaplen)
-        detached = FrameBatch(
-            data=np.frombuffer(records, np.uint8),
-            offsets=np.cumsum(caplens + RECORD_HEADER) - caplens,
-            caplens=caplens,
-            wirelens=batch.wirelens.copy(),
-            ts_ns=batch.ts_ns.copy(),
-            linktype=batch.linktype,
-        )
-        if not self._queue.offer(_Job(now, detached, decoded), len(records)):
+        if immutable(batch.data):
+            # Frames in a buffer nobody changes: the writer thread packs them (the copy runs
+            # there, without the GIL), so the capture thread only queues a reference.
+            job, size = Job(now, batch, decoded), batch.data.nbytes
+        else:  # a buffer its source may reuse: copied out now
+            packed = pack(batch, self.config.snaplen)
+            job, size = Job(now, packed, decoded, packed=True), packed.data.nbytes
+        if not self._queue.offer(job, size):
             self._queue_full += n
 
     def on_frames(self, batch: FrameBatch, decoded: DecodedBatch) -> None:
@@ -156,7 +147,7 @@ class PcapStore:
     def tick(self) -> None:
         """Close the file once it is older than ``max_file_age_s`` even if no frame comes
         (in the writer thread, after the batches queued before; this call does not wait)."""
-        self._queue.offer(_Job(self._clock()), 0)
+        self._queue.offer(Job(self._clock()), 0)
 
     def flush(self) -> None:
         """Wait until every batch written so far is in the file (or counted as not stored)."""
@@ -165,7 +156,7 @@ class PcapStore:
     def close(self) -> None:
         """Write what is queued, close the file being written (its index is written beside
         it) and end the writer thread; writing again later starts a new file."""
-        self._queue.offer(_Job(self._clock(), close=True), 0)
+        self._queue.offer(Job(self._clock(), close=True), 0)
         self._queue.stop()
 
     # --- readers ---------------------------------------------------------------------------------
@@ -195,10 +186,12 @@ class PcapStore:
             )
 
     # --- the writer thread -----------------------------------------------------------------------
-    def _handle(self, job: _Job) -> None:
+    def _handle(self, job: Job) -> None:
         """One job, in the writer thread: the only thread that changes the store's state."""
+        batch, now = job.batch, job.now
+        if batch is not None and not job.packed:
+            batch = pack(batch, self.config.snaplen)  # before the lock: readers need not wait
         with self._lock:
-            batch, now = job.batch, job.now
             if job.close:
                 self._close_file()
             elif batch is None or job.decoded is None:
@@ -281,6 +274,7 @@ class PcapStore:
             with self._unlocked():
                 while view:
                     view = view[os.write(fd, view) :]
+                self._shedder.written(self._size + len(payload))
         except OSError as e:
             # What part of the payload did get written stays: cutting the file back could
             # SIGBUS a reader that has it mapped, and every reader stops at a partial record.
@@ -333,6 +327,7 @@ class PcapStore:
             self._set_full("no free file name", now)
             return False
         self._fd, self._path, self._linktype = fd, path, linktype
+        self._shedder = PageCacheShedder(fd)
         self._size = self._records = 0
         self._builder = IndexBuilder()
         self._opened_at = now

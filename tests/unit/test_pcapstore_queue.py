@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from pathlib import Path
 
 from exporters import PcapStore, StoreConfig
 from exporters._pcapfiles import scan
+from exporters._pcapqueue import WriterQueue
 from tests.unit._pcapkit import T0, A, B, Clock, batch, tcp4
 
 
@@ -68,3 +70,20 @@ def test_close_writes_what_is_queued_and_a_later_write_starts_a_new_file(tmp_pat
     store.close()
     assert store.counters().frames_stored == 201
     assert [f.closed for f in scan(tmp_path)] == [True, True]
+
+
+def test_the_writer_thread_runs_at_its_own_lower_priority() -> None:
+    """Items are handled in a thread whose nice value is the queue's, while the thread that
+    offers them keeps its own."""
+    seen: list[int] = []
+    queue: WriterQueue[int] = WriterQueue(
+        "t",
+        lambda _: seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id())),
+        10,
+        nice=5,
+    )
+    mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    assert queue.offer(1, 1)
+    queue.stop()
+    assert seen == [min(mine + 5, 19)]
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == mine
