@@ -88,8 +88,8 @@ def active_flows(c: FlowColumns, lock: threading.Lock) -> ActiveFlows:
         active = c.active[:hwm].copy()
         proto = c.proto[:hwm].copy()
         pkts = c.pkts[:hwm].astype(np.int64)  # 32-bit in the table
-        l2 = c.l2[:hwm].copy()
-        ipb = c.ipb[:hwm].copy()
+        l2 = c.l2[:hwm].astype(np.int64)  # 32-bit in the table
+        ipb = c.ipb[:hwm].astype(np.int64)
         first = c.first[:hwm].copy()
         last = c.last[:hwm].copy()
         ep = c.ep[:hwm].copy()

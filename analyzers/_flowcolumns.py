@@ -53,13 +53,15 @@ class FlowColumns:
         # 32-bit packet counts until one would wrap (``add_packets``): 4 G packets of one
         # direction between two records, i.e. 2.4 Mpps for the default active timeout
         self.pkts: npt.NDArray[np.uint32] | I64 = np.zeros((n, 2), np.uint32)
-        self.l2 = np.zeros((n, 2), np.int64)
-        self.ipb = np.zeros((n, 2), np.int64)
-        self.pay = np.zeros((n, 2), np.int64)
+        # bytes (wire, IP, payload) likewise 32-bit until a direction passes 4 GiB between two
+        # records (``add_counts``): 24 bytes a flow less at a million flows
+        self.l2: npt.NDArray[np.uint32] | I64 = np.zeros((n, 2), np.uint32)
+        self.ipb: npt.NDArray[np.uint32] | I64 = np.zeros((n, 2), np.uint32)
+        self.pay: npt.NDArray[np.uint32] | I64 = np.zeros((n, 2), np.uint32)
         self.pkts_f: npt.NDArray[np.uint32] | I64 = self.pkts.reshape(-1)
-        self.l2_f = self.l2.reshape(-1)
-        self.ipb_f = self.ipb.reshape(-1)
-        self.pay_f = self.pay.reshape(-1)
+        self.l2_f: npt.NDArray[np.uint32] | I64 = self.l2.reshape(-1)
+        self.ipb_f: npt.NDArray[np.uint32] | I64 = self.ipb.reshape(-1)
+        self.pay_f: npt.NDArray[np.uint32] | I64 = self.pay.reshape(-1)
         # TCP, Zeek's endpoint state machine (``_tcpstate``): plain numeric columns, per
         # (slot, direction) where the state belongs to an endpoint, so a compiled per-packet
         # loop can use them as they are
@@ -135,15 +137,24 @@ class FlowColumns:
 
     def add_packets(self, gi: I64, counts: I64) -> None:
         """Count *counts* packets at flat (slot, direction) indices *gi* (distinct)."""
-        cur = self.pkts_f[gi]
-        if self.pkts.dtype == np.uint32 and (cur > _U32_MAX - counts).any():
-            wide = np.zeros(self.pkts.shape, np.int64)  # unused slots stay unmapped
-            wide[: self.hwm] = self.pkts[: self.hwm]
-            self.pkts = wide
-            self.pkts_f = wide.reshape(-1)
-            cur = self.pkts_f[gi]
-            log.info("flow packet counts widened to 64 bits (a flow passed 4 G packets)")
-        self.pkts_f[gi] = cur + counts
+        self.add_counts("pkts", gi, counts)
+
+    def add_counts(self, name: str, gi: I64, values: I64) -> None:
+        """Add *values* to counter column *name* (``pkts``, ``l2``, ``ipb``, ``pay``) at flat
+        (slot, direction) indices *gi* (distinct), widening it to 64 bits for good first if a
+        sum would not fit its 32."""
+        col: npt.NDArray[np.uint32] | I64 = getattr(self, name)
+        flat: npt.NDArray[np.uint32] | I64 = getattr(self, f"{name}_f")
+        cur = flat[gi]
+        if col.dtype == np.uint32 and (cur > _U32_MAX - values).any():
+            wide = np.zeros(col.shape, np.int64)  # unused slots stay unmapped
+            wide[: self.hwm] = col[: self.hwm]
+            setattr(self, name, wide)
+            setattr(self, f"{name}_f", wide.reshape(-1))
+            flat = wide.reshape(-1)
+            cur = flat[gi]
+            log.info("flow %s counters widened to 64 bits (a flow passed 2**32)", name)
+        flat[gi] = cur + values
 
     def free_count(self) -> int:
         return self._free.shape[0] + (self.size - self.hwm)

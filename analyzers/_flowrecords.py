@@ -77,7 +77,7 @@ def build_records(
     ahi, alo, bhi, blo = c.ahi[s], c.alo[s], c.bhi[s], c.blo[s]
     okeys = address_keys(np.where(orig_a, ahi, bhi), np.where(orig_a, alo, blo))
     rkeys = address_keys(np.where(orig_a, bhi, ahi), np.where(orig_a, blo, alo))
-    pkts, pay = c.pkts[s], c.pay[s]
+    pkts, pay = c.pkts[s], c.pay[s].astype(np.int64)
     first = c.first[s]
     resp_p = np.where(a_first, b_p, a_p).tolist()
     proto_l = proto.tolist()

@@ -230,10 +230,10 @@ class FlowTable:
         gi = slot_sorted[gstart] * 2 + dir_sorted[gstart]  # flat (slot, direction) index
         counts = np.diff(np.append(gstart, n))
         cols.add_packets(gi, counts)
-        cols.l2_f[gi] += np.add.reduceat(batch.wirelens[rsorted], gstart)
-        cols.ipb_f[gi] += np.add.reduceat(dec.ip_len[rsorted].astype(np.int64), gstart)
+        cols.add_counts("l2", gi, np.add.reduceat(batch.wirelens[rsorted], gstart))
+        cols.add_counts("ipb", gi, np.add.reduceat(dec.ip_len[rsorted].astype(np.int64), gstart))
         l4len = dec.l4_len[rsorted].astype(np.int64)
-        cols.pay_f[gi] += np.add.reduceat(l4len, gstart)
+        cols.add_counts("pay", gi, np.add.reduceat(l4len, gstart))
         self._pkts_counted += n
         proto = dec.proto[rsorted]
         l4 = dec.status[rsorted] == _L4

@@ -20,6 +20,21 @@ def test_packet_counts_widen_to_64_bits_instead_of_wrapping() -> None:
     assert cols.pkts_f[int(gi[0])] == 0x1_0000_0010  # the flat view follows the new column
 
 
+def test_byte_counts_widen_each_column_on_its_own() -> None:
+    """Wire, IP and payload bytes are 32-bit until a direction passes 4 GiB: that column alone
+    widens, keeping every sum, and an active-flow snapshot reads it as 64-bit."""
+    cols = FlowColumns(8)
+    s = cols.take(2)
+    gi = s * 2 + 1  # the responder direction
+    cols.add_counts("l2", gi, np.array([3 << 30, 60], np.int64))
+    cols.add_counts("ipb", gi, np.array([1 << 31, 40], np.int64))
+    assert (cols.l2.dtype, cols.ipb.dtype, cols.pay.dtype) == (np.uint32,) * 3
+    cols.add_counts("l2", gi, np.array([1 << 31, 60], np.int64))
+    assert (cols.l2.dtype, cols.ipb.dtype) == (np.int64, np.uint32)
+    assert cols.l2[s, 1].tolist() == [(3 << 30) + (1 << 31), 120]
+    assert cols.l2_f[int(gi[0])] == (3 << 30) + (1 << 31)
+
+
 def test_a_reused_slot_starts_from_zero() -> None:
     """Counters and TCP state a flow left in its slot are zeroed for the next flow there."""
     cols = FlowColumns(4)
