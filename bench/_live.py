@@ -3,7 +3,7 @@
 
 Two fresh network namespaces (unique names, always deleted) hold the two ends of a veth pair.
 trafgen (netsniff-ng, TX_RING, one process pinned to CPU 0) sends static UDP frames of 64 or 512
-bytes across 256 flows (4096 distinct frames, round-robin) into one end for a fixed time; the
+bytes across 16,384 flows (one distinct frame each, round-robin) into one end for a fixed time; the
 receiver, pinned to CPU 1, captures the other end. Frames go to a MAC nobody owns, so the
 receiving namespace's IP stack ignores them and only the packet sockets see them.
 
@@ -40,8 +40,10 @@ from capture import AfPacketSource, CaptureService, stop_on_signals
 
 SECTION = "live"
 _REPO = Path(__file__).resolve().parents[1]
-_FLOWS = 256
-_VARIANTS = 16
+# Issue 15 asks for at least 10 k flows in the live traffic: a flow table under real churn of
+# slots, not a few hundred hot ones.
+_FLOWS = 16384
+_VARIANTS = 1
 _DST_MAC = bytes.fromhex("02000000beef")  # nobody's: the receiving stack drops it at L2
 _SRC_MAC = bytes.fromhex("02000000cafe")
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -135,7 +137,7 @@ def _frames(size: int) -> list[bytes]:
     """``_VARIANTS`` frames for each of ``_FLOWS`` UDP/IPv4 flows, ``size`` bytes each (no FCS).
 
     Variants differ in the IP identification, so a frame recurs only every ``_FLOWS *
-    _VARIANTS`` frames (8 ms at 0.5 M frames/s): duplicate suppression, whose window is 1 ms,
+    _VARIANTS`` frames (16 ms at 1 M frames/s): duplicate suppression, whose window is 1 ms,
     must not take trafgen's round-robin repetition for mirrored copies.
     """
     frames = []
