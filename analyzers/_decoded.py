@@ -3,13 +3,15 @@
 One row per frame of the ``FrameBatch`` it was decoded from. Addresses are 128-bit values split in
 two uint64 halves; IPv4 addresses are stored IPv4-mapped (``::ffff:a.b.c.d``), so one key layout
 serves both families. For tunnelled frames (VXLAN, Geneve) every L3/L4 column describes the
-*inner* packet and ``tun_type``/``tun_vni`` record the tunnel.
+*inner* packet (the innermost, with nesting) and ``tun_type``/``tun_vni`` record the tunnel right
+outside it, ``outer_*`` the outermost tunnel's IP endpoints and ``encap`` every encapsulation the
+frame crossed on the way in.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import IntEnum
+from enum import IntEnum, IntFlag
 
 import numpy as np
 import numpy.typing as npt
@@ -43,9 +45,44 @@ class Status(IntEnum):
 
 
 class TunnelType(IntEnum):
+    """The tunnel right outside a frame's flow headers (4 bits in the flow key: at most 15)."""
+
     NONE = 0
     VXLAN = 1
     GENEVE = 2
+    GRE = 3
+    ERSPAN_I = 4
+    ERSPAN_II = 5
+    ERSPAN_III = 6
+    GRE_UDP = 7
+    PPTP = 8
+    TEREDO = 9
+    AYIYA = 10
+    IPIP = 11  # IPv4 or IPv6 in IP
+
+
+class Encap(IntFlag):
+    """Every encapsulation a frame crossed (the ``encap`` column, a bit set)."""
+
+    VLAN = 1 << 0
+    QINQ = 1 << 1
+    MPLS = 1 << 2
+    PPPOE = 1 << 3
+    FABRICPATH = 1 << 4
+    PBB = 1 << 5
+    VNTAG = 1 << 6
+    PPP = 1 << 7
+    NULL_LOOP = 1 << 8
+    RADIOTAP = 1 << 9
+    GRE = 1 << 10
+    ERSPAN = 1 << 11
+    GRE_UDP = 1 << 12
+    PPTP = 1 << 13
+    VXLAN = 1 << 14
+    GENEVE = 1 << 15
+    TEREDO = 1 << 16
+    AYIYA = 1 << 17
+    IPIP = 1 << 18
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +100,13 @@ class DecodedBatch:
     dport: U16  # ICMP/ICMPv6: code
     vlan: U16  # outermost 802.1Q VLAN id, 0 if untagged; tunnelled rows: the inner frame's
     tun_type: U8  # TunnelType
-    tun_vni: U32
+    tun_vni: U32  # VXLAN/Geneve VNI, GRE key, ERSPAN session id, PPTP call id
+    tun_dir: U8  # ERSPAN direction: 0 unknown, 1 ingress, 2 egress
+    outer_src_hi: U64  # the outermost tunnel's IP endpoints (IPv4-mapped); 0 if not tunnelled
+    outer_src_lo: U64
+    outer_dst_hi: U64
+    outer_dst_lo: U64
+    encap: U32  # Encap bits
     ip_len: U32  # bytes of the IP packet (IPv4 total length; IPv6 payload length + 40)
     # Offset of the transport payload in the batch's data: after the TCP header (its data offset),
     # the 8-byte UDP/ICMP/ICMPv6 header, the 12-byte SCTP header; on L3 rows the IP payload.

@@ -8,7 +8,15 @@ from capture._afpacket import (
     FANOUT_HASH,
     AfPacketSource,
 )
-from capture._batch import LINKTYPE_ETHERNET, FrameBatch
+from capture._batch import (
+    LINKTYPE_ETHERNET,
+    LINKTYPE_IPV4,
+    LINKTYPE_IPV6,
+    LINKTYPE_LINUX_SLL,
+    LINKTYPE_LINUX_SLL2,
+    LINKTYPE_RAW,
+    FrameBatch,
+)
 from capture._bpf import BpfProgram, compile_filter
 from capture._errors import CaptureError, MirrorscopeError
 from capture._jit import njit
@@ -28,6 +36,11 @@ __all__ = [
     "FANOUT_FLAG_DEFRAG",
     "FANOUT_HASH",
     "LINKTYPE_ETHERNET",
+    "LINKTYPE_IPV4",
+    "LINKTYPE_IPV6",
+    "LINKTYPE_LINUX_SLL",
+    "LINKTYPE_LINUX_SLL2",
+    "LINKTYPE_RAW",
     "AfPacketSource",
     "BatchSink",
     "BpfProgram",

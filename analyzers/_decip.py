@@ -1,0 +1,208 @@
+"""The IP and transport stages of the compiled decoder: IPv4, IPv6 and its extension chain, ports.
+
+Each stage reads one header at ``pos`` of a frame whose captured bytes end at ``cap`` and whose
+packet (per the enclosing lengths) ends at ``wire``, both absolute offsets in the batch buffer,
+and writes the row. Every read is preceded by a check against ``cap``; a header that is cut or
+lies ends the frame with its reason in ``row[STATUS]``.
+"""
+
+from __future__ import annotations
+
+from analyzers._decrow import (
+    BAD_IP_HEADER_LEN,
+    BAD_IP_TOTAL_LEN,
+    BAD_IP_VERSION,
+    BAD_IPV6_EXT_HEADER,
+    BAD_TCP_HEADER_LEN,
+    DPORT,
+    DST_HI,
+    DST_LO,
+    FRAG,
+    IP_ID,
+    IP_LEN,
+    IPV4_MAPPED,
+    IPVER,
+    L3,
+    L4,
+    L4_LEN,
+    L4_OFF,
+    PROTO,
+    SPORT,
+    SRC_HI,
+    SRC_LO,
+    STATUS,
+    TCP_ACK,
+    TCP_FLAGS,
+    TCP_SEQ,
+    TCP_WIN,
+    TRUNCATED_L3,
+    TRUNCATED_L4,
+    TTL,
+    U8,
+    Row,
+    u16,
+    u32,
+    u64,
+)
+from capture import njit
+
+PROTO_ICMP, PROTO_TCP, PROTO_UDP, PROTO_ICMPV6, PROTO_SCTP = 1, 6, 17, 58, 132
+# IPv6 extension headers: hop-by-hop, routing, destination options (generic layout), fragment, AH
+_HOPOPT, _ROUTING, _DSTOPTS, _FRAGMENT, _AH = 0, 43, 60, 44, 51
+# A chain longer than this is an attack or garbage, not a packet a host would send.
+_MAX_IPV6_EXT = 16
+
+
+@njit
+def _version_status(data: U8, pos: int, cap: int, version: int, header: int) -> int:
+    """Why the IP header at ``pos`` cannot be read, or 0 if its fixed part is all there."""
+    if cap < pos + 1:
+        return TRUNCATED_L3
+    if int(data[pos]) >> 4 != version:
+        return BAD_IP_VERSION
+    if cap < pos + header:
+        return TRUNCATED_L3
+    return 0
+
+
+@njit
+def ipv4(data: U8, pos: int, cap: int, wire: int, row: Row) -> tuple[int, int, int]:
+    """The IPv4 header at ``pos``: (protocol, transport offset, transport bytes), or (-1, 0, 0)."""
+    bad = _version_status(data, pos, cap, 4, 20)
+    hlen = (int(data[pos]) & 0x0F) * 4 if bad == 0 else 0
+    if bad == 0 and hlen < 20:
+        bad = BAD_IP_HEADER_LEN
+    elif bad == 0 and cap < pos + hlen:
+        bad = TRUNCATED_L3
+    if bad != 0:
+        row[STATUS] = bad
+        return -1, 0, 0
+    total = u16(data, pos + 2)
+    if total == 0:
+        # A TSO/GSO or BIG TCP segment captured on the sending host, before the NIC splits it:
+        # the kernel leaves the field 0 (the length may not fit 16 bits). tshark takes the length
+        # from the frame's wire length, Zeek -C from the captured length; they agree unless the
+        # snaplen cut the frame, and then the wire length is what the host sent.
+        total = wire - pos
+    if total < hlen or pos + total > wire:
+        row[STATUS] = BAD_IP_TOTAL_LEN
+        return -1, 0, 0
+    row[IPVER] = 4
+    row[SRC_LO] = IPV4_MAPPED | u32(data, pos + 12)
+    row[DST_LO] = IPV4_MAPPED | u32(data, pos + 16)
+    row[IP_LEN] = total
+    row[IP_ID] = u16(data, pos + 4)
+    row[TTL] = data[pos + 8]
+    frag_field = u16(data, pos + 6)
+    if frag_field & 0x1FFF:
+        row[FRAG] = 2
+    elif frag_field & 0x2000:
+        row[FRAG] = 1
+    return int(data[pos + 9]), pos + hlen, total - hlen
+
+
+@njit
+def ipv6(  # noqa: PLR0911 - each way the chain ends the frame returns there
+    data: U8, pos: int, cap: int, wire: int, row: Row
+) -> tuple[int, int, int]:
+    """The IPv6 header and extension chain at ``pos``: as ``ipv4``."""
+    bad = _version_status(data, pos, cap, 6, 40)
+    if bad != 0:
+        row[STATUS] = bad
+        return -1, 0, 0
+    plen = u16(data, pos + 4)
+    end = pos + 40 + plen
+    if end > wire:
+        row[STATUS] = BAD_IP_TOTAL_LEN
+        return -1, 0, 0
+    row[IPVER] = 6
+    row[SRC_HI] = u64(data, pos + 8)
+    row[SRC_LO] = u64(data, pos + 16)
+    row[DST_HI] = u64(data, pos + 24)
+    row[DST_LO] = u64(data, pos + 32)
+    row[IP_LEN] = plen + 40
+    row[TTL] = data[pos + 7]
+    nxt = int(data[pos + 6])
+    cur = pos + 40
+    for _ in range(_MAX_IPV6_EXT):
+        if nxt not in (_HOPOPT, _ROUTING, _DSTOPTS, _FRAGMENT, _AH):
+            return nxt, cur, end - cur
+        need = 8 if nxt == _FRAGMENT else 2
+        if cur + need > end:
+            row[STATUS] = BAD_IPV6_EXT_HEADER
+            return -1, 0, 0
+        if cur + need > cap:
+            row[STATUS] = TRUNCATED_L3
+            return -1, 0, 0
+        if nxt == _FRAGMENT:
+            frag_field = u16(data, cur + 2)
+            row[IP_ID] = u32(data, cur + 4)
+            row[FRAG] = 2 if frag_field >> 3 else (1 if frag_field & 1 else 0)
+            hlen = 8
+        elif nxt == _AH:
+            hlen = (int(data[cur + 1]) + 2) * 4
+        else:
+            hlen = (int(data[cur + 1]) + 1) * 8
+        if cur + hlen > end:
+            row[STATUS] = BAD_IPV6_EXT_HEADER
+            return -1, 0, 0
+        nxt = int(data[cur])
+        cur += hlen
+    row[STATUS] = BAD_IPV6_EXT_HEADER
+    return -1, 0, 0
+
+
+@njit
+def _min_captured(proto: int) -> int:
+    """Bytes of transport header needed to report ports; 0: a protocol without ports."""
+    if proto == PROTO_TCP:
+        return 20
+    if proto == PROTO_UDP:
+        return 8
+    if proto in (PROTO_ICMP, PROTO_ICMPV6, PROTO_SCTP):
+        return 4
+    return 0
+
+
+@njit
+def transport(  # noqa: PLR0917 - a compiled stage takes its frame positionally
+    data: U8, pos: int, payload: int, proto: int, cap: int, row: Row
+) -> None:
+    """Ports and payload bounds of the transport header at ``pos`` (``payload`` bytes per IP).
+
+    The payload (``l4_off``) starts after the TCP header's data offset, the 8-byte UDP/ICMP
+    header, the 12-byte SCTP header; on L3 rows (no ports, or a non-first fragment) it is the
+    IP payload.
+    """
+    row[PROTO] = proto
+    need = _min_captured(proto)
+    if need == 0 or row[FRAG] == 2:
+        row[STATUS] = L3
+        row[L4_OFF] = pos
+        row[L4_LEN] = payload
+        return
+    if payload < need or cap < pos + need:
+        row[STATUS] = TRUNCATED_L4
+        return
+    hlen = 12 if proto == PROTO_SCTP else 8
+    if proto == PROTO_TCP:
+        off = int(data[pos + 12])
+        hlen = (off >> 4) * 4
+        if hlen < 20 or hlen > payload:
+            row[STATUS] = BAD_TCP_HEADER_LEN
+            return
+        row[SPORT] = u16(data, pos)
+        row[DPORT] = u16(data, pos + 2)
+        row[TCP_SEQ] = u32(data, pos + 4)
+        row[TCP_ACK] = u32(data, pos + 8)
+        row[TCP_WIN] = u16(data, pos + 14)
+        row[TCP_FLAGS] = ((off & 1) << 8) | int(data[pos + 13])
+    elif proto in (PROTO_ICMP, PROTO_ICMPV6):
+        row[SPORT] = data[pos]
+        row[DPORT] = data[pos + 1]
+    else:
+        row[SPORT] = u16(data, pos)
+        row[DPORT] = u16(data, pos + 2)
+    row[STATUS] = L4
+    row[L4_OFF] = pos + hlen
+    row[L4_LEN] = max(payload - hlen, 0)
