@@ -2,7 +2,7 @@
 
 from analyzers._activeflows import ActiveFlows
 from analyzers._decode import decode
-from analyzers._decoded import DecodedBatch, Status, TunnelType
+from analyzers._decoded import DecodedBatch, Encap, Status, TunnelType
 from analyzers._dedup import Deduplicator
 from analyzers._detectors import NoticeDetectors
 from analyzers._dns import DnsMessage, parse_dns
@@ -24,6 +24,7 @@ __all__ = [
     "Deduplicator",
     "DnsMessage",
     "DnsStats",
+    "Encap",
     "Endpoint",
     "EndpointKind",
     "EventKind",

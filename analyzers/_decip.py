@@ -40,6 +40,7 @@ from analyzers._decrow import (
     TTL,
     U8,
     Row,
+    u8,
     u16,
     u32,
     u64,
@@ -58,7 +59,7 @@ def _version_status(data: U8, pos: int, cap: int, version: int, header: int) -> 
     """Why the IP header at ``pos`` cannot be read, or 0 if its fixed part is all there."""
     if cap < pos + 1:
         return TRUNCATED_L3
-    if int(data[pos]) >> 4 != version:
+    if u8(data, pos) >> 4 != version:
         return BAD_IP_VERSION
     if cap < pos + header:
         return TRUNCATED_L3
@@ -69,7 +70,7 @@ def _version_status(data: U8, pos: int, cap: int, version: int, header: int) -> 
 def ipv4(data: U8, pos: int, cap: int, wire: int, row: Row) -> tuple[int, int, int]:
     """The IPv4 header at ``pos``: (protocol, transport offset, transport bytes), or (-1, 0, 0)."""
     bad = _version_status(data, pos, cap, 4, 20)
-    hlen = (int(data[pos]) & 0x0F) * 4 if bad == 0 else 0
+    hlen = (u8(data, pos) & 0x0F) * 4 if bad == 0 else 0
     if bad == 0 and hlen < 20:
         bad = BAD_IP_HEADER_LEN
     elif bad == 0 and cap < pos + hlen:
@@ -98,7 +99,7 @@ def ipv4(data: U8, pos: int, cap: int, wire: int, row: Row) -> tuple[int, int, i
         row[FRAG] = 2
     elif frag_field & 0x2000:
         row[FRAG] = 1
-    return int(data[pos + 9]), pos + hlen, total - hlen
+    return u8(data, pos + 9), pos + hlen, total - hlen
 
 
 @njit
@@ -122,7 +123,7 @@ def ipv6(  # noqa: PLR0911 - each way the chain ends the frame returns there
     row[DST_LO] = u64(data, pos + 32)
     row[IP_LEN] = plen + 40
     row[TTL] = data[pos + 7]
-    nxt = int(data[pos + 6])
+    nxt = u8(data, pos + 6)
     cur = pos + 40
     for _ in range(_MAX_IPV6_EXT):
         if nxt not in (_HOPOPT, _ROUTING, _DSTOPTS, _FRAGMENT, _AH):
@@ -140,13 +141,13 @@ def ipv6(  # noqa: PLR0911 - each way the chain ends the frame returns there
             row[FRAG] = 2 if frag_field >> 3 else (1 if frag_field & 1 else 0)
             hlen = 8
         elif nxt == _AH:
-            hlen = (int(data[cur + 1]) + 2) * 4
+            hlen = (u8(data, cur + 1) + 2) * 4
         else:
-            hlen = (int(data[cur + 1]) + 1) * 8
+            hlen = (u8(data, cur + 1) + 1) * 8
         if cur + hlen > end:
             row[STATUS] = BAD_IPV6_EXT_HEADER
             return -1, 0, 0
-        nxt = int(data[cur])
+        nxt = u8(data, cur)
         cur += hlen
     row[STATUS] = BAD_IPV6_EXT_HEADER
     return -1, 0, 0
@@ -186,7 +187,7 @@ def transport(  # noqa: PLR0917 - a compiled stage takes its frame positionally
         return
     hlen = 12 if proto == PROTO_SCTP else 8
     if proto == PROTO_TCP:
-        off = int(data[pos + 12])
+        off = u8(data, pos + 12)
         hlen = (off >> 4) * 4
         if hlen < 20 or hlen > payload:
             row[STATUS] = BAD_TCP_HEADER_LEN
@@ -196,7 +197,7 @@ def transport(  # noqa: PLR0917 - a compiled stage takes its frame positionally
         row[TCP_SEQ] = u32(data, pos + 4)
         row[TCP_ACK] = u32(data, pos + 8)
         row[TCP_WIN] = u16(data, pos + 14)
-        row[TCP_FLAGS] = ((off & 1) << 8) | int(data[pos + 13])
+        row[TCP_FLAGS] = ((off & 1) << 8) | u8(data, pos + 13)
     elif proto in (PROTO_ICMP, PROTO_ICMPV6):
         row[SPORT] = data[pos]
         row[DPORT] = data[pos + 1]

@@ -1,17 +1,19 @@
-"""The link and L2 stages of the compiled decoder: link-layer headers, then the ethertype chain.
+"""The link stage of the compiled decoder: the capture's (or a tunnel's inner) link-layer header.
 
-``link`` reads the capture's link-layer header (or a tunnel's inner frame, which names its own
-link type) and follows the ethertype chain to the network layer: it returns the ethertype of an
-IP header and its offset, or 0 with ``row[STATUS]`` set (non-IP, or the reason a header is cut
-or lies). Offsets are absolute in the batch buffer; ``cap`` is where the frame's captured bytes
-end, checked before every read.
+``link`` reads the link-layer header at ``pos`` for the frame's link type and hands the
+ethertype it names to the chain (``_decchain``): it returns the ethertype of an IP header and its
+offset, or 0 with ``row[STATUS]`` set (non-IP, or the reason a header is cut or lies). Offsets
+are absolute in the batch buffer; ``cap`` is where the frame's captured bytes end, checked before
+every read, ``wire`` where its packet ends.
 """
 
 from __future__ import annotations
 
+from analyzers._decchain import chain, ppp
 from analyzers._decrow import (
-    ENC_QINQ,
-    ENC_VLAN,
+    BAD_LINK_HEADER,
+    ENC_NULL_LOOP,
+    ENC_RADIOTAP,
     ENCAP,
     ETH_IPV4,
     ETH_IPV6,
@@ -21,65 +23,123 @@ from analyzers._decrow import (
     TRUNCATED_L3,
     U8,
     UNSUPPORTED_LINKTYPE,
-    VLAN,
     Row,
+    u8,
     u16,
+    u32,
 )
 from capture import (
     LINKTYPE_ETHERNET,
+    LINKTYPE_IEEE802_11,
+    LINKTYPE_IEEE802_11_RADIOTAP,
     LINKTYPE_IPV4,
     LINKTYPE_IPV6,
     LINKTYPE_LINUX_SLL,
     LINKTYPE_LINUX_SLL2,
+    LINKTYPE_LOOP,
+    LINKTYPE_NULL,
+    LINKTYPE_PPP,
+    LINKTYPE_PPP_HDLC,
     LINKTYPE_RAW,
     njit,
 )
 
-_VLAN_8021Q, _VLAN_8021AD, _VLAN_9100 = 0x8100, 0x88A8, 0x9100
+# Address families of the BSD loopback header: IPv4 everywhere, IPv6 by operating system (Linux,
+# NetBSD/OpenBSD, FreeBSD, Darwin).
+_AF_INET = 2
+_AF_INET6 = (10, 24, 28, 30)
+_CISCO_HDLC = (0x0F, 0x8F)  # the address byte of Cisco HDLC (unicast, broadcast)
 
 
 @njit
-def _chain(data: U8, etype: int, pos: int, cap: int, row: Row) -> tuple[int, int]:
-    """Follow the ethertype ``etype`` of the header ending at ``pos`` to an IP header."""
-    tags = 0
-    while etype in (_VLAN_8021Q, _VLAN_8021AD, _VLAN_9100):
-        if cap < pos + 4:
-            row[STATUS] = TRUNCATED_L2
-            return 0, 0
-        if tags == 0:
-            row[VLAN] = u16(data, pos) & 0x0FFF
-            row[ENCAP] |= ENC_VLAN
-        elif tags == 1:
-            row[ENCAP] |= ENC_QINQ
-        tags += 1
-        etype = u16(data, pos + 2)
-        pos += 4
-    if etype in (ETH_IPV4, ETH_IPV6):
-        return etype, pos
+def _cut(row: Row) -> tuple[int, int]:
+    row[STATUS] = TRUNCATED_L2
+    return 0, 0
+
+
+@njit
+def _not_ip(row: Row) -> tuple[int, int]:
     row[STATUS] = NON_IP
     return 0, 0
 
 
 @njit
-def link(  # noqa: PLR0911 - one return per link type
-    data: U8, pos: int, cap: int, linktype: int, row: Row
+def _loopback(data: U8, pos: int, cap: int, network_order: bool, row: Row) -> tuple[int, int]:
+    """DLT_NULL / DLT_LOOP: a 4-byte address family, then the IP packet."""
+    row[ENCAP] |= ENC_NULL_LOOP
+    if cap < pos + 4:
+        return _cut(row)
+    family = u32(data, pos)
+    swapped = u8(data, pos) | (u8(data, pos + 1) << 8) | (u8(data, pos + 2) << 16)
+    swapped |= u8(data, pos + 3) << 24
+    if not network_order and swapped <= 0xFFFF:  # DLT_NULL: the capturing host's order, either
+        family = swapped
+    if family == _AF_INET:
+        return ETH_IPV4, pos + 4
+    if family in _AF_INET6:
+        return ETH_IPV6, pos + 4
+    return _not_ip(row)
+
+
+@njit
+def _radiotap(data: U8, pos: int, cap: int, wire: int, row: Row) -> tuple[int, int]:
+    """A radiotap header (version 0, its little-endian length), then the 802.11 frame."""
+    row[ENCAP] |= ENC_RADIOTAP
+    if cap < pos + 8:
+        return _cut(row)
+    length = u8(data, pos + 2) | (u8(data, pos + 3) << 8)
+    if data[pos] != 0 or length < 8:
+        row[STATUS] = BAD_LINK_HEADER
+        return 0, 0
+    return _ieee80211(data, pos + length, cap, wire, row)
+
+
+@njit
+def _ieee80211(data: U8, pos: int, cap: int, wire: int, row: Row) -> tuple[int, int]:
+    """An 802.11 data frame (as Zeek reads it): header, QoS, LLC/SNAP, then the ethertype.
+
+    Management, control, null and protected (encrypted) frames are not IP. Of an A-MSDU only the
+    first subframe is decoded: a frame is one row.
+    """
+    if cap < pos + 24:
+        return _cut(row)
+    fc0, fc1 = u8(data, pos), u8(data, pos + 1)
+    if (fc0 >> 2) & 0x03 != 2 or (fc0 >> 4) & 0x04 or fc1 & 0x40:
+        return _not_ip(row)
+    at = pos + (30 if fc1 & 0x03 == 0x03 else 24)
+    amsdu = False
+    if (fc0 >> 4) & 0x08:  # QoS data: two bytes of QoS control, bit 7 marks an A-MSDU
+        if cap < at + 2:
+            return _cut(row)
+        amsdu = (data[at] & 0x80) != 0
+        at += 2
+    if amsdu:
+        at += 14  # the first subframe's header (destination, source, length)
+    if cap < at + 8:
+        return _cut(row)
+    snap = data[at] == 0xAA and data[at + 1] == 0xAA and data[at + 2] == 0x03
+    if not snap or data[at + 3] != 0 or data[at + 4] != 0 or data[at + 5] != 0:
+        return _not_ip(row)
+    return chain(data, u16(data, at + 6), at + 8, cap, wire, row)
+
+
+@njit
+def link(  # noqa: PLR0911, PLR0917 - one return per link type; a compiled stage
+    data: U8, pos: int, cap: int, wire: int, linktype: int, row: Row
 ) -> tuple[int, int]:
     """The frame's link-layer header at ``pos``: (IP ethertype, IP header offset) or (0, 0)."""
     if linktype == LINKTYPE_ETHERNET:
         if cap < pos + 14:
-            row[STATUS] = TRUNCATED_L2
-            return 0, 0
-        return _chain(data, u16(data, pos + 12), pos + 14, cap, row)
+            return _cut(row)
+        return chain(data, u16(data, pos + 12), pos + 14, cap, wire, row)
     if linktype == LINKTYPE_LINUX_SLL:
         if cap < pos + 16:
-            row[STATUS] = TRUNCATED_L2
-            return 0, 0
-        return _chain(data, u16(data, pos + 14), pos + 16, cap, row)
+            return _cut(row)
+        return chain(data, u16(data, pos + 14), pos + 16, cap, wire, row)
     if linktype == LINKTYPE_LINUX_SLL2:
         if cap < pos + 20:
-            row[STATUS] = TRUNCATED_L2
-            return 0, 0
-        return _chain(data, u16(data, pos), pos + 20, cap, row)
+            return _cut(row)
+        return chain(data, u16(data, pos), pos + 20, cap, wire, row)
     if linktype == LINKTYPE_IPV4:
         return ETH_IPV4, pos
     if linktype == LINKTYPE_IPV6:
@@ -88,6 +148,16 @@ def link(  # noqa: PLR0911 - one return per link type
         if cap < pos + 1:
             row[STATUS] = TRUNCATED_L3
             return 0, 0
-        return (ETH_IPV6 if int(data[pos]) >> 4 == 6 else ETH_IPV4), pos
+        return (ETH_IPV6 if u8(data, pos) >> 4 == 6 else ETH_IPV4), pos
+    if linktype in (LINKTYPE_NULL, LINKTYPE_LOOP):
+        return _loopback(data, pos, cap, linktype == LINKTYPE_LOOP, row)
+    if linktype in (LINKTYPE_PPP, LINKTYPE_PPP_HDLC):
+        if cap >= pos + 4 and data[pos] in _CISCO_HDLC and data[pos + 1] == 0:
+            return chain(data, u16(data, pos + 2), pos + 4, cap, wire, row)
+        return ppp(data, pos, cap, row)
+    if linktype == LINKTYPE_IEEE802_11:
+        return _ieee80211(data, pos, cap, wire, row)
+    if linktype == LINKTYPE_IEEE802_11_RADIOTAP:
+        return _radiotap(data, pos, cap, wire, row)
     row[STATUS] = UNSUPPORTED_LINKTYPE
     return 0, 0

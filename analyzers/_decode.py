@@ -48,16 +48,23 @@ from analyzers._decrow import (
     TUN_DIR,
     TUN_TYPE,
     TUN_VNI,
+    TUNNEL_TOO_DEEP,
     VLAN,
     Row,
 )
 from analyzers._dectun import enter, tunnel
 from capture import (
     LINKTYPE_ETHERNET,
+    LINKTYPE_IEEE802_11,
+    LINKTYPE_IEEE802_11_RADIOTAP,
     LINKTYPE_IPV4,
     LINKTYPE_IPV6,
     LINKTYPE_LINUX_SLL,
     LINKTYPE_LINUX_SLL2,
+    LINKTYPE_LOOP,
+    LINKTYPE_NULL,
+    LINKTYPE_PPP,
+    LINKTYPE_PPP_HDLC,
     LINKTYPE_RAW,
     FrameBatch,
     njit,
@@ -68,16 +75,22 @@ __all__ = ["SUPPORTED_LINKTYPES", "decode"]
 #: The capture link types the decoder reads; frames of any other get ``UNSUPPORTED_LINKTYPE``.
 SUPPORTED_LINKTYPES = frozenset(
     (
+        LINKTYPE_NULL,
         LINKTYPE_ETHERNET,
+        LINKTYPE_PPP,
+        LINKTYPE_PPP_HDLC,
         LINKTYPE_RAW,
+        LINKTYPE_IEEE802_11,
+        LINKTYPE_LOOP,
         LINKTYPE_LINUX_SLL,
+        LINKTYPE_IEEE802_11_RADIOTAP,
         LINKTYPE_IPV4,
         LINKTYPE_IPV6,
         LINKTYPE_LINUX_SLL2,
     )
 )
-#: Tunnels followed inside one another; a tunnel inside the innermost is left as a packet.
-MAX_TUNNELS = 1
+#: Tunnels followed inside one another (Zeek's ``Tunnel::max_depth``); one more is malformed.
+MAX_TUNNELS = 2
 
 
 @njit
@@ -87,7 +100,7 @@ def _frame(  # noqa: PLR0917 - a compiled stage takes its frame positionally
     """Decode the frame at ``start`` (captured to ``cap``, on the wire to ``wire``) into ``row``."""
     pos, end = start, wire
     for depth in range(MAX_TUNNELS + 1):
-        etype, pos = link(data, pos, cap, linktype, row)
+        etype, pos = link(data, pos, cap, end, linktype, row)
         if etype == 0:
             return
         if etype == ETH_IPV4:
@@ -97,12 +110,13 @@ def _frame(  # noqa: PLR0917 - a compiled stage takes its frame positionally
         if proto < 0:
             return
         transport(data, pos, payload, proto, cap, row)
-        if depth == MAX_TUNNELS:
-            return
-        linktype, pos, end, kind, key, bit = tunnel(data, cap, row)
+        linktype, pos, end, kind, key, direction, bits = tunnel(data, cap, row)
         if linktype == 0:
             return
-        enter(row, kind, key, 0, bit)
+        if depth == MAX_TUNNELS:
+            row[STATUS] = TUNNEL_TOO_DEEP
+            return
+        enter(row, kind, key, direction, bits)
 
 
 @njit

@@ -42,6 +42,13 @@ class Status(IntEnum):
     BAD_IPV6_EXT_HEADER = 23
     BAD_TUNNEL = 24
     UNSUPPORTED_LINKTYPE = 25
+    BAD_MPLS = 26  # a label stack deeper than the decoder follows
+    BAD_PPPOE = 27  # not a version 1 session frame, or its length runs past the frame
+    BAD_LINK_HEADER = 28  # a radiotap header whose version or length lies
+    BAD_GRE = 29  # GRE version, routing or reserved flags, or a PPTP header that lies
+    BAD_ERSPAN = 30  # an ERSPAN header cut, or of the wrong version for its GRE type
+    # Tunnels nested deeper than the decoder follows. The pipeline counts codes below 32.
+    TUNNEL_TOO_DEEP = 31
 
 
 class TunnelType(IntEnum):

@@ -63,11 +63,31 @@ BAD_TCP_HEADER_LEN = int(Status.BAD_TCP_HEADER_LEN)
 BAD_IPV6_EXT_HEADER = int(Status.BAD_IPV6_EXT_HEADER)
 BAD_TUNNEL = int(Status.BAD_TUNNEL)
 UNSUPPORTED_LINKTYPE = int(Status.UNSUPPORTED_LINKTYPE)
+BAD_MPLS = int(Status.BAD_MPLS)
+BAD_PPPOE = int(Status.BAD_PPPOE)
+BAD_LINK_HEADER = int(Status.BAD_LINK_HEADER)
+BAD_GRE = int(Status.BAD_GRE)
+BAD_ERSPAN = int(Status.BAD_ERSPAN)
+TUNNEL_TOO_DEEP = int(Status.TUNNEL_TOO_DEEP)
 
 TUN_VXLAN, TUN_GENEVE = int(TunnelType.VXLAN), int(TunnelType.GENEVE)
+TUN_GRE, TUN_GRE_UDP, TUN_PPTP = int(TunnelType.GRE), int(TunnelType.GRE_UDP), int(TunnelType.PPTP)
+TUN_ERSPAN_I, TUN_ERSPAN_II = int(TunnelType.ERSPAN_I), int(TunnelType.ERSPAN_II)
+TUN_ERSPAN_III = int(TunnelType.ERSPAN_III)
+TUN_TEREDO, TUN_AYIYA, TUN_IPIP = (
+    int(TunnelType.TEREDO),
+    int(TunnelType.AYIYA),
+    int(TunnelType.IPIP),
+)
 
-ENC_VLAN, ENC_QINQ = int(Encap.VLAN), int(Encap.QINQ)
+ENC_VLAN, ENC_QINQ, ENC_MPLS = int(Encap.VLAN), int(Encap.QINQ), int(Encap.MPLS)
+ENC_PPPOE, ENC_FABRICPATH, ENC_PBB = int(Encap.PPPOE), int(Encap.FABRICPATH), int(Encap.PBB)
+ENC_VNTAG, ENC_PPP, ENC_NULL_LOOP = int(Encap.VNTAG), int(Encap.PPP), int(Encap.NULL_LOOP)
+ENC_RADIOTAP = int(Encap.RADIOTAP)
 ENC_VXLAN, ENC_GENEVE = int(Encap.VXLAN), int(Encap.GENEVE)
+ENC_GRE, ENC_ERSPAN, ENC_GRE_UDP = int(Encap.GRE), int(Encap.ERSPAN), int(Encap.GRE_UDP)
+ENC_PPTP, ENC_TEREDO, ENC_AYIYA = int(Encap.PPTP), int(Encap.TEREDO), int(Encap.AYIYA)
+ENC_IPIP = int(Encap.IPIP)
 
 ETH_IPV4 = 0x0800
 ETH_IPV6 = 0x86DD
@@ -77,24 +97,22 @@ IPV4_MAPPED = 0xFFFF_0000_0000
 
 
 @njit
+def u8(data: U8, at: int) -> int:
+    """One byte as int64 (numba's ``int()`` of a uint8 is a uint64, which mixes into floats)."""
+    return np.int64(data[at])  # type: ignore[return-value]
+
+
+@njit
 def u16(data: U8, at: int) -> int:
-    return (int(data[at]) << 8) | int(data[at + 1])
+    return (u8(data, at) << 8) | u8(data, at + 1)
 
 
 @njit
 def u32(data: U8, at: int) -> int:
-    return (
-        (int(data[at]) << 24)
-        | (int(data[at + 1]) << 16)
-        | (int(data[at + 2]) << 8)
-        | int(data[at + 3])
-    )
+    return (u16(data, at) << 16) | u16(data, at + 2)
 
 
 @njit
 def u64(data: U8, at: int) -> int:
     """Eight bytes big-endian, wrapping into int64 (stored as uint64, the bits are the same)."""
-    value = 0
-    for k in range(8):
-        value = (value << 8) | int(data[at + k])
-    return value
+    return (u32(data, at) << 32) | u32(data, at + 4)

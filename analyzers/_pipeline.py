@@ -21,9 +21,10 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
+import numpy.typing as npt
 
 from analyzers._decode import decode
-from analyzers._decoded import DecodedBatch, Status
+from analyzers._decoded import DecodedBatch, Encap, Status
 from analyzers._dedup import DEFAULT_WINDOW_NS, Deduplicator
 from analyzers._flowevents import FlowEventSink
 from analyzers._flowoptions import FlowTableOptions
@@ -119,6 +120,7 @@ class AnalysisPipeline:
         self._lock = threading.Lock()
         self._packets = 0
         self._status_counts = np.zeros(_CODES, np.int64)
+        self._encap_counts = np.zeros(len(Encap), np.int64)
         self._clock_ns = 0  # newest packet (or tick) time seen
         self._next_expire_ns = 0
 
@@ -132,6 +134,7 @@ class AnalysisPipeline:
             dec = decode(batch)
             self._packets += n
             self._status_counts += np.bincount(dec.status, minlength=_CODES)[:_CODES]
+            self._count_encapsulations(dec.encap)
             for sink in self._frame_sinks:
                 sink.on_frames(batch, dec)
             keep = self._dedup.mask(batch, dec) if self._dedup is not None else None
@@ -155,6 +158,15 @@ class AnalysisPipeline:
             self.table.expire(self._clock_ns)
             self.table.flush()
 
+    def _count_encapsulations(self, encap: npt.NDArray[np.uint32]) -> None:
+        """Add each frame to the count of every encapsulation bit it has: the distinct bit sets of
+        a batch are few, so their counts are spread over the bits, not each frame's."""
+        if not encap.any():
+            return
+        sets, counts = np.unique(encap, return_counts=True)
+        for bit in range(len(Encap)):
+            self._encap_counts[bit] += int(counts[(sets & (1 << bit)) != 0].sum())
+
     def _maybe_expire(self) -> None:
         if self._clock_ns >= self._next_expire_ns:
             self.table.expire(self._clock_ns)
@@ -171,6 +183,14 @@ class AnalysisPipeline:
         return {
             _reason(int(code)): int(counts[code])
             for code in np.flatnonzero(counts[_MALFORMED:]) + _MALFORMED
+        }
+
+    def encapsulated(self) -> dict[str, int]:
+        """Frames so far by each encapsulation they crossed (lower-case ``Encap`` names)."""
+        return {
+            str(Encap(1 << bit).name).lower(): int(n)
+            for bit, n in enumerate(self._encap_counts.tolist())
+            if n
         }
 
     def counters(self) -> PipelineCounters:
