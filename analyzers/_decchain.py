@@ -2,7 +2,7 @@
 
 From an ethertype and the offset after it, ``chain`` follows VLAN tags (802.1Q, 802.1ad, QinQ),
 MPLS label stacks, PPPoE sessions, Cisco FabricPath, PBB (802.1ah) and VN-Tag, in any order, to
-an IP header: it returns its ethertype and offset, or 0 with ``row[STATUS]`` set (non-IP, or the
+an IP header: it returns its ethertype and offset, or 0 with ``row.status`` set (non-IP, or the
 reason a header is cut or lies). ``ppp`` reads a PPP protocol field the same way (PPPoE, the PPP
 link types, PPTP). Every header consumes bytes, so the walk ends at the captured end at the latest.
 """
@@ -20,15 +20,12 @@ from analyzers._decrow import (
     ENC_QINQ,
     ENC_VLAN,
     ENC_VNTAG,
-    ENCAP,
     ETH_IPV4,
     ETH_IPV6,
     NON_IP,
-    STATUS,
     TRUNCATED_L2,
     TRUNCATED_L3,
     U8,
-    VLAN,
     Row,
     u8,
     u16,
@@ -48,20 +45,20 @@ MAX_LABELS = 16
 
 @njit
 def _cut(row: Row) -> tuple[int, int]:
-    row[STATUS] = TRUNCATED_L2
+    row.status = TRUNCATED_L2
     return 0, 0
 
 
 @njit
 def _not_ip(row: Row) -> tuple[int, int]:
-    row[STATUS] = NON_IP
+    row.status = NON_IP
     return 0, 0
 
 
 @njit
 def ppp(data: U8, pos: int, cap: int, row: Row) -> tuple[int, int]:
     """The PPP frame at ``pos``: HDLC address and control optional, the protocol maybe one byte."""
-    row[ENCAP] |= ENC_PPP
+    row.encap |= ENC_PPP
     if cap >= pos + 2 and data[pos] == 0xFF and data[pos + 1] == 0x03:
         pos += 2
     if cap < pos + 1:
@@ -82,7 +79,7 @@ def ppp(data: U8, pos: int, cap: int, row: Row) -> tuple[int, int]:
 @njit
 def _mpls(data: U8, pos: int, cap: int, row: Row) -> tuple[int, int]:
     """The label stack at ``pos``; the IP version nibble after it says which (as Zeek does)."""
-    row[ENCAP] |= ENC_MPLS
+    row.encap |= ENC_MPLS
     for _ in range(MAX_LABELS):
         if cap < pos + 4:
             return _cut(row)
@@ -90,7 +87,7 @@ def _mpls(data: U8, pos: int, cap: int, row: Row) -> tuple[int, int]:
         pos += 4
         if bottom:
             if cap < pos + 1:
-                row[STATUS] = TRUNCATED_L3
+                row.status = TRUNCATED_L3
                 return 0, 0
             version = u8(data, pos) >> 4
             if version == 4:
@@ -98,19 +95,19 @@ def _mpls(data: U8, pos: int, cap: int, row: Row) -> tuple[int, int]:
             if version == 6:
                 return ETH_IPV6, pos
             return _not_ip(row)
-    row[STATUS] = BAD_MPLS
+    row.status = BAD_MPLS
     return 0, 0
 
 
 @njit
 def _pppoe(data: U8, pos: int, cap: int, wire: int, row: Row) -> tuple[int, int]:
     """A PPPoE session header at ``pos``: version 1, type 1, code 0, its length within the frame."""
-    row[ENCAP] |= ENC_PPPOE
+    row.encap |= ENC_PPPOE
     if cap < pos + 6:
         return _cut(row)
     length = u16(data, pos + 4)
     if data[pos] != 0x11 or data[pos + 1] != 0 or length < 2 or pos + 6 + length > wire:
-        row[STATUS] = BAD_PPPOE
+        row.status = BAD_PPPOE
         return 0, 0
     return ppp(data, pos + 6, cap, row)
 
@@ -128,10 +125,10 @@ def chain(  # noqa: PLR0911, PLR0917 - one return per way the chain ends; a comp
             if cap < pos + 4:
                 return _cut(row)
             if tags == 0:
-                row[VLAN] = u16(data, pos) & 0x0FFF
-                row[ENCAP] |= ENC_VLAN
+                row.vlan = u16(data, pos) & 0x0FFF
+                row.encap |= ENC_VLAN
             else:
-                row[ENCAP] |= ENC_QINQ
+                row.encap |= ENC_QINQ
             tags += 1
             etype, pos = u16(data, pos + 2), pos + 4
         elif etype in (_MPLS_UNICAST, _MPLS_MULTICAST):
@@ -139,17 +136,17 @@ def chain(  # noqa: PLR0911, PLR0917 - one return per way the chain ends; a comp
         elif etype == _PPPOE_SESSION:
             return _pppoe(data, pos, cap, wire, row)
         elif etype == _FABRICPATH:
-            row[ENCAP] |= ENC_FABRICPATH
+            row.encap |= ENC_FABRICPATH
             if cap < pos + 16:
                 return _cut(row)
             etype, pos = u16(data, pos + 14), pos + 16
         elif etype == _PBB:
-            row[ENCAP] |= ENC_PBB
+            row.encap |= ENC_PBB
             if cap < pos + 18:
                 return _cut(row)
             etype, pos = u16(data, pos + 16), pos + 18
         elif etype == _VNTAG:
-            row[ENCAP] |= ENC_VNTAG
+            row.encap |= ENC_VNTAG
             if cap < pos + 6:
                 return _cut(row)
             etype, pos = u16(data, pos + 4), pos + 6

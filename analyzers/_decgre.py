@@ -20,7 +20,6 @@ from analyzers._decrow import (
     ETH_IPV4,
     ETH_IPV6,
     ETH_TEB,
-    STATUS,
     TUN_ERSPAN_I,
     TUN_ERSPAN_II,
     TUN_ERSPAN_III,
@@ -49,7 +48,7 @@ Inner = tuple[int, int, int, int, int, int]  # link type, start, tunnel type, ke
 
 @njit
 def _bad(row: Row, reason: int) -> Inner:
-    row[STATUS] = reason
+    row.status = reason
     return 0, 0, 0, 0, 0, 0
 
 

@@ -3,7 +3,7 @@
 Each stage reads one header at ``pos`` of a frame whose captured bytes end at ``cap`` and whose
 packet (per the enclosing lengths) ends at ``wire``, both absolute offsets in the batch buffer,
 and writes the row. Every read is preceded by a check against ``cap``; a header that is cut or
-lies ends the frame with its reason in ``row[STATUS]``.
+lies ends the frame with its reason in ``row.status``.
 """
 
 from __future__ import annotations
@@ -14,30 +14,11 @@ from analyzers._decrow import (
     BAD_IP_VERSION,
     BAD_IPV6_EXT_HEADER,
     BAD_TCP_HEADER_LEN,
-    DPORT,
-    DST_HI,
-    DST_LO,
-    FRAG,
-    IP_ID,
-    IP_LEN,
     IPV4_MAPPED,
-    IPVER,
     L3,
     L4,
-    L4_LEN,
-    L4_OFF,
-    PROTO,
-    SPORT,
-    SRC_HI,
-    SRC_LO,
-    STATUS,
-    TCP_ACK,
-    TCP_FLAGS,
-    TCP_SEQ,
-    TCP_WIN,
     TRUNCATED_L3,
     TRUNCATED_L4,
-    TTL,
     U8,
     Row,
     u8,
@@ -76,7 +57,7 @@ def ipv4(data: U8, pos: int, cap: int, wire: int, row: Row) -> tuple[int, int, i
     elif bad == 0 and cap < pos + hlen:
         bad = TRUNCATED_L3
     if bad != 0:
-        row[STATUS] = bad
+        row.status = bad
         return -1, 0, 0
     total = u16(data, pos + 2)
     if total == 0:
@@ -86,19 +67,19 @@ def ipv4(data: U8, pos: int, cap: int, wire: int, row: Row) -> tuple[int, int, i
         # snaplen cut the frame, and then the wire length is what the host sent.
         total = wire - pos
     if total < hlen or pos + total > wire:
-        row[STATUS] = BAD_IP_TOTAL_LEN
+        row.status = BAD_IP_TOTAL_LEN
         return -1, 0, 0
-    row[IPVER] = 4
-    row[SRC_LO] = IPV4_MAPPED | u32(data, pos + 12)
-    row[DST_LO] = IPV4_MAPPED | u32(data, pos + 16)
-    row[IP_LEN] = total
-    row[IP_ID] = u16(data, pos + 4)
-    row[TTL] = data[pos + 8]
+    row.ipver = 4
+    row.src_lo = IPV4_MAPPED | u32(data, pos + 12)
+    row.dst_lo = IPV4_MAPPED | u32(data, pos + 16)
+    row.ip_len = total
+    row.ip_id = u16(data, pos + 4)
+    row.ttl = data[pos + 8]
     frag_field = u16(data, pos + 6)
     if frag_field & 0x1FFF:
-        row[FRAG] = 2
+        row.frag = 2
     elif frag_field & 0x2000:
-        row[FRAG] = 1
+        row.frag = 1
     return u8(data, pos + 9), pos + hlen, total - hlen
 
 
@@ -109,20 +90,20 @@ def ipv6(  # noqa: PLR0911 - each way the chain ends the frame returns there
     """The IPv6 header and extension chain at ``pos``: as ``ipv4``."""
     bad = _version_status(data, pos, cap, 6, 40)
     if bad != 0:
-        row[STATUS] = bad
+        row.status = bad
         return -1, 0, 0
     plen = u16(data, pos + 4)
     end = pos + 40 + plen
     if end > wire:
-        row[STATUS] = BAD_IP_TOTAL_LEN
+        row.status = BAD_IP_TOTAL_LEN
         return -1, 0, 0
-    row[IPVER] = 6
-    row[SRC_HI] = u64(data, pos + 8)
-    row[SRC_LO] = u64(data, pos + 16)
-    row[DST_HI] = u64(data, pos + 24)
-    row[DST_LO] = u64(data, pos + 32)
-    row[IP_LEN] = plen + 40
-    row[TTL] = data[pos + 7]
+    row.ipver = 6
+    row.src_hi = u64(data, pos + 8)
+    row.src_lo = u64(data, pos + 16)
+    row.dst_hi = u64(data, pos + 24)
+    row.dst_lo = u64(data, pos + 32)
+    row.ip_len = plen + 40
+    row.ttl = data[pos + 7]
     nxt = u8(data, pos + 6)
     cur = pos + 40
     for _ in range(_MAX_IPV6_EXT):
@@ -130,26 +111,26 @@ def ipv6(  # noqa: PLR0911 - each way the chain ends the frame returns there
             return nxt, cur, end - cur
         need = 8 if nxt == _FRAGMENT else 2
         if cur + need > end:
-            row[STATUS] = BAD_IPV6_EXT_HEADER
+            row.status = BAD_IPV6_EXT_HEADER
             return -1, 0, 0
         if cur + need > cap:
-            row[STATUS] = TRUNCATED_L3
+            row.status = TRUNCATED_L3
             return -1, 0, 0
         if nxt == _FRAGMENT:
             frag_field = u16(data, cur + 2)
-            row[IP_ID] = u32(data, cur + 4)
-            row[FRAG] = 2 if frag_field >> 3 else (1 if frag_field & 1 else 0)
+            row.ip_id = u32(data, cur + 4)
+            row.frag = 2 if frag_field >> 3 else (1 if frag_field & 1 else 0)
             hlen = 8
         elif nxt == _AH:
             hlen = (u8(data, cur + 1) + 2) * 4
         else:
             hlen = (u8(data, cur + 1) + 1) * 8
         if cur + hlen > end:
-            row[STATUS] = BAD_IPV6_EXT_HEADER
+            row.status = BAD_IPV6_EXT_HEADER
             return -1, 0, 0
         nxt = u8(data, cur)
         cur += hlen
-    row[STATUS] = BAD_IPV6_EXT_HEADER
+    row.status = BAD_IPV6_EXT_HEADER
     return -1, 0, 0
 
 
@@ -175,35 +156,35 @@ def transport(  # noqa: PLR0917 - a compiled stage takes its frame positionally
     header, the 12-byte SCTP header; on L3 rows (no ports, or a non-first fragment) it is the
     IP payload.
     """
-    row[PROTO] = proto
+    row.proto = proto
     need = _min_captured(proto)
-    if need == 0 or row[FRAG] == 2:
-        row[STATUS] = L3
-        row[L4_OFF] = pos
-        row[L4_LEN] = payload
+    if need == 0 or row.frag == 2:
+        row.status = L3
+        row.l4_off = pos
+        row.l4_len = payload
         return
     if payload < need or cap < pos + need:
-        row[STATUS] = TRUNCATED_L4
+        row.status = TRUNCATED_L4
         return
     hlen = 12 if proto == PROTO_SCTP else 8
     if proto == PROTO_TCP:
         off = u8(data, pos + 12)
         hlen = (off >> 4) * 4
         if hlen < 20 or hlen > payload:
-            row[STATUS] = BAD_TCP_HEADER_LEN
+            row.status = BAD_TCP_HEADER_LEN
             return
-        row[SPORT] = u16(data, pos)
-        row[DPORT] = u16(data, pos + 2)
-        row[TCP_SEQ] = u32(data, pos + 4)
-        row[TCP_ACK] = u32(data, pos + 8)
-        row[TCP_WIN] = u16(data, pos + 14)
-        row[TCP_FLAGS] = ((off & 1) << 8) | u8(data, pos + 13)
+        row.sport = u16(data, pos)
+        row.dport = u16(data, pos + 2)
+        row.tcp_seq = u32(data, pos + 4)
+        row.tcp_ack = u32(data, pos + 8)
+        row.tcp_win = u16(data, pos + 14)
+        row.tcp_flags = ((off & 1) << 8) | u8(data, pos + 13)
     elif proto in (PROTO_ICMP, PROTO_ICMPV6):
-        row[SPORT] = data[pos]
-        row[DPORT] = data[pos + 1]
+        row.sport = data[pos]
+        row.dport = data[pos + 1]
     else:
-        row[SPORT] = u16(data, pos)
-        row[DPORT] = u16(data, pos + 2)
-    row[STATUS] = L4
-    row[L4_OFF] = pos + hlen
-    row[L4_LEN] = max(payload - hlen, 0)
+        row.sport = u16(data, pos)
+        row.dport = u16(data, pos + 2)
+    row.status = L4
+    row.l4_off = pos + hlen
+    row.l4_len = max(payload - hlen, 0)

@@ -2,7 +2,7 @@
 
 ``link`` reads the link-layer header at ``pos`` for the frame's link type and hands the
 ethertype it names to the chain (``_decchain``): it returns the ethertype of an IP header and its
-offset, or 0 with ``row[STATUS]`` set (non-IP, or the reason a header is cut or lies). Offsets
+offset, or 0 with ``row.status`` set (non-IP, or the reason a header is cut or lies). Offsets
 are absolute in the batch buffer; ``cap`` is where the frame's captured bytes end, checked before
 every read, ``wire`` where its packet ends.
 """
@@ -14,11 +14,9 @@ from analyzers._decrow import (
     BAD_LINK_HEADER,
     ENC_NULL_LOOP,
     ENC_RADIOTAP,
-    ENCAP,
     ETH_IPV4,
     ETH_IPV6,
     NON_IP,
-    STATUS,
     TRUNCATED_L2,
     TRUNCATED_L3,
     U8,
@@ -53,20 +51,20 @@ _CISCO_HDLC = (0x0F, 0x8F)  # the address byte of Cisco HDLC (unicast, broadcast
 
 @njit
 def _cut(row: Row) -> tuple[int, int]:
-    row[STATUS] = TRUNCATED_L2
+    row.status = TRUNCATED_L2
     return 0, 0
 
 
 @njit
 def _not_ip(row: Row) -> tuple[int, int]:
-    row[STATUS] = NON_IP
+    row.status = NON_IP
     return 0, 0
 
 
 @njit
 def _loopback(data: U8, pos: int, cap: int, network_order: bool, row: Row) -> tuple[int, int]:
     """DLT_NULL / DLT_LOOP: a 4-byte address family, then the IP packet."""
-    row[ENCAP] |= ENC_NULL_LOOP
+    row.encap |= ENC_NULL_LOOP
     if cap < pos + 4:
         return _cut(row)
     family = u32(data, pos)
@@ -84,12 +82,12 @@ def _loopback(data: U8, pos: int, cap: int, network_order: bool, row: Row) -> tu
 @njit
 def _radiotap(data: U8, pos: int, cap: int, wire: int, row: Row) -> tuple[int, int]:
     """A radiotap header (version 0, its little-endian length), then the 802.11 frame."""
-    row[ENCAP] |= ENC_RADIOTAP
+    row.encap |= ENC_RADIOTAP
     if cap < pos + 8:
         return _cut(row)
     length = u8(data, pos + 2) | (u8(data, pos + 3) << 8)
     if data[pos] != 0 or length < 8:
-        row[STATUS] = BAD_LINK_HEADER
+        row.status = BAD_LINK_HEADER
         return 0, 0
     return _ieee80211(data, pos + length, cap, wire, row)
 
@@ -146,7 +144,7 @@ def link(  # noqa: PLR0911, PLR0917 - one return per link type; a compiled stage
         return ETH_IPV6, pos
     if linktype == LINKTYPE_RAW:  # the version nibble says which
         if cap < pos + 1:
-            row[STATUS] = TRUNCATED_L3
+            row.status = TRUNCATED_L3
             return 0, 0
         return (ETH_IPV6 if u8(data, pos) >> 4 == 6 else ETH_IPV4), pos
     if linktype in (LINKTYPE_NULL, LINKTYPE_LOOP):
@@ -159,5 +157,5 @@ def link(  # noqa: PLR0911, PLR0917 - one return per link type; a compiled stage
         return _ieee80211(data, pos, cap, wire, row)
     if linktype == LINKTYPE_IEEE802_11_RADIOTAP:
         return _radiotap(data, pos, cap, wire, row)
-    row[STATUS] = UNSUPPORTED_LINKTYPE
+    row.status = UNSUPPORTED_LINKTYPE
     return 0, 0

@@ -3,10 +3,10 @@
 Each frame goes through the stages once, in order: the link layer and ethertype chain
 (``_declink``), IP and transport (``_decip``), and, where the packet is a tunnel the decoder
 follows, the tunnel header (``_dectun``), after which the inner frame goes round the same stages
-again, up to ``MAX_TUNNELS`` deep. The stages fill one int64 row (``_decrow``) that the loop
-stores into the typed columns. Every length is checked against the frame's captured end before a
-read (numba checks no bounds): damage gets a reason code, never an exception or a read past the
-frame. Compiled by numba on first use and cached on disk (``capture._jit``).
+again, up to ``MAX_TUNNELS`` deep. The stages fill one record of named fields (``_decrow``) that
+the loop stores into the typed columns. Every length is checked against the frame's captured end
+before a read (numba checks no bounds): damage gets a reason code, never an exception or a read
+past the frame. Compiled by numba on first use and cached on disk (``capture._jit``).
 """
 
 from __future__ import annotations
@@ -14,45 +14,20 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import numpy.typing as npt
 
 from analyzers._decip import ipv4, ipv6, transport
 from analyzers._declink import link
 from analyzers._decoded import I64, U8, U16, U32, U64, DecodedBatch, Status
 from analyzers._decrow import (
-    DPORT,
-    DST_HI,
-    DST_LO,
-    ENCAP,
     ETH_IPV4,
-    FRAG,
-    IP_ID,
-    IP_LEN,
-    IPVER,
-    L4_LEN,
-    L4_OFF,
-    NCOLS,
-    OUTER_DST_HI,
-    OUTER_DST_LO,
-    OUTER_SRC_HI,
-    OUTER_SRC_LO,
-    PROTO,
-    SPORT,
-    SRC_HI,
-    SRC_LO,
-    STATUS,
-    TCP_ACK,
-    TCP_FLAGS,
-    TCP_SEQ,
-    TCP_WIN,
-    TTL,
-    TUN_DIR,
-    TUN_TYPE,
-    TUN_VNI,
+    ROW,
     TUNNEL_TOO_DEEP,
-    VLAN,
     Row,
+    clear,
 )
 from analyzers._dectun import enter, tunnel
+from analyzers._prefetch import prefetch
 from capture import (
     LINKTYPE_ETHERNET,
     LINKTYPE_IEEE802_11,
@@ -89,6 +64,7 @@ SUPPORTED_LINKTYPES = frozenset(
         LINKTYPE_LINUX_SLL2,
     )
 )
+_AHEAD = 4  # frames between the one decoded and the one whose header is prefetched
 #: Tunnels followed inside one another (Zeek's ``Tunnel::max_depth``); one more is malformed.
 MAX_TUNNELS = 2
 
@@ -114,7 +90,7 @@ def _frame(  # noqa: PLR0917 - a compiled stage takes its frame positionally
         if linktype == 0:
             return
         if depth == MAX_TUNNELS:
-            row[STATUS] = TUNNEL_TOO_DEEP
+            row.status = TUNNEL_TOO_DEEP
             return
         enter(row, kind, key, direction, bits)
 
@@ -126,6 +102,7 @@ def _decode_rows(  # noqa: PLR0917 - a compiled kernel takes its columns positio
     caplens: I64,
     wirelens: I64,
     linktype: int,
+    scratch: npt.NDArray[np.void],
     status: U8,
     ipver: U8,
     src_hi: U64,
@@ -156,41 +133,44 @@ def _decode_rows(  # noqa: PLR0917 - a compiled kernel takes its columns positio
     ttl: U8,
 ) -> None:
     size = data.shape[0]
-    row = np.zeros(NCOLS, np.int64)
-    for i in range(offsets.shape[0]):
+    row = scratch[0]
+    n = offsets.shape[0]
+    for i in range(n):
+        if i + _AHEAD < n and size > 0:
+            prefetch(data, min(max(offsets[i + _AHEAD] + 12, 0), size - 1))
         # A reader bug must not turn into reads past the buffer: clamp what the frame can claim.
         start = min(max(offsets[i], 0), size)
         cap = start + min(max(caplens[i], 0), size - start)
-        row[:] = 0
+        clear(row)
         _frame(data, start, cap, max(start + wirelens[i], cap), linktype, row)
-        status[i] = row[STATUS]
-        ipver[i] = row[IPVER]
-        src_hi[i] = row[SRC_HI]
-        src_lo[i] = row[SRC_LO]
-        dst_hi[i] = row[DST_HI]
-        dst_lo[i] = row[DST_LO]
-        proto[i] = row[PROTO]
-        sport[i] = row[SPORT]
-        dport[i] = row[DPORT]
-        vlan[i] = row[VLAN]
-        tun_type[i] = row[TUN_TYPE]
-        tun_vni[i] = row[TUN_VNI]
-        tun_dir[i] = row[TUN_DIR]
-        outer_src_hi[i] = row[OUTER_SRC_HI]
-        outer_src_lo[i] = row[OUTER_SRC_LO]
-        outer_dst_hi[i] = row[OUTER_DST_HI]
-        outer_dst_lo[i] = row[OUTER_DST_LO]
-        encap[i] = row[ENCAP]
-        ip_len[i] = row[IP_LEN]
-        l4_off[i] = row[L4_OFF]
-        l4_len[i] = row[L4_LEN]
-        tcp_flags[i] = row[TCP_FLAGS]
-        tcp_seq[i] = row[TCP_SEQ]
-        tcp_ack[i] = row[TCP_ACK]
-        tcp_win[i] = row[TCP_WIN]
-        ip_id[i] = row[IP_ID]
-        frag[i] = row[FRAG]
-        ttl[i] = row[TTL]
+        status[i] = row.status
+        ipver[i] = row.ipver
+        src_hi[i] = row.src_hi
+        src_lo[i] = row.src_lo
+        dst_hi[i] = row.dst_hi
+        dst_lo[i] = row.dst_lo
+        proto[i] = row.proto
+        sport[i] = row.sport
+        dport[i] = row.dport
+        vlan[i] = row.vlan
+        tun_type[i] = row.tun_type
+        tun_vni[i] = row.tun_vni
+        tun_dir[i] = row.tun_dir
+        outer_src_hi[i] = row.outer_src_hi
+        outer_src_lo[i] = row.outer_src_lo
+        outer_dst_hi[i] = row.outer_dst_hi
+        outer_dst_lo[i] = row.outer_dst_lo
+        encap[i] = row.encap
+        ip_len[i] = row.ip_len
+        l4_off[i] = row.l4_off
+        l4_len[i] = row.l4_len
+        tcp_flags[i] = row.tcp_flags
+        tcp_seq[i] = row.tcp_seq
+        tcp_ack[i] = row.tcp_ack
+        tcp_win[i] = row.tcp_win
+        ip_id[i] = row.ip_id
+        frag[i] = row.frag
+        ttl[i] = row.ttl
 
 
 def _columns(n: int, *, zeroed: bool) -> DecodedBatch:
@@ -214,6 +194,7 @@ def decode(batch: FrameBatch) -> DecodedBatch:
         batch.caplens.astype(np.int64, copy=False),
         batch.wirelens.astype(np.int64, copy=False),
         batch.linktype,
+        np.zeros(1, ROW),
         *(getattr(out, field.name) for field in dataclasses.fields(DecodedBatch)),
     )
     return out

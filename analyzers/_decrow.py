@@ -1,13 +1,17 @@
 """The decoder kernels' shared vocabulary: one frame's row, its column positions, byte reads.
 
-The compiled stages (``_declink``, ``_decip``, ``_dectun``) fill one int64 row per frame, named by
-the column positions below, and the frame loop in ``_decode`` stores it into the typed columns of
-``DecodedBatch``. Status and tunnel codes are the enums' values as plain ints (numba freezes module
-globals into the compiled code). The byte readers do no bounds check: every caller checks the
+The compiled stages (``_declink``, ``_decchain``, ``_decip``, ``_dectun``, ``_decgre``) fill one
+row per frame, a record of named int64 fields (``ROW``), and the frame loop in ``_decode`` stores
+it into the typed columns of ``DecodedBatch``. A record, not an array: numba passes it as a plain
+pointer, where every array argument costs each call an atomic reference count up and down. Status
+and tunnel codes are the enums' values as plain ints (numba freezes module globals into the
+compiled code). The byte readers do no bounds check: every caller checks the
 frame's captured end first, because numba does not.
 """
 
 from __future__ import annotations
+
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -16,41 +20,117 @@ from analyzers._decoded import Encap, Status, TunnelType
 from capture import njit
 
 U8 = npt.NDArray[np.uint8]
-Row = npt.NDArray[np.int64]
 
-(
-    STATUS,
-    IPVER,
-    SRC_HI,
-    SRC_LO,
-    DST_HI,
-    DST_LO,
-    PROTO,
-    SPORT,
-    DPORT,
-    VLAN,
-    TUN_TYPE,
-    TUN_VNI,
-    TUN_DIR,
-    OUTER_SRC_HI,
-    OUTER_SRC_LO,
-    OUTER_DST_HI,
-    OUTER_DST_LO,
-    ENCAP,
-    IP_LEN,
-    L4_OFF,
-    L4_LEN,
-    TCP_FLAGS,
-    TCP_SEQ,
-    TCP_ACK,
-    TCP_WIN,
-    IP_ID,
-    FRAG,
-    TTL,
-) = range(28)
-NCOLS = 28
-#: The columns a tunnel keeps when the inner frame's headers replace the outer ones.
-FIRST_INNER, LAST_TUNNEL = IP_LEN, ENCAP
+
+class Row(Protocol):
+    """One frame's row as the stages see it: a record of ``ROW`` (named int64 fields)."""
+
+    status: int
+    ipver: int
+    src_hi: int
+    src_lo: int
+    dst_hi: int
+    dst_lo: int
+    proto: int
+    sport: int
+    dport: int
+    vlan: int
+    tun_type: int
+    tun_vni: int
+    tun_dir: int
+    outer_src_hi: int
+    outer_src_lo: int
+    outer_dst_hi: int
+    outer_dst_lo: int
+    encap: int
+    ip_len: int
+    l4_off: int
+    l4_len: int
+    tcp_flags: int
+    tcp_seq: int
+    tcp_ack: int
+    tcp_win: int
+    ip_id: int
+    frag: int
+    ttl: int
+
+
+#: The row's layout: DecodedBatch's columns, all int64 while a frame is decoded.
+ROW = np.dtype(
+    [
+        (name, np.int64)
+        for name in (
+            "status",
+            "ipver",
+            "src_hi",
+            "src_lo",
+            "dst_hi",
+            "dst_lo",
+            "proto",
+            "sport",
+            "dport",
+            "vlan",
+            "tun_type",
+            "tun_vni",
+            "tun_dir",
+            "outer_src_hi",
+            "outer_src_lo",
+            "outer_dst_hi",
+            "outer_dst_lo",
+            "encap",
+            "ip_len",
+            "l4_off",
+            "l4_len",
+            "tcp_flags",
+            "tcp_seq",
+            "tcp_ack",
+            "tcp_win",
+            "ip_id",
+            "frag",
+            "ttl",
+        )
+    ]
+)
+
+
+@njit
+def clear_inner(row: Row) -> None:
+    """Zero every field but the tunnel ones (type, key, direction, outer endpoints, encap)."""
+    row.status = 0
+    row.ipver = 0
+    row.src_hi = 0
+    row.src_lo = 0
+    row.dst_hi = 0
+    row.dst_lo = 0
+    row.proto = 0
+    row.sport = 0
+    row.dport = 0
+    row.vlan = 0
+    row.ip_len = 0
+    row.l4_off = 0
+    row.l4_len = 0
+    row.tcp_flags = 0
+    row.tcp_seq = 0
+    row.tcp_ack = 0
+    row.tcp_win = 0
+    row.ip_id = 0
+    row.frag = 0
+    row.ttl = 0
+
+
+@njit
+def clear(row: Row) -> None:
+    """Zero every field: a new frame."""
+    clear_inner(row)
+    row.tun_type = 0
+    row.tun_vni = 0
+    row.tun_dir = 0
+    row.outer_src_hi = 0
+    row.outer_src_lo = 0
+    row.outer_dst_hi = 0
+    row.outer_dst_lo = 0
+    row.encap = 0
+
 
 L4, L3, NON_IP = int(Status.L4), int(Status.L3), int(Status.NON_IP)
 TRUNCATED_L2 = int(Status.TRUNCATED_L2)

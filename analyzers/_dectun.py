@@ -15,46 +15,27 @@ from __future__ import annotations
 from analyzers._decgre import gre
 from analyzers._decrow import (
     BAD_TUNNEL,
-    DPORT,
-    DST_HI,
-    DST_LO,
     ENC_AYIYA,
     ENC_GENEVE,
     ENC_GRE_UDP,
     ENC_IPIP,
     ENC_TEREDO,
     ENC_VXLAN,
-    ENCAP,
     ETH_IPV4,
     ETH_IPV6,
     ETH_TEB,
-    FRAG,
     L3,
     L4,
-    L4_LEN,
-    L4_OFF,
-    NCOLS,
-    OUTER_DST_HI,
-    OUTER_DST_LO,
-    OUTER_SRC_HI,
-    OUTER_SRC_LO,
-    PROTO,
-    SPORT,
-    SRC_HI,
-    SRC_LO,
-    STATUS,
     TUN_AYIYA,
-    TUN_DIR,
     TUN_GENEVE,
     TUN_GRE,
     TUN_GRE_UDP,
     TUN_IPIP,
     TUN_TEREDO,
-    TUN_TYPE,
-    TUN_VNI,
     TUN_VXLAN,
     U8,
     Row,
+    clear_inner,
     u8,
     u16,
     u32,
@@ -70,7 +51,7 @@ Inner = tuple[int, int, int, int, int, int]  # link type, start, tunnel type, ke
 
 @njit
 def _bad(row: Row) -> Inner:
-    row[STATUS] = BAD_TUNNEL
+    row.status = BAD_TUNNEL
     return 0, 0, 0, 0, 0, 0
 
 
@@ -92,7 +73,7 @@ def _vxlan_geneve(data: U8, pos: int, end: int, row: Row) -> Inner:
         return _bad(row)
     vni = u32(data, pos + 4) >> 8
     b0 = u8(data, pos)
-    if row[DPORT] == VXLAN_PORT:
+    if row.dport == VXLAN_PORT:
         if not b0 & 0x08:  # without the I flag the VNI is not valid
             return _bad(row)
         return LINKTYPE_ETHERNET, pos + 8, TUN_VXLAN, vni, 0, ENC_VXLAN
@@ -147,16 +128,16 @@ def tunnel(data: U8, cap: int, row: Row) -> tuple[int, int, int, int, int, int, 
     """The inner frame of the packet in ``row``, if it is a tunnel the decoder follows.
 
     Returns (inner link type, inner start, inner end, tunnel type, key, direction, encap bits);
-    link type 0 when the packet is no tunnel, or one whose header is bad (``row[STATUS]`` says).
+    link type 0 when the packet is no tunnel, or one whose header is bad (``row.status`` says).
     """
-    if row[FRAG] != 0:
+    if row.frag != 0:
         return 0, 0, 0, 0, 0, 0, 0
-    pos = row[L4_OFF]
-    end = pos + row[L4_LEN]
+    pos = row.l4_off
+    end = pos + row.l4_len
     readable = min(end, cap)
     inner, at, kind, key, direction, bits = 0, 0, 0, 0, 0, 0
-    if row[STATUS] == L4 and row[PROTO] == PROTO_UDP:
-        sport, dport = row[SPORT], row[DPORT]
+    if row.status == L4 and row.proto == PROTO_UDP:
+        sport, dport = row.sport, row.dport
         if dport in (VXLAN_PORT, GENEVE_PORT):
             inner, at, kind, key, direction, bits = _vxlan_geneve(data, pos, readable, row)
         elif dport == GRE_UDP_PORT:
@@ -168,8 +149,8 @@ def tunnel(data: U8, cap: int, row: Row) -> tuple[int, int, int, int, int, int, 
             inner, at, kind, key, direction, bits = _ayiya(data, pos, readable, row)
         else:  # Teredo on any port, as Zeek detects it (relays use their own ports)
             inner, at, kind, key, direction, bits = _teredo(data, pos, readable)
-    elif row[STATUS] == L3:
-        proto = row[PROTO]
+    elif row.status == L3:
+        proto = row.proto
         if proto == PROTO_GRE:
             inner, at, kind, key, direction, bits = gre(data, pos, readable, row)
         elif proto == PROTO_IPIP:
@@ -184,15 +165,13 @@ def tunnel(data: U8, cap: int, row: Row) -> tuple[int, int, int, int, int, int, 
 @njit
 def enter(row: Row, kind: int, key: int, direction: int, bits: int) -> None:
     """Make ``row`` the inner frame's: the tunnel columns set, every other column cleared."""
-    if row[TUN_TYPE] == 0:  # the outermost tunnel's endpoints
-        row[OUTER_SRC_HI] = row[SRC_HI]
-        row[OUTER_SRC_LO] = row[SRC_LO]
-        row[OUTER_DST_HI] = row[DST_HI]
-        row[OUTER_DST_LO] = row[DST_LO]
-    for col in range(NCOLS):
-        if col not in (ENCAP, OUTER_SRC_HI, OUTER_SRC_LO, OUTER_DST_HI, OUTER_DST_LO):
-            row[col] = 0
-    row[TUN_TYPE] = kind
-    row[TUN_VNI] = key
-    row[TUN_DIR] = direction
-    row[ENCAP] |= bits
+    if row.tun_type == 0:  # the outermost tunnel's endpoints
+        row.outer_src_hi = row.src_hi
+        row.outer_src_lo = row.src_lo
+        row.outer_dst_hi = row.dst_hi
+        row.outer_dst_lo = row.dst_lo
+    clear_inner(row)
+    row.tun_type = kind
+    row.tun_vni = key
+    row.tun_dir = direction
+    row.encap |= bits
