@@ -7,10 +7,13 @@ import dataclasses
 
 import numpy as np
 import pytest
+from scapy.contrib.erspan import ERSPAN_I, ERSPAN_II, ERSPAN_III, ERSPAN_PlatformSpecific
 from scapy.contrib.geneve import GENEVE
-from scapy.layers.inet import ICMP, IP, TCP, UDP, IPOption_RR
+from scapy.contrib.mpls import MPLS
+from scapy.layers.inet import GRE, ICMP, IP, TCP, UDP, IPOption_RR
 from scapy.layers.inet6 import ICMPv6EchoRequest, IPv6, IPv6ExtHdrFragment, IPv6ExtHdrHopByHop
-from scapy.layers.l2 import ARP, Dot1AD, Dot1Q, Ether
+from scapy.layers.l2 import ARP, Dot1AD, Dot1AH, Dot1Q, Ether
+from scapy.layers.ppp import PPP, PPPoE
 from scapy.layers.vxlan import VXLAN
 from scapy.packet import Raw
 
@@ -19,7 +22,7 @@ from capture._batch import FrameBatch
 
 # Explicit MACs: scapy would otherwise resolve them, which can mean ARP on a real network.
 MAC = {"src": "02:00:00:00:00:01", "dst": "02:00:00:00:00:02"}
-LINKTYPES = [1, 101, 113, 228, 229, 276]
+LINKTYPES = [0, 1, 9, 50, 101, 105, 108, 113, 127, 228, 229, 276]
 VALID_STATUS = {int(s) for s in Status}
 
 
@@ -63,6 +66,41 @@ def seeds() -> list[bytes]:
             / payload,
             Ether(**MAC) / IP() / UDP(dport=6081) / GENEVE(vni=5, proto=0x0800) / IP() / UDP(),
             Ether(**MAC) / ARP(),
+            # issue 16's encapsulations: L2.5 headers, GRE and what it carries, IP-in-IP, Teredo
+            Ether(**MAC, type=0x8847) / MPLS(s=0) / MPLS(s=1) / IP() / TCP() / payload,
+            Ether(**MAC) / Dot1Q(vlan=3) / PPPoE(len=62) / PPP(proto=0x21) / IP() / UDP() / payload,
+            Ether(**MAC) / Dot1AH() / Ether(**MAC) / IP() / TCP() / payload,
+            Ether(**MAC) / IP() / GRE(key_present=1, seqnum_present=1) / IP() / TCP() / payload,
+            Ether(**MAC) / IP() / GRE(proto=0x6558) / Ether(**MAC) / IPv6() / UDP() / payload,
+            Ether(**MAC) / IP() / GRE() / ERSPAN_I() / Ether(**MAC) / IP() / TCP() / payload,
+            Ether(**MAC)
+            / IP()
+            / GRE(seqnum_present=1)
+            / ERSPAN_II()
+            / Ether(**MAC)
+            / IP()
+            / UDP()
+            / payload,
+            Ether(**MAC)
+            / IP()
+            / GRE()
+            / ERSPAN_III(o=1)
+            / ERSPAN_PlatformSpecific()
+            / Ether(**MAC)
+            / IP()
+            / TCP()
+            / payload,
+            Ether(**MAC)
+            / IP()
+            / GRE(version=1, key_present=1, proto=0x880B)
+            / PPP(proto=0x21)
+            / IP()
+            / TCP()
+            / payload,
+            Ether(**MAC) / IP() / UDP(dport=4754) / GRE() / IP() / UDP() / payload,
+            Ether(**MAC) / IP() / IPv6() / TCP() / payload,
+            Ether(**MAC) / IP() / UDP(sport=3544) / IPv6() / UDP() / payload,
+            Ether(**MAC) / IP() / GRE() / IP() / GRE() / IP() / GRE() / IP() / TCP(),
         )
     ]
 
@@ -113,7 +151,7 @@ def test_ip_looking_random_bytes_are_sound(linktype: int) -> None:
     frames = []
     for _ in range(400):
         frame = bytearray(rng.bytes(int(rng.integers(20, 140))))
-        l3 = {1: 14, 113: 16, 276: 20}.get(linktype, 0)
+        l3 = {0: 4, 1: 14, 108: 4, 113: 16, 276: 20}.get(linktype, 0)
         etype = b"\x08\x00" if rng.random() < 0.5 else b"\x86\xdd"
         if linktype == 1:
             frame[12:14] = etype
@@ -152,12 +190,16 @@ def test_truncated_and_corrupted_frames_are_sound() -> None:
 
 
 def test_valid_seeds_are_sound() -> None:
-    """The uncorrupted seed frames decode soundly, none of them malformed."""
+    """The uncorrupted seed frames decode soundly, none malformed but the last, three tunnels deep;
+    every encapsulated seed is decoded through its encapsulation."""
     frames = seeds()
     batch = FrameBatch.from_frames(frames, [0] * len(frames))
     decoded = decode(batch)
     assert_sound(batch, decoded)
-    assert all(s < Status.MALFORMED for s in decoded.status.tolist())
+    *valid, deep = decoded.status.tolist()
+    assert all(s < Status.MALFORMED for s in valid)
+    assert deep == Status.TUNNEL_TOO_DEEP
+    assert (decoded.encap[-13:-1] != 0).all()
 
 
 def test_frame_lengths_past_the_buffer_do_not_raise() -> None:
@@ -187,3 +229,25 @@ def test_many_tunnelled_frames_are_sound() -> None:
     decoded = decode(batch)
     assert_sound(batch, decoded)
     assert (decoded.tun_type != 0).sum() > 300
+
+
+def test_no_frame_is_read_past_its_captured_bytes() -> None:
+    """Cut and corrupted frames decode the same whatever bytes follow them in the buffer (zeros or
+    0xFF junk): nothing after a frame's captured end is read."""
+    rng = np.random.default_rng(31)
+    frames, wirelens = mutants(rng, 1500)
+    decoded = []
+    for filler in (0x00, 0xFF):
+        pad = bytes([filler]) * 64
+        data = b"".join(f + pad for f in frames)
+        offsets = np.cumsum([0] + [len(f) + 64 for f in frames[:-1]]).astype(np.int64)
+        batch = FrameBatch(
+            data=np.frombuffer(data, np.uint8),
+            offsets=offsets,
+            caplens=np.array([len(f) for f in frames], np.int64),
+            wirelens=np.array(wirelens, np.int64),
+            ts_ns=np.zeros(len(frames), np.int64),
+        )
+        decoded.append(decode(batch))
+    for field in dataclasses.fields(DecodedBatch):
+        assert np.array_equal(getattr(decoded[0], field.name), getattr(decoded[1], field.name))
