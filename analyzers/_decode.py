@@ -1,12 +1,15 @@
 """Decode a whole FrameBatch into header columns: one compiled loop over its frames.
 
-Each frame goes through the stages once, in order: the link layer and ethertype chain
-(``_declink``), IP and transport (``_decip``), and, where the packet is a tunnel the decoder
-follows, the tunnel header (``_dectun``), after which the inner frame goes round the same stages
-again, up to ``MAX_TUNNELS`` deep. The stages fill one record of named fields (``_decrow``) that
-the loop stores into the typed columns. Every length is checked against the frame's captured end
-before a read (numba checks no bounds): damage gets a reason code, never an exception or a read
-past the frame. Compiled by numba on first use and cached on disk (``capture._jit``).
+Each frame goes through the stages once, in order: the link layer (``_declink``) and the
+ethertype chain (``_decchain``), IP and transport (``_decip``), and, where the packet is a tunnel
+the decoder follows, the tunnel header (``_dectun``, ``_decgre``), after which the inner frame goes
+round the same stages again, up to ``MAX_TUNNELS`` deep. The stages fill one record of named
+fields (``_decrow``) that the loop stores into the typed columns. Every length is checked against
+the frame's captured end before a read (numba checks no bounds): damage gets a reason code, never
+an exception or a read past the frame.
+
+Compiled by numba on first use and cached on disk (``capture._jit``). numba's cache checks only
+this file for changes, not the stage modules it calls: after editing a stage, touch this file.
 """
 
 from __future__ import annotations
@@ -145,22 +148,26 @@ def _decode_rows(  # noqa: PLR0917 - a compiled kernel takes its columns positio
         _frame(data, start, cap, max(start + wirelens[i], cap), linktype, row)
         status[i] = row.status
         ipver[i] = row.ipver
-        src_hi[i] = row.src_hi
         src_lo[i] = row.src_lo
-        dst_hi[i] = row.dst_hi
         dst_lo[i] = row.dst_lo
         proto[i] = row.proto
         sport[i] = row.sport
         dport[i] = row.dport
-        vlan[i] = row.vlan
-        tun_type[i] = row.tun_type
-        tun_vni[i] = row.tun_vni
-        tun_dir[i] = row.tun_dir
-        outer_src_hi[i] = row.outer_src_hi
-        outer_src_lo[i] = row.outer_src_lo
-        outer_dst_hi[i] = row.outer_dst_hi
-        outer_dst_lo[i] = row.outer_dst_lo
-        encap[i] = row.encap
+        # The sparse columns come zeroed (``_SPARSE``) and are written only where set: a row's
+        # stores go to fewer columns at once, which is what a batch's decode waits on.
+        if row.src_hi | row.dst_hi:
+            src_hi[i] = row.src_hi
+            dst_hi[i] = row.dst_hi
+        if row.encap:
+            encap[i] = row.encap
+            vlan[i] = row.vlan
+            tun_type[i] = row.tun_type
+            tun_vni[i] = row.tun_vni
+            tun_dir[i] = row.tun_dir
+            outer_src_hi[i] = row.outer_src_hi
+            outer_src_lo[i] = row.outer_src_lo
+            outer_dst_hi[i] = row.outer_dst_hi
+            outer_dst_lo[i] = row.outer_dst_lo
         ip_len[i] = row.ip_len
         l4_off[i] = row.l4_off
         l4_len[i] = row.l4_len
@@ -174,10 +181,34 @@ def _decode_rows(  # noqa: PLR0917 - a compiled kernel takes its columns positio
 
 
 def _columns(n: int, *, zeroed: bool) -> DecodedBatch:
-    alloc = np.zeros if zeroed else np.empty
+    """Columns for ``n`` rows: zeroed where the kernel may leave rows unwritten, else not."""
     return DecodedBatch(
-        **{field.name: alloc(n, _DTYPES[field.name]) for field in dataclasses.fields(DecodedBatch)}
+        **{
+            field.name: (np.zeros if zeroed or field.name in _SPARSE else np.empty)(
+                n, _DTYPES[field.name]
+            )
+            for field in dataclasses.fields(DecodedBatch)
+        }
     )
+
+
+#: Columns the kernel writes only on rows where they are not 0: IPv6 halves, and what only an
+#: encapsulated frame has (a VLAN id is an encapsulation too).
+_SPARSE = frozenset(
+    (
+        "src_hi",
+        "dst_hi",
+        "encap",
+        "vlan",
+        "tun_type",
+        "tun_vni",
+        "tun_dir",
+        "outer_src_hi",
+        "outer_src_lo",
+        "outer_dst_hi",
+        "outer_dst_lo",
+    )
+)
 
 
 def decode(batch: FrameBatch) -> DecodedBatch:
@@ -187,7 +218,7 @@ def decode(batch: FrameBatch) -> DecodedBatch:
         out = _columns(n, zeroed=True)
         out.status[:] = Status.UNSUPPORTED_LINKTYPE
         return out
-    out = _columns(n, zeroed=False)  # the kernel writes every column of every row
+    out = _columns(n, zeroed=False)  # the kernel writes every other column of every row
     _decode_rows(
         np.ascontiguousarray(batch.data, dtype=np.uint8),
         batch.offsets.astype(np.int64, copy=False),
