@@ -159,13 +159,12 @@ class AnalysisPipeline:
             self.table.flush()
 
     def _count_encapsulations(self, encap: npt.NDArray[np.uint32]) -> None:
-        """Add each frame to the count of every encapsulation bit it has: the distinct bit sets of
-        a batch are few, so their counts are spread over the bits, not each frame's."""
-        if not encap.any():
-            return
-        sets, counts = np.unique(encap, return_counts=True)
+        """Add each frame to the count of every encapsulation bit it has: one pass finds the bits
+        the batch has at all (few, usually none), then one count per such bit."""
+        present = int(np.bitwise_or.reduce(encap)) if encap.size else 0
         for bit in range(len(Encap)):
-            self._encap_counts[bit] += int(counts[(sets & (1 << bit)) != 0].sum())
+            if present >> bit & 1:
+                self._encap_counts[bit] += int(np.count_nonzero(encap & np.uint32(1 << bit)))
 
     def _maybe_expire(self) -> None:
         if self._clock_ns >= self._next_expire_ns:
