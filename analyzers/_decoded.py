@@ -3,8 +3,9 @@
 One row per frame of the ``FrameBatch`` it was decoded from. Addresses are 128-bit values split in
 two uint64 halves; IPv4 addresses are stored IPv4-mapped (``::ffff:a.b.c.d``), so one key layout
 serves both families. For tunnelled frames (VXLAN, Geneve) every L3/L4 column describes the
-*inner* packet; ``tun_type``/``tun_vni``/``tun_dir`` record the tunnel and ``outer_*`` the
-outermost tunnel's IP endpoints. ``encap`` says every encapsulation the frame came through.
+*inner* packet (the innermost, with nesting) and ``tun_type``/``tun_vni`` record the tunnel right
+outside it, ``outer_*`` the outermost tunnel's IP endpoints and ``encap`` every encapsulation the
+frame crossed on the way in.
 """
 
 from __future__ import annotations
@@ -41,10 +42,17 @@ class Status(IntEnum):
     BAD_IPV6_EXT_HEADER = 23
     BAD_TUNNEL = 24
     UNSUPPORTED_LINKTYPE = 25
+    BAD_MPLS = 26  # a label stack deeper than the decoder follows
+    BAD_PPPOE = 27  # not a version 1 session frame, or its length runs past the frame
+    BAD_LINK_HEADER = 28  # a radiotap header whose version or length lies
+    BAD_GRE = 29  # GRE version, routing or reserved flags, or a PPTP header that lies
+    BAD_ERSPAN = 30  # an ERSPAN header cut, or of the wrong version for its GRE type
+    # Tunnels nested deeper than the decoder follows. The pipeline counts codes below 32.
+    TUNNEL_TOO_DEEP = 31
 
 
 class TunnelType(IntEnum):
-    """The tunnel a row was decoded from (its innermost, whose id ``tun_vni`` holds)."""
+    """The tunnel right outside a frame's flow headers (4 bits in the flow key: at most 15)."""
 
     NONE = 0
     VXLAN = 1
@@ -57,12 +65,11 @@ class TunnelType(IntEnum):
     PPTP = 8
     TEREDO = 9
     AYIYA = 10
-    IPIP = 11
+    IPIP = 11  # IPv4 or IPv6 in IP
 
 
 class Encap(IntFlag):
-    """Encapsulations a frame came through, one bit each (``VLAN``: 802.1Q tagged, ``QINQ``: two
-    or more stacked tags)."""
+    """Every encapsulation a frame crossed (the ``encap`` column, a bit set)."""
 
     VLAN = 1 << 0
     QINQ = 1 << 1
@@ -100,9 +107,9 @@ class DecodedBatch:
     dport: U16  # ICMP/ICMPv6: code
     vlan: U16  # outermost 802.1Q VLAN id, 0 if untagged; tunnelled rows: the inner frame's
     tun_type: U8  # TunnelType
-    tun_vni: U32  # the tunnel's id: VNI, GRE key, ERSPAN session, PPTP call id
+    tun_vni: U32  # VXLAN/Geneve VNI, GRE key, ERSPAN session id, PPTP call id
     tun_dir: U8  # ERSPAN direction: 0 unknown, 1 ingress, 2 egress
-    outer_src_hi: U64  # the OUTERMOST tunnel's IP endpoints, IPv4-mapped; 0 when not tunnelled
+    outer_src_hi: U64  # the outermost tunnel's IP endpoints (IPv4-mapped); 0 if not tunnelled
     outer_src_lo: U64
     outer_dst_hi: U64
     outer_dst_lo: U64

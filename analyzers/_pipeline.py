@@ -21,9 +21,10 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
+import numpy.typing as npt
 
 from analyzers._decode import decode
-from analyzers._decoded import DecodedBatch, Status
+from analyzers._decoded import DecodedBatch, Encap, Status
 from analyzers._dedup import DEFAULT_WINDOW_NS, Deduplicator
 from analyzers._flowevents import FlowEventSink
 from analyzers._flowoptions import FlowTableOptions
@@ -123,6 +124,7 @@ class AnalysisPipeline:
         self._lock = threading.Lock()
         self._packets = 0
         self._status_counts = np.zeros(_CODES, np.int64)
+        self._encap_counts = np.zeros(len(Encap), np.int64)
         self._clock_ns = 0  # newest packet (or tick) time seen
         self._next_expire_ns = 0
 
@@ -139,6 +141,7 @@ class AnalysisPipeline:
             status = dec.status if mine is None else dec.status[mine]
             self._packets += int(status.shape[0])
             self._status_counts += np.bincount(status, minlength=_CODES)[:_CODES]
+            self._count_encapsulations(dec.encap if mine is None else dec.encap[mine])
             for sink in self._frame_sinks:
                 sink.on_frames(batch, dec)
             # every share looks for copies among all the frames, so it drops exactly the copies
@@ -166,6 +169,14 @@ class AnalysisPipeline:
             self.table.expire(self._clock_ns)
             self.table.flush()
 
+    def _count_encapsulations(self, encap: npt.NDArray[np.uint32]) -> None:
+        """Add each frame to the count of every encapsulation bit it has: one pass finds the bits
+        the batch has at all (few, usually none), then one count per such bit."""
+        present = int(np.bitwise_or.reduce(encap)) if encap.size else 0
+        for bit in range(len(Encap)):
+            if present >> bit & 1:
+                self._encap_counts[bit] += int(np.count_nonzero(encap & np.uint32(1 << bit)))
+
     def _maybe_expire(self) -> None:
         if self._clock_ns >= self._next_expire_ns:
             self.table.expire(self._clock_ns)
@@ -182,6 +193,14 @@ class AnalysisPipeline:
         return {
             _reason(int(code)): int(counts[code])
             for code in np.flatnonzero(counts[_MALFORMED:]) + _MALFORMED
+        }
+
+    def encapsulated(self) -> dict[str, int]:
+        """Frames so far by each encapsulation they crossed (lower-case ``Encap`` names)."""
+        return {
+            str(Encap(1 << bit).name).lower(): int(n)
+            for bit, n in enumerate(self._encap_counts.tolist())
+            if n
         }
 
     def counters(self) -> PipelineCounters:

@@ -8,7 +8,21 @@ from capture._afpacket import (
     FANOUT_HASH,
     AfPacketSource,
 )
-from capture._batch import LINKTYPE_ETHERNET, FrameBatch
+from capture._batch import (
+    LINKTYPE_ETHERNET,
+    LINKTYPE_IEEE802_11,
+    LINKTYPE_IEEE802_11_RADIOTAP,
+    LINKTYPE_IPV4,
+    LINKTYPE_IPV6,
+    LINKTYPE_LINUX_SLL,
+    LINKTYPE_LINUX_SLL2,
+    LINKTYPE_LOOP,
+    LINKTYPE_NULL,
+    LINKTYPE_PPP,
+    LINKTYPE_PPP_HDLC,
+    LINKTYPE_RAW,
+    FrameBatch,
+)
 from capture._bpf import BpfProgram, compile_filter
 from capture._errors import CaptureError, MirrorscopeError
 from capture._jit import njit
@@ -28,6 +42,17 @@ __all__ = [
     "FANOUT_FLAG_DEFRAG",
     "FANOUT_HASH",
     "LINKTYPE_ETHERNET",
+    "LINKTYPE_IEEE802_11",
+    "LINKTYPE_IEEE802_11_RADIOTAP",
+    "LINKTYPE_IPV4",
+    "LINKTYPE_IPV6",
+    "LINKTYPE_LINUX_SLL",
+    "LINKTYPE_LINUX_SLL2",
+    "LINKTYPE_LOOP",
+    "LINKTYPE_NULL",
+    "LINKTYPE_PPP",
+    "LINKTYPE_PPP_HDLC",
+    "LINKTYPE_RAW",
     "AfPacketSource",
     "BatchSink",
     "BpfProgram",

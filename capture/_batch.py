@@ -13,7 +13,13 @@ import numpy as np
 import numpy.typing as npt
 
 #: Link-layer header types (the pcap LINKTYPE_* registry) the decoders understand.
+LINKTYPE_NULL = 0  # BSD loopback: a 4-byte address family in the capturing host's byte order
 LINKTYPE_ETHERNET = 1
+LINKTYPE_PPP = 9
+LINKTYPE_PPP_HDLC = 50  # PPP in HDLC-like framing, or Cisco HDLC
+LINKTYPE_IEEE802_11 = 105
+LINKTYPE_LOOP = 108  # OpenBSD loopback: the address family in network byte order
+LINKTYPE_IEEE802_11_RADIOTAP = 127
 LINKTYPE_RAW = 101
 LINKTYPE_LINUX_SLL = 113
 LINKTYPE_LINUX_SLL2 = 276

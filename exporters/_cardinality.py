@@ -25,9 +25,11 @@ POD_SERIES = 4 + 3 + 1 + len(RCODES) + (len(RTT_BUCKETS) + 3) + (len(DNS_BUCKETS
 #: Series of one remote pair: bytes and packets, tx and rx.
 PAIR_SERIES = 4
 #: Series reserved for the families without pod labels: flows by protocol, capture health, malformed
-#: reasons (at most ``MAX_MALFORMED_REASONS``), the series accounting itself.
-GLOBAL_SERIES = 64
+#: reasons (at most ``MAX_MALFORMED_REASONS``), frames by encapsulation (at most
+#: ``MAX_ENCAPSULATIONS``, the ``analyzers.Encap`` bits), the series accounting itself.
 MAX_MALFORMED_REASONS = 32
+MAX_ENCAPSULATIONS = 20
+GLOBAL_SERIES = 64 + MAX_ENCAPSULATIONS
 
 
 class EndpointDirectory(Protocol):

@@ -24,12 +24,15 @@ class CaptureHealth:
     ``kernel_dropped``: frames the kernel dropped because the ring was full.
     ``malformed``: frames the decoder rejected, by reason (``analyzers.Status`` names, lower case).
     ``duplicates``: frames suppressed as copies of one already counted.
+    ``encapsulated``: frames by each encapsulation they crossed (``analyzers.Encap`` names, lower
+    case): a frame in VLAN and GRE counts under both.
     """
 
     received: int = 0
     kernel_dropped: int = 0
     malformed: Mapping[str, int] = field(default_factory=dict)
     duplicates: int = 0
+    encapsulated: Mapping[str, int] = field(default_factory=dict)
 
 
 def bounded_reasons(malformed: Mapping[str, int]) -> dict[str, int]:
@@ -78,6 +81,14 @@ def health_families(
         for reason, value in sorted(bounded_reasons(health.malformed).items()):
             malformed.add_metric([node, reason], float(value))
         yield malformed
+        encapsulated = CounterMetricFamily(
+            "mirrorscope_capture_encapsulated_frames",
+            "Frames by each encapsulation they crossed (VLAN, MPLS, GRE, ERSPAN, VXLAN, ...).",
+            labels=["node", "encap"],
+        )
+        for encap, value in sorted(health.encapsulated.items()):
+            encapsulated.add_metric([node, encap], float(value))
+        yield encapsulated
     if mirror_tx_packets is not None:
         tx = CounterMetricFamily(
             "mirrorscope_mirror_tx_packets",

@@ -105,6 +105,7 @@ class Worker:
             kernel_dropped=stats.dropped,
             malformed=self.pipeline.malformed(),
             duplicates=self.pipeline.duplicates,
+            encapsulated=self.pipeline.encapsulated(),
         )
 
     def tick(self) -> None:

@@ -182,14 +182,18 @@ class _Merged:
         with self._lock:
             hs = list(self._health.values())
         malformed: dict[str, int] = {}
+        encapsulated: dict[str, int] = {}
         for h in hs:
             for k, v in h.malformed.items():
                 malformed[k] = malformed.get(k, 0) + v
+            for k, v in h.encapsulated.items():
+                encapsulated[k] = encapsulated.get(k, 0) + v
         return CaptureHealth(
             received=sum(h.received for h in hs),
             kernel_dropped=sum(h.kernel_dropped for h in hs),
             malformed=malformed,
             duplicates=sum(h.duplicates for h in hs),
+            encapsulated=encapsulated,
         )
 
 

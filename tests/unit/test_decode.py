@@ -139,9 +139,9 @@ def test_sctp_ports() -> None:
 
 
 def test_other_ip_protocol_is_l3() -> None:
-    """An IP protocol without ports (GRE) is L3 with its protocol number and no ports."""
-    row = one(Ether(**MAC) / IP(proto=47) / Raw(b"g" * 12))
-    assert (row["status"], row["proto"], row["sport"], row["dport"]) == (Status.L3, 47, 0, 0)
+    """An IP protocol without ports (ESP) is L3 with its protocol number and no ports."""
+    row = one(Ether(**MAC) / IP(proto=50) / Raw(b"g" * 12))
+    assert (row["status"], row["proto"], row["sport"], row["dport"]) == (Status.L3, 50, 0, 0)
     assert row["l4_len"] == 12
 
 
@@ -392,7 +392,7 @@ def test_raw_ip_linktypes() -> None:
 
 def test_unsupported_linktype_counts_every_row() -> None:
     """A linktype the decoder does not know marks every row UNSUPPORTED_LINKTYPE."""
-    batch = FrameBatch.from_frames([b"\x00" * 40, b"\x01" * 20], [0, 0], linktype=105)
+    batch = FrameBatch.from_frames([b"\x00" * 40, b"\x01" * 20], [0, 0], linktype=147)  # a user DLT
     assert decode(batch).status.tolist() == [Status.UNSUPPORTED_LINKTYPE] * 2
 
 

@@ -256,7 +256,11 @@ def test_capture_health_families_and_coverage() -> None:
     assert h.value("mirrorscope_capture_coverage_ratio") is None  # one change point: undefined
     h.clock.now += 5
     health = CaptureHealth(
-        received=910, kernel_dropped=100, malformed={"truncated_l4": 3}, duplicates=4
+        received=910,
+        kernel_dropped=100,
+        malformed={"truncated_l4": 3},
+        duplicates=4,
+        encapsulated={"gre": 7, "vlan": 2},
     )
     mirrored = 1000
     assert h.value("mirrorscope_capture_coverage_ratio") == pytest.approx(0.9)
@@ -264,6 +268,8 @@ def test_capture_health_families_and_coverage() -> None:
     assert h.value("mirrorscope_capture_kernel_dropped_packets_total") == 100
     assert h.value("mirrorscope_capture_malformed_packets_total", reason="truncated_l4") == 3
     assert h.value("mirrorscope_capture_duplicate_packets_total") == 4
+    assert h.value("mirrorscope_capture_encapsulated_frames_total", encap="gre") == 7
+    assert h.value("mirrorscope_capture_encapsulated_frames_total", encap="vlan") == 2
     assert h.value("mirrorscope_mirror_tx_packets_total") == 1000
 
 
