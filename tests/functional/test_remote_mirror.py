@@ -231,7 +231,6 @@ def pod_flows(pcap: Path, pods: set[str]) -> tuple[FlowCounts, list[object]]:
     return counts, records
 
 
-@pytest.mark.xfail(strict=True, reason="GRE/ERSPAN decoding lands with issue 16's decoder")
 def test_mirrorscope_finds_the_plain_mirrors_flows_inside_the_tunnel(captures: Captures) -> None:
     """analyse_pcap on the collector's capture finds the flows it finds on mirror0 (5-tuple,
     packets and IP bytes of the inner packets), each record naming the tunnel and its ends."""
