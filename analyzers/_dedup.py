@@ -13,9 +13,12 @@ endpoint: a duplicate has the same fingerprint as the previous packet with that 
 most ``window_ns`` apart, and the same source address and port (routing, DNAT) or the same
 destination address and port (routing, SNAT), the other side either equal (routing) or at another
 address (NAT rewrites an address; a change of port alone at the same address is a distinct packet,
-e.g. a victim's answers to a scanner's probes, which differ only in their source port). Tunnel
-and VLAN columns are left out on purpose: a packet seen once inside Geneve and once bare is the
-same packet.
+e.g. a victim's answers to a scanner's probes, which differ only in their source port). A copy
+at another address must also come within ``nat_window_ns`` (100 µs, or ``window_ns`` if smaller):
+OVS emits both copies of a NATed packet in one pass through its pipeline, microseconds apart,
+while a sender's probes to many hosts alike but for their address (sweeps, crafted traces) come
+further apart than that unless it sends above ~10 k probes a second. Tunnel and VLAN columns are
+left out on purpose: a packet seen once inside Geneve and once bare is the same packet.
 
 The search is compiled (``_dedupkernel``): a small hash table of the packets of the last
 ``window_ns`` before the newest one seen, carried from batch to batch, so the result does not
@@ -49,6 +52,7 @@ from capture import FrameBatch
 U64 = npt.NDArray[np.uint64]
 
 DEFAULT_WINDOW_NS = 1_000_000
+DEFAULT_NAT_WINDOW_NS = 100_000
 
 
 def fingerprints(batch: FrameBatch, decoded: DecodedBatch, rows: npt.NDArray[np.int64]) -> U64:
@@ -82,10 +86,15 @@ def fingerprints(batch: FrameBatch, decoded: DecodedBatch, rows: npt.NDArray[np.
 class Deduplicator:
     """Marks the mirrored copies of a packet, across consecutive batches of one capture."""
 
-    def __init__(self, window_ns: int = DEFAULT_WINDOW_NS) -> None:
-        if window_ns < 0:
-            raise ValueError(f"window_ns must be >= 0, not {window_ns}")
+    def __init__(
+        self, window_ns: int = DEFAULT_WINDOW_NS, nat_window_ns: int = DEFAULT_NAT_WINDOW_NS
+    ) -> None:
+        if window_ns < 0 or nat_window_ns < 0:
+            raise ValueError(
+                f"window_ns and nat_window_ns must be >= 0: {window_ns}, {nat_window_ns}"
+            )
         self.window_ns = window_ns
+        self.nat_window_ns = min(nat_window_ns, window_ns)
         self._suppressed = 0
         # the packets of the last window_ns, as the compiled search keeps them (_dedupkernel)
         self._table: U64 = np.zeros((16, 8), np.uint64)
@@ -116,6 +125,7 @@ class Deduplicator:
             decoded.dst_lo,
             decoded.dport,
             self.window_ns,
+            self.nat_window_ns,
             copy,
         )
         if found:

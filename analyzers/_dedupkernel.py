@@ -119,15 +119,19 @@ _FP, _TS, _ENDS = 0, 1, 2  # an entry's words: fingerprint, biased time, six end
 
 
 @njit
-def _is_copy(entry: U64, e: U64) -> bool:
+def _is_copy(entry: U64, e: U64, dt: np.int64, window_ns: np.int64, nat_window_ns: int) -> bool:
     """Whether a later packet with endpoint words ``e`` (src_hi, src_lo, sport, dst_hi, dst_lo,
-    dport) copies the packet of ``entry``: one side untouched, the other equal or at another
-    address (NAT rewrites an address, maybe its port; never a port alone)."""
+    dport), ``dt`` ns from the packet of ``entry``, copies it: both sides equal (routing) within
+    ``window_ns``, or one side untouched and the other at another address (NAT rewrites an
+    address, maybe its port; never a port alone) within ``nat_window_ns``."""
     src_addr = entry[_ENDS] == e[0] and entry[_ENDS + 1] == e[1]
     dst_addr = entry[_ENDS + 3] == e[3] and entry[_ENDS + 4] == e[4]
     same_src = src_addr and entry[_ENDS + 2] == e[2]
     same_dst = dst_addr and entry[_ENDS + 5] == e[5]
-    return (same_src and (same_dst or not dst_addr)) or (same_dst and not src_addr)
+    if same_src and same_dst:
+        return bool(dt <= window_ns)
+    nat = (same_src and not dst_addr) or (same_dst and not src_addr)
+    return bool(nat and dt <= nat_window_ns)
 
 
 @njit
@@ -166,6 +170,7 @@ def find_copies(  # noqa: PLR0917 - a compiled kernel takes its columns position
     dst_lo: U64,
     dport: U16,
     window_ns: int,
+    nat_window_ns: int,
     copy: B,
 ) -> tuple[U64, int, int]:
     """Mark ``copy[k]`` for every row ``rows[k]`` that copies the latest earlier packet with its
@@ -202,7 +207,7 @@ def find_copies(  # noqa: PLR0917 - a compiled kernel takes its columns position
         e[3], e[4], e[5] = dst_hi[r], dst_lo[r], dport[r]
         if table[b, _TS] != _EMPTY:  # the latest earlier packet with this fingerprint
             then = np.int64(table[b, _TS] ^ _BIAS)
-            if abs(t - then) <= w and _is_copy(table[b], e):
+            if _is_copy(table[b], e, abs(t - then), w, nat_window_ns):
                 copy[k] = True
                 found += 1
         elif reuse >= 0:

@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from analyzers._decoded import DecodedBatch, Status
+from analyzers._flowicmp import CLASS4, CLASS6
 
 U64 = npt.NDArray[np.uint64]
 I64 = npt.NDArray[np.int64]
@@ -29,11 +30,11 @@ PROTO_TCP = 6
 PROTO_UDP = 17
 PROTO_ICMP6 = 58
 
-# reply type -> request type (RFC 792 / RFC 4443 pairs), so both share a key
+# reply type -> request type (Zeek's counterpart pairs, ``_flowicmp``), so both share a key
 _ICMP4_CLASS = np.arange(256, dtype=np.uint64)
-_ICMP4_CLASS[[0, 14, 16, 18, 9]] = [8, 13, 15, 17, 10]
+_ICMP4_CLASS[list(CLASS4)] = list(CLASS4.values())
 _ICMP6_CLASS = np.arange(256, dtype=np.uint64)
-_ICMP6_CLASS[[129, 134, 136]] = [128, 133, 135]
+_ICMP6_CLASS[list(CLASS6)] = list(CLASS6.values())
 
 _M1 = np.uint64(0x9E3779B97F4A7C15)
 _M2 = np.uint64(0xC2B2AE3D27D4EB4F)

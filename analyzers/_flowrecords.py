@@ -14,6 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from analyzers._flowcolumns import HIST_WIDTH, FlowColumns
+from analyzers._flowicmp import IcmpFirstTypes, icmp_ports
 from analyzers._flowkey import PROTO_ICMP, PROTO_ICMP6, PROTO_TCP, PROTO_UDP
 from analyzers._flowtunnels import FlowTunnel, FlowTunnels
 from analyzers._identity import EndpointKind, IdentityMap
@@ -58,6 +59,7 @@ def build_records(
     *,
     identity: IdentityMap,
     tunnels: FlowTunnels,
+    icmp_first: IcmpFirstTypes,
     seed: bytes,
     node: str,
 ) -> list[FlowRecord]:
@@ -79,7 +81,11 @@ def build_records(
     rkeys = address_keys(np.where(orig_a, bhi, ahi), np.where(orig_a, blo, alo))
     pkts, pay = c.pkts[s], c.pay[s].astype(np.int64)
     first = c.first[s]
+    orig_p = np.where(a_first, a_p, b_p).tolist()
     resp_p = np.where(a_first, b_p, a_p).tolist()
+    for i in np.flatnonzero(is_icmp).tolist():  # ICMP: Zeek's type and counterpart (_flowicmp)
+        first_type = icmp_first.get(slots[i])
+        orig_p[i], resp_p[i] = icmp_ports(int(proto[i]), orig_p[i], resp_p[i], first_type)
     proto_l = proto.tolist()
     orig_pkts = pkts[:, 0].tolist()
     resp_pkts = pkts[:, 1].tolist()
@@ -112,7 +118,7 @@ def build_records(
         "ts": [t / _NS for t in first.tolist()],
         "uid": make_uids(seed, c.fid[s]),
         "orig_h": [names.get(x) or names.setdefault(x, _key_str(x)) for x in okeys],
-        "orig_p": np.where(a_first, a_p, b_p).tolist(),
+        "orig_p": orig_p,
         "resp_h": [names.get(x) or names.setdefault(x, _key_str(x)) for x in rkeys],
         "resp_p": resp_p,
         "proto": proto_name,

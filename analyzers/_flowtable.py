@@ -28,6 +28,7 @@ from analyzers._flowdns import dns_rows
 from analyzers._flowemit import FlowEventEmitter
 from analyzers._flowevents import FlowEventSink
 from analyzers._flowexpiry import dns_flows, ended, eviction_victims, timed_out
+from analyzers._flowicmp import IcmpFirstTypes
 from analyzers._flowindex import FlowIndex, batch_clashes
 from analyzers._flowkey import PROTO_TCP, PROTO_UDP, FlowKeys, flow_keys
 from analyzers._flowoptions import FlowTableOptions
@@ -101,6 +102,7 @@ class FlowTable:
         self._cols = FlowColumns(max_flows)
         self._index = FlowIndex(self._cols)
         self._tunnels = FlowTunnels()
+        self._icmp_first = IcmpFirstTypes()
         self._n_active = 0
         self._created = 0
         self._ended = dict.fromkeys(END_REASONS, 0)
@@ -416,6 +418,7 @@ class FlowTable:
         eb[:] = [lookup(k) for k in address_keys(b_hi_c, b_lo_c)]
         cols.ep.set(s, np.where(orig_a, ea, eb), np.where(orig_a, eb, ea))
         self._tunnels.remember(s, dec, rows)
+        self._icmp_first.remember(s, dec, rows)
         self._index.add(keys, uh[idx], r, s, clash)
         self._collisions += int(np.count_nonzero(clash))
         self._created += s.size
@@ -485,6 +488,7 @@ class FlowTable:
         self._ended[reason] += int(has_pkts.sum())
         self._index.remove(s)
         self._tunnels.forget(s)
+        self._icmp_first.forget(s)
         cols.release(s)
         self._n_active -= s.size
         return records
@@ -496,6 +500,7 @@ class FlowTable:
             reason,
             identity=self._identity,
             tunnels=self._tunnels,
+            icmp_first=self._icmp_first,
             seed=self._seed,
             node=self._node,
         )

@@ -37,17 +37,11 @@ from capture import FilteredSource, FrameSource, open_capture_file
 
 #: Traces left out of the totals until a later issue, and why.
 LATER = {
-    "pppoe.pcap": "ICMPv6: Zeek's resp_p is the paired type (128 -> 129, 133 -> 134), ours code",
-    "tunnels__Teredo.pcap": "ICMPv6 paired types as pppoe.pcap; bubbles' carriers kept as UDP",
+    "tunnels__Teredo.pcap": "Teredo bubbles' carriers kept as UDP flows (Zeek logs none)",
     "tunnels__teredo_bubble_with_payload.pcap": "as tunnels__Teredo.pcap",
 }
 #: Traces analysed with duplicate suppression off, and why.
-NO_DEDUP = {
-    # Each probe is in the trace plain and, 0.6-0.9 ms later, inside FabricPath: Zeek counts both
-    # packets. Suppression drops the copy and, since all probes are alike but for their source
-    # and share the destination, the next probe too (the NAT rule), losing 45 of 64 connections.
-    "cisco-fabric-path.pcap": "every packet twice, plain and in FabricPath",
-}
+NO_DEDUP: dict[str, str] = {}
 #: IP protocols Zeek follows as tunnels and does not log as connections (IP-in-IP, IPv6-in-IP,
 #: GRE); we record the carrier until we decode them.
 _TUNNEL_CARRIERS = frozenset(("4", "41", "47"))

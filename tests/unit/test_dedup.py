@@ -272,3 +272,18 @@ def test_a_very_wide_window_keeps_bounded_state() -> None:
     assert all(run(dedup, fillers, list(range(2000))))
     assert run(dedup, [routed(pkt), routed(pkt)], [10**9, 10**9 + 1]) == [True, False]
     assert dedup.suppressed == 1
+
+
+def test_a_copy_at_another_address_must_come_within_the_nat_window() -> None:
+    """Probes alike but for their source, 0.7 ms apart to one destination, are distinct packets
+    (a sweep, a crafted trace); the same pair 50 us apart is a NATed copy; an exact copy 0.7 ms
+    later is still one (routing keeps both addresses)."""
+
+    def probe(src: str) -> Packet:
+        return Ether(**POD_SIDE) / IP(src=src, dst="10.0.0.9", id=1) / UDP(sport=7, dport=9)
+
+    a, b = probe("10.0.0.1"), probe("10.0.0.2")
+    dd = Deduplicator()
+    assert run(dd, [a, b], [0, 700 * US]) == [True, True]
+    assert run(dd, [a, b], [10_000 * US, 10_050 * US]) == [True, False]
+    assert run(dd, [a, a], [20_000 * US, 20_700 * US]) == [True, False]

@@ -22,11 +22,14 @@ pytestmark = pytest.mark.skipif(
 # Per trace, at least this many pairs matched / equal in conn_state, history, packets, payload
 # bytes, IP bytes (both directions); and at most this many of our records without a Zeek match.
 FLOORS = {
-    "cisco-fabric-path.pcap": (64, 64, 64, 64, 64, 64, 0),
+    # Each probe is in the trace twice, plain and 0.6-0.9 ms later inside FabricPath: Zeek counts
+    # both packets, duplicate suppression the first (the next probes, alike but for their source,
+    # are kept: a copy at another address must come within 100 us).
+    "cisco-fabric-path.pcap": (64, 64, 64, 16, 64, 16, 0),
     "mpls-in-vlan.pcap": (3, 3, 3, 3, 3, 3, 0),
     # Zeek counts 2 retransmitted segments our duplicate suppression takes for mirror copies.
     "pppoe-over-qinq.pcap": (1, 1, 1, 0, 1, 0, 0),
-    "pppoe.pcap": (3, 3, 3, 3, 3, 3, 4),
+    "pppoe.pcap": (7, 7, 7, 7, 7, 7, 0),
     "ftp__bigtransfer.pcap": (3, 3, 3, 3, 3, 3, 0),
     "http__get.pcap": (1, 1, 1, 1, 1, 1, 0),
     # Of an A-MSDU (two subframes) only the first is decoded: a frame is one row.
@@ -36,8 +39,9 @@ FLOORS = {
     "tunnels__gre-over-udp-4754.pcap": (2, 2, 2, 2, 2, 2, 0),
     "tunnels__gre-pptp.pcap": (1, 1, 1, 1, 1, 1, 0),
     "tunnels__gre-sample.pcap": (7, 7, 7, 7, 7, 7, 0),
-    "tunnels__Teredo.pcap": (15, 15, 15, 15, 15, 15, 5),
-    "tunnels__teredo_bubble_with_payload.pcap": (1, 1, 1, 1, 1, 1, 5),
+    # Teredo bubbles (an IPv6 header, no payload) stay UDP flows of their carriers: 2 extra each.
+    "tunnels__Teredo.pcap": (18, 18, 18, 18, 18, 18, 2),
+    "tunnels__teredo_bubble_with_payload.pcap": (4, 4, 4, 4, 4, 4, 2),
     "dhcp__dhcp.pcap": (4, 4, 4, 4, 4, 4, 0),
     # One TSO frame (IPv4 total length 0): Zeek adds 0 to orig_ip_bytes for it, we its length.
     "ldap__missing_krbtgt_ldap_request.pcapng": (1, 1, 1, 1, 1, 0, 0),
