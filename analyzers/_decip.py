@@ -31,6 +31,7 @@ from capture import njit
 PROTO_ICMP, PROTO_TCP, PROTO_UDP, PROTO_ICMPV6, PROTO_SCTP = 1, 6, 17, 58, 132
 # IPv6 extension headers: hop-by-hop, routing, destination options (generic layout), fragment, AH
 _HOPOPT, _ROUTING, _DSTOPTS, _FRAGMENT, _AH = 0, 43, 60, 44, 51
+_JUMBO = 0xC2  # the hop-by-hop Jumbo Payload option (RFC 2675)
 # A chain longer than this is an attack or garbage, not a packet a host would send.
 _MAX_IPV6_EXT = 16
 
@@ -94,6 +95,15 @@ def ipv6(  # noqa: PLR0911 - each way the chain ends the frame returns there
         return -1, 0, 0
     plen = u16(data, pos + 4)
     end = pos + 40 + plen
+    if plen == 0:
+        first = u8(data, pos + 6)
+        if first == _HOPOPT and pos + 48 <= cap and u8(data, pos + 42) == _JUMBO:
+            # a jumbogram: the length is in the hop-by-hop Jumbo Payload option (RFC 2675)
+            end = min(pos + 40 + u32(data, pos + 44), wire)
+        elif first == PROTO_TCP:
+            # a BIG TCP segment captured on the sending host (Linux leaves the field 0 and drops
+            # the option; no TCP segment fits in 0 bytes): as IPv4 TSO frames, as long as the frame
+            end = wire
     if end > wire:
         row.status = BAD_IP_TOTAL_LEN
         return -1, 0, 0
@@ -102,7 +112,7 @@ def ipv6(  # noqa: PLR0911 - each way the chain ends the frame returns there
     row.src_lo = u64(data, pos + 16)
     row.dst_hi = u64(data, pos + 24)
     row.dst_lo = u64(data, pos + 32)
-    row.ip_len = plen + 40
+    row.ip_len = end - pos
     row.ttl = data[pos + 7]
     nxt = u8(data, pos + 6)
     cur = pos + 40
