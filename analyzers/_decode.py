@@ -125,6 +125,9 @@ def _decode_rows(  # noqa: PLR0917 - a compiled kernel takes its columns positio
     outer_dst_hi: U64,
     outer_dst_lo: U64,
     encap: U32,
+    carrier_ports: U32,
+    carrier_ip_len: U32,
+    carrier_l4_len: U32,
     ip_len: U32,
     l4_off: I64,
     l4_len: U32,
@@ -169,6 +172,9 @@ def _decode_rows(  # noqa: PLR0917 - a compiled kernel takes its columns positio
             outer_src_lo[i] = row.outer_src_lo
             outer_dst_hi[i] = row.outer_dst_hi
             outer_dst_lo[i] = row.outer_dst_lo
+            carrier_ports[i] = row.carrier_ports
+            carrier_ip_len[i] = row.carrier_ip_len
+            carrier_l4_len[i] = row.carrier_l4_len
         ip_len[i] = row.ip_len
         l4_off[i] = row.l4_off
         l4_len[i] = row.l4_len
@@ -219,6 +225,9 @@ _SPARSE = frozenset(
         "outer_src_lo",
         "outer_dst_hi",
         "outer_dst_lo",
+        "carrier_ports",
+        "carrier_ip_len",
+        "carrier_l4_len",
     )
 )
 
@@ -262,6 +271,9 @@ _DTYPES: dict[str, type[np.generic]] = {
     "outer_dst_hi": np.uint64,
     "outer_dst_lo": np.uint64,
     "encap": np.uint32,
+    "carrier_ports": np.uint32,
+    "carrier_ip_len": np.uint32,
+    "carrier_l4_len": np.uint32,
     "ip_len": np.uint32,
     "l4_off": np.int64,
     "l4_len": np.uint32,

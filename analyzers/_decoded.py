@@ -114,6 +114,12 @@ class DecodedBatch:
     outer_dst_hi: U64
     outer_dst_lo: U64
     encap: U32  # Encap bits
+    # The outermost tunnel's UDP datagram where Zeek logs it as a connection of its own (Teredo,
+    # AYIYA, GRE over UDP; not VXLAN or Geneve): sport << 16 | dport (0: none), its IP length and
+    # its UDP payload length. The pipeline accounts it as a flow beside the inner one.
+    carrier_ports: U32
+    carrier_ip_len: U32
+    carrier_l4_len: U32
     ip_len: U32  # bytes of the IP packet (IPv4 total length; IPv6 payload length + 40)
     # Offset of the transport payload in the batch's data: after the TCP header (its data offset),
     # the 8-byte UDP/ICMP/ICMPv6 header, the 12-byte SCTP header; on L3 rows the IP payload.

@@ -43,6 +43,9 @@ class Row(Protocol):
     outer_dst_hi: int
     outer_dst_lo: int
     encap: int
+    carrier_ports: int
+    carrier_ip_len: int
+    carrier_l4_len: int
     ip_len: int
     l4_off: int
     l4_len: int
@@ -78,6 +81,9 @@ ROW = np.dtype(
             "outer_dst_hi",
             "outer_dst_lo",
             "encap",
+            "carrier_ports",
+            "carrier_ip_len",
+            "carrier_l4_len",
             "ip_len",
             "l4_off",
             "l4_len",
@@ -128,6 +134,9 @@ def clear(row: Row) -> None:
     row.outer_src_hi = 0
     row.outer_src_lo = 0
     row.outer_dst_hi = 0
+    row.carrier_ports = 0
+    row.carrier_ip_len = 0
+    row.carrier_l4_len = 0
     row.outer_dst_lo = 0
     row.encap = 0
 

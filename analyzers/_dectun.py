@@ -166,6 +166,11 @@ def tunnel(data: U8, cap: int, row: Row) -> tuple[int, int, int, int, int, int, 
 def enter(row: Row, kind: int, key: int, direction: int, bits: int) -> None:
     """Make ``row`` the inner frame's: the tunnel columns set, every other column cleared."""
     if row.tun_type == 0:  # the outermost tunnel's endpoints
+        if kind in (TUN_TEREDO, TUN_AYIYA, TUN_GRE_UDP):
+            # a UDP carrier Zeek logs as a connection of its own: its ports and lengths
+            row.carrier_ports = (row.sport << 16) | row.dport
+            row.carrier_ip_len = row.ip_len
+            row.carrier_l4_len = row.l4_len
         row.outer_src_hi = row.src_hi
         row.outer_src_lo = row.src_lo
         row.outer_dst_hi = row.dst_hi

@@ -23,6 +23,7 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
+from analyzers._carriers import carrier_view
 from analyzers._decode import decode
 from analyzers._decoded import DecodedBatch, Encap, Status
 from analyzers._dedup import DEFAULT_WINDOW_NS, Deduplicator
@@ -146,10 +147,19 @@ class AnalysisPipeline:
                 sink.on_frames(batch, dec)
             # every share looks for copies among all the frames, so it drops exactly the copies
             # one pipeline over all of them would, whichever share their original went to
-            keep = self._dedup.mask(batch, dec) if self._dedup is not None else None
+            copies = self._dedup.mask(batch, dec) if self._dedup is not None else None
+            keep = copies
             if mine is not None:
                 keep = mine if keep is None else keep & mine
             self.table.process(batch, dec, keep)
+            carriers = carrier_view(dec)
+            if carriers is not None:  # Teredo/AYIYA/GRE-over-UDP datagrams: flows of their own
+                outer, rows = carriers
+                if copies is not None:
+                    rows &= copies
+                if count > 1:  # a carrier's share is its own flow's, not the inner one's
+                    rows &= share_rows(outer, index, count)
+                self.table.process(batch, outer, rows)
             newest = int(batch.ts_ns.max())
             self._clock_ns = max(self._clock_ns, newest)
             self._maybe_expire()

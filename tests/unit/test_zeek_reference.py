@@ -35,13 +35,14 @@ FLOORS = {
     # Of an A-MSDU (two subframes) only the first is decoded: a frame is one row.
     "tunnels__gre-aruba-amsdu.pcap": (1, 1, 0, 0, 1, 0, 0),
     "tunnels__gre-within-gre.pcap": (3, 3, 3, 3, 3, 3, 0),
-    # Zeek logs the 4 outer UDP 4754 connections too; we decode each frame once, as the inner flow.
-    "tunnels__gre-over-udp-4754.pcap": (2, 2, 2, 2, 2, 2, 0),
+    # The 4 outer UDP 4754 connections are carriers Zeek logs as connections: so do we.
+    "tunnels__gre-over-udp-4754.pcap": (6, 6, 6, 6, 6, 6, 0),
     "tunnels__gre-pptp.pcap": (1, 1, 1, 1, 1, 1, 0),
     "tunnels__gre-sample.pcap": (7, 7, 7, 7, 7, 7, 0),
-    # Teredo bubbles (an IPv6 header, no payload) stay UDP flows of their carriers: 2 extra each.
-    "tunnels__Teredo.pcap": (18, 18, 18, 18, 18, 18, 2),
-    "tunnels__teredo_bubble_with_payload.pcap": (4, 4, 4, 4, 4, 4, 2),
+    # Carriers included. A bubble (an IPv6 header, no payload) is not followed, so the carrier's
+    # history lacks a letter Zeek gives it for the bubble's direction.
+    "tunnels__Teredo.pcap": (21, 21, 20, 21, 21, 21, 0),
+    "tunnels__teredo_bubble_with_payload.pcap": (7, 7, 6, 7, 7, 7, 0),
     "dhcp__dhcp.pcap": (4, 4, 4, 4, 4, 4, 0),
     # One TSO frame (IPv4 total length 0): Zeek adds 0 to orig_ip_bytes for it, we its length.
     "ldap__missing_krbtgt_ldap_request.pcapng": (1, 1, 1, 1, 1, 0, 0),
