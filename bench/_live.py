@@ -345,6 +345,9 @@ class _Cli(_Receiver):
         r"captured (\d+) frames \((\d+) dropped by the kernel\), (\d+) flow records, "
         r"malformed (\d+), duplicates (\d+)"
     )
+    _STORED = re.compile(
+        r"pcap store: (\d+) frames stored, (\d+) not \((\d+) with the writer behind\)"
+    )
 
     @staticmethod
     def available() -> bool:
@@ -391,6 +394,12 @@ class _Cli(_Receiver):
             f"mirrorctl capture run; {flows:,} flow records, {malformed:,} malformed, "
             f"{duplicates:,} duplicates suppressed"
         )
+        store = self._STORED.search(err)
+        if store is not None:
+            stored, behind = int(store.group(1)), int(store.group(3))
+            share = stored / captured if captured else 0.0
+            note += f"; {stored:,} stored ({share:.0%} of captured), {behind:,} dropped with the "
+            note += "store's writer behind"
         # The CLI prints frames taken from the ring; the kernel offered those plus its drops.
         return RxResult(captured + dropped, dropped, captured, cpu_pct, note)
 

@@ -188,10 +188,17 @@ def run_single(cfg: RunConfig, listen: str, keep: MirrorSpec | SpecSource | None
                 source=cfg.iface,
             )
         c = w.pipeline.counters()
+        stored = ""
+        if w.assembly.store is not None:
+            sc = w.assembly.store.counters()
+            stored = (
+                f"; pcap store: {sc.frames_stored} frames stored, {sc.frames_not_stored} not "
+                f"({sc.frames_queue_full} with the writer behind)"
+            )
         print(
             f"mirrorctl: captured {result.frames} frames ({result.source.dropped} dropped by the "
             f"kernel), {c.flows_ended} flow records, malformed {sum(c.malformed.values())}, "
-            f"duplicates {c.duplicates}",
+            f"duplicates {c.duplicates}{stored}",
             file=sys.stderr,
             flush=True,
         )
