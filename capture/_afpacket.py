@@ -126,6 +126,7 @@ class AfPacketSource:
         self._dropped = 0
         self._freezes = 0
         self.blocks_read = 0
+        self.link_down_events = 0  # times the interface went down under the socket (and came back)
         #: Frames dropped because they reached this socket before it joined its fanout group.
         self.pre_join_discarded = 0
         self._joined_ns = 0
@@ -362,6 +363,13 @@ class AfPacketSource:
     def _raise_socket_error(self) -> None:
         code = self._sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         if code == 0:
+            return
+        if code == errno_mod.ENETDOWN:
+            # The link went down (OVS reconfiguring its internal port, the keeper or an operator
+            # bouncing it): the socket stays bound and frames flow again once it is up. Reading
+            # SO_ERROR cleared the error; keep polling. A removed interface (ENXIO/ENODEV) ends.
+            self.link_down_events += 1
+            _log.warning("%s went down; capturing again when it comes back up", self.where)
             return
         hint = {
             errno_mod.ENETDOWN: "the interface went down",

@@ -178,6 +178,31 @@ def test_bad_filter_raises_capture_error_naming_it(veth: VethNs) -> None:
         small_ring(veth, bpf="udp prot 5555")
 
 
+def test_the_capture_outlives_its_interface_going_down_and_up(
+    veth: VethNs, sender: socket.socket
+) -> None:
+    """A link bounced under the socket (OVS reconfiguring mirror0) does not end the capture:
+    the source notes it and takes the frames sent once the link is up again."""
+    with small_ring(veth, bpf=f"ether proto {ETH_P_TEST}") as src:
+        got: list[bytes] = []
+
+        def bounce_then_send() -> None:
+            time.sleep(0.2)
+            ip("-n", veth.netns, "link", "set", veth.rx, "down")
+            time.sleep(0.3)
+            ip("-n", veth.netns, "link", "set", veth.rx, "up")
+            time.sleep(0.5)
+            for i in range(5):
+                sender.send(marked_frame(100 + i))
+
+        t = threading.Thread(target=bounce_then_send)
+        t.start()
+        got = collect(src, want=5, within=6.0)
+        t.join()
+        assert src.link_down_events >= 1
+    assert got == [marked_frame(100 + i) for i in range(5)]
+
+
 def test_missing_interface_is_a_capture_error_with_enodev(veth: VethNs) -> None:
     """Capturing on an interface the namespace lacks reports ENODEV and the interface name."""
     with pytest.raises(CaptureError) as info:
