@@ -59,11 +59,11 @@ __all__ = ["OpenFile", "PcapStore", "StoreConfig", "StoreCounters"]
 
 _log = logging.getLogger(__name__)
 
-# The writer yields the core to the capture thread when both want it (``_pcapqueue``): a frame
-# the capture thread misses is lost to the analysis too, one the writer misses only to the store
-# (counted). In a pod the weight competes inside the pod's cgroup, so idle CPU still goes to the
-# writer; only an overloaded core sheds store writes first (README: the trade-off).
-WRITER_NICE = 19
+# The writer yields part of the core to the capture thread (``_pcapqueue``): a frame the capture
+# thread misses is lost to the analysis too. Nice 4 weighs 0.4 of nice 0; +19 measured better at
+# the bench's extreme rates but left the writer seconds behind on a loaded machine, and the
+# newest packets must be downloadable within about a second (README: the trade-off).
+WRITER_NICE = 4
 
 
 def _free_bytes(directory: Path) -> int:
