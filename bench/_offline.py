@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from bench._audit import audit_figure
 from bench._gen import TrafficSpec, Truth
 from bench._ours import Chain, UnavailableError, devnull
 from bench._report import Figure
@@ -317,7 +318,9 @@ def _figures(
                 )
             )
         if run.audit is not None:
-            figs.append(_audit_figure(f"{label.split(' (')[0]} records vs truth", run.audit, truth))
+            figs.append(
+                audit_figure(SECTION, f"{label.split(' (')[0]} records vs truth", run.audit, truth)
+            )
         if run.suppressed is not None:
             figs.append(
                 Figure.value_of(
@@ -367,34 +370,6 @@ def _figures(
                 )
                 figs.append(Figure.missing(SECTION, fig_name, why, target=target))
     return figs
-
-
-def _audit_figure(name: str, audit: dict[str, int], truth: Truth) -> Figure:
-    """How many of the truth's totals the flow records fail to reproduce, and which."""
-    want = {
-        "packets": truth.packets,
-        "wire_bytes": truth.wire_bytes,
-        "ipv6_flows": truth.ipv6_flows,
-        "vlan_flows": truth.vlan_flows,
-        "dns_flows": truth.dns_flows,
-        "dns_nxdomain": truth.dns_nxdomain,
-        "SF": truth.tcp_fin,
-        "RSTO+RSTR": truth.tcp_rst,
-        "REJ": truth.tcp_rej,
-    }
-    got = {k: audit.get(k, 0) for k in want if k.islower()}
-    got["SF"] = audit.get("tcp conn_state SF", 0)
-    got["RSTO+RSTR"] = audit.get("tcp conn_state RSTO", 0) + audit.get("tcp conn_state RSTR", 0)
-    got["REJ"] = audit.get("tcp conn_state REJ", 0)
-    wrong = [k for k in want if got[k] != want[k]]
-    note = (
-        "all of " + ", ".join(want)
-        if not wrong
-        else "; ".join(f"{k} {got[k]:,}/{want[k]:,}" for k in wrong) + " (records/truth)"
-    )
-    return Figure.value_of(
-        SECTION, name, len(wrong), "mismatches", target="= 0", ok=not wrong, note=note
-    )
 
 
 def _nfstream_version() -> str:

@@ -16,7 +16,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-__all__ = ["SIDECAR_SUFFIX", "StoredFile", "file_name", "parse_name", "scan", "valid_node"]
+__all__ = [
+    "SIDECAR_SUFFIX",
+    "StoredFile",
+    "file_name",
+    "parse_name",
+    "scan",
+    "sidecar_path",
+    "valid_node",
+]
 
 SIDECAR_SUFFIX = ".idx.json"
 _NS = 1_000_000_000
@@ -45,7 +53,7 @@ class StoredFile:
 
     @property
     def sidecar(self) -> Path:
-        return self.path.with_name(self.path.name + SIDECAR_SUFFIX)
+        return sidecar_path(self.path)
 
     @property
     def closed(self) -> bool:
@@ -56,6 +64,11 @@ class StoredFile:
     def order(self) -> tuple[int, str]:
         """Oldest first: by start time, then name."""
         return (self.start_ns, self.path.name)
+
+
+def sidecar_path(path: Path) -> Path:
+    """Where the index of the pcap file ``path`` is kept."""
+    return path.with_name(path.name + SIDECAR_SUFFIX)
 
 
 def valid_node(node: str) -> bool:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from exporters._pcapfiles import StoredFile, scan
 
-__all__ = ["DirectoryLock", "Room", "make_room"]
+__all__ = ["DirectoryLock", "Room", "free_bytes_of", "make_room"]
 
 _log = logging.getLogger(__name__)
 
@@ -34,6 +34,12 @@ class Room:
     evicted: tuple[Path, ...]
     bytes: int  # the store's files and indexes left in the directory
     files: int
+
+
+def free_bytes_of(directory: Path) -> int:
+    """Bytes an unprivileged writer may still use on ``directory``'s filesystem."""
+    st = os.statvfs(directory)
+    return st.f_bavail * st.f_frsize
 
 
 def make_room(

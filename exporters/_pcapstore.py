@@ -40,11 +40,11 @@ from analyzers import DecodedBatch
 from capture import FrameBatch, pcap_file_header
 from exporters._errors import PcapStoreError
 from exporters._pcapcache import PageCacheShedder
-from exporters._pcapfiles import SIDECAR_SUFFIX, file_name, scan
+from exporters._pcapfiles import file_name, scan, sidecar_path
 from exporters._pcapindex import FileIndex, IndexBuilder, rebuild_index, write_sidecar
 from exporters._pcapjob import Job, immutable, pack
 from exporters._pcapqueue import WriterQueue
-from exporters._pcapquota import DirectoryLock, make_room
+from exporters._pcapquota import DirectoryLock, free_bytes_of, make_room
 from exporters._pcapstoreconfig import (
     FILE_HEADER,
     RECORD_HEADER,
@@ -66,11 +66,6 @@ _log = logging.getLogger(__name__)
 WRITER_NICE = 4
 
 
-def _free_bytes(directory: Path) -> int:
-    st = os.statvfs(directory)
-    return st.f_bavail * st.f_frsize
-
-
 class PcapStore:
     """Stores every frame a capture worker sees (``write``); see the module docstring."""
 
@@ -79,7 +74,7 @@ class PcapStore:
         config: StoreConfig,
         *,
         clock: Callable[[], float] = time.time,
-        free_bytes: Callable[[Path], int] = _free_bytes,
+        free_bytes: Callable[[Path], int] = free_bytes_of,
     ) -> None:
         config.check()
         self.config = config
@@ -356,7 +351,7 @@ class PcapStore:
             return
         index = self._builder.snapshot()
         try:
-            write_sidecar(_sidecar(self._path), index)
+            write_sidecar(sidecar_path(self._path), index)
         except OSError as e:
             _log.warning("cannot write the index of %s yet: %s", self._path, e)
             self._pending[self._path] = index
@@ -378,7 +373,7 @@ class PcapStore:
             self._pending.pop(path, None)
         for path, index in list(self._pending.items()):
             try:
-                write_sidecar(_sidecar(path), index)
+                write_sidecar(sidecar_path(path), index)
                 del self._pending[path]
             except OSError:
                 break
@@ -401,7 +396,3 @@ class PcapStore:
             except OSError as e:
                 _log.warning("cannot index %s left by an earlier run: %s", f.name, e)
                 self._pending[f.path] = index
-
-
-def _sidecar(path: Path) -> Path:
-    return path.with_name(path.name + SIDECAR_SUFFIX)

@@ -296,7 +296,7 @@ def _analysis(nodes: Sequence[LabState], base: Path, res: Result) -> Iterator[li
             service.stop()
         collector.stop()
     # Counted once the services stopped: records and IPFIX of open flows go out at shutdown.
-    records = sum(_records_in(d) for d in base.glob("*/records"))
+    records = sum(_sinks.records_in(d) for d in base.glob("*/records"))
     ipfix = sum(f.stat().st_size for f in (base / "nfcapd").rglob("*") if f.is_file())
     missing = [
         n for f, n in (("--pcap-dir", "pcap store"), ("--no-notices", "notices")) if f not in known
@@ -393,18 +393,3 @@ def run(cfg: Config, lab: TwoNodeLab | None = None, *, down: bool = False) -> Re
         if own:
             lab.down()
     return res
-
-
-def _records_in(directory: Path) -> int:
-    """Flow records in a service's records directory: JSON-lines lines, Parquet rows (the
-    summaries beside them are not records)."""
-    import pyarrow.parquet as pq  # noqa: PLC0415 - only the bench's sink count reads Parquet
-
-    n = 0
-    for f in directory.iterdir():
-        if f.name.endswith((".jsonl", ".jsonl.part")):
-            with f.open("rb") as lines:
-                n += sum(1 for _ in lines)
-        elif f.name.endswith(".parquet"):
-            n += pq.ParquetFile(f).metadata.num_rows
-    return n

@@ -198,3 +198,18 @@ class Prometheus(Daemon):
         doc = self._get("/api/v1/query?query=sum(sum_over_time(up%5B1h%5D))")
         result = doc["data"]["result"]
         return int(float(result[0]["value"][1])) if result else 0
+
+
+def records_in(directory: Path) -> int:
+    """Flow records in a service's records directory: JSON-lines lines, Parquet rows (the
+    summaries beside them are not records)."""
+    import pyarrow.parquet as pq  # noqa: PLC0415 - only the bench's sink count reads Parquet
+
+    n = 0
+    for f in directory.iterdir():
+        if f.name.endswith((".jsonl", ".jsonl.part")):
+            with f.open("rb") as lines:
+                n += sum(1 for _ in lines)
+        elif f.name.endswith(".parquet"):
+            n += pq.ParquetFile(f).metadata.num_rows
+    return n

@@ -9,6 +9,7 @@ import importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from mirrorctl.ovs._backoff import Backoff
     from mirrorctl.ovs._defaults import (
         DEFAULT_BRIDGE,
         DEFAULT_ENDPOINT,
@@ -38,7 +39,6 @@ if TYPE_CHECKING:
         spec_from_args,
     )
     from mirrorctl.ovs._ovsdb import (
-        Backoff,
         OVSDBSession,
         Snapshot,
         connect,
@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     from mirrorctl.ovs._tunnels import TunnelKind, TunnelSpec, tunnel_from_args
 
 _LAZY: dict[str, str] = {
-    "Backoff": "mirrorctl.ovs._ovsdb",
+    "Backoff": "mirrorctl.ovs._backoff",
     "BridgeStatus": "mirrorctl.ovs._status",
     "DEFAULT_BRIDGE": "mirrorctl.ovs._defaults",
     "DEFAULT_ENDPOINT": "mirrorctl.ovs._defaults",

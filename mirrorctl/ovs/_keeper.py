@@ -13,10 +13,11 @@ import time
 from collections.abc import Callable, Sequence
 
 from capture import MirrorscopeError
+from mirrorctl.ovs._backoff import Backoff
 from mirrorctl.ovs._defaults import DEFAULT_BRIDGE, DEFAULT_OUTPUT
 from mirrorctl.ovs._errors import OVSDBUnreachableError
 from mirrorctl.ovs._mirrors import ReconcileReport, reconcile, recorded_spec
-from mirrorctl.ovs._ovsdb import Backoff, Connector, OVSDBSession, Snapshot, connect, follow
+from mirrorctl.ovs._ovsdb import Connector, OVSDBSession, Snapshot, connect, follow
 from mirrorctl.ovs._spec import MirrorSpec
 from mirrorctl.ovs._tunnels import TunnelSpec
 

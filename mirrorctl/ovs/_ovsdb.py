@@ -25,6 +25,7 @@ from ovsdbapp.backend.ovs_idl import connection, idlutils, transaction
 from ovsdbapp.schema.open_vswitch import impl_idl
 
 from capture import MirrorscopeError
+from mirrorctl.ovs._backoff import Backoff
 from mirrorctl.ovs._defaults import DEFAULT_ENDPOINT, ENDPOINT_ENV
 from mirrorctl.ovs._errors import (
     OVSDBError,
@@ -333,23 +334,6 @@ def connect(endpoint: str, *, timeout: float = 5.0) -> OVSDBSession:
 
 
 Connector = Callable[[str], OVSDBSession]
-
-
-class Backoff:
-    """Exponential retry delays: ``initial``, doubled each failure, capped; ``reset`` on success."""
-
-    def __init__(self, initial: float = 0.1, cap: float = 1.6) -> None:
-        self.initial = initial
-        self.cap = cap
-        self._next = initial
-
-    def next(self) -> float:
-        delay = self._next
-        self._next = min(self._next * 2, self.cap)
-        return delay
-
-    def reset(self) -> None:
-        self._next = self.initial
 
 
 def follow(

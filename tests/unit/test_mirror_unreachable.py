@@ -13,9 +13,10 @@ import uuid
 import pytest
 
 from mirrorctl.cli import main
+from mirrorctl.ovs._backoff import Backoff
 from mirrorctl.ovs._errors import OVSDBUnreachableError
 from mirrorctl.ovs._keeper import MirrorKeeper
-from mirrorctl.ovs._ovsdb import Backoff, connect, follow
+from mirrorctl.ovs._ovsdb import connect, follow
 from mirrorctl.ovs._spec import MirrorSpec
 
 
