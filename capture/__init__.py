@@ -1,13 +1,6 @@
 """Capture: read frames from the mirror NIC (AF_PACKET, TPACKET_V3) or pcap files, in batches."""
 
-from capture._afpacket import (
-    DEFAULT_BLOCK_COUNT,
-    DEFAULT_BLOCK_SIZE,
-    DEFAULT_BLOCK_TIMEOUT_MS,
-    FANOUT_FLAG_DEFRAG,
-    FANOUT_HASH,
-    AfPacketSource,
-)
+from capture._afpacket import FANOUT_FLAG_DEFRAG, FANOUT_HASH, AfPacketSource
 from capture._batch import (
     LINKTYPE_ETHERNET,
     LINKTYPE_IEEE802_11,
@@ -33,6 +26,7 @@ from capture._pcapngstream import StreamInterface, StreamPacket, read_pcapng_str
 from capture._pcapngwriter import PcapngWriter
 from capture._pcapwriter import PcapWriter, pcap_file_header, pcap_records
 from capture._protocols import BatchSink, FrameSource, SourceStats
+from capture._ringblock import DEFAULT_BLOCK_COUNT, DEFAULT_BLOCK_SIZE, DEFAULT_BLOCK_TIMEOUT_MS
 from capture._service import CaptureService, ServiceResult, stop_on_signals
 
 __all__ = [

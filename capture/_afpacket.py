@@ -3,7 +3,7 @@
 The kernel fills whole blocks of the ring with frames and hands each block over when it is full
 or its timeout expires. Each block becomes one ``FrameBatch``: its used bytes are copied out with
 a single slice, the block is given back to the kernel at once, and the frame columns are read
-from the copy with numpy (only the chain of ``tp_next_offset`` is walked in Python).
+from the copy with numpy by ``_ringblock`` (only the ``tp_next_offset`` chain is walked in Python).
 
 Setup order matters for the filter: the socket is created with protocol 0, so it receives
 nothing; the BPF filter is attached and the ring mapped; only then does ``bind`` to ETH_P_ALL on
@@ -26,19 +26,15 @@ import threading
 import time
 from collections.abc import Iterator
 
-import numpy as np
-import numpy.typing as npt
-
+from capture import _ringblock as rb
 from capture import _ringlayout as rl
-from capture._batch import LINKTYPE_ETHERNET, FrameBatch
+from capture._batch import FrameBatch
 from capture._bpf import BpfProgram, attach_filter, compile_filter
 from capture._errors import CaptureError
 from capture._netns import socket_in_netns
 from capture._protocols import SourceStats
 
 __all__ = [
-    "DEFAULT_BLOCK_COUNT",
-    "DEFAULT_BLOCK_SIZE",
     "FANOUT_CPU",
     "FANOUT_FLAG_DEFRAG",
     "FANOUT_HASH",
@@ -47,24 +43,6 @@ __all__ = [
 ]
 
 _log = logging.getLogger(__name__)
-
-#: 4 MiB blocks: one block holds ~30 000 minimum-size frames or ~2 700 full-size ones, so the
-#: per-batch Python cost is spread over thousands of frames, while copying a block out stays a
-#: single ~1 ms memcpy.
-DEFAULT_BLOCK_SIZE = 4 << 20
-#: 64 blocks = 256 MiB of ring: ~2 s of a 1 Gb/s mirror at line rate, ~4 s of 0.5 M minimum-size
-#: frames/s, enough to ride out a garbage-collection pause or a burst of flow-table evictions.
-#: libpcap's default (2 MiB) covers ~16 ms of 1 Gb/s.
-DEFAULT_BLOCK_COUNT = 64
-DEFAULT_FRAME_SIZE = 2048
-#: A partly filled block is handed over after this long. The kernel retires blocks on this timer
-#: even while nobody reads, so while the consumer stalls the ring buffers at most
-#: block_count x timeout of traffic: 100 ms x 64 blocks = 6.4 s. (At 20 ms, measured here, a
-#: stalled 256 MiB ring filled after 1.3 s, its blocks 15-35 % used.) 100 ms is still far below
-#: any metrics or flow-report latency that matters.
-DEFAULT_BLOCK_TIMEOUT_MS = 100
-DEFAULT_SNAPLEN = 65535
-MAX_SNAPLEN = 262_144
 
 FANOUT_HASH = rl.PACKET_FANOUT_HASH
 FANOUT_LB = rl.PACKET_FANOUT_LB
@@ -87,16 +65,16 @@ class AfPacketSource:
         iface: str,
         *,
         netns: str | None = None,
-        block_size: int = DEFAULT_BLOCK_SIZE,
-        block_count: int = DEFAULT_BLOCK_COUNT,
-        frame_size: int = DEFAULT_FRAME_SIZE,
-        snaplen: int = DEFAULT_SNAPLEN,
+        block_size: int = rb.DEFAULT_BLOCK_SIZE,
+        block_count: int = rb.DEFAULT_BLOCK_COUNT,
+        frame_size: int = rb.DEFAULT_FRAME_SIZE,
+        snaplen: int = rb.DEFAULT_SNAPLEN,
         promisc: bool = True,
         bpf: str | None = None,
         fanout: tuple[int, int] | None = None,
-        block_timeout_ms: int = DEFAULT_BLOCK_TIMEOUT_MS,
+        block_timeout_ms: int = rb.DEFAULT_BLOCK_TIMEOUT_MS,
     ) -> None:
-        _check_geometry(block_size, block_count, frame_size, snaplen, block_timeout_ms)
+        rb.check_geometry(block_size, block_count, frame_size, snaplen, block_timeout_ms)
         self.iface = iface
         self.netns = netns
         self.block_size = block_size
@@ -288,7 +266,7 @@ class AfPacketSource:
         struct.pack_into("=I", ring, base + rl.BLOCK_STATUS_OFFSET, rl.TP_STATUS_KERNEL)
         if num_pkts == 0:
             return None
-        return block_to_batch(raw, num_pkts, first)
+        return rb.block_to_batch(raw, num_pkts, first)
 
     def _without_pre_join_frames(self, batch: FrameBatch) -> FrameBatch | None:
         keep = batch.ts_ns >= self._joined_ns
@@ -395,129 +373,6 @@ class AfPacketSource:
         for fd in (self._wake_r, self._wake_w):
             with contextlib.suppress(OSError):
                 os.close(fd)
-
-
-def _frame_starts(raw: bytes, num_pkts: int, first: int) -> npt.NDArray[np.int64]:
-    """Where each frame's tpacket3_hdr starts: tp_next_offset chains them (the last one's is 0
-    and never followed), so this is a walk, one Python step per frame.
-
-    Frames start TPACKET_ALIGNMENT (16) apart, so the chain is read as native 32-bit words of
-    the block (one index per frame, ~40 % cheaper than an unpack_from call); a chain that leaves
-    4-byte alignment (never from a kernel) is walked again with struct.
-    """
-    positions: list[int] = []
-    append = positions.append
-    pos = first
-    if first % 4 == 0:
-        with memoryview(raw) as whole, whole[: len(raw) // 4 * 4].cast("I") as words:
-            try:
-                for _ in range(num_pkts):
-                    append(pos)
-                    pos += words[pos >> 2]
-            except IndexError:
-                positions.append(-1)  # the chain ran off the block: let struct say how
-        starts = np.array(positions, dtype=np.int64)
-        if not (starts & 3).any():
-            return starts
-        positions.clear()
-        pos = first
-    next_at = rl.TPACKET3_NEXT_OFFSET.unpack_from
-    for _ in range(num_pkts):
-        append(pos)
-        pos += next_at(raw, pos)[0]
-    return np.array(positions, dtype=np.int64)
-
-
-def block_to_batch(raw: bytes, num_pkts: int, first: int) -> FrameBatch:
-    """The frames of one ring block (its used bytes, ``raw``) as a batch over that copy."""
-    starts = _frame_starts(raw, num_pkts, first)
-    data = np.frombuffer(raw, dtype=np.uint8)
-    width = rl.TPACKET3_HDR.itemsize
-    # gathered as plain bytes (a memcpy per row) and viewed as fields after: a fancy index of
-    # the structured dtype itself copies field by field, at about twice the cost
-    headers_at = np.ndarray(
-        shape=(max(len(raw) - width + 1, 0),),
-        dtype=f"V{width}",
-        buffer=data,
-        offset=0,
-        strides=(1,),
-    )
-    h = headers_at[starts].view(rl.TPACKET3_HDR)
-    offsets = starts + h["mac"].astype(np.int64)
-    caplens = h["snaplen"].astype(np.int64)
-    wirelens = h["len"].astype(np.int64)
-    ts_ns = h["sec"].astype(np.int64) * 1_000_000_000 + h["nsec"].astype(np.int64)
-    status = h["status"]
-    tagged = ((status & rl.TP_STATUS_VLAN_VALID) != 0) | (h["vlan_tci"] != 0)
-    batch = FrameBatch(
-        data=data,
-        offsets=offsets,
-        caplens=caplens,
-        wirelens=wirelens,
-        ts_ns=ts_ns,
-        linktype=LINKTYPE_ETHERNET,
-    )
-    if tagged.any():
-        return _reinsert_vlan_tags(batch, h, tagged)
-    return batch
-
-
-def _reinsert_vlan_tags(
-    batch: FrameBatch, h: npt.NDArray[np.void], tagged: npt.NDArray[np.bool_]
-) -> FrameBatch:
-    """Put back the outer 802.1Q/802.1ad tag the kernel moved into tp_vlan_tci, as libpcap
-    does: the decoders and the flow key must see the frame as it was on the wire."""
-    offsets, caplens = batch.offsets, batch.caplens
-    tagged = tagged & (caplens >= 12)
-    tpid = np.where(
-        (h["status"] & rl.TP_STATUS_VLAN_TPID_VALID) != 0, h["vlan_tpid"], rl.ETH_P_8021Q
-    )
-    tags = np.empty((len(offsets), 4), dtype=np.uint8)
-    tags[:, 0:2] = tpid.astype(">u2").view(np.uint8).reshape(-1, 2)
-    tags[:, 2:4] = (h["vlan_tci"] & 0xFFFF).astype(">u2").view(np.uint8).reshape(-1, 2)
-    src = batch.data.data.cast("B")
-    tag_bytes = tags.tobytes()
-    parts: list[bytes | memoryview] = []
-    new_caplens = caplens + 4 * tagged
-    new_offsets = np.zeros(len(offsets), dtype=np.int64)
-    if len(offsets) > 1:
-        np.cumsum(new_caplens[:-1], out=new_offsets[1:])
-    for i, (off, cap, tag) in enumerate(
-        zip(offsets.tolist(), caplens.tolist(), tagged.tolist(), strict=True)
-    ):
-        if tag:
-            parts += (src[off : off + 12], tag_bytes[4 * i : 4 * i + 4], src[off + 12 : off + cap])
-        else:
-            parts.append(src[off : off + cap])
-    return FrameBatch(
-        data=np.frombuffer(b"".join(parts), dtype=np.uint8),
-        offsets=new_offsets,
-        caplens=new_caplens,
-        wirelens=batch.wirelens + 4 * tagged,
-        ts_ns=batch.ts_ns,
-        linktype=LINKTYPE_ETHERNET,
-    )
-
-
-def _check_geometry(
-    block_size: int, block_count: int, frame_size: int, snaplen: int, block_timeout_ms: int
-) -> None:
-    page = mmap.PAGESIZE
-    problems = []
-    if block_size <= 0 or block_size % page:
-        problems.append(f"block_size {block_size} must be a positive multiple of {page}")
-    if frame_size < 64 or frame_size % 16 or (block_size > 0 and block_size % frame_size):
-        problems.append(
-            f"frame_size {frame_size} must be >= 64, a multiple of 16 and divide block_size"
-        )
-    if block_count < 1:
-        problems.append(f"block_count {block_count} must be >= 1")
-    if not 1 <= snaplen <= MAX_SNAPLEN:
-        problems.append(f"snaplen {snaplen} must be in 1..{MAX_SNAPLEN}")
-    if block_timeout_ms < 1:
-        problems.append(f"block_timeout_ms {block_timeout_ms} must be >= 1")
-    if problems:
-        raise CaptureError("invalid ring settings: " + "; ".join(problems))
 
 
 def _os_error(e: OSError, what: str, iface: str) -> CaptureError:

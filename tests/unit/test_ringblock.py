@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import struct
 
-from capture._afpacket import block_to_batch
+from capture._ringblock import block_to_batch
 from capture._ringlayout import TP_STATUS_USER, TP_STATUS_VLAN_TPID_VALID, TP_STATUS_VLAN_VALID
 
 FIRST = 48  # offset_to_first_pkt with no private area
