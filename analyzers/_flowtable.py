@@ -5,7 +5,8 @@ flow and direction while keeping time order inside each group, a lookup per *uni
 batch (not per packet, exact despite hash clashes), then per-group sums with ``np.add.reduceat``
 into the slot-indexed columns (``_flowcolumns``). TCP goes to ``_flowtcp``, DNS payloads to
 ``_flowdns``; flows end by timeout or eviction (``_flowexpiry``) and become ``FlowRecord``
-objects only then (``_flowrecords``). ``active_view`` is the exporter's snapshot
+objects only then (``_flowrecords``). A flow ending inside a batch is cut there (``_flowcuts``);
+a new flow's slot is set up by ``_flowslots``. ``active_view`` is the exporter's snapshot
 (``_activeflows``).
 """
 
@@ -24,21 +25,21 @@ import numpy.typing as npt
 from analyzers._activeflows import ActiveFlows, active_flows
 from analyzers._decoded import DecodedBatch, Status
 from analyzers._flowcolumns import FlowColumns
+from analyzers._flowcuts import BatchCuts
 from analyzers._flowdns import dns_rows
 from analyzers._flowemit import FlowEventEmitter
 from analyzers._flowevents import FlowEventSink
-from analyzers._flowexpiry import dns_flows, ended, eviction_victims, timed_out
+from analyzers._flowexpiry import eviction_victims, timed_out
 from analyzers._flowicmp import IcmpFirstTypes
 from analyzers._flowindex import FlowIndex, batch_clashes
 from analyzers._flowkey import PROTO_TCP, PROTO_UDP, FlowKeys, flow_keys
 from analyzers._flowoptions import FlowTableOptions
-from analyzers._flowrecords import address_keys, build_records
+from analyzers._flowrecords import build_records
+from analyzers._flowslots import init_slots
 from analyzers._flowtcp import tcp_rows
 from analyzers._flowtunnels import FlowTunnels
 from analyzers._identity import IdentityMap
 from analyzers._records import FlowRecord, FlowSink
-from analyzers._serverports import flip_roles
-from analyzers._tcpstate import ACK, CLOSED, FIN, RESET, RST, SYN
 from capture import FrameBatch
 
 log = logging.getLogger(__name__)
@@ -112,7 +113,14 @@ class FlowTable:
         self._dns_bad = 0
         self._collisions = 0
         self._pending: list[FlowRecord] = []  # ended while processing, delivered after
-        self._checked = np.zeros(0, np.bool_)  # rows already tested for ending their flow
+        self._cuts = BatchCuts(
+            self._cols,
+            self._idle_ns,
+            self._udp_idle_ns,
+            self._icmp_idle_ns,
+            self._closed_ns,
+            self._dns_ns,
+        )
         self._emit = FlowEventEmitter(self._cols, int(opts.tcp_attempt_timeout_s * _NS))
         self._event_sinks = list(on_events)
 
@@ -163,7 +171,7 @@ class FlowTable:
             not_ip = int(np.count_nonzero(status == Status.NON_IP))
         rows = np.flatnonzero(ip_rows)
         with self._lock:
-            self._checked = np.zeros(len(dec), np.bool_)
+            self._cuts.new_batch(len(dec))
             self._not_ip += not_ip
             if rows.size:
                 self._process_rows(batch, dec, rows)
@@ -261,105 +269,20 @@ class FlowTable:
         flow_of: I64,
         slots: I64,
     ) -> I64 | None:
-        """End flows at the packet of this batch where they end; None when no flow can.
+        """End flows at the packet of this batch where they end (``_flowcuts``); None if none.
 
-        A packet after its flow's idle timeout (or TCP close delay), or a pure SYN on a closed
-        or reset TCP connection (Zeek's connection reuse), starts a new flow. Whether the flow
-        has ended depends on the state its earlier packets leave, so each flow's rows before
-        such a packet are accounted first, the flow is tested at that packet, and the rows
-        from it on are returned for the next pass: records do not depend on batch size.
+        The rows before each cut are accounted first; the rows from it on are returned.
         """
-        cols = self._cols
-        rs = rows[perm]
-        ts = batch.ts_ns[rs]
-        proto = dec.proto[rs]
-        tcp = (proto == PROTO_TCP) & (dec.status[rs] == _L4)
-        pure_syn = tcp & ((dec.tcp_flags[rs] & (SYN | ACK | RST)) == SYN)
-        # the shortest quiet time after which each row's flow may have ended: the close delay
-        # for TCP, the DNS session timer less its grace for UDP DNS flows, else inactivity
-        dns = dns_flows(cols, slots)
-        udp_floor = np.where(dns[flow_of], self._dns_ns - _NS, self._udp_idle_ns)
-        floor = np.where(
-            proto == PROTO_TCP,
-            min(self._closed_ns, self._idle_ns),
-            np.where(proto == PROTO_UDP, udp_floor, self._icmp_idle_ns),
-        )
-        last = cols.last[slots]  # 0: a flow new in this batch
-        close_ts = cols.close_ts[slots]
-        span = int(ts.max() - ts.min())
-        # the common case (a short batch, no flow back after a pause or past its close delay,
-        # no SYN on a known flow) costs these few column operations
-        if (
-            span < int(floor.min())
-            and not (pure_syn & (last[flow_of] > 0)).any()
-            and not ((last[flow_of] > 0) & (ts - last[flow_of] > floor)).any()
-            and not ((close_ts[flow_of] > 0) & (ts - close_ts[flow_of] >= self._closed_ns)).any()
-            and not (np.bincount(flow_of, weights=pure_syn) > 1).any()
-        ):
+        cuts = self._cuts.find(batch, dec, rows, perm, flow_of, slots)
+        if cuts is None:
             return None
-        n = rs.shape[0]
-        fo = np.lexsort((perm, flow_of))  # positions by flow, then arrival
-        f = flow_of[fo]
-        t = ts[fo]
-        newf = np.empty(n, np.bool_)
-        newf[0] = True
-        np.not_equal(f[1:], f[:-1], out=newf[1:])
-        prev_t = np.empty(n, np.int64)
-        prev_t[1:] = t[:-1]
-        prev_t[newf] = last[f[newf]]
-        has_prev = ~newf | (last[f] > 0)
-        # a close completes only at a FIN or RST: stored, or at the first one earlier in this
-        # batch (a superset of the rows past the delay; the pass at the cut makes it exact)
-        ctl = (tcp & ((dec.tcp_flags[rs] & (FIN | RST)) != 0))[fo]
-        walked = np.cumsum(ctl)
-        group_base = (walked - ctl)[np.flatnonzero(newf)][np.cumsum(newf) - 1]
-        before = walked - ctl - group_base
-        first_ctl_t = np.zeros(slots.shape[0], np.int64)
-        first_ctl = np.flatnonzero(ctl & (walked - group_base == 1))
-        first_ctl_t[f[first_ctl]] = t[first_ctl]
-        stored = close_ts[f]
-        past_close = ((stored > 0) & (t - stored >= self._closed_ns)) | (
-            (before > 0) & (t - first_ctl_t[f] >= self._closed_ns)
-        )
-        limit_lo = np.where(proto[fo] == PROTO_TCP, self._idle_ns, floor[fo])
-        cand = (
-            has_prev
-            & ((t - prev_t > limit_lo) | past_close | pure_syn[fo])
-            & ~self._checked[rs[fo]]
-        )
-        cidx = np.flatnonzero(cand)
-        if cidx.size == 0:
-            return None
-        fc = f[cidx]
-        firstc = np.empty(cidx.size, np.bool_)
-        firstc[0] = True
-        np.not_equal(fc[1:], fc[:-1], out=firstc[1:])
-        cut_at = np.full(slots.shape[0], n, np.int64)
-        cut_at[fc[firstc]] = cidx[firstc]
-        deferred = np.zeros(n, np.bool_)
-        deferred[fo] = np.arange(n) >= cut_at[f]
-        kept = rows[np.sort(perm[~deferred])]
+        kept = rows[np.sort(perm[~cuts.deferred])]
         while kept.size:
             kept = self._pass(batch, dec, kept)
-        cut_pos = fo[cidx[firstc]]
-        self._checked[rs[cut_pos]] = True
-        s = slots[flow_of[cut_pos]]
-        gone = ended(
-            cols,
-            s,
-            ts[cut_pos],
-            idle_ns=self._idle_ns,
-            udp_idle_ns=self._udp_idle_ns,
-            icmp_idle_ns=self._icmp_idle_ns,
-            closed_ns=self._closed_ns,
-            dns_ns=self._dns_ns,
-        )
-        st = cols.tcp_state[s]
-        closed = ((st == CLOSED) | (st == RESET)).any(axis=1)
-        reopen = ~gone & pure_syn[cut_pos] & closed & (cols.proto[s] == PROTO_TCP)
-        self._pending.extend(self._end(s[gone], "idle"))
-        self._pending.extend(self._end(s[reopen], "end"))
-        return rows[np.sort(perm[deferred])]
+        gone, reopen = self._cuts.ended_at(cuts)
+        self._pending.extend(self._end(gone, "idle"))
+        self._pending.extend(self._end(reopen, "end"))
+        return rows[np.sort(perm[cuts.deferred])]
 
     def _lookup(
         self, keys: FlowKeys, uh: npt.NDArray[np.uint64], first_pos: I64, dec: DecodedBatch
@@ -369,7 +292,22 @@ class FlowTable:
         if need.size:
             new_slots = self._alloc(need.size, busy=slots[slots >= 0])
             slots[need] = new_slots
-            self._init_slots(keys, need, new_slots, uh, first_pos, clash, dec)
+            r = first_pos[need]
+            init_slots(
+                self._cols,
+                keys,
+                r,
+                new_slots,
+                dec,
+                identity=self._identity,
+                emit=self._emit,
+                tunnels=self._tunnels,
+                icmp_first=self._icmp_first,
+            )
+            self._index.add(keys, uh[need], r, new_slots, clash)
+            self._collisions += int(np.count_nonzero(clash))
+            self._created += new_slots.size
+            self._n_active += new_slots.size
         return slots
 
     def _alloc(self, k: int, busy: I64) -> I64:
@@ -378,51 +316,6 @@ class FlowTable:
         if free_n < k:
             self._evict(k - free_n, busy)
         return self._cols.take(k)
-
-    def _init_slots(  # noqa: PLR0917 - hot-path column helper
-        self,
-        keys: FlowKeys,
-        idx: I64,
-        s: I64,
-        uh: npt.NDArray[np.uint64],
-        first_pos: I64,
-        clash: npt.NDArray[np.bool_],
-        dec: DecodedBatch,
-    ) -> None:
-        cols = self._cols
-        r = first_pos[idx]
-        a_hi_c, a_lo_c, b_hi_c, b_lo_c, ports, meta = keys.canonical(r)
-        cols.set_keys(s, a_hi_c, a_lo_c, b_hi_c, b_lo_c, ports, meta)
-        rows = keys.rows[r]
-        proto = dec.proto[rows]
-        flags = dec.tcp_flags[rows]
-        # the first packet's sender originates unless Zeek's port heuristic flips it ("^")
-        flip = flip_roles(
-            proto, keys.sport[r], keys.dport[r], flags, keys.dst_hi[r], keys.dst_lo[r]
-        )
-        cols.orig_a[s] = keys.src_is_a[r] != flip
-        cols.ipver[s] = dec.ipver[rows]
-        cols.proto[s] = proto
-        cols.active[s] = True
-        cols.new_ids(s)
-        cols.reset_counters(s)
-        cols.reset_tcp(s)
-        cols.hist[s] = np.where(flip, b"^", b"")
-        # an attempt: any new flow but TCP's, which needs a SYN (not a SYN-ACK, not mid-stream)
-        self._emit.started(s, (proto != PROTO_TCP) | ((flags & (SYN | ACK | RST)) == SYN))
-        lookup = self._identity.lookup_key
-        orig_a = cols.orig_a[s]
-        ea = np.empty(s.size, dtype=object)
-        eb = np.empty(s.size, dtype=object)
-        ea[:] = [lookup(k) for k in address_keys(a_hi_c, a_lo_c)]
-        eb[:] = [lookup(k) for k in address_keys(b_hi_c, b_lo_c)]
-        cols.ep.set(s, np.where(orig_a, ea, eb), np.where(orig_a, eb, ea))
-        self._tunnels.remember(s, dec, rows)
-        self._icmp_first.remember(s, dec, rows)
-        self._index.add(keys, uh[idx], r, s, clash)
-        self._collisions += int(np.count_nonzero(clash))
-        self._created += s.size
-        self._n_active += s.size
 
     # ------------------------------------------------------------------ ending flows
     def expire(self, now_ns: int) -> int:
