@@ -150,6 +150,11 @@ class PcapStore:
         """Wait until every batch written so far is in the file (or counted as not stored)."""
         self._queue.flush()
 
+    def catch_up(self, timeout_s: float = 1.0) -> bool:
+        """Wait, at most ``timeout_s``, until the batches written before this call are in the
+        file (a download's first step: on a loaded host the low-priority writer may be behind)."""
+        return self._queue.catch_up(timeout_s)
+
     def close(self) -> None:
         """Write what is queued, close the file being written (its index is written beside
         it) and end the writer thread; writing again later starts a new file."""
