@@ -24,7 +24,7 @@ from capture._offline_filter import FilteredSource
 from capture._pcapfile import CorruptCaptureFileError, PcapFileSource, open_capture_file
 from capture._pcapngstream import StreamInterface, StreamPacket, read_pcapng_stream
 from capture._pcapngwriter import PcapngWriter
-from capture._pcapwriter import PcapWriter, pcap_file_header, pcap_records
+from capture._pcapwriter import PcapWriter, pcap_file_header, pcap_records, pcap_records_into
 from capture._protocols import BatchSink, FrameSource, SourceStats
 from capture._ringblock import DEFAULT_BLOCK_COUNT, DEFAULT_BLOCK_SIZE, DEFAULT_BLOCK_TIMEOUT_MS
 from capture._service import CaptureService, ServiceResult, stop_on_signals
@@ -70,6 +70,7 @@ __all__ = [
     "open_capture_file",
     "pcap_file_header",
     "pcap_records",
+    "pcap_records_into",
     "read_pcapng_stream",
     "stop_on_signals",
 ]

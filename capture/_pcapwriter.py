@@ -18,7 +18,7 @@ import numpy.typing as npt
 from capture._batch import LINKTYPE_ETHERNET, FrameBatch
 from capture._errors import CaptureError
 
-__all__ = ["PcapWriter", "pcap_file_header", "pcap_records"]
+__all__ = ["PcapWriter", "pcap_file_header", "pcap_records", "pcap_records_into"]
 
 _PCAP_MAGIC_NSEC = 0xA1B23C4D
 _RECORD_SIZE = 16  # seconds, nanoseconds, caplen, wirelen: four little-endian u32
@@ -32,17 +32,33 @@ def pcap_file_header(*, snaplen: int = 262_144, linktype: int = LINKTYPE_ETHERNE
 def pcap_records(batch: FrameBatch, snaplen: int) -> npt.NDArray[np.uint8]:
     """Every frame of ``batch`` as nanosecond pcap records, cut to ``snaplen`` (wirelen kept):
     a new buffer, the one copy of the frame bytes (``batch`` may then go back to the ring)."""
-    from capture._recpack import pack_records  # noqa: PLC0415 - numba loads with the first batch
-
     n = len(batch)
     if n == 0:
         return np.empty(0, np.uint8)
     caplens = np.minimum(batch.caplens, snaplen)
     out = np.empty(int(caplens.sum()) + _RECORD_SIZE * n, np.uint8)
-    pack_records(
-        batch.data, batch.offsets, batch.caplens, batch.wirelens, batch.ts_ns, snaplen, out
-    )
+    pcap_records_into(batch, slice(0, n), snaplen, out)
     return out
+
+
+def pcap_records_into(
+    batch: FrameBatch, rows: slice, snaplen: int, out: npt.NDArray[np.uint8]
+) -> int:
+    """The records of ``batch``'s ``rows`` (as ``pcap_records``) written into ``out`` from its
+    start, which must hold them; returns their size."""
+    from capture._recpack import pack_records  # noqa: PLC0415 - numba loads with the first batch
+
+    return int(
+        pack_records(
+            batch.data,
+            batch.offsets[rows],
+            batch.caplens[rows],
+            batch.wirelens[rows],
+            batch.ts_ns[rows],
+            snaplen,
+            out,
+        )
+    )
 
 
 class PcapWriter:

@@ -33,6 +33,7 @@ from capture import (
     FrameBatch,
     open_capture_file,
 )
+from exporters._pcapfiles import scan
 
 __all__ = [
     "FileIndex",
@@ -40,6 +41,7 @@ __all__ = [
     "address_key",
     "address_text",
     "endpoint_keys",
+    "index_left_open",
     "mac_key",
     "mac_rows",
     "mac_text",
@@ -318,3 +320,24 @@ def rebuild_index(pcap: Path) -> FileIndex:
     except CaptureError as e:
         _log.warning("cannot index %s: %s", pcap, e)
     return builder.snapshot()
+
+
+def index_left_open(directory: Path, node: str, worker: int) -> dict[Path, FileIndex]:
+    """Index the files an earlier run of worker ``worker`` on ``node`` left without a sidecar
+    (a crash): write it, or delete a file without a packet; returns the indexes it could not
+    write yet, by file."""
+    pending: dict[Path, FileIndex] = {}
+    for f in scan(directory):
+        if f.closed or f.node != node or f.worker != worker:
+            continue
+        index = rebuild_index(f.path)
+        try:
+            if index.packets == 0:
+                f.path.unlink(missing_ok=True)
+            else:
+                write_sidecar(f.sidecar, index)
+                _log.info("indexed %s, left open by an earlier run", f.name)
+        except OSError as e:
+            _log.warning("cannot index %s left by an earlier run: %s", f.name, e)
+            pending[f.path] = index
+    return pending

@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from analyzers import DecodedBatch
-from capture import FrameBatch, pcap_records
+from capture import FrameBatch, pcap_records, pcap_records_into
 from exporters._pcapstoreconfig import RECORD_HEADER
 
 __all__ = ["Job", "immutable", "pack"]
@@ -56,3 +56,15 @@ def pack(batch: FrameBatch, snaplen: int) -> FrameBatch:
         ts_ns=batch.ts_ns.copy(),
         linktype=batch.linktype,
     )
+
+
+def records_into(
+    batch: FrameBatch, rows: slice, snaplen: int, out: npt.NDArray[np.uint8], *, packed: bool
+) -> None:
+    """The pcap records of ``batch``'s ``rows`` into ``out``, which is exactly their size:
+    copied when the batch is ``packed`` (its data is its records), else packed from its frames."""
+    if packed:
+        start = int(batch.offsets[rows.start]) - RECORD_HEADER
+        out[:] = batch.data[start : start + out.shape[0]]
+        return
+    pcap_records_into(batch, rows, snaplen, out)

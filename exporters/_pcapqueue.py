@@ -47,6 +47,8 @@ class WriterQueue(Generic[T]):
         self._items: deque[tuple[T, int]] = deque()
         self._queued_bytes = 0
         self._unfinished = 0  # offered and not yet handled (queued or being handled)
+        self._offered = 0  # items accepted so far, and handled so far (in order)
+        self._handled = 0
         self._thread: threading.Thread | None = None
         self._stopping = False
 
@@ -60,6 +62,7 @@ class WriterQueue(Generic[T]):
             self._items.append((item, size))
             self._queued_bytes += size
             self._unfinished += 1
+            self._offered += 1
             if self._thread is None:
                 self._stopping = False
                 self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
@@ -76,6 +79,13 @@ class WriterQueue(Generic[T]):
         """Wait until every item offered so far has been handled."""
         with self._cond:
             self._cond.wait_for(lambda: self._unfinished == 0)
+
+    def catch_up(self, timeout_s: float) -> bool:
+        """Wait, at most ``timeout_s``, until every item offered before this call has been
+        handled (not those offered meanwhile); whether they were."""
+        with self._cond:
+            target = self._offered
+            return self._cond.wait_for(lambda: self._handled >= target, timeout_s)
 
     def stop(self) -> None:
         """Handle what is queued, then end the thread."""
@@ -113,4 +123,5 @@ class WriterQueue(Generic[T]):
             finally:
                 with self._cond:
                     self._unfinished -= 1
+                    self._handled += 1
                     self._cond.notify_all()

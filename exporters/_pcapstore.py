@@ -10,12 +10,13 @@ new file (oldest first, and a free-space floor), and while a file is written the
 checked again every ``retry_s``.
 
 The capture thread never touches the files: ``write`` hands the batch to the store's writer
-thread (``_pcapqueue``), which packs its pcap records (``_pcapjob``: the one copy of the frame
-bytes, made in the capture thread instead when the batch's buffer may be reused) and does
-everything else in order: rotation, quota, the free-space floor, the index. The hand-off is
-bounded by ``queue_bytes``; when the writer falls behind (the disk is slower than the link) the
-batch is dropped and counted as not stored ("queue full"), never waited for. Frames still queued
-are not yet in the open file, so a query does not see them yet; ``flush`` waits for them.
+thread (``_pcapqueue``), which packs its pcap records straight into the file's staging buffer
+(``_pcapjob``; the capture thread packs them when the batch's buffer may be reused), writes them
+with O_DIRECT (``_pcapappend``) and does everything else in order: rotation, quota, the
+free-space floor, the index. The hand-off is bounded by ``queue_bytes``; when the writer falls
+behind (the disk is slower than the link) the batch is dropped and counted as not stored ("queue
+full"), never waited for. Frames still queued are not yet in the open file, so a query does not
+see them yet; ``flush`` waits for them.
 
 Running out of room never raises into the capture path: the store stops storing, counts the
 frames it drops, says why in ``counters()``, and tries again every ``retry_s``. A failed write
@@ -27,7 +28,6 @@ from __future__ import annotations
 
 import errno
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -39,10 +39,10 @@ import numpy as np
 from analyzers import DecodedBatch
 from capture import FrameBatch, pcap_file_header
 from exporters._errors import PcapStoreError
-from exporters._pcapcache import PageCacheShedder
-from exporters._pcapfiles import file_name, scan, sidecar_path
-from exporters._pcapindex import FileIndex, IndexBuilder, rebuild_index, write_sidecar
-from exporters._pcapjob import Job, immutable, pack
+from exporters._pcapappend import DirectAppender
+from exporters._pcapfiles import file_name, sidecar_path
+from exporters._pcapindex import FileIndex, IndexBuilder, index_left_open, write_sidecar
+from exporters._pcapjob import Job, immutable, pack, records_into
 from exporters._pcapqueue import WriterQueue
 from exporters._pcapquota import DirectoryLock, free_bytes_of, make_room
 from exporters._pcapstoreconfig import (
@@ -87,8 +87,7 @@ class PcapStore:
         self._clock = clock
         self._free = free_bytes
         self._lock = threading.Lock()
-        self._fd: int | None = None
-        self._shedder = PageCacheShedder(-1)
+        self._file: DirectAppender | None = None
         self._path = Path()
         self._builder = IndexBuilder()
         self._linktype = 0
@@ -112,7 +111,8 @@ class PcapStore:
         self._queue: WriterQueue[Job] = WriterQueue(
             f"pcapstore-w{config.worker}", self._handle, config.queue_bytes, nice=WRITER_NICE
         )
-        self._recover()
+        # the files an earlier run of this worker left without an index (a crash)
+        self._pending.update(index_left_open(self._dir, config.node, config.worker))
 
     # --- the capture path ------------------------------------------------------------------------
     def write(self, batch: FrameBatch, decoded: DecodedBatch) -> None:
@@ -150,6 +150,11 @@ class PcapStore:
         """Wait until every batch written so far is in the file (or counted as not stored)."""
         self._queue.flush()
 
+    def catch_up(self, timeout_s: float = 1.0) -> bool:
+        """Wait, at most ``timeout_s``, until the batches written before this call are in the
+        file (a download's first step: on a loaded host the low-priority writer may be behind)."""
+        return self._queue.catch_up(timeout_s)
+
     def close(self) -> None:
         """Write what is queued, close the file being written (its index is written beside
         it) and end the writer thread; writing again later starts a new file."""
@@ -160,17 +165,17 @@ class PcapStore:
     def open_file(self) -> OpenFile | None:
         """The file being written, for queries from the same process (None between files)."""
         with self._lock:
-            if self._fd is None:
+            if self._file is None:
                 return None
             return OpenFile(self._path, self._builder.snapshot(), self._size)
 
     def counters(self) -> StoreCounters:
         with self._lock:
-            own = self._size if self._fd is not None else 0
+            own = self._size if self._file is not None else 0
             queue_full = self._queue_full
             return StoreCounters(
                 bytes=self._scan_bytes + own,
-                files=self._scan_files + (self._fd is not None),
+                files=self._scan_files + (self._file is not None),
                 frames_stored=self._stored,
                 bytes_written=self._written,
                 evictions=self._evictions,
@@ -186,27 +191,25 @@ class PcapStore:
     def _handle(self, job: Job) -> None:
         """One job, in the writer thread: the only thread that changes the store's state."""
         batch, now = job.batch, job.now
-        if batch is not None and not job.packed:
-            batch = pack(batch, self.config.snaplen)  # before the lock: readers need not wait
         with self._lock:
             if job.close:
                 self._close_file()
             elif batch is None or job.decoded is None:
-                if self._fd is not None and now - self._opened_at >= self.config.max_file_age_s:
+                if self._file is not None and now - self._opened_at >= self.config.max_file_age_s:
                     self._close_file()
             elif self._full_reason and now < self._retry_at:
                 self._not_stored += len(batch)
             else:
-                self._write(batch, job.decoded, now)
+                self._write(batch, job.decoded, now, packed=job.packed)
 
-    def _write(self, batch: FrameBatch, dec: DecodedBatch, now: float) -> None:
+    def _write(self, batch: FrameBatch, dec: DecodedBatch, now: float, *, packed: bool) -> None:
         cfg = self.config
         n = len(batch)
-        if self._fd is not None and (
+        if self._file is not None and (
             now - self._opened_at >= cfg.max_file_age_s or batch.linktype != self._linktype
         ):
             self._close_file()
-        if self._fd is not None and now >= self._check_at:
+        if self._file is not None and now >= self._check_at:
             self._check_at = now + cfg.retry_s
             free = self._free(self._dir)
             if free < cfg.min_free_bytes:
@@ -217,7 +220,7 @@ class PcapStore:
         ends = np.cumsum(np.minimum(batch.caplens, cfg.snaplen) + RECORD_HEADER)
         i = 0
         while i < n:
-            if self._fd is None and not self._open_file(int(batch.ts_ns[i]), batch.linktype, now):
+            if self._file is None and not self._open_file(int(batch.ts_ns[i]), batch.linktype, now):
                 self._not_stored += n - i
                 return
             rows = slice(i, n)
@@ -240,38 +243,48 @@ class PcapStore:
                 rows = slice(i, j)
                 delta = IndexBuilder()
                 delta.add(batch, dec, rows)
-            if not self._append(batch, rows, delta, now):
+            size = int(ends[rows.stop - 1]) - base
+            if not self._append(batch, rows, delta, now, size=size, packed=packed):
                 self._not_stored += n - i
                 return
             i = j
             if i < n:
                 self._close_file()
 
-    def _append(self, batch: FrameBatch, rows: slice, delta: IndexBuilder, now: float) -> bool:
-        """Write the records of ``rows`` (``batch`` is detached: its data is its records)."""
-        first, last = rows.start, rows.stop - 1
-        start = int(batch.offsets[first]) - RECORD_HEADER
-        end = int(batch.offsets[last] + batch.caplens[last])
-        payload = batch.data.data[start:end]
-        if not self._write_all(payload, now):
+    def _append(
+        self,
+        batch: FrameBatch,
+        rows: slice,
+        delta: IndexBuilder,
+        now: float,
+        *,
+        size: int,
+        packed: bool,
+    ) -> bool:
+        """Write the records of ``rows``, ``size`` bytes (``packed``: ``batch.data`` holds them
+        already; else they are packed straight into the file's staging buffer)."""
+        snaplen = self.config.snaplen
+
+        def put(file: DirectAppender) -> None:
+            records_into(batch, rows, snaplen, file.reserve(size), packed=packed)
+            file.commit(size)
+
+        if not self._write_all(put, now):
             return False
         self._builder.merge(delta)
-        self._size += len(payload)
-        self._records += last + 1 - first
-        self._stored += last + 1 - first
-        self._written += len(payload)
+        self._size += size
+        self._records += rows.stop - rows.start
+        self._stored += rows.stop - rows.start
+        self._written += size
         return True
 
-    def _write_all(self, payload: bytes | memoryview, now: float) -> bool:
-        fd = self._fd
-        if fd is None:
+    def _write_all(self, put: Callable[[DirectAppender], None], now: float) -> bool:
+        file = self._file
+        if file is None:
             return False
-        view = memoryview(payload)
         try:
             with self._unlocked():
-                while view:
-                    view = view[os.write(fd, view) :]
-                self._shedder.written(self._size + len(payload))
+                put(file)
         except OSError as e:
             # What part of the payload did get written stays: cutting the file back could
             # SIGBUS a reader that has it mapped, and every reader stops at a partial record.
@@ -312,7 +325,7 @@ class PcapStore:
         for seq in range(1000):
             path = self._dir / file_name(cfg.node, cfg.worker, first_ns, seq)
             try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o640)
+                file = DirectAppender(path)
                 break
             except FileExistsError:
                 continue
@@ -323,13 +336,13 @@ class PcapStore:
         else:
             self._set_full("no free file name", now)
             return False
-        self._fd, self._path, self._linktype = fd, path, linktype
-        self._shedder = PageCacheShedder(fd)
+        self._file, self._path, self._linktype = file, path, linktype
         self._size = self._records = 0
         self._builder = IndexBuilder()
         self._opened_at = now
         self._check_at = now + cfg.retry_s
-        if not self._write_all(pcap_file_header(snaplen=cfg.snaplen, linktype=linktype), now):
+        header = pcap_file_header(snaplen=cfg.snaplen, linktype=linktype)
+        if not self._write_all(lambda f: f.append(header), now):
             return False
         self._size = FILE_HEADER
         self._written += FILE_HEADER
@@ -339,11 +352,11 @@ class PcapStore:
         return True
 
     def _close_file(self) -> None:
-        if self._fd is None:
+        if self._file is None:
             return
-        fd, self._fd = self._fd, None
+        file, self._file = self._file, None
         try:
-            os.close(fd)
+            file.close()
         except OSError:
             _log.exception("closing %s", self._path)
         if self._records == 0:  # only a header: not worth a file
@@ -379,20 +392,3 @@ class PcapStore:
                 break
         self._scan_bytes, self._scan_files = room.bytes, room.files
         return room.problem
-
-    def _recover(self) -> None:
-        """Index the files an earlier run of this worker left without one (a crash)."""
-        cfg = self.config
-        for f in scan(self._dir):
-            if f.closed or f.node != cfg.node or f.worker != cfg.worker:
-                continue
-            index = rebuild_index(f.path)
-            try:
-                if index.packets == 0:
-                    f.path.unlink(missing_ok=True)
-                else:
-                    write_sidecar(f.sidecar, index)
-                    _log.info("indexed %s, left open by an earlier run", f.name)
-            except OSError as e:
-                _log.warning("cannot index %s left by an earlier run: %s", f.name, e)
-                self._pending[f.path] = index

@@ -8,6 +8,7 @@ workers.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import sys
@@ -28,6 +29,8 @@ from exporters import (
     MetricsConfig,
     NoticeKey,
     NoticeMetricsCollector,
+    OpenFile,
+    PcapStore,
     SenderCounters,
     TlsFiles,
 )
@@ -224,9 +227,17 @@ def _local_pcap(cfg: RunConfig, worker: Worker) -> PcapView | None:
         api=cfg.pcap_api,
         stores=lambda: [store.counters()],
         macs=macs.macs,
-        open_files=lambda: [f for f in (store.open_file(),) if f is not None],
+        open_files=functools.partial(_caught_up_open_file, store),
         in_process=True,
     )
+
+
+def _caught_up_open_file(store: PcapStore) -> list[OpenFile]:
+    """The file the store is writing, once what was captured before the call is in it: a
+    download must hold the newest packets even while a loaded host's writer lags (at most 1 s)."""
+    store.catch_up(1.0)
+    f = store.open_file()
+    return [] if f is None else [f]
 
 
 def netns_gone(netns: str | None) -> bool:

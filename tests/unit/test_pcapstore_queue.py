@@ -87,3 +87,31 @@ def test_the_writer_thread_runs_at_its_own_lower_priority() -> None:
     queue.stop()
     assert seen == [min(mine + 5, 19)]
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == mine
+
+
+def test_catch_up_waits_for_what_was_offered_before_it_only() -> None:
+    """catch_up returns False while an item offered before it is unhandled (after its timeout),
+    and True once that item is handled even if an item offered during the wait is not."""
+    gates = {1: threading.Event(), 2: threading.Event()}
+    handled: list[int] = []
+
+    def handle(item: int) -> None:
+        gates[item].wait(10)
+        handled.append(item)
+
+    q: WriterQueue[int] = WriterQueue("t", handle, 1 << 20)
+    assert q.catch_up(0.01) is True  # nothing offered: nothing to wait for
+    q.offer(1, 10)
+    assert q.catch_up(0.05) is False
+    result: list[bool] = []
+    waiter = threading.Thread(target=lambda: result.append(q.catch_up(5)))
+    waiter.start()
+    time.sleep(0.2)  # the waiter is waiting for item 1
+    q.offer(2, 10)
+    gates[1].set()
+    waiter.join(10)
+    assert result == [True]
+    assert handled == [1]  # item 2, offered during the wait, was not waited for
+    gates[2].set()
+    q.stop()
+    assert handled == [1, 2]
