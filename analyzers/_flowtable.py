@@ -221,7 +221,9 @@ class FlowTable:
             return rows[np.sort(perm[~same])]
         first_pos = np.minimum.reduceat(perm, fstart)  # time-first row of each flow (index in rows)
         slots = self._lookup(keys, hflow[fstart], first_pos, dec)
-        later = self._split_at_ends(batch, dec, rows, perm, flow_of, slots)
+        flow = np.empty(n, np.int64)
+        flow[perm] = flow_of  # each row's flow, in arrival order
+        later = self._split_at_ends(batch, dec, rows, flow, slots)
         if later is not None:
             return later
         cols = self._cols
@@ -260,29 +262,23 @@ class FlowTable:
             self._emit.check(slots)
         return rows[:0]
 
-    def _split_at_ends(  # noqa: PLR0917 - hot-path helper over _pass's sorted arrays
-        self,
-        batch: FrameBatch,
-        dec: DecodedBatch,
-        rows: I64,
-        perm: I64,
-        flow_of: I64,
-        slots: I64,
+    def _split_at_ends(
+        self, batch: FrameBatch, dec: DecodedBatch, rows: I64, flow: I64, slots: I64
     ) -> I64 | None:
         """End flows at the packet of this batch where they end (``_flowcuts``); None if none.
 
         The rows before each cut are accounted first; the rows from it on are returned.
         """
-        cuts = self._cuts.find(batch, dec, rows, perm, flow_of, slots)
+        cuts = self._cuts.find(batch, dec, rows, flow, slots)
         if cuts is None:
             return None
-        kept = rows[np.sort(perm[~cuts.deferred])]
+        kept = rows[~cuts.deferred]
         while kept.size:
             kept = self._pass(batch, dec, kept)
         gone, reopen = self._cuts.ended_at(cuts)
         self._pending.extend(self._end(gone, "idle"))
         self._pending.extend(self._end(reopen, "end"))
-        return rows[np.sort(perm[cuts.deferred])]
+        return rows[cuts.deferred]
 
     def _lookup(
         self, keys: FlowKeys, uh: npt.NDArray[np.uint64], first_pos: I64, dec: DecodedBatch
