@@ -251,7 +251,7 @@ class FlowTable:
         l4 = dec.status[rsorted] == _L4
         tcp = l4 & (proto == PROTO_TCP)
         if tcp.any():
-            tcp_rows(cols, dec, rsorted, tcp, slot_sorted, dir_sorted, grp_break, ts, l4len)
+            tcp_rows(cols, dec, rsorted, tcp, slot_sorted, dir_sorted, ts, l4len)
         port53 = (keys.sport == 53) | (keys.dport == 53)
         if port53.any():
             p53 = port53[perm]
