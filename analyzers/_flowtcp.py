@@ -63,12 +63,12 @@ def tcp_rows(  # noqa: PLR0917 - hot-path column helper
         g_ok,
         g_base,
     )
-    gid, rel, run, prev, seg = out_i.T
+    gid, rel, _, _, seg = out_i.T
     t_letter, ev = out_b.T
     # ---- content gaps: flows with a hole, or an ACK past the peer's data, go to _tcpgaps
     gstart = np.flatnonzero(np.diff(gid, prepend=-1))
     ok, base = g_ok[:ng], g_base[:ng]
-    gaps = gap_screen(c, dec, rws, slot, d, gid, flags, gi[gstart], ok, base, run, rel, prev, seg)
+    gaps = gap_screen(c, dec, rws, gid, flags, gi[gstart], ok, base, out_i)
     if gaps is not None:
         ev = ev | gaps.rows
     evp = np.flatnonzero(ev)
