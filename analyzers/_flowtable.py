@@ -1,8 +1,9 @@
 """The bidirectional flow table: Zeek conn.log flows, updated a decoded batch at a time.
 
-Per batch: canonical keys and a 63-bit hash per row (``_flowkey``), one sort that groups rows by
-flow and direction while keeping time order inside each group, a lookup per *unique* flow of the
-batch (not per packet, exact despite hash clashes), then per-group sums with ``np.add.reduceat``
+Per batch: canonical keys and a 63-bit hash per row (``_flowkey``), a compiled grouping of the
+rows by flow (on the full key) and direction, time order kept inside each group
+(``_groupkernel``), a lookup per *unique* flow of the batch (not per packet, exact despite hash
+clashes), then per-group sums with ``np.add.reduceat``
 into the slot-indexed columns (``_flowcolumns``). TCP goes to ``_flowtcp``, DNS payloads to
 ``_flowdns``; flows end by timeout or eviction (``_flowexpiry``) and become ``FlowRecord``
 objects only then (``_flowrecords``). A flow ending inside a batch is cut there (``_flowcuts``);
@@ -31,13 +32,14 @@ from analyzers._flowemit import FlowEventEmitter
 from analyzers._flowevents import FlowEventSink
 from analyzers._flowexpiry import eviction_victims, timed_out
 from analyzers._flowicmp import IcmpFirstTypes
-from analyzers._flowindex import FlowIndex, batch_clashes
+from analyzers._flowindex import FlowIndex
 from analyzers._flowkey import PROTO_TCP, PROTO_UDP, FlowKeys, flow_keys
 from analyzers._flowoptions import FlowTableOptions
 from analyzers._flowrecords import build_records
 from analyzers._flowslots import init_slots
 from analyzers._flowtcp import tcp_rows
 from analyzers._flowtunnels import FlowTunnels
+from analyzers._groupkernel import group_rows
 from analyzers._identity import IdentityMap
 from analyzers._records import FlowRecord, FlowSink
 from capture import FrameBatch
@@ -190,39 +192,42 @@ class FlowTable:
     def _pass(self, batch: FrameBatch, dec: DecodedBatch, rows: I64) -> I64:
         """Account *rows*; return the rows it had to leave out (an in-batch hash clash)."""
         keys = flow_keys(dec, rows)
-        sort_key = keys.hash63 | keys.src_is_a.view(np.uint8).astype(np.uint64)
-        # an unstable sort groups rows by (flow, direction); a second sort of small integers
-        # (group, row) restores arrival order inside each group — cheaper than one stable sort
-        perm = np.argsort(sort_key)
-        hs = sort_key[perm]
-        n = hs.shape[0]
-        hflow = hs >> np.uint64(1)
-        flow_break = np.empty(n, np.bool_)
-        flow_break[0] = True
-        np.not_equal(hflow[1:], hflow[:-1], out=flow_break[1:])
-        grp_break = np.empty(n, np.bool_)
-        grp_break[0] = True
-        np.not_equal(hs[1:], hs[:-1], out=grp_break[1:])
-        order = ((np.cumsum(grp_break) - 1) << 32) | perm
-        order.sort()
-        perm = order & 0xFFFFFFFF
-        fstart = np.flatnonzero(flow_break)
-        gstart = np.flatnonzero(grp_break)
-        flow_of = np.cumsum(flow_break) - 1  # per sorted position
-        if batch_clashes(keys, perm, gstart, grp_break, flow_of):
-            # keep whole flows together: the flow each hash group starts with goes now, in
-            # arrival order; every other flow of the group waits for the next pass
-            canon = keys.canonical(perm)
-            rep = fstart[flow_of]
-            same = np.ones(n, np.bool_)
-            for c in canon:
-                same &= c == c[rep]
-            self._pass(batch, dec, rows[np.sort(perm[same])])
-            return rows[np.sort(perm[~same])]
-        first_pos = np.minimum.reduceat(perm, fstart)  # time-first row of each flow (index in rows)
-        slots = self._lookup(keys, hflow[fstart], first_pos, dec)
-        flow = np.empty(n, np.int64)
-        flow[perm] = flow_of  # each row's flow, in arrival order
+        n = rows.shape[0]
+        flow = np.empty(n, np.int64)  # each row's flow, in arrival order
+        first_pos = np.empty(n, np.int64)  # each flow's first row (index in rows)
+        wait = np.empty(n, np.bool_)
+        perm = np.empty(n, np.int64)
+        flow_of = np.empty(n, np.int64)  # per sorted position
+        breaks = np.zeros(n, np.uint8)
+        nf = group_rows(
+            keys.hash63,
+            keys.src_is_a,
+            keys.src_hi,
+            keys.src_lo,
+            keys.dst_hi,
+            keys.dst_lo,
+            keys.sport,
+            keys.dport,
+            keys.icmp,
+            keys.meta,
+            flow,
+            first_pos,
+            wait,
+            perm,
+            flow_of,
+            breaks,
+        )
+        if nf < 0:
+            # the index holds one flow per hash: a flow whose hash an earlier flow of the pass
+            # has waits, whole, for the next pass
+            kept = rows[~wait]
+            while kept.size:
+                kept = self._pass(batch, dec, kept)
+            return rows[wait]
+        fstart = np.flatnonzero(breaks == 3)
+        gstart = np.flatnonzero(breaks)
+        first_pos = first_pos[:nf]
+        slots = self._lookup(keys, keys.hash63[first_pos] >> np.uint64(1), first_pos, dec)
         later = self._split_at_ends(batch, dec, rows, flow, slots)
         if later is not None:
             return later
