@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from analyzers._accountkernel import account
 from analyzers._activeflows import ActiveFlows, active_flows
 from analyzers._decoded import DecodedBatch, Status
 from analyzers._flowcolumns import FlowColumns
@@ -224,33 +225,43 @@ class FlowTable:
             while kept.size:
                 kept = self._pass(batch, dec, kept)
             return rows[wait]
-        fstart = np.flatnonzero(breaks == 3)
-        gstart = np.flatnonzero(breaks)
         first_pos = first_pos[:nf]
         slots = self._lookup(keys, keys.hash63[first_pos] >> np.uint64(1), first_pos, dec)
         later = self._split_at_ends(batch, dec, rows, flow, slots)
         if later is not None:
             return later
         cols = self._cols
-        slot_sorted = slots[flow_of]
-        src_a_sorted = keys.src_is_a[perm]
-        dir_sorted = (src_a_sorted != cols.orig_a[slot_sorted]).astype(np.intp)  # 0 = orig
-        rsorted = rows[perm]
-        ts = batch.ts_ns[rsorted]
+        sorted_i = np.empty((5, n), np.int64).T  # each field a contiguous column
+        g_sums = np.empty((n, 5), np.int64)
+        f_time = np.empty((nf, 2), np.int64)
+        ng = account(
+            perm,
+            rows,
+            flow_of,
+            breaks,
+            slots,
+            keys.src_is_a,
+            cols.orig_a,
+            batch.ts_ns,
+            batch.wirelens,
+            dec.ip_len,
+            dec.l4_len,
+            sorted_i,
+            g_sums,
+            f_time,
+        )
+        rsorted, slot_sorted, dir_sorted, ts, l4len = sorted_i.T
         # per-flow time bounds
-        fmin = np.minimum.reduceat(ts, fstart)
-        fmax = np.maximum.reduceat(ts, fstart)
         cur_first = cols.first[slots]
+        fmin, fmax = f_time.T
         cols.first[slots] = np.where(cur_first == 0, fmin, np.minimum(cur_first, fmin))
         cols.last[slots] = np.maximum(cols.last[slots], fmax)
         # per-(flow, direction) sums
-        gi = slot_sorted[gstart] * 2 + dir_sorted[gstart]  # flat (slot, direction) index
-        counts = np.diff(np.append(gstart, n))
+        gi, counts, l2, ipb, pay = g_sums[:ng].T
         cols.add_packets(gi, counts)
-        cols.add_counts("l2", gi, np.add.reduceat(batch.wirelens[rsorted], gstart))
-        cols.add_counts("ipb", gi, np.add.reduceat(dec.ip_len[rsorted].astype(np.int64), gstart))
-        l4len = dec.l4_len[rsorted].astype(np.int64)
-        cols.add_counts("pay", gi, np.add.reduceat(l4len, gstart))
+        cols.add_counts("l2", gi, l2)
+        cols.add_counts("ipb", gi, ipb)
+        cols.add_counts("pay", gi, pay)
         self._pkts_counted += n
         proto = dec.proto[rsorted]
         l4 = dec.status[rsorted] == _L4
