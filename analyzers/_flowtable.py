@@ -3,8 +3,8 @@
 Per batch: canonical keys and a 63-bit hash per row (``_flowkey``), a compiled grouping of the
 rows by flow (on the full key) and direction, time order kept inside each group
 (``_groupkernel``), a lookup per *unique* flow of the batch (not per packet, exact despite hash
-clashes), then per-group sums with ``np.add.reduceat``
-into the slot-indexed columns (``_flowcolumns``). TCP goes to ``_flowtcp``, DNS payloads to
+clashes), then one walk accounting each row's packet and bytes (``_accountkernel``) into the
+slot-indexed columns (``_flowcolumns``). TCP goes to ``_flowtcp``, DNS payloads to
 ``_flowdns``; flows end by timeout or eviction (``_flowexpiry``) and become ``FlowRecord``
 objects only then (``_flowrecords``). A flow ending inside a batch is cut there (``_flowcuts``);
 a new flow's slot is set up by ``_flowslots``. ``active_view`` is the exporter's snapshot
@@ -40,7 +40,7 @@ from analyzers._flowrecords import build_records
 from analyzers._flowslots import init_slots
 from analyzers._flowtcp import tcp_rows
 from analyzers._flowtunnels import FlowTunnels
-from analyzers._groupkernel import group_rows
+from analyzers._groupkernel import group
 from analyzers._identity import IdentityMap
 from analyzers._records import FlowRecord, FlowSink
 from capture import FrameBatch
@@ -194,38 +194,16 @@ class FlowTable:
         """Account *rows*; return the rows it had to leave out (an in-batch hash clash)."""
         keys = flow_keys(dec, rows)
         n = rows.shape[0]
-        flow = np.empty(n, np.int64)  # each row's flow, in arrival order
-        first_pos = np.empty(n, np.int64)  # each flow's first row (index in rows)
-        wait = np.empty(n, np.bool_)
-        perm = np.empty(n, np.int64)
-        flow_of = np.empty(n, np.int64)  # per sorted position
-        breaks = np.zeros(n, np.uint8)
-        nf = group_rows(
-            keys.hash63,
-            keys.src_is_a,
-            keys.src_hi,
-            keys.src_lo,
-            keys.dst_hi,
-            keys.dst_lo,
-            keys.sport,
-            keys.dport,
-            keys.icmp,
-            keys.meta,
-            flow,
-            first_pos,
-            wait,
-            perm,
-            flow_of,
-            breaks,
-        )
-        if nf < 0:
+        g = group(keys)
+        if g.wait is not None:
             # the index holds one flow per hash: a flow whose hash an earlier flow of the pass
             # has waits, whole, for the next pass
-            kept = rows[~wait]
+            kept = rows[~g.wait]
             while kept.size:
                 kept = self._pass(batch, dec, kept)
-            return rows[wait]
-        first_pos = first_pos[:nf]
+            return rows[g.wait]
+        perm, flow_of, breaks, flow, first_pos = g.perm, g.flow_of, g.breaks, g.flow, g.first
+        nf = first_pos.shape[0]
         slots = self._lookup(keys, keys.hash63[first_pos] >> np.uint64(1), first_pos, dec)
         later = self._split_at_ends(batch, dec, rows, flow, slots)
         if later is not None:

@@ -10,16 +10,63 @@ has (the flow table's index holds one flow per hash) is marked to wait for the n
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import numpy.typing as npt
 
+from analyzers._flowkey import FlowKeys
 from capture import njit
 
-__all__ = ["group_rows"]
+__all__ = ["Groups", "group"]
 
 I64 = npt.NDArray[np.int64]
 U64 = npt.NDArray[np.uint64]
 B = npt.NDArray[np.bool_]
+
+
+@dataclass(frozen=True, slots=True)
+class Groups:
+    """A pass's rows by flow and direction (or, with ``wait``, the rows that must wait)."""
+
+    wait: npt.NDArray[np.bool_] | None  # per row: its flow waits for the next pass (None: none)
+    flow: I64  # per row (arrival order): its flow
+    first: I64  # per flow: its first row
+    perm: I64  # per sorted position: the row (index in the pass's rows)
+    flow_of: I64  # per sorted position: its flow
+    breaks: npt.NDArray[np.uint8]  # per sorted position: 1 a group starts, 3 a flow too
+
+
+def group(keys: FlowKeys) -> Groups:
+    """Group the rows of *keys* (``group_rows``)."""
+    n = keys.hash63.shape[0]
+    flow = np.empty(n, np.int64)
+    first = np.empty(n, np.int64)
+    wait = np.empty(n, np.bool_)
+    perm = np.empty(n, np.int64)
+    flow_of = np.empty(n, np.int64)
+    breaks = np.zeros(n, np.uint8)
+    nf = group_rows(
+        keys.hash63,
+        keys.src_is_a,
+        keys.src_hi,
+        keys.src_lo,
+        keys.dst_hi,
+        keys.dst_lo,
+        keys.sport,
+        keys.dport,
+        keys.icmp,
+        keys.meta,
+        flow,
+        first,
+        wait,
+        perm,
+        flow_of,
+        breaks,
+    )
+    if nf < 0:
+        return Groups(wait, flow, first, perm, flow_of, breaks)
+    return Groups(None, flow, first[:nf], perm, flow_of, breaks)
 
 
 @njit
