@@ -20,6 +20,7 @@ from analyzers._flowids import FlowIds
 from analyzers._flowkey import canonical_hash
 from analyzers._lazyzeros import lazy_zeros
 from analyzers._tcpgaps import GapTrack
+from capture import njit
 
 log = logging.getLogger(__name__)
 
@@ -220,8 +221,14 @@ def _zero(s: I64, *cols: npt.NDArray[Any]) -> None:
     every flow, where reading a never-written page maps none.
     """
     for col in cols:
-        v = col[s]
-        if not v.any():  # the usual case for new flows: nothing to write
-            continue
-        nz = v != 0 if v.ndim == 1 else (v != 0).any(axis=1)
-        col[s[nz]] = 0
+        _zero_rows(col.reshape(col.shape[0], -1), s)
+
+
+@njit
+def _zero_rows(col: npt.NDArray[Any], s: I64) -> None:
+    for k in range(s.shape[0]):
+        row = s[k]
+        for j in range(col.shape[1]):
+            if col[row, j]:
+                col[row, :] = 0
+                break

@@ -1,5 +1,6 @@
 """The flow table's DNS accounting: one parsed message at a time, for rows on port 53 only.
 
+The payloads are scanned at once (``_dns.scan_messages``), then applied in arrival order.
 Only flows with a DNS payload get a ``DnsState`` (a side dict keyed by slot), so the columns stay
 free of fields that nearly every flow would leave empty.
 """
@@ -12,7 +13,18 @@ import numpy as np
 import numpy.typing as npt
 
 from analyzers._decoded import DecodedBatch
-from analyzers._dns import parse_dns
+from analyzers._dns import (
+    FIELDS,
+    NAME_LEN,
+    NAME_WIDTH,
+    OK,
+    QTYPE,
+    RCODE,
+    RESPONSE,
+    TXID,
+    qname_of,
+    scan_messages,
+)
 from capture import FrameBatch
 
 I64 = npt.NDArray[np.int64]
@@ -44,46 +56,38 @@ def dns_rows(  # noqa: PLR0917 - hot-path column helper
 ) -> int:
     """Parse the DNS payloads of the sorted rows *mask* selects into *states*; returns how many
     payloads did not parse."""
-    unparsed = 0
     pos = np.flatnonzero(mask)
     pos = pos[np.argsort(rsorted[pos], kind="stable")]  # arrival order
     rws = rsorted[pos]
-    ends = (batch.offsets[rws] + batch.caplens[rws]).tolist()
-    offs = dec.l4_off[rws].tolist()
-    lens = dec.l4_len[rws].tolist()
-    data = batch.data
-    for sl, off, ln, end, t, is_tcp in zip(
-        slot_sorted[pos].tolist(),
-        offs,
-        lens,
-        ends,
-        ts_sorted[pos].tolist(),
-        tcp[pos].tolist(),
-        strict=True,
+    # RFC 1035 §4.2.2 length prefix on TCP; assumes a message starts the segment
+    starts = dec.l4_off[rws].astype(np.int64) + np.where(tcp[pos], 2, 0)
+    stops = np.minimum(
+        dec.l4_off[rws].astype(np.int64) + dec.l4_len[rws],
+        batch.offsets[rws].astype(np.int64) + batch.caplens[rws],
+    )
+    out = np.empty((pos.shape[0], FIELDS), np.int64)
+    names = np.empty((pos.shape[0], NAME_WIDTH), np.uint8)
+    scan_messages(batch.data, starts, stops, out, names)
+    unparsed = 0
+    for k, (sl, t, f) in enumerate(
+        zip(slot_sorted[pos].tolist(), ts_sorted[pos].tolist(), out.tolist(), strict=True)
     ):
-        stop = min(off + ln, end)
-        # RFC 1035 §4.2.2 length prefix on TCP; assumes a message starts the segment
-        start = off + 2 if is_tcp else off
-        payload = data[start:stop].tobytes() if stop > start else b""
-        msg = parse_dns(payload)
-        if msg is None:
+        if not f[OK]:
             unparsed += 1
             continue
         stt = states.get(sl)
         if stt is None:
             stt = states[sl] = DnsState()
-        if not msg.is_response:
+        if stt.query is None:
+            stt.query, stt.qtype = qname_of(names, k, f[NAME_LEN]), f[QTYPE]
+        if not f[RESPONSE]:
             stt.queries += 1
-            if stt.query is None:
-                stt.query, stt.qtype = msg.qname, msg.qtype
             if len(stt.pending) < _DNS_PENDING_MAX:
-                stt.pending.setdefault(msg.txid, t)
+                stt.pending.setdefault(f[TXID], t)
         else:
             stt.responses += 1
-            stt.rcode = msg.rcode
-            if stt.query is None:
-                stt.query, stt.qtype = msg.qname, msg.qtype
-            sent = stt.pending.pop(msg.txid, None)
+            stt.rcode = f[RCODE]
+            sent = stt.pending.pop(f[TXID], None)
             if sent is not None and stt.latency_ns is None:
                 stt.latency_ns = t - sent
     return unparsed

@@ -22,45 +22,6 @@ def full_key(keys: FlowKeys, r: int) -> tuple[int, ...]:
     return tuple(int(c[0]) for c in keys.canonical(np.array([r], np.int64)))
 
 
-def batch_clashes(
-    keys: FlowKeys,
-    perm: I64,
-    gstart: I64,
-    grp_break: npt.NDArray[np.bool_],
-    flow_of: I64,
-) -> bool:
-    """Whether some hash group of the batch holds more than one flow.
-
-    Rows of one (flow, direction) group have identical header fields; the two directions of
-    a flow have the same canonical key. Anything else is a different flow with the same hash.
-    Rows of a group are adjacent in sorted order, so "all equal to the group's first row" is
-    checked as "each equal to its predecessor inside the group" (no gathers).
-    """
-    inside = ~grp_break[1:]
-    if keys.v4_only:
-        cols = [keys.src_ord, keys.dst_ord, keys.meta]  # address and port packed
-        if keys.icmp.any():
-            cols += [keys.sport, keys.dport]
-    else:
-        cols = [keys.src_lo, keys.dst_lo, keys.sport, keys.dport, keys.src_hi, keys.dst_hi]
-        cols.append(keys.meta)
-    for col in cols:
-        v = col[perm]
-        if (inside & (v[1:] != v[:-1])).any():
-            return True
-    gflow = flow_of[gstart]
-    k = np.flatnonzero(gflow[1:] == gflow[:-1])
-    if k.size:
-        ca = keys.canonical(perm[gstart[k]])
-        cb = keys.canonical(perm[gstart[k + 1]])
-        mism = np.zeros(k.size, np.bool_)
-        for x, y in zip(ca, cb, strict=True):
-            mism |= x != y
-        if mism.any():
-            return True
-    return False
-
-
 class FlowIndex:
     """``flow -> slot`` for the flows stored in *cols*."""
 

@@ -20,6 +20,7 @@ import numpy.typing as npt
 
 from analyzers._decoded import DecodedBatch, Status
 from analyzers._flowicmp import CLASS4, CLASS6
+from capture import njit
 
 U64 = npt.NDArray[np.uint64]
 I64 = npt.NDArray[np.int64]
@@ -64,9 +65,6 @@ class FlowKeys:
     meta: U64  # proto | vlan << 8 | tun_type << 20 | vni << 24
     src_is_a: B
     hash63: U64  # key hash with the low bit cleared: callers put the direction there
-    v4_only: bool  # every address fits in 48 bits: ``src_ord``/``dst_ord`` identify endpoints
-    src_ord: U64  # address << 16 | port (0 for ICMP)
-    dst_ord: U64
 
     def canonical(self, idx: I64) -> tuple[U64, U64, U64, U64, U64, U64]:
         """``(a_hi, a_lo, b_hi, b_lo, ports, meta)`` of rows *idx*, endpoint A < B."""
@@ -86,116 +84,149 @@ class FlowKeys:
         )
 
 
-def _mix(x: U64) -> U64:
-    # murmur3's 64-bit finaliser: every input bit reaches every output bit
-    x ^= x >> np.uint64(33)
-    x *= _M5
-    x ^= x >> np.uint64(33)
-    x *= _M6
-    x ^= x >> np.uint64(33)
-    return x
+@njit
+def _hash(  # noqa: PLR0917 - a compiled helper takes its values positionally
+    a_hi: np.uint64,
+    a_lo: np.uint64,
+    a_port: np.uint64,
+    b_hi: np.uint64,
+    b_lo: np.uint64,
+    b_port: np.uint64,
+    meta: np.uint64,
+    icmp_ports: np.uint64,
+) -> np.uint64:
+    """The 63-bit key hash (low bit clear) of a flow between two endpoints, either way round.
+
+    An endpoint is its address and port (0 for ICMP) in one word, one xorshift-multiply round
+    each before the symmetric sum; ICMP's type class and code (*icmp_ports*, 0 otherwise) and
+    *meta* are folded in after it; murmur3's 64-bit finaliser makes every input bit reach every
+    output bit.
+    """
+    h = _spread(_endpoint(a_hi, a_lo, a_port)) + _spread(_endpoint(b_hi, b_lo, b_port))
+    h ^= meta * _M4
+    h ^= icmp_ports * _M2
+    h ^= h >> np.uint64(33)
+    h *= _M5
+    h ^= h >> np.uint64(33)
+    h *= _M6
+    h ^= h >> np.uint64(33)
+    return h & ~np.uint64(1)
 
 
-def _spread(x: U64) -> U64:
-    # one xorshift-multiply round: enough for an endpoint before the symmetric sum
+@njit
+def _endpoint(hi: np.uint64, lo: np.uint64, port: np.uint64) -> np.uint64:
+    return (((lo << np.uint64(16)) | port) * _M1) ^ (hi * _M2) ^ ((lo >> np.uint64(48)) * _M3)
+
+
+@njit
+def _spread(x: np.uint64) -> np.uint64:
     x ^= x >> np.uint64(29)
-    x *= _M5
-    return x
+    return x * _M5
+
+
+@njit
+def _canonical_hashes(  # noqa: PLR0917 - a compiled kernel takes its columns positionally
+    a_hi: U64, a_lo: U64, b_hi: U64, b_lo: U64, ports: U64, meta: U64, out: U64
+) -> None:
+    for i in range(out.shape[0]):
+        proto = meta[i] & np.uint64(0xFF)
+        icmp = proto in (PROTO_ICMP, PROTO_ICMP6)
+        a_p = np.uint64(0) if icmp else ports[i] >> np.uint64(16)
+        b_p = np.uint64(0) if icmp else ports[i] & np.uint64(0xFFFF)
+        icmp_ports = ports[i] if icmp else np.uint64(0)
+        out[i] = _hash(a_hi[i], a_lo[i], a_p, b_hi[i], b_lo[i], b_p, meta[i], icmp_ports)
 
 
 def canonical_hash(  # noqa: PLR0917 - the parts of a canonical key, as ``canonical`` gives them
     a_hi: U64, a_lo: U64, b_hi: U64, b_lo: U64, ports: U64, meta: U64
 ) -> U64:
-    """``hash63`` of flows from their canonical keys: ``flow_keys``'s formula, from the stored key.
+    """``hash63`` of flows from their canonical keys: ``flow_keys``'s hash, from the stored key.
 
     The flow table keeps keys, not hashes; its slot map asks for the hashes of the slots it
     probes.
     """
-    proto = meta & np.uint64(0xFF)
-    icmp = (proto == PROTO_ICMP) | (proto == PROTO_ICMP6)
-    a_p = ports >> np.uint64(16)
-    b_p = ports & np.uint64(0xFFFF)
-    if icmp.any():
-        a_p = np.where(icmp, 0, a_p).astype(np.uint64)
-        b_p = np.where(icmp, 0, b_p).astype(np.uint64)
-    h = _spread(_endpoint(a_hi, a_lo, a_p))
-    h += _spread(_endpoint(b_hi, b_lo, b_p))
-    h ^= meta * _M4
-    if icmp.any():
-        h ^= np.where(icmp, ports, 0).astype(np.uint64) * _M2
-    h = _mix(h)
-    h &= ~np.uint64(1)
-    return h
+    out = np.empty(meta.shape[0], np.uint64)
+    _canonical_hashes(a_hi, a_lo, b_hi, b_lo, ports.astype(np.uint64), meta, out)
+    return out
 
 
-def _endpoint(hi: U64, lo: U64, port: U64) -> U64:
-    # flow_keys's endpoint word (its IPv4 shortcut leaves out terms that are zero there)
-    e = ((lo << np.uint64(16)) | port) * _M1
-    e ^= (hi * _M2) ^ ((lo >> np.uint64(48)) * _M3)
-    return e
+@njit
+def _row_keys(  # noqa: PLR0917 - a compiled kernel takes its columns positionally
+    rows: I64,
+    src_hi: U64,
+    src_lo: U64,
+    dst_hi: U64,
+    dst_lo: U64,
+    proto_col: npt.NDArray[np.uint8],
+    status: npt.NDArray[np.uint8],
+    sport_col: npt.NDArray[np.uint16],
+    dport_col: npt.NDArray[np.uint16],
+    vlan: npt.NDArray[np.uint16],
+    tun_type: npt.NDArray[np.uint8],
+    tun_vni: npt.NDArray[np.uint32],
+    out: U64,
+    icmp: B,
+    src_is_a: B,
+) -> None:
+    """Per row: *out* gets (src hi, src lo, dst hi, dst lo, sport, dport, meta, hash)."""
+    for k in range(rows.shape[0]):
+        r = rows[k]
+        sh, sl, dh, dl = src_hi[r], src_lo[r], dst_hi[r], dst_lo[r]
+        proto = proto_col[r]
+        sp = np.uint64(sport_col[r]) if status[r] == _L4 else np.uint64(0)
+        dp = np.uint64(dport_col[r]) if status[r] == _L4 else np.uint64(0)
+        is_icmp = proto in (PROTO_ICMP, PROTO_ICMP6)
+        if is_icmp:
+            # the reply type is keyed as its request type; ports take part in the ordering and
+            # the endpoint hash only when they are real ports
+            table = _ICMP4_CLASS if proto == PROTO_ICMP else _ICMP6_CLASS
+            sp = table[sp & np.uint64(0xFF)]
+            sp_k = dp_k = np.uint64(0)
+            icmp_ports = (sp << np.uint64(16)) | dp
+        else:
+            sp_k, dp_k, icmp_ports = sp, dp, np.uint64(0)
+        meta = (
+            np.uint64(proto)
+            | (np.uint64(vlan[r]) << np.uint64(8))
+            | (np.uint64(tun_type[r]) << np.uint64(20))
+            | (np.uint64(tun_vni[r]) << np.uint64(24))
+        )
+        swap = sh > dh or (sh == dh and (sl > dl or (sl == dl and sp_k > dp_k)))
+        out[k, 0] = sh
+        out[k, 1] = sl
+        out[k, 2] = dh
+        out[k, 3] = dl
+        out[k, 4] = sp
+        out[k, 5] = dp
+        out[k, 6] = meta
+        out[k, 7] = _hash(sh, sl, sp_k, dh, dl, dp_k, meta, icmp_ports)
+        icmp[k] = is_icmp
+        src_is_a[k] = not swap
 
 
 def flow_keys(dec: DecodedBatch, rows: I64) -> FlowKeys:
-    """Key material of ``rows`` (IP rows only: the caller filters on ``status``)."""
-    if rows.shape[0] == dec.status.shape[0]:
-        # every row is IP (the usual case): read the columns as they are, no gathers
-        sh, sl, dh, dl, proto = dec.src_hi, dec.src_lo, dec.dst_hi, dec.dst_lo, dec.proto
-        sp = dec.sport.astype(np.uint64)
-        dp = dec.dport.astype(np.uint64)
-        status = dec.status
-    else:
-        sh = dec.src_hi[rows]
-        sl = dec.src_lo[rows]
-        dh = dec.dst_hi[rows]
-        dl = dec.dst_lo[rows]
-        proto = dec.proto[rows]
-        sp = dec.sport[rows].astype(np.uint64)
-        dp = dec.dport[rows].astype(np.uint64)
-        status = dec.status[rows]
-    no_ports = status != _L4
-    if no_ports.any():
-        sp[no_ports] = 0
-        dp[no_ports] = 0
-    icmp4 = proto == PROTO_ICMP
-    icmp6 = proto == PROTO_ICMP6
-    icmp = icmp4 | icmp6
-    any_icmp = bool(icmp.any())
-    if any_icmp:
-        typ = sp.astype(np.intp) & 0xFF
-        sp = np.where(icmp4, _ICMP4_CLASS[typ], np.where(icmp6, _ICMP6_CLASS[typ], sp))
-        # ports take part in the ordering and the endpoint hash only when they are real ports
-        sp_k = np.where(icmp, 0, sp)
-        dp_k = np.where(icmp, 0, dp)
-    else:
-        sp_k, dp_k = sp, dp
-    v4_only = not (sh.any() or dh.any() or ((sl | dl) >> np.uint64(48)).any())
-    s_ord = (sl << np.uint64(16)) | sp_k
-    d_ord = (dl << np.uint64(16)) | dp_k
-    # one hash formula for every batch: the v4 shortcut must give the same value
-    es = s_ord * _M1
-    ed = d_ord * _M1
-    if v4_only:
-        # IPv4-mapped addresses fit in 48 bits: address and port order as one 64-bit number
-        swap = s_ord > d_ord
-    else:
-        swap = (sh > dh) | ((sh == dh) & ((sl > dl) | ((sl == dl) & (sp_k > dp_k))))
-        es ^= (sh * _M2) ^ ((sl >> np.uint64(48)) * _M3)
-        ed ^= (dh * _M2) ^ ((dl >> np.uint64(48)) * _M3)
-    meta = proto.astype(np.uint64)
-    if dec.vlan.any() or dec.tun_type.any():
-        full = rows.shape[0] == dec.status.shape[0]
-        vlan = dec.vlan if full else dec.vlan[rows]
-        tun = dec.tun_type if full else dec.tun_type[rows]
-        vni = dec.tun_vni if full else dec.tun_vni[rows]
-        meta |= vlan.astype(np.uint64) << np.uint64(8)
-        meta |= tun.astype(np.uint64) << np.uint64(20)
-        meta |= vni.astype(np.uint64) << np.uint64(24)
-    h = _spread(es)
-    h += _spread(ed)  # symmetric: both directions hash alike
-    h ^= meta * _M4
-    if any_icmp:
-        # ICMP type class and code belong to the key (and only ICMP rows' ports are one-sided)
-        h ^= np.where(icmp, (sp << np.uint64(16)) | dp, 0).astype(np.uint64) * _M2
-    h = _mix(h)
-    h &= ~np.uint64(1)
-    return FlowKeys(rows, sh, sl, dh, dl, sp, dp, icmp, meta, ~swap, h, v4_only, s_ord, d_ord)
+    """Key material of ``rows`` (IP rows only: the caller filters on ``status``), one compiled
+    loop over them."""
+    n = rows.shape[0]
+    out = np.empty((8, n), np.uint64).T  # each field a contiguous column
+    icmp = np.empty(n, np.bool_)
+    src_is_a = np.empty(n, np.bool_)
+    _row_keys(
+        rows,
+        dec.src_hi,
+        dec.src_lo,
+        dec.dst_hi,
+        dec.dst_lo,
+        dec.proto,
+        dec.status,
+        dec.sport,
+        dec.dport,
+        dec.vlan,
+        dec.tun_type,
+        dec.tun_vni,
+        out,
+        icmp,
+        src_is_a,
+    )
+    sh, sl, dh, dl, sp, dp, meta, h = out.T
+    return FlowKeys(rows, sh, sl, dh, dl, sp, dp, icmp, meta, src_is_a, h)

@@ -1,9 +1,10 @@
 """The bidirectional flow table: Zeek conn.log flows, updated a decoded batch at a time.
 
-Per batch: canonical keys and a 63-bit hash per row (``_flowkey``), one sort that groups rows by
-flow and direction while keeping time order inside each group, a lookup per *unique* flow of the
-batch (not per packet, exact despite hash clashes), then per-group sums with ``np.add.reduceat``
-into the slot-indexed columns (``_flowcolumns``). TCP goes to ``_flowtcp``, DNS payloads to
+Per batch: canonical keys and a 63-bit hash per row (``_flowkey``), a compiled grouping of the
+rows by flow (on the full key) and direction, time order kept inside each group
+(``_groupkernel``), a lookup per *unique* flow of the batch (not per packet, exact despite hash
+clashes), then one walk accounting each row's packet and bytes (``_accountkernel``) into the
+slot-indexed columns (``_flowcolumns``). TCP goes to ``_flowtcp``, DNS payloads to
 ``_flowdns``; flows end by timeout or eviction (``_flowexpiry``) and become ``FlowRecord``
 objects only then (``_flowrecords``). A flow ending inside a batch is cut there (``_flowcuts``);
 a new flow's slot is set up by ``_flowslots``. ``active_view`` is the exporter's snapshot
@@ -22,6 +23,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from analyzers._accountkernel import account
 from analyzers._activeflows import ActiveFlows, active_flows
 from analyzers._decoded import DecodedBatch, Status
 from analyzers._flowcolumns import FlowColumns
@@ -31,13 +33,14 @@ from analyzers._flowemit import FlowEventEmitter
 from analyzers._flowevents import FlowEventSink
 from analyzers._flowexpiry import eviction_victims, timed_out
 from analyzers._flowicmp import IcmpFirstTypes
-from analyzers._flowindex import FlowIndex, batch_clashes
+from analyzers._flowindex import FlowIndex
 from analyzers._flowkey import PROTO_TCP, PROTO_UDP, FlowKeys, flow_keys
 from analyzers._flowoptions import FlowTableOptions
 from analyzers._flowrecords import build_records
 from analyzers._flowslots import init_slots
 from analyzers._flowtcp import tcp_rows
 from analyzers._flowtunnels import FlowTunnels
+from analyzers._groupkernel import group
 from analyzers._identity import IdentityMap
 from analyzers._records import FlowRecord, FlowSink
 from capture import FrameBatch
@@ -190,66 +193,59 @@ class FlowTable:
     def _pass(self, batch: FrameBatch, dec: DecodedBatch, rows: I64) -> I64:
         """Account *rows*; return the rows it had to leave out (an in-batch hash clash)."""
         keys = flow_keys(dec, rows)
-        sort_key = keys.hash63 | keys.src_is_a.view(np.uint8).astype(np.uint64)
-        # an unstable sort groups rows by (flow, direction); a second sort of small integers
-        # (group, row) restores arrival order inside each group — cheaper than one stable sort
-        perm = np.argsort(sort_key)
-        hs = sort_key[perm]
-        n = hs.shape[0]
-        hflow = hs >> np.uint64(1)
-        flow_break = np.empty(n, np.bool_)
-        flow_break[0] = True
-        np.not_equal(hflow[1:], hflow[:-1], out=flow_break[1:])
-        grp_break = np.empty(n, np.bool_)
-        grp_break[0] = True
-        np.not_equal(hs[1:], hs[:-1], out=grp_break[1:])
-        order = ((np.cumsum(grp_break) - 1) << 32) | perm
-        order.sort()
-        perm = order & 0xFFFFFFFF
-        fstart = np.flatnonzero(flow_break)
-        gstart = np.flatnonzero(grp_break)
-        flow_of = np.cumsum(flow_break) - 1  # per sorted position
-        if batch_clashes(keys, perm, gstart, grp_break, flow_of):
-            # keep whole flows together: the flow each hash group starts with goes now, in
-            # arrival order; every other flow of the group waits for the next pass
-            canon = keys.canonical(perm)
-            rep = fstart[flow_of]
-            same = np.ones(n, np.bool_)
-            for c in canon:
-                same &= c == c[rep]
-            self._pass(batch, dec, rows[np.sort(perm[same])])
-            return rows[np.sort(perm[~same])]
-        first_pos = np.minimum.reduceat(perm, fstart)  # time-first row of each flow (index in rows)
-        slots = self._lookup(keys, hflow[fstart], first_pos, dec)
-        later = self._split_at_ends(batch, dec, rows, perm, flow_of, slots)
+        n = rows.shape[0]
+        g = group(keys)
+        if g.wait is not None:
+            # the index holds one flow per hash: a flow whose hash an earlier flow of the pass
+            # has waits, whole, for the next pass
+            kept = rows[~g.wait]
+            while kept.size:
+                kept = self._pass(batch, dec, kept)
+            return rows[g.wait]
+        perm, flow_of, breaks, flow, first_pos = g.perm, g.flow_of, g.breaks, g.flow, g.first
+        nf = first_pos.shape[0]
+        slots = self._lookup(keys, keys.hash63[first_pos] >> np.uint64(1), first_pos, dec)
+        later = self._split_at_ends(batch, dec, rows, flow, slots)
         if later is not None:
             return later
         cols = self._cols
-        slot_sorted = slots[flow_of]
-        src_a_sorted = keys.src_is_a[perm]
-        dir_sorted = (src_a_sorted != cols.orig_a[slot_sorted]).astype(np.intp)  # 0 = orig
-        rsorted = rows[perm]
-        ts = batch.ts_ns[rsorted]
+        sorted_i = np.empty((5, n), np.int64).T  # each field a contiguous column
+        g_sums = np.empty((n, 5), np.int64)
+        f_time = np.empty((nf, 2), np.int64)
+        ng = account(
+            perm,
+            rows,
+            flow_of,
+            breaks,
+            slots,
+            keys.src_is_a,
+            cols.orig_a,
+            batch.ts_ns,
+            batch.wirelens,
+            dec.ip_len,
+            dec.l4_len,
+            sorted_i,
+            g_sums,
+            f_time,
+        )
+        rsorted, slot_sorted, dir_sorted, ts, l4len = sorted_i.T
         # per-flow time bounds
-        fmin = np.minimum.reduceat(ts, fstart)
-        fmax = np.maximum.reduceat(ts, fstart)
         cur_first = cols.first[slots]
+        fmin, fmax = f_time.T
         cols.first[slots] = np.where(cur_first == 0, fmin, np.minimum(cur_first, fmin))
         cols.last[slots] = np.maximum(cols.last[slots], fmax)
         # per-(flow, direction) sums
-        gi = slot_sorted[gstart] * 2 + dir_sorted[gstart]  # flat (slot, direction) index
-        counts = np.diff(np.append(gstart, n))
+        gi, counts, l2, ipb, pay = g_sums[:ng].T
         cols.add_packets(gi, counts)
-        cols.add_counts("l2", gi, np.add.reduceat(batch.wirelens[rsorted], gstart))
-        cols.add_counts("ipb", gi, np.add.reduceat(dec.ip_len[rsorted].astype(np.int64), gstart))
-        l4len = dec.l4_len[rsorted].astype(np.int64)
-        cols.add_counts("pay", gi, np.add.reduceat(l4len, gstart))
+        cols.add_counts("l2", gi, l2)
+        cols.add_counts("ipb", gi, ipb)
+        cols.add_counts("pay", gi, pay)
         self._pkts_counted += n
         proto = dec.proto[rsorted]
         l4 = dec.status[rsorted] == _L4
         tcp = l4 & (proto == PROTO_TCP)
         if tcp.any():
-            tcp_rows(cols, dec, rsorted, tcp, slot_sorted, dir_sorted, grp_break, ts, l4len)
+            tcp_rows(cols, dec, rsorted, tcp, slot_sorted, dir_sorted, ts, l4len)
         port53 = (keys.sport == 53) | (keys.dport == 53)
         if port53.any():
             p53 = port53[perm]
@@ -260,29 +256,23 @@ class FlowTable:
             self._emit.check(slots)
         return rows[:0]
 
-    def _split_at_ends(  # noqa: PLR0917 - hot-path helper over _pass's sorted arrays
-        self,
-        batch: FrameBatch,
-        dec: DecodedBatch,
-        rows: I64,
-        perm: I64,
-        flow_of: I64,
-        slots: I64,
+    def _split_at_ends(
+        self, batch: FrameBatch, dec: DecodedBatch, rows: I64, flow: I64, slots: I64
     ) -> I64 | None:
         """End flows at the packet of this batch where they end (``_flowcuts``); None if none.
 
         The rows before each cut are accounted first; the rows from it on are returned.
         """
-        cuts = self._cuts.find(batch, dec, rows, perm, flow_of, slots)
+        cuts = self._cuts.find(batch, dec, rows, flow, slots)
         if cuts is None:
             return None
-        kept = rows[np.sort(perm[~cuts.deferred])]
+        kept = rows[~cuts.deferred]
         while kept.size:
             kept = self._pass(batch, dec, kept)
         gone, reopen = self._cuts.ended_at(cuts)
         self._pending.extend(self._end(gone, "idle"))
         self._pending.extend(self._end(reopen, "end"))
-        return rows[np.sort(perm[cuts.deferred])]
+        return rows[cuts.deferred]
 
     def _lookup(
         self, keys: FlowKeys, uh: npt.NDArray[np.uint64], first_pos: I64, dec: DecodedBatch

@@ -1,10 +1,9 @@
 """The flow table's per-batch TCP accounting: retransmissions in columns, events to the scalar path.
 
-Retransmissions are Zeek's ``update_last_seq`` as a grouped running maximum of sequence ends per
-(flow, direction). Only the segments that can change Zeek's state or history — control flags,
-a direction's first segment, its first data and first pure ACK, zero windows, and the
-retransmissions that cross the log-scale thresholds — go through ``TcpScratch``, per flow in
-arrival order.
+Retransmissions (Zeek's ``update_last_seq``) and the choice of the segments that can change
+Zeek's state or history are one compiled loop (``_seqkernel``); those segments then go through the
+compiled state machine (``_tcpkernel``), per flow in arrival order, or, for the flows the gap
+screen picks, through ``TcpScratch`` and their ``GapTrack``.
 """
 
 from __future__ import annotations
@@ -15,20 +14,10 @@ import numpy.typing as npt
 from analyzers._decoded import DecodedBatch
 from analyzers._flowcolumns import HIST_WIDTH, FlowColumns
 from analyzers._flowgapscreen import GapRows, gap_screen, gap_track, store_gaps
-from analyzers._tcpstate import (
-    ACK,
-    FIN,
-    H_ACK,
-    H_DATA,
-    INACTIVE,
-    RESET,
-    RST,
-    SYN,
-    TcpScratch,
-)
+from analyzers._seqkernel import seq_pass
+from analyzers._tcpstate import TcpScratch
 
 I64 = npt.NDArray[np.int64]
-_POW10 = np.array([10**i for i in range(10)], dtype=np.int64)
 
 
 def tcp_rows(  # noqa: PLR0917 - hot-path column helper
@@ -38,7 +27,6 @@ def tcp_rows(  # noqa: PLR0917 - hot-path column helper
     tcp_mask: npt.NDArray[np.bool_],
     slot_sorted: I64,
     dir_sorted: npt.NDArray[np.intp],
-    grp_break: npt.NDArray[np.bool_],
     ts_sorted: I64,
     l4len_sorted: I64,
 ) -> None:
@@ -53,85 +41,39 @@ def tcp_rows(  # noqa: PLR0917 - hot-path column helper
     plen = l4len_sorted[pos]
     ts = ts_sorted[pos]
     m = pos.shape[0]
-    # groups (flow, direction) among TCP rows: a break in the full order, or a skipped row
-    gb = grp_break[pos].copy()
-    gb[0] = True
-    gstart = np.flatnonzero(gb)
-    gid = np.cumsum(gb) - 1
-    g_slot = slot[gstart]
-    g_dir = d[gstart]
-    g_i = g_slot * 2 + g_dir
-    is_syn = (flags & SYN) != 0
-    is_fin = (flags & FIN) != 0
-    is_rst = (flags & RST) != 0
-    state0 = c.tcp_state_f[g_i]
-    # ---- retransmissions: Zeek's update_last_seq as a grouped running maximum
-    seg = np.where(is_rst, 0, plen) + is_syn + is_fin
-    end32 = (seq + seg) & 0xFFFFFFFF
-    ok = c.seq_ok_f[g_i]
-    base = np.where(ok, c.seq_max_f[g_i], seq[gstart])
-    new_groups = ~ok
-    if new_groups.any():
-        c.seq_start_f[g_i[new_groups]] = seq[gstart][new_groups]
-    # 64-bit sequence space, as Zeek's wrap counting: each end is unwrapped against the one
-    # before it (the group's first against the stored maximum), so a transfer may pass any
-    # number of 4 GiB wraps inside one batch as long as consecutive segments are < 2 GiB apart
-    prev_end = np.empty(m, np.int64)
-    prev_end[1:] = end32[:-1]
-    prev_end[gstart] = base & 0xFFFFFFFF
-    step = ((end32 - prev_end + 0x80000000) & 0xFFFFFFFF) - 0x80000000
-    walked = np.cumsum(step)
-    rel = walked - (walked[gstart] - step[gstart])[gid]
-    idx = np.arange(m)
-    rst_at = np.maximum.accumulate(np.where(is_rst, idx, -1))
-    excluded = (state0[gid] == RESET) | (rst_at >= gstart[gid])
-    big = np.int64(1) << 34
-    vals = np.where(excluded, -(np.int64(1) << 33), rel) + gid * big
-    run = np.maximum.accumulate(vals) - gid * big
-    prev = np.empty(m, np.int64)
-    prev[0] = 0
-    prev[1:] = run[:-1]
-    prev[gstart] = 0
-    prev = np.maximum(prev, 0)
-    retx = (plen > 0) & ~excluded & (rel <= prev)
-    gmax = np.maximum(np.maximum.reduceat(np.where(excluded, 0, rel), gstart), 0)
-    c.seq_max_f[g_i] = base + gmax
-    c.seq_ok_f[g_i] = True
-    t_letter = np.zeros(m, np.bool_)
-    if retx.any():
-        rcount = np.add.reduceat(retx.astype(np.int64), gstart)
-        before = c.retx_f[g_i].astype(np.int64)
-        c.retx_f[g_i] = before + rcount
-        running = np.cumsum(retx) - np.append(0, np.cumsum(retx))[gstart][gid]
-        t_letter = retx & np.isin(running + before[gid], _POW10)
+    gi = slot * 2 + d
+    out_i = np.empty((m, 5), np.int64)
+    out_b = np.empty((m, 2), np.bool_)
+    g_ok = np.empty(m, np.bool_)
+    g_base = np.empty(m, np.int64)
+    ng = seq_pass(
+        gi,
+        flags,
+        seq,
+        plen,
+        win,
+        c.tcp_state_f,
+        c.hist_seen_f,
+        c.seq_ok_f,
+        c.seq_max_f,
+        c.seq_start_f,
+        c.retx_f,
+        out_i,
+        out_b,
+        g_ok,
+        g_base,
+    )
+    gid, rel, _, _, seg = out_i.T
+    t_letter, ev = out_b.T
     # ---- content gaps: flows with a hole, or an ACK past the peer's data, go to _tcpgaps
-    seg_eff = np.where(excluded, 0, seg)
-    gaps = gap_screen(c, dec, rws, slot, d, gid, flags, g_i, ok, base, run, rel, prev, seg_eff)
-    # ---- which segments need the scalar state machine
-    ctrl = (flags & (SYN | FIN | RST)) != 0
-    nosfr = ~ctrl
-    ev = ctrl | ((win == 0) & ~is_rst) | t_letter
+    gstart = np.flatnonzero(np.diff(gid, prepend=-1))
+    ok, base = g_ok[:ng], g_base[:ng]
+    gaps = gap_screen(c, dec, rws, gid, flags, gi[gstart], ok, base, out_i)
     if gaps is not None:
-        ev |= gaps.rows
-    ev[gstart[state0 == INACTIVE]] = True
-    seen = c.hist_seen_f[g_i]
-    d_seen = (seen & H_DATA) != 0
-    a_seen = (seen & H_ACK) != 0
-    for cand_mask, seen_g in (
-        (nosfr & (plen > 0), d_seen),
-        (nosfr & (plen == 0) & ((flags & ACK) != 0), a_seen),
-    ):
-        cand = np.flatnonzero(cand_mask & ~seen_g[gid])
-        if cand.size:
-            # candidates are in group order: the first of each group is where gid changes
-            g = gid[cand]
-            first = np.empty(cand.size, np.bool_)
-            first[0] = True
-            np.not_equal(g[1:], g[:-1], out=first[1:])
-            ev[cand[first]] = True
+        ev = ev | gaps.rows
     evp = np.flatnonzero(ev)
     if evp.size:
-        gap_args = None if gaps is None else (gaps, dec.tcp_ack[rws], base[gid] + rel, seg_eff)
+        gap_args = None if gaps is None else (gaps, dec.tcp_ack[rws], base[gid] + rel, seg)
         _tcp_events(c, evp, rws, slot, d, flags, seq, plen, win, ts, t_letter, gap_args)
 
 

@@ -352,6 +352,31 @@ def test_hash_clashes_never_merge_or_split_flows(monkeypatch: pytest.MonkeyPatch
     assert len(got) == len(want) > 20
 
 
+def test_flow_ending_inside_a_batch_of_clashing_hashes_keeps_its_later_packets(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A flow that idles out and comes back inside one batch, beside another flow of the same
+    hash, gives its two records with every packet, as with real hashes."""
+    udp = [Pkt(C, S, 7000, 9000, proto=17, plen=10, ts=t) for t in (0.0, 0.1, 400.0, 400.1)]
+    other = [Pkt(C, S, 7001, 9000, proto=17, plen=10, ts=t) for t in (0.05, 400.05)]
+    pkts = sorted(udp + other, key=lambda p: p.ts)
+    want = run(pkts)
+
+    def one_hash(dec: DecodedBatch, rows: npt.NDArray[np.int64]) -> FlowKeys:
+        keys = flow_keys(dec, rows)
+        return dataclasses.replace(keys, hash63=np.zeros_like(keys.hash63))
+
+    def one_stored_hash(*key: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
+        return np.zeros_like(key[0])
+
+    monkeypatch.setattr(ft_module, "flow_keys", one_hash)
+    monkeypatch.setattr(cols_module, "canonical_hash", one_stored_hash)
+    got = run(pkts)
+    assert len(want) == 4  # each flow idles out once: two records each
+    assert [(r.orig_p, r.orig_pkts) for r in got] == [(r.orig_p, r.orig_pkts) for r in want]
+    assert sum(r.orig_pkts for r in got) == len(pkts)
+
+
 def test_active_view_shows_in_flight_flows_per_direction() -> None:
     """active_view() copies in-flight counters with both endpoints; ended flows leave it."""
     ft, _ = table(identity=pod_identity())

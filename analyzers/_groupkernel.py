@@ -1,0 +1,190 @@
+"""A pass's rows grouped by flow and direction, compiled: a hash table on the full key, no sort.
+
+Each row, in arrival order, finds its flow in a table local to the pass, keyed by the flow's full
+canonical key (the hash only picks the bucket), so two flows are never merged whatever their
+hashes; flows are numbered in order of their first packet. A counting sort then lays the rows
+out by (flow, direction), each group in arrival order: the order the flow table's per-group sums,
+TCP and DNS accounting read them in. A flow whose 63-bit hash another flow of the pass already
+has (the flow table's index holds one flow per hash) is marked to wait for the next pass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from analyzers._flowkey import FlowKeys
+from capture import njit
+
+__all__ = ["Groups", "group"]
+
+I64 = npt.NDArray[np.int64]
+U64 = npt.NDArray[np.uint64]
+B = npt.NDArray[np.bool_]
+
+
+@dataclass(frozen=True, slots=True)
+class Groups:
+    """A pass's rows by flow and direction (or, with ``wait``, the rows that must wait)."""
+
+    wait: npt.NDArray[np.bool_] | None  # per row: its flow waits for the next pass (None: none)
+    flow: I64  # per row (arrival order): its flow
+    first: I64  # per flow: its first row
+    perm: I64  # per sorted position: the row (index in the pass's rows)
+    flow_of: I64  # per sorted position: its flow
+    breaks: npt.NDArray[np.uint8]  # per sorted position: 1 a group starts, 3 a flow too
+
+
+def group(keys: FlowKeys) -> Groups:
+    """Group the rows of *keys* (``group_rows``)."""
+    n = keys.hash63.shape[0]
+    flow = np.empty(n, np.int64)
+    first = np.empty(n, np.int64)
+    wait = np.empty(n, np.bool_)
+    perm = np.empty(n, np.int64)
+    flow_of = np.empty(n, np.int64)
+    breaks = np.zeros(n, np.uint8)
+    nf = group_rows(
+        keys.hash63,
+        keys.src_is_a,
+        keys.src_hi,
+        keys.src_lo,
+        keys.dst_hi,
+        keys.dst_lo,
+        keys.sport,
+        keys.dport,
+        keys.icmp,
+        keys.meta,
+        flow,
+        first,
+        wait,
+        perm,
+        flow_of,
+        breaks,
+    )
+    if nf < 0:
+        return Groups(wait, flow, first, perm, flow_of, breaks)
+    return Groups(None, flow, first[:nf], perm, flow_of, breaks)
+
+
+@njit
+def group_rows(  # noqa: PLR0917 - a compiled kernel takes its columns positionally
+    hash63: U64,
+    src_is_a: B,
+    src_hi: U64,
+    src_lo: U64,
+    dst_hi: U64,
+    dst_lo: U64,
+    sport: U64,
+    dport: U64,
+    icmp: B,
+    meta: U64,
+    flow: I64,
+    first: I64,
+    later: B,
+    perm: I64,
+    flow_of: I64,
+    breaks: npt.NDArray[np.uint8],
+) -> int:
+    """Group the rows; return how many flows (negative: that many rows wait for the next pass).
+
+    Per row (arrival order) *flow* gets its flow and *later* whether it waits; per flow *first*
+    gets its first row. Per sorted position *perm* gets the row, *flow_of* its flow and *breaks*
+    1 where a (flow, direction) group starts, 3 where a flow starts too.
+    """
+    n = hash63.shape[0]
+    # the table grows with the flows, not the rows: a batch has a few thousand flows, and a
+    # table that fits the cache is what makes a row's lookup cheap
+    table = np.zeros((1024, 2), np.uint64)  # (hash, flow + 1) per bucket: one cache line
+    known = np.empty((n, 6), np.uint64)  # each flow's canonical key
+    clashed = np.zeros(n, np.bool_)  # per flow
+    nf = 0
+    for i in range(n):
+        # the row's canonical key (``FlowKeys.canonical``): endpoint A < B; ICMP's "ports" are
+        # its type class and code, one-sided, never swapped (plain locals: a helper taking the
+        # columns would cost each row a reference count up and down per column)
+        a = src_is_a[i]
+        swap = not a and not icmp[i]
+        k0 = src_hi[i] if a else dst_hi[i]
+        k1 = src_lo[i] if a else dst_lo[i]
+        k2 = dst_hi[i] if a else src_hi[i]
+        k3 = dst_lo[i] if a else src_lo[i]
+        k4 = ((dport[i] if swap else sport[i]) << np.uint64(16)) | (sport[i] if swap else dport[i])
+        k5 = meta[i]
+        h = hash63[i]
+        mask = np.uint64(table.shape[0] - 1)
+        pos = (h >> np.uint64(1)) & mask
+        f = -1
+        clash = False
+        while table[pos, 1]:
+            if table[pos, 0] == h:
+                g = int(table[pos, 1]) - 1
+                if (
+                    known[g, 0] == k0
+                    and known[g, 1] == k1
+                    and known[g, 2] == k2
+                    and known[g, 3] == k3
+                    and known[g, 4] == k4
+                    and known[g, 5] == k5
+                ):
+                    f = g
+                    break
+                clash = True
+            pos = (pos + np.uint64(1)) & mask
+        if f < 0:
+            f = nf
+            nf += 1
+            first[f] = i
+            table[pos, 0] = h
+            table[pos, 1] = f + 1
+            known[f, 0] = k0
+            known[f, 1] = k1
+            known[f, 2] = k2
+            known[f, 3] = k3
+            known[f, 4] = k4
+            known[f, 5] = k5
+            clashed[f] = clash
+            if 2 * nf > table.shape[0]:
+                table = _grown(table)
+        flow[i] = f
+    waiting = 0
+    for i in range(n):
+        later[i] = clashed[flow[i]]
+        waiting += later[i]
+    if waiting:
+        return -waiting
+    # counting sort by (flow, direction), arrival order inside each group
+    start = np.zeros(2 * nf + 1, np.int64)
+    for i in range(n):
+        start[2 * flow[i] + int(src_is_a[i]) + 1] += 1
+    for j in range(2 * nf):
+        start[j + 1] += start[j]
+    for j in range(2 * nf):
+        if start[j + 1] > start[j]:
+            breaks[start[j]] = 1
+    for f in range(nf):
+        breaks[start[2 * f]] = 3
+    for i in range(n):
+        j = 2 * flow[i] + int(src_is_a[i])
+        perm[start[j]] = i
+        flow_of[start[j]] = flow[i]
+        start[j] += 1
+    return nf
+
+
+@njit
+def _grown(table: U64) -> U64:
+    """The table at twice the size, every entry placed again."""
+    size = 2 * table.shape[0]
+    mask = np.uint64(size - 1)
+    out = np.zeros((size, 2), np.uint64)
+    for j in range(table.shape[0]):
+        if table[j, 1]:
+            pos = (table[j, 0] >> np.uint64(1)) & mask
+            while out[pos, 1]:
+                pos = (pos + np.uint64(1)) & mask
+            out[pos, 0] = table[j, 0]
+            out[pos, 1] = table[j, 1]
+    return out
