@@ -29,8 +29,9 @@ def _run_order(item: pytest.Item) -> int:
 
     `make test` runs two xdist workers that take whole modules in this order. The benches come
     first as the longest modules, and while they keep both cores busy at line rate the other
-    worker runs unit tests, which do not time real traffic: a lab test beside a bench lost a
-    packet from a download once (the store's writer starved). The sort is stable.
+    worker runs unit tests, which send no real traffic and wait on no lab: lab tests that expect
+    packets within a second or drop counts of 0 are kept away from a saturated machine. The
+    sort is stable.
     """
     if item.get_closest_marker("bench") is not None:
         return 0
