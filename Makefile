@@ -1,6 +1,11 @@
 # The two commands a user needs are `make demo` and `make test`; both bootstrap first.
 VENV := .venv
 PY := $(VENV)/bin/python
+# Two pytest-xdist workers, one test module each at a time (module-scoped labs are built once),
+# modules handed out in collection order (functional first, see tests/functional/conftest.py):
+# most of the suite's wall time is waiting on labs, traffic and subprocesses, which two
+# workers overlap. Labs, namespaces, ports and dirs are unique per test, so workers cannot collide.
+XDIST := -n 2 --dist loadscope --no-loadscope-reorder
 
 .PHONY: bootstrap demo test unit functional lint bench bench-mirror clean
 
@@ -11,13 +16,13 @@ demo: bootstrap
 	@bash scripts/demo.sh
 
 test: bootstrap lint
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q $(XDIST) tests
 
 unit: bootstrap
 	$(PY) -m pytest -q tests/unit
 
 functional: bootstrap
-	$(PY) -m pytest -q tests/functional
+	$(PY) -m pytest -q $(XDIST) tests/functional
 
 lint: bootstrap
 	$(VENV)/bin/ruff check .

@@ -7,6 +7,8 @@ frame length: the only place a report looks at packets one by one, and only offl
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections import Counter
 from pathlib import Path
 
@@ -22,17 +24,36 @@ def app_protocols(paths: list[Path]) -> pd.DataFrame:
 
     packets: Counter[str] = Counter()
     nbytes: Counter[str] = Counter()
-    for path in paths:
-        cap = pyshark.FileCapture(str(path), keep_packets=False)
-        try:
-            for pkt in cap:
-                proto = str(pkt.highest_layer)
-                packets[proto] += 1
-                nbytes[proto] += int(pkt.length)
-        finally:
-            cap.close()
+    try:
+        for path in paths:
+            cap = pyshark.FileCapture(str(path), keep_packets=False)
+            try:
+                for pkt in cap:
+                    proto = str(pkt.highest_layer)
+                    packets[proto] += 1
+                    nbytes[proto] += int(pkt.length)
+            finally:
+                cap.close()
+    finally:
+        _detach_child_watcher()
     out = pd.DataFrame(
         {"protocol": list(packets), "packets": list(packets.values())},
     )
     out["bytes"] = [nbytes[p] for p in out["protocol"]]
     return out.sort_values("bytes", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def _detach_child_watcher() -> None:
+    """Undo what pyshark leaves behind in the main thread: a SafeChildWatcher on the event loop.
+
+    Its SIGCHLD handler writes every later child exit of this process to the loop's wakeup
+    socket, which nobody reads once pyshark is done; when that socket is full, Python prints
+    "Exception ignored ... BlockingIOError" for each child that exits (a service or test that
+    dissected once and starts subprocesses afterwards).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return  # pyshark attaches a watcher only in the main thread
+    watcher = asyncio.get_child_watcher()
+    if isinstance(watcher, asyncio.SafeChildWatcher):
+        watcher.close()  # removes the SIGCHLD handler and, with it, the wakeup fd
+        asyncio.set_child_watcher(asyncio.ThreadedChildWatcher())  # asyncio's own default

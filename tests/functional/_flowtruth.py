@@ -52,6 +52,21 @@ class Tcpdump:
             assert self.proc.poll() is None, "tcpdump exited before capturing"
             assert time.monotonic() < deadline, "tcpdump did not start within 20 s"
 
+    def wait_for(self, display: str, timeout: float = 15.0) -> None:
+        """Until a packet matching tshark's ``display`` filter is in the file (``-U`` writes each
+        packet as tcpdump gets it), instead of guessing how long the mirror path takes."""
+        deadline = time.monotonic() + timeout
+        while True:
+            seen = subprocess.run(
+                ["tshark", "-r", str(self.pcap), "-Y", display, "-T", "fields",
+                 "-e", "frame.number"],
+                capture_output=True, text=True, check=False,
+            )  # fmt: skip  # a packet cut short at the file's end is only a warning
+            if seen.stdout.strip():
+                return
+            assert time.monotonic() < deadline, f"no {display!r} in {self.pcap} within {timeout}s"
+            time.sleep(0.1)
+
     def stop(self) -> str:
         """SIGINT, wait, and return tcpdump's closing statistics."""
         if self.proc.poll() is None:

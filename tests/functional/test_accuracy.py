@@ -7,7 +7,6 @@ mirror0, where tcpdump writes the pcap both tools read.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -47,7 +46,9 @@ def recorded(
     dump = Tcpdump(mirrored_lab.node_netns, pcap)
     try:
         run_traffic(mirrored_lab)
-        time.sleep(0.5)  # the last FIN/ACKs reach mirror0
+        # the refused connection is the traffic's last exchange: its RST on mirror0 means the
+        # rest got there before it (a fixed 0.5 s was too short once on a loaded machine)
+        dump.wait_for(f"tcp.srcport == {CLOSED_PORT} and tcp.flags.reset == 1")
     finally:
         stats = dump.stop()
     assert "0 packets dropped by kernel" in stats, stats

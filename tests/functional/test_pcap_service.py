@@ -138,7 +138,8 @@ def test_a_pods_download_equals_tcpdump_on_its_veth(
 
 def test_pcap_follow_feeds_tshark_as_packets_happen(mirrored_lab: LabState, tmp_path: Path) -> None:
     """`mirrorctl pcap follow --pod A -w - | tshark -l -r -` prints A's ping within seconds of
-    it, while the stream is still open."""
+    it, while the stream is still open (A pings twice a second from the follow's start on: a
+    ping before the stream opened is not the follow's to show)."""
     a = client(mirrored_lab)
     b = mirrored_lab.service(ServiceKind.HTTP).pod
     service = start(mirrored_lab, tmp_path, "--pcap-dir", str(tmp_path / "pcap"))
@@ -152,9 +153,13 @@ def test_pcap_follow_feeds_tshark_as_packets_happen(mirrored_lab: LabState, tmp_
         ["tshark", "-l", "-n", "-r", "-"], stdin=follow.stdout, stdout=subprocess.PIPE, text=True,
         stderr=subprocess.DEVNULL,
     )  # fmt: skip
+    # No fixed wait for the follow to connect (a loaded machine took longer than 1.5 s once):
+    # the pings go on until one shows
+    ping = subprocess.Popen(
+        ["ip", "netns", "exec", a.netns, "ping", "-q", "-i", "0.5", "-c", "60", b.ipv4],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
     try:
-        time.sleep(1.5)
-        pod_exec(a, ["ping", "-c", "1", b.ipv4], check=True, capture_output=True)
         assert shark.stdout is not None
         # A's other packets (IPv6 neighbour discovery, ARP) may come first: read until the ping
         seen: list[str] = []
@@ -170,6 +175,8 @@ def test_pcap_follow_feeds_tshark_as_packets_happen(mirrored_lab: LabState, tmp_
         assert pinged.wait(15), seen
         assert follow.poll() is None  # still streaming
     finally:
+        ping.kill()
+        ping.wait()
         follow.terminate()
         shark.terminate()
         follow.wait()

@@ -184,3 +184,23 @@ def test_dissect_names_application_protocols_by_tshark(tmp_path: Path) -> None:
     assert apps.loc["DNS", "packets"] == 1
     assert apps.loc["DNS", "bytes"] == 69
     assert apps.loc["TCP", "bytes"] == 54
+
+
+def test_dissect_leaves_no_sigchld_handler_behind(tmp_path: Path) -> None:
+    """After --dissect (pyshark attaches a SIGCHLD watcher in the main thread) SIGCHLD is back to
+    its default and no wakeup socket is set, so later child exits cannot fill one up."""
+    import signal  # noqa: PLC0415
+    import subprocess  # noqa: PLC0415
+
+    from scapy.layers.inet import IP, UDP  # noqa: PLC0415
+    from scapy.layers.l2 import Ether  # noqa: PLC0415
+    from scapy.utils import wrpcap  # noqa: PLC0415
+
+    from exporters import app_protocols  # noqa: PLC0415
+
+    pcap = tmp_path / "one.pcap"
+    wrpcap(str(pcap), [Ether() / IP(src="10.16.0.5", dst="10.16.0.9") / UDP(sport=1, dport=2)])
+    assert app_protocols([pcap])["packets"].sum() == 1
+    assert signal.getsignal(signal.SIGCHLD) == signal.SIG_DFL
+    assert signal.set_wakeup_fd(-1) == -1
+    subprocess.run(["true"], check=True)  # a child still exits and is reaped as before
