@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import signal
 import threading
 import time
@@ -149,15 +150,46 @@ class CaptureService:
 def stop_on_signals(
     stop: Callable[[], None], signals: Sequence[signal.Signals] = (signal.SIGTERM, signal.SIGINT)
 ) -> Iterator[None]:
-    """Call ``stop`` on SIGTERM/SIGINT while inside the block (main thread only); then restore."""
+    """Call ``stop`` on SIGTERM/SIGINT while inside the block (main thread only); then restore.
+
+    The handler only writes the signal's number to a pipe and a relay thread calls ``stop``: a
+    Python handler runs in the main thread between two bytecodes, possibly inside a critical
+    section of the very lock ``stop`` takes (``threading.Event.set`` takes its condition's), and
+    calling ``stop`` there deadlocks the process for good. Seen: a ``--workers`` worker whose
+    parent was killed stopped from its tick while the parent-death SIGTERM arrived, and hung.
+    """
+    r, w = os.pipe2(os.O_CLOEXEC)
+    os.set_blocking(w, False)
+    owner = os.getpid()
+
+    def relay() -> None:
+        while data := os.read(r, 64):
+            for signum in data:
+                if signum == 0:  # the block is over
+                    return
+                log.info("received %s; stopping", signal.Signals(signum).name)
+                stop()
 
     def handler(signum: int, _frame: object) -> None:
-        log.info("received %s; stopping", signal.Signals(signum).name)
-        stop()
+        if os.getpid() != owner:
+            # A child forked inside the block (pyroute2's namespace helper is one) inherits the
+            # handler and the pipe: its signal must stop its own copy, never write to ours.
+            stop()
+            return
+        with contextlib.suppress(OSError):  # pipe full: a stop is already on its way
+            os.write(w, bytes((signum,)))
 
+    thread = threading.Thread(target=relay, name="signal-relay", daemon=True)
+    thread.start()
     previous = {s: signal.signal(s, handler) for s in signals}
     try:
         yield
     finally:
         for s, old in previous.items():
             signal.signal(s, old)
+        with contextlib.suppress(OSError):
+            os.write(w, b"\0")  # not EOF: a forked child may hold the pipe open
+        thread.join(timeout=5)
+        os.close(w)
+        if not thread.is_alive():
+            os.close(r)

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -123,3 +126,62 @@ def test_sigterm_inside_stop_on_signals_calls_stop_and_handlers_are_restored() -
         os.kill(os.getpid(), signal.SIGTERM)
         assert called.wait(2)
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+_HELD_LOCK_SCRIPT = """
+import signal, threading, time
+from capture import stop_on_signals
+lock = threading.Lock()
+stopped = threading.Event()
+def stop():
+    with lock:
+        stopped.set()
+with stop_on_signals(stop):
+    with lock:  # the main thread inside the lock stop() takes, as inside Event.set()
+        signal.raise_signal(signal.SIGTERM)
+        time.sleep(0.1)  # the handler runs here, between two bytecodes
+    assert stopped.wait(5), "stop was not called"
+print("stopped")
+"""
+
+
+def test_a_signal_inside_the_lock_stop_takes_does_not_deadlock(tmp_path: Path) -> None:
+    """SIGTERM arriving while the main thread holds the lock ``stop`` needs: ``stop`` runs once
+    the main thread lets go, instead of the handler waiting for the main thread forever (run in
+    a child process so that a regression fails by timeout instead of hanging the suite)."""
+    script = tmp_path / "held.py"
+    script.write_text(_HELD_LOCK_SCRIPT)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "stopped"
+
+
+def test_a_signal_to_a_child_forked_inside_the_block_stops_only_the_child() -> None:
+    """A child forked inside the block (as pyroute2's namespace helper is) inherits the handler
+    and the relay's pipe: SIGTERM to the child stops the child's copy, never the parent."""
+    called = threading.Event()
+    ready_r, ready_w = os.pipe()
+    with stop_on_signals(called.set):
+        pid = os.fork()
+        if pid == 0:  # the child: exit 0 once its own copy of ``called`` is set
+            os.write(ready_w, b"1")  # past the interpreter's after-fork reset of signal state
+            for _ in range(100):
+                if called.is_set():
+                    os._exit(0)
+                time.sleep(0.05)
+            os._exit(1)
+        assert os.read(ready_r, 1) == b"1"
+        os.kill(pid, signal.SIGTERM)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert not called.wait(0.5)
+    os.close(ready_r)
+    os.close(ready_w)
