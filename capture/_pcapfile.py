@@ -249,9 +249,10 @@ class _Populate:
     """Maps the file's pages ahead of the record walk, two batches' worth at a time.
 
     Left to page faults, the walk's first read of each 64 KiB of the file faults (the kernel maps
-    16 pages a fault): ~12 k faults for the bench pcap, a third of the walk's time. One
-    MADV_POPULATE_READ per window maps the same pages for much less; the window follows the walk,
-    so a file larger than memory is never mapped whole. Kernels before 5.14 keep the faults.
+    16 pages a fault): ~12 k faults for the bench pcap, where the chain spent 136 ms of its CPU in
+    the kernel, 71 ms with the windows populated. One MADV_POPULATE_READ per window maps the same
+    pages; the window follows the walk, so a file larger than memory is never mapped whole.
+    Kernels before 5.14 keep the faults.
     """
 
     __slots__ = ("_buf", "_mapped", "_span", "_start")
