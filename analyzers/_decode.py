@@ -31,7 +31,6 @@ from analyzers._decrow import (
     clear,
 )
 from analyzers._dectun import enter, tunnel
-from analyzers._prefetch import prefetch
 from capture import (
     LINKTYPE_ETHERNET,
     LINKTYPE_IEEE802_11,
@@ -47,6 +46,7 @@ from capture import (
     LINKTYPE_RAW,
     FrameBatch,
     njit,
+    prefetch,
 )
 
 __all__ = ["SUPPORTED_LINKTYPES", "decode"]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from capture import njit
+from capture import njit, prefetch
 
 __all__ = ["find_copies", "fingerprint_rows"]
 
@@ -27,6 +27,7 @@ B = npt.NDArray[np.bool_]
 _K = np.uint64(0x9E3779B97F4A7C15)
 _L4 = 0  # Status.L4 (literal: numba freezes globals anyway)
 _TCP, _ICMP, _ICMP6 = 6, 1, 58
+_AHEAD = 8  # rows between the one hashed and the one whose frame is prefetched
 
 
 @njit
@@ -73,7 +74,11 @@ def fingerprint_rows(  # noqa: PLR0917 - a compiled kernel takes its columns pos
 ) -> None:
     """The fingerprint of every row of ``rows`` into ``out`` (one per row, in order)."""
     size = data.shape[0]
-    for k in range(rows.shape[0]):
+    n = rows.shape[0]
+    for k in range(n):
+        if k + _AHEAD < n:
+            # the payload bytes of a row _AHEAD on: each row's first read of its frame misses
+            prefetch(data, min(max(l4_off[rows[k + _AHEAD]], 0), size - 1))
         r = rows[k]
         p = int(proto[r])
         type_code = 0

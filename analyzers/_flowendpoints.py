@@ -10,6 +10,7 @@ gives the objects back, as the object array did.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -40,7 +41,7 @@ class EndpointColumn:
         out: ObjArr = self._table[self._ids[key]]
         return out
 
-    def set(self, s: npt.NDArray[np.int64], orig: ObjArr, resp: ObjArr) -> None:
+    def set(self, s: npt.NDArray[np.int64], orig: Sequence[object], resp: Sequence[object]) -> None:
         """The originator's and responder's endpoints of slots *s*."""
         if s.size == 0:
             return
@@ -61,24 +62,29 @@ class EndpointColumn:
         """Slots *s* hold no flow any more."""
         self._ids[s] = 0
 
-    def _intern(self, objs: ObjArr) -> npt.NDArray[np.int64]:
-        # a batch's flows share a few endpoints: look up each distinct object once
-        addr = np.fromiter(map(id, objs.tolist()), np.int64, count=objs.shape[0])
-        uniq, first, back = np.unique(addr, return_index=True, return_inverse=True)
-        codes = np.empty(uniq.shape[0], np.int64)
-        new = False
-        for j, (a, i) in enumerate(zip(uniq.tolist(), first.tolist(), strict=True)):
-            k = self._id_of.get(a)
-            if k is None:
-                k = self._id_of[a] = len(self._objs)
-                self._objs.append(objs[i])
-                new = True
-            codes[j] = k
-        if new:
-            self._table = np.empty(len(self._objs), dtype=object)
-            self._table[:] = self._objs
-        out: npt.NDArray[np.int64] = codes[back.reshape(-1)]
-        return out
+    def _intern(self, objs: Sequence[object]) -> npt.NDArray[np.int64]:
+        # one dict probe per object (C-level map): a batch's flows share a few endpoints, so
+        # only the first flow of a new one takes the Python branch
+        id_of = self._id_of
+        codes: list[int | None] = list(map(id_of.get, map(id, objs)))
+        if None in codes:
+            known = self._objs
+            before = len(known)
+            for i, code in enumerate(codes):
+                if code is None:
+                    o = objs[i]
+                    k = id_of.get(id(o))
+                    if k is None:
+                        k = id_of[id(o)] = len(known)
+                        known.append(o)
+                    codes[i] = k
+            if len(known) > self._table.shape[0]:
+                # room to double: a rebuild per batch would copy every endpoint known so far
+                table = np.empty(2 * len(known), dtype=object)
+                table[:before] = self._table[:before]
+                self._table = table
+            self._table[before : len(known)] = known[before:]
+        return np.array(codes, np.int64)
 
     def _compact(self) -> None:
         """Forget endpoints no slot refers to (an identity map that keeps changing)."""

@@ -18,11 +18,13 @@ from analyzers._flowicmp import IcmpFirstTypes, icmp_ports
 from analyzers._flowkey import PROTO_ICMP, PROTO_ICMP6, PROTO_TCP, PROTO_UDP
 from analyzers._flowtunnels import FlowTunnel, FlowTunnels
 from analyzers._identity import EndpointKind, IdentityMap
+from analyzers._recordjson import RecordBatch
 from analyzers._records import DnsStats, FlowRecord, TcpStats, make_uids
 from analyzers._tcpstate import H_FIN, H_SYN, conn_state
 
 I64 = npt.NDArray[np.int64]
 _NS = 1_000_000_000
+_MAX_EXACT_NS = (1 << 22) * _NS  # times below: their decimal is what round(t / 1e9, k) gives
 _SERVICES = {53: "dns", 80: "http", 443: "ssl", 8080: "http"}
 _FIELDS = FlowRecord._fields
 # a record straight from its row: the named tuple's own __new__ is a Python call per record
@@ -89,7 +91,8 @@ def build_records(
     proto_l = proto.tolist()
     orig_pkts = pkts[:, 0].tolist()
     resp_pkts = pkts[:, 1].tolist()
-    orig_bytes, resp_bytes = _payload_sizes(c, s, proto == PROTO_TCP, pay)
+    sizes = _payload_sizes(c, s, proto == PROTO_TCP, pay)
+    orig_bytes, resp_bytes = sizes[0].tolist(), sizes[1].tolist()
     names: dict[int, str] = {}
     proto_name = [_proto_name(p) for p in proto_l]
     history = _histories(c, s, slots)
@@ -154,12 +157,68 @@ def build_records(
             columns[name] = [None if t is None else t[i] for t in tunnel_of]
     else:
         columns.update(dict.fromkeys(FlowTunnel._fields, [None] * k))
-    return list(map(_record, zip(*(columns[f] for f in _FIELDS), strict=True)))
+    records = list(map(_record, zip(*(columns[f] for f in _FIELDS), strict=True)))
+    numbers = np.zeros((k, 27), np.int64)  # _jsonkernel.NUM_FIELDS
+    numbers[:, 0] = first
+    duration_us = _duration_us(c.last[s] - first)
+    numbers[:, 1] = duration_us
+    numbers[:, 2] = orig_p
+    numbers[:, 3] = resp_p
+    numbers[:, 4:6] = np.stack(sizes, axis=1)
+    numbers[:, 6] = c.missed[s].sum(axis=1)
+    numbers[:, 7] = pkts[:, 0]
+    numbers[:, 8] = c.ipb[s, 0]
+    numbers[:, 9] = pkts[:, 1]
+    numbers[:, 10] = c.ipb[s, 1]
+    numbers[:, 11:13] = c.l2[s]
+    numbers[:, 13] = (meta >> 8) & 0xFFF
+    numbers[:, 14] = (meta >> 24) & 0xFFFFFF
+    numbers[:, 15] = c.ipver[s]
+    if not _tcp_numbers(c, s, proto == PROTO_TCP, numbers):
+        return records  # an RTT too long for an exact decimal: formatted from the records
+    return RecordBatch(records, numbers)
+
+
+def _duration_us(d: I64) -> I64:
+    """``round(d / 1e9, 6)`` in microseconds, as Python's ``round`` rounds the float."""
+    us = d // 1000 + (d % 1000 > 500)
+    # an exact tie in nanoseconds is decided by the float's rounding; long or negative
+    # durations are left to Python too
+    odd = np.flatnonzero((d % 1000 == 500) | (d < 0) | (d >= _MAX_EXACT_NS))
+    for i in odd.tolist():
+        us[i] = round(round(int(d[i]) / _NS, 6) * 1_000_000)
+    return us
+
+
+def _tcp_numbers(c: FlowColumns, s: I64, is_tcp: npt.NDArray[np.bool_], numbers: I64) -> bool:
+    """The TCP columns of *numbers* (``TcpStats``'s); False if an RTT has no exact decimal."""
+    tcp_i = np.flatnonzero(is_tcp)
+    if tcp_i.size == 0:
+        return True
+    t = s[tcp_i]
+    syn, synack, ack = c.syn_ts[t], c.synack_ts[t], c.ack_ts[t]
+    has_c = (syn != 0) & (synack != 0)
+    has_s = (synack != 0) & (ack != 0)
+    rtt_c = np.where(has_c, synack - syn, 0)
+    rtt_s = np.where(has_s, ack - synack, 0)
+    if (np.abs(rtt_c) >= _MAX_EXACT_NS).any() or (np.abs(rtt_s) >= _MAX_EXACT_NS).any():
+        return False
+    rows = numbers[tcp_i]
+    rows[:, 16] = 1
+    rows[:, 17:19] = c.retx[t]
+    rows[:, 19:21] = c.rst_count[t]
+    rows[:, 21:23] = c.zero_win[t]
+    rows[:, 23] = has_c
+    rows[:, 24] = rtt_c
+    rows[:, 25] = has_s
+    rows[:, 26] = rtt_s
+    numbers[tcp_i] = rows
+    return True
 
 
 def _payload_sizes(
     c: FlowColumns, s: I64, is_tcp: npt.NDArray[np.bool_], pay: I64
-) -> tuple[list[int], list[int]]:
+) -> tuple[I64, I64]:
     """Payload bytes per direction, Zeek's way for TCP: from sequence numbers when that side's
     SYN was seen (retransmissions count once), else the sum of segment payloads."""
     seen = c.hist_seen[s]
@@ -170,7 +229,7 @@ def _payload_sizes(
         sz = size[:, e]
         sz = np.maximum(sz - (((seen[:, e] & H_FIN) != 0) & (sz > 0)), 0)
         by_seq = is_tcp & ((seen[:, e] & H_SYN) != 0) & seq_ok[:, e]
-        sizes.append(np.where(by_seq, sz, pay[:, e]).tolist())
+        sizes.append(np.where(by_seq, sz, pay[:, e]))
     return sizes[0], sizes[1]
 
 

@@ -42,6 +42,7 @@ from analyzers._flowtcp import tcp_rows
 from analyzers._flowtunnels import FlowTunnels
 from analyzers._groupkernel import group
 from analyzers._identity import IdentityMap
+from analyzers._recordjson import join_deliveries
 from analyzers._records import FlowRecord, FlowSink
 from capture import FrameBatch
 
@@ -115,7 +116,7 @@ class FlowTable:
         self._not_ip = 0
         self._dns_bad = 0
         self._collisions = 0
-        self._pending: list[FlowRecord] = []  # ended while processing, delivered after
+        self._pending: list[list[FlowRecord]] = []  # ended while processing, delivered after
         self._cuts = BatchCuts(
             self._cols,
             self._idle_ns,
@@ -179,7 +180,7 @@ class FlowTable:
             if rows.size:
                 self._process_rows(batch, dec, rows)
             pending, self._pending = self._pending, []
-        self._deliver(pending)
+        self._deliver(join_deliveries(pending))
 
     def _process_rows(self, batch: FrameBatch, dec: DecodedBatch, rows: I64) -> None:
         # rows whose flow shares its 63-bit hash with another flow of the same batch come back
@@ -270,8 +271,8 @@ class FlowTable:
         while kept.size:
             kept = self._pass(batch, dec, kept)
         gone, reopen = self._cuts.ended_at(cuts)
-        self._pending.extend(self._end(gone, "idle"))
-        self._pending.extend(self._end(reopen, "end"))
+        self._pending.append(self._end(gone, "idle"))
+        self._pending.append(self._end(reopen, "end"))
         return rows[cuts.deferred]
 
     def _lookup(
@@ -321,8 +322,7 @@ class FlowTable:
                 active_ns=self._active_ns,
                 dns_ns=self._dns_ns,
             )
-            records = self._end(idle, "idle")
-            records += self._slice(too_long)
+            records = join_deliveries([self._end(idle, "idle"), self._slice(too_long)])
             if self._event_sinks:
                 self._emit.unanswered(now_ns)
         self._deliver(records)
@@ -337,7 +337,7 @@ class FlowTable:
     def _evict(self, k: int, busy: I64) -> None:
         victims = eviction_victims(self._cols, k, busy)
         self._evicted += victims.size
-        self._pending.extend(self._end(victims, "evicted"))
+        self._pending.append(self._end(victims, "evicted"))
 
     def _deliver(self, records: list[FlowRecord]) -> None:
         # records first: a sink of events sees ENDED rows of flows the record sinks already have

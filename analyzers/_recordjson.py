@@ -1,29 +1,40 @@
 """Flow records as conn.log JSON lines, a whole delivery at a time.
 
-The text is ``json.dumps(record.as_conn_log(), separators=(",", ":"))`` for every record, but
-built column-wise: the records (named tuples) are transposed with one ``zip``, the optional and
-nested parts become text fragments per column, and each line is one ``%`` of a fixed template over
-a row of the columns (C, no Python frame per field). Measured on the bench pcap (20 k records):
-~5.0 us a record, about what a per-record f-string cost (5.2 us); the text itself (float reprs,
-~30 numbers) is what costs, not reaching the values. A dict per record and an encoder cost more:
-``as_conn_log`` alone is 4.1 us, ``orjson.dumps`` 5.4 us a call, and orjson over a whole list of
-dicts (0.8 us a record) still needs the dicts. Identifier fields we produce ourselves (uid,
-addresses, proto, service, state, history, end reason) are written verbatim once the whole
-delivery is checked plain; names and DNS text are escaped by json's own string encoder.
+The flow table's deliveries (``RecordBatch``: the records and their numbers as int64 rows) are
+written by one compiled loop (``_jsonkernel``) from those rows and the records' text fields:
+every value parses as ``as_conn_log()``'s, times written as exact decimals of their nanoseconds.
+Any other list of records takes the Python formatter below.
+
+The Python formatter's text is ``json.dumps(record.as_conn_log(), separators=(",", ":"))`` for
+every record, but built column-wise: the records (named tuples) are transposed with one ``zip``,
+the optional and nested parts become text fragments per column, and each line is one ``%`` of a
+fixed template over a row of the columns (C, no Python frame per field). Measured on the bench pcap
+(20 k records): ~5.0 us a record, about what a per-record f-string cost (5.2 us); the text itself
+(float reprs, ~30 numbers) is what costs, not reaching the values. A dict per record and an encoder
+cost more: ``as_conn_log`` alone is 4.1 us, ``orjson.dumps`` 5.4 us a call, and orjson over a whole
+list of dicts (0.8 us a record) still needs the dicts. Identifier fields we produce ourselves (uid,
+addresses, proto, service, state, history, end reason) are written verbatim once the whole delivery
+is checked plain; names and DNS text are escaped by json's own string encoder.
 """
 
 from __future__ import annotations
 
 import json
+import operator
 import re
 from collections.abc import Sequence
 from itertools import chain, repeat
 from json.encoder import encode_basestring_ascii
 from typing import TYPE_CHECKING
 
+import numpy as np
+import numpy.typing as npt
+
 if TYPE_CHECKING:
     from analyzers._identity import Endpoint
     from analyzers._records import DnsStats, FlowRecord, TcpStats
+
+I64 = npt.NDArray[np.int64]
 
 _quote = encode_basestring_ascii  # json.dumps's own string encoder (C)
 
@@ -44,6 +55,38 @@ _TCP = (
     ',"tcp_retrans_orig":%d,"tcp_retrans_resp":%d,"tcp_rst":%d,"tcp_rst_orig":%d,'
     '"tcp_rst_resp":%d,"tcp_zero_win_orig":%d,"tcp_zero_win_resp":%d'
 )
+
+
+class RecordBatch(list["FlowRecord"]):
+    """Records as the flow table built them, with their numbers as columns (``_jsonkernel``'s
+    ``NUM_FIELDS``, one row a record): ``json_lines`` formats those in one compiled loop.
+
+    A list like any delivery; one changed after it was built is formatted from its records.
+    """
+
+    __slots__ = ("_built", "numbers")
+
+    def __init__(self, records: list[FlowRecord], numbers: I64) -> None:
+        super().__init__(records)
+        self._built = tuple(records)
+        self.numbers = numbers
+
+    def intact(self) -> bool:
+        """The records are still the ones the numbers were taken from."""
+        built = self._built
+        return len(self) == len(built) and all(map(operator.is_, self, built))
+
+
+def join_deliveries(parts: Sequence[list[FlowRecord]]) -> list[FlowRecord]:
+    """The records of *parts* as one delivery (a ``RecordBatch`` when every part is one)."""
+    parts = [p for p in parts if p]
+    if len(parts) <= 1:
+        return parts[0] if parts else []
+    records = list(chain.from_iterable(parts))
+    batches = [p for p in parts if isinstance(p, RecordBatch) and p.intact()]
+    if len(batches) == len(parts):
+        return RecordBatch(records, np.concatenate([b.numbers for b in batches]))
+    return records
 
 
 def json_lines(records: Sequence[FlowRecord]) -> str:
@@ -89,6 +132,37 @@ def json_lines(records: Sequence[FlowRecord]) -> str:
     tokens = chain(uid, orig_h, resp_h, proto, conn_state, history, end_reason)
     if _UNPLAIN("".join(tokens) + "".join(s for s in service if s is not None)) is not None:
         return "".join(json.dumps(r.as_conn_log(), separators=(",", ":")) + "\n" for r in records)
+    if isinstance(records, RecordBatch) and records.intact():
+        from analyzers._jsonkernel import (  # noqa: PLC0415 - numba loads with the first delivery
+            LINE_OVERHEAD,
+            NUM_FIELDS,
+            NUMBER_BYTES,
+            TEXT_FIELDS,
+            format_lines,
+        )
+
+        text = "\n".join(
+            chain(
+                uid,
+                orig_h,
+                resp_h,
+                proto,
+                ["" if s is None else s for s in service],
+                conn_state,
+                history,
+                _endpoints("orig", orig),
+                _endpoints("resp", resp),
+                map(_quote, node),
+                _tunnels(tunnel, tunnel_id, tunnel_dir, outer_src, outer_dst),
+                ["" if d is None else _dns(d) for d in dns],
+                end_reason,
+            )
+        )
+        data = np.frombuffer((text + "\n").encode("ascii"), np.uint8)
+        room = data.shape[0] + len(records) * (LINE_OVERHEAD + NUMBER_BYTES * len(NUM_FIELDS))
+        out = np.empty(room, np.uint8)
+        end = format_lines(records.numbers, data, len(TEXT_FIELDS), out)
+        return str(out[:end].data, "ascii")  # one copy, no bytes between
     rows = zip(
         ts,
         uid,
@@ -152,17 +226,13 @@ def _json_value(value: str | int | None) -> str:
 
 def _endpoints(side: str, endpoints: Sequence[Endpoint]) -> list[str]:
     # a delivery's endpoints are a few shared objects (the identity map's): text once per object
-    done: dict[int, str] = {}
-    out: list[str] = []
-    for e in endpoints:
-        text = done.get(id(e))
-        if text is None:
-            text = done[id(e)] = (
-                f'"{side}_kind":"{e.kind}","{side}_namespace":{_quote(e.namespace)},'
-                f'"{side}_pod":{_quote(e.pod)},"{side}_node":{_quote(e.node)}'
-            )
-        out.append(text)
-    return out
+    ids = list(map(id, endpoints))
+    text = {
+        key: f'"{side}_kind":"{e.kind}","{side}_namespace":{_quote(e.namespace)},'
+        f'"{side}_pod":{_quote(e.pod)},"{side}_node":{_quote(e.node)}'
+        for key, e in dict(zip(ids, endpoints, strict=True)).items()
+    }
+    return list(map(text.__getitem__, ids))
 
 
 def _tcp(t: TcpStats) -> str:

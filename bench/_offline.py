@@ -62,12 +62,13 @@ def _cpu_now() -> float:
 
 
 def _warm_kernels(path: Path) -> None:
-    """The first batch through a throwaway chain: numba's import and the load of the compiled
-    kernels from their disk cache come before the clock, as NFStream's import does (the CLI run
-    and the cold-start figures count them)."""
+    """The first batch through a throwaway chain, flushed so its records are written too:
+    numba's import and the load of the compiled kernels from their disk cache come before the
+    clock, as NFStream's import does (the CLI run and the cold-start figures count them)."""
     with devnull() as records, open_capture_file(path, batch_size=4096) as source:
         chain = Chain(None, records)
         chain.pipeline.on_batch(next(iter(source.batches())))
+        chain.finish()
 
 
 def _child_ours(path: Path, spec: TrafficSpec) -> dict[str, object]:

@@ -1,5 +1,7 @@
 """Capture: read frames from the mirror NIC (AF_PACKET, TPACKET_V3) or pcap files, in batches."""
 
+from typing import Any
+
 from capture._afpacket import FANOUT_FLAG_DEFRAG, FANOUT_HASH, AfPacketSource
 from capture._batch import (
     LINKTYPE_ETHERNET,
@@ -71,6 +73,17 @@ __all__ = [
     "pcap_file_header",
     "pcap_records",
     "pcap_records_into",
+    "prefetch",
     "read_pcapng_stream",
     "stop_on_signals",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # ``prefetch`` (a cache hint for compiled loops) is a numba intrinsic: numba loads with the
+    # first compiled kernel, not with ``import capture``
+    if name == "prefetch":
+        from capture._prefetch import prefetch  # noqa: PLC0415
+
+        return prefetch
+    raise AttributeError(f"module 'capture' has no attribute {name!r}")

@@ -13,12 +13,17 @@ import numpy as np
 import numpy.typing as npt
 
 from capture._jit import njit
+from capture._prefetch import prefetch
 
 __all__ = ["OK", "TOO_BIG", "TRUNCATED_HEADER", "TRUNCATED_RECORD", "walk_records"]
 
 #: Why a walk stopped: the batch is full or the file ended cleanly (``OK``), or the record at the
 #: returned position is damaged.
 OK, TRUNCATED_HEADER, TRUNCATED_RECORD, TOO_BIG = 0, 1, 2, 3
+#: Bytes ahead of the record being read whose line is prefetched. The next header's place is
+#: known only from this record's length, but the file is read front to back: loading the page
+#: ahead overlaps its cache and TLB misses with the walk (196 -> 160 ms over the bench pcap).
+_AHEAD = 4096
 
 
 @njit
@@ -51,6 +56,7 @@ def walk_records(  # noqa: PLR0917 - a compiled kernel takes its columns positio
     n = 0
     limit = offsets.shape[0]
     while n < limit and pos < end:
+        prefetch(data, min(pos + _AHEAD, end - 1))
         if end - pos < hdrlen:
             return n, pos, TRUNCATED_HEADER
         cap = _u32(data, pos + 8, big)

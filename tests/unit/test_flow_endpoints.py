@@ -13,18 +13,12 @@ def _pod(i: int) -> Endpoint:
     return Endpoint(EndpointKind.POD, "ns", f"pod-{i}", "node-a")
 
 
-def _objs(items: list[Endpoint]) -> np.ndarray:
-    out = np.empty(len(items), dtype=object)
-    out[:] = items
-    return out
-
-
 def test_endpoints_read_back_by_slot_and_direction() -> None:
     """What is set for (slot, direction) reads back as the same objects; cleared slots as None."""
     col = EndpointColumn(16)
     a, b = _pod(1), _pod(2)
     s = np.array([3, 7, 9], np.int64)
-    col.set(s, _objs([a, b, EXTERNAL]), _objs([EXTERNAL, a, b]))
+    col.set(s, [a, b, EXTERNAL], [EXTERNAL, a, b])
     assert col[s, 0].tolist() == [a, b, EXTERNAL]
     assert col[s, 1].tolist() == [EXTERNAL, a, b]
     assert col[:10][7, 1] is a
@@ -39,7 +33,7 @@ def test_endpoints_survive_compaction_of_churned_identities() -> None:
     slots = np.arange(8, dtype=np.int64)
     for gen in range(2000):  # 16 000 distinct objects pass through 8 slots
         eps = [_pod(gen * 8 + i) for i in range(8)]
-        col.set(slots, _objs(eps), _objs(eps[::-1]))
+        col.set(slots, eps, eps[::-1])
     assert col[slots, 0].tolist() == eps
     assert col[slots, 1].tolist() == eps[::-1]
     assert len(col._objs) < 5000  # the table did not keep every object seen
@@ -51,7 +45,7 @@ def test_ids_widen_past_65535_endpoints_in_use() -> None:
     col = EndpointColumn(n)
     eps = [_pod(i) for i in range(n)]
     slots = np.arange(n, dtype=np.int64)
-    col.set(slots, _objs(eps), _objs([EXTERNAL] * n))
+    col.set(slots, eps, [EXTERNAL] * n)
     got = col[slots, 0].tolist()
     assert all(a is b for a, b in zip(got, eps, strict=True))
     assert col[slots[-1], 1] is EXTERNAL

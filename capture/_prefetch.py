@@ -2,6 +2,7 @@
 
 A batch's frames lie far apart in its buffer, so each frame's first header read misses the cache,
 and one frame's decode is a chain of dependent reads: the CPU cannot overlap the misses by itself.
+The pcap record walk (``_recwalk``) is one such chain, the decoder (``analyzers._decode``) another.
 ``prefetch(data, at)`` emits LLVM's ``llvm.prefetch`` (a hint: it never faults, and the loop
 keeps going while the line loads), which a plain read would not do: a read that misses holds up
 every later instruction until it completes.
