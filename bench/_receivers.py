@@ -256,6 +256,28 @@ class _CliStore(_Cli):
         return [*super().argv(), "--pcap-dir", str(self.directory), "--pcap-quota", "512M"]
 
 
+class _CliWorkers(_Cli):
+    """The service with ``--workers 2`` (PACKET_FANOUT): on the bench's two cores both workers
+    share the receiver's core with each other, so this shows the fan-out's cost, not a gain."""
+
+    name = "mirrorscope --workers 2"
+    _MULTI = re.compile(r"(\d+) workers captured (\d+) frames \((\d+) dropped by the kernel\)")
+
+    def argv(self) -> list[str]:
+        argv = super().argv()
+        argv[argv.index("--workers") + 1] = "2"
+        return argv
+
+    def result(self, out: str, err: str, cpu_pct: float) -> RxResult | str:
+        m = self._MULTI.search(err)
+        if m is None:
+            tail = [ln for ln in err.splitlines() if "WARNING" not in ln] or ["no summary"]
+            return f"failed: {tail[-1][-200:]}"
+        workers, captured, dropped = (int(g) for g in m.groups())
+        note = f"mirrorctl capture run --workers {workers}, both on the receiver's core"
+        return RxResult(captured + dropped, dropped, captured, cpu_pct, note)
+
+
 _CLI = [sys.executable, "-m", "mirrorctl.cli"]
 
 

@@ -55,6 +55,7 @@ __all__ = [
 _log = logging.getLogger(__name__)
 
 _VERSION = 1
+_NAMES_MAX = 1 << 18  # address texts a store keeps for its next sidecars
 _V4_MAPPED = 0xFFFF_0000_0000
 _ETH_ARP = 0x0806
 _VLAN_TPIDS = (0x8100, 0x88A8, 0x9100)
@@ -109,14 +110,29 @@ class FileIndex:
             return False
         return any(a in self.addresses for a in addresses) or any(m in self.macs for m in macs)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, names: dict[int, str] | None = None) -> dict[str, Any]:
+        """The sidecar document; ``names`` memoises address texts across files (a busy node's
+        files name the same ten thousand addresses each, and their text was most of the cost
+        of closing a file)."""
+        if names is None:
+            names = {}
+        elif len(names) > _NAMES_MAX:
+            names.clear()
+        text = names.get
+        addresses = {}
+        counts = self.addresses
+        for k in sorted(counts):
+            name = text(k)
+            if name is None:
+                name = names[k] = address_text(k)
+            addresses[name] = counts[k]
         return {
             "version": _VERSION,
             "first_ns": self.first_ns,
             "last_ns": self.last_ns,
             "packets": self.packets,
             "bytes": self.bytes,
-            "addresses": {address_text(k): n for k, n in sorted(self.addresses.items())},
+            "addresses": addresses,
             "macs": {mac_text(k): n for k, n in sorted(self.macs.items())},
         }
 
@@ -321,12 +337,12 @@ class IndexBuilder:
             )
 
 
-def write_sidecar(path: Path, index: FileIndex) -> None:
+def write_sidecar(path: Path, index: FileIndex, names: dict[int, str] | None = None) -> None:
     """Write ``path`` atomically (a reader sees the old file or the whole new one); OSError on
-    failure, with no temporary file left behind."""
+    failure, with no temporary file left behind. ``names``: see ``FileIndex.to_json``."""
     tmp = path.with_name(f".{path.name}.tmp")
     try:
-        tmp.write_text(json.dumps(index.to_json(), separators=(",", ":")))
+        tmp.write_text(json.dumps(index.to_json(names), separators=(",", ":")))
         os.replace(tmp, path)
     except OSError:
         tmp.unlink(missing_ok=True)

@@ -95,6 +95,7 @@ class PcapStore:
         self._records = 0
         self._opened_at = 0.0
         self._check_at = 0.0
+        self._names: dict[int, str] = {}  # address texts for the sidecars (to_json)
         self._pending: dict[Path, FileIndex] = {}  # closed files whose sidecar could not be written
         self._full_reason = ""
         self._retry_at = 0.0
@@ -364,7 +365,7 @@ class PcapStore:
             return
         index = self._builder.snapshot()
         try:
-            write_sidecar(sidecar_path(self._path), index)
+            write_sidecar(sidecar_path(self._path), index, self._names)
         except OSError as e:
             _log.warning("cannot write the index of %s yet: %s", self._path, e)
             self._pending[self._path] = index
