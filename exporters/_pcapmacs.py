@@ -53,8 +53,8 @@ class MacTable:
         self._lock = threading.Lock()
         self._seen: dict[int, dict[int, int]] = {}  # address -> MAC -> frames
         self._max = max_addresses
-        self._settled = np.empty(0, np.uint64)  # sorted hashes of the settled pairs
-        self._settled_of: dict[int, int] = {}  # address -> its settled pair's hash
+        self._settled_of: dict[int, int] = {}  # address -> the hash of its settled pair
+        self._settled = np.empty(0, np.uint64)  # those hashes, sorted (for searchsorted)
 
     def on_frames(self, batch: FrameBatch, decoded: DecodedBatch) -> None:
         if batch.linktype != LINKTYPE_ETHERNET or len(batch) == 0:
@@ -74,8 +74,7 @@ class MacTable:
             todo = np.flatnonzero(self._settled[pos] != hashes)
         if todo.size == 0:
             return
-        settled: list[int] = []
-        unsettled: list[int] = []
+        settled = False
         with self._lock:
             for i, h, low, mac, n in zip(
                 todo.tolist(),
@@ -93,15 +92,13 @@ class MacTable:
                     table = self._seen[key] = {}
                 seen = table[mac] = table.get(mac, 0) + n
                 if seen >= SETTLE:
+                    # replaces the address's other MACs, and its old settled pair: that MAC
+                    # counts again if it comes back
                     self._seen[key] = {mac: seen}
-                    settled.append(i)
-                    old = self._settled_of.get(key)
-                    if old is not None:  # its old MAC counts again if it comes back
-                        unsettled.append(old)
                     self._settled_of[key] = int(hashes[i])
+                    settled = True
         if settled:
-            kept = np.setdiff1d(self._settled, np.array(unsettled, np.uint64))
-            self._settled = np.union1d(kept, hashes[settled])
+            self._settled = np.unique(np.fromiter(self._settled_of.values(), np.uint64))
 
     def macs(self) -> dict[int, int]:
         """Each address's MAC (the one most of its frames came from)."""

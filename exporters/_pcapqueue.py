@@ -46,8 +46,9 @@ class WriterQueue(Generic[T]):
         self._cond = threading.Condition()
         self._items: deque[tuple[T, int]] = deque()
         self._queued_bytes = 0
-        self._unfinished = 0  # offered and not yet handled (queued or being handled)
-        self._offered = 0  # items accepted so far, and handled so far (in order)
+        # items accepted so far, and handled so far (in order): the difference is what is
+        # queued or being handled
+        self._offered = 0
         self._handled = 0
         self._thread: threading.Thread | None = None
         self._stopping = False
@@ -61,7 +62,6 @@ class WriterQueue(Generic[T]):
                 return False
             self._items.append((item, size))
             self._queued_bytes += size
-            self._unfinished += 1
             self._offered += 1
             if self._thread is None:
                 self._stopping = False
@@ -78,7 +78,7 @@ class WriterQueue(Generic[T]):
     def flush(self) -> None:
         """Wait until every item offered so far has been handled."""
         with self._cond:
-            self._cond.wait_for(lambda: self._unfinished == 0)
+            self._cond.wait_for(lambda: self._handled == self._offered)
 
     def catch_up(self, timeout_s: float) -> bool:
         """Wait, at most ``timeout_s``, until every item offered before this call has been
@@ -122,6 +122,5 @@ class WriterQueue(Generic[T]):
                 _log.exception("%s: handling a queued item failed", self._name)
             finally:
                 with self._cond:
-                    self._unfinished -= 1
                     self._handled += 1
                     self._cond.notify_all()
