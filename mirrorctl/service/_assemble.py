@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -26,7 +27,14 @@ from analyzers import (
     PipelineOptions,
     json_lines,
 )
-from capture import CaptureService, FilteredSource, FrameSource, ServiceResult, open_capture_file
+from capture import (
+    CaptureError,
+    CaptureService,
+    FilteredSource,
+    FrameSource,
+    ServiceResult,
+    open_capture_file,
+)
 from exporters import (
     DEFAULT_MAX_BYTES,
     EndedFlows,
@@ -105,6 +113,22 @@ class Assembly:
     def read(self, source: FrameSource) -> ServiceResult:
         """Feed ``source`` to the end (a file); its flows stay in the table until ``close``."""
         return CaptureService(source, [self.pipeline]).run()
+
+    def read_files(self, paths: Iterable[Path | str], bpf: str | None = None) -> list[CaptureError]:
+        """Feed each file in turn (``offline_source``); a file that cannot be read to the end
+        is reported and the next one read (the flows decoded before the damage stay in the
+        table, for ``close``). Returns the files' errors."""
+        errors: list[CaptureError] = []
+        for path in paths:
+            try:
+                source = offline_source(path, bpf)
+                try:
+                    self.read(source)
+                finally:
+                    source.close()
+            except CaptureError as e:
+                errors.append(e)
+        return errors
 
     def tick(self) -> None:
         """The wall clock's turn: flows end on a quiet link, a records file rotates when due,

@@ -13,7 +13,7 @@ from analyzers import Endpoint, EndpointKind, IdentityMap, NoticeOptions, Pipeli
 from capture import CaptureError, compile_filter
 from mirrorctl import ovs
 from mirrorctl.ovs import UsageError
-from mirrorctl.service._assemble import Outputs, assemble, offline_source
+from mirrorctl.service._assemble import Outputs, assemble
 from mirrorctl.service._config import ipfix_options, notice_options, pipeline_options
 from mirrorctl.service._identity import endpoint_named
 from mirrorctl.service._readshares import read_shares
@@ -127,17 +127,7 @@ def _read(
         notices_stream=notices_out,
     )
     assembly = assemble(identity, outputs, node=node, options=pipeline_options(args))
-    errors: list[CaptureError] = []
-    for path in args.files:
-        try:
-            source = offline_source(path, args.filter)
-            try:
-                assembly.read(source)
-            finally:
-                source.close()
-        except CaptureError as e:
-            # The flows decoded before the damage stay in the table and are flushed below.
-            errors.append(e)
+    errors = assembly.read_files(args.files, args.filter)
     assembly.close()
     if not args.no_summary:
         counters = assembly.pipeline.counters()

@@ -22,7 +22,7 @@ from typing import IO, Any
 from analyzers import IdentityMap, PipelineCounters
 from capture import CaptureError
 from mirrorctl.ovs import UsageError
-from mirrorctl.service._assemble import Outputs, assemble, offline_source
+from mirrorctl.service._assemble import Outputs, assemble
 from mirrorctl.service._config import pipeline_options
 
 __all__ = ["read_shares"]
@@ -39,19 +39,10 @@ def _worker(  # noqa: PLR0917 - the body of a forked process, its arguments fixe
     out_fd: int,
     conn: mpc.Connection,
 ) -> None:
-    errors: list[str] = []
     with os.fdopen(out_fd, "w", encoding="utf-8", buffering=1 << 16) as out:
         options = replace(pipeline_options(args), share=(index, count))
         assembly = assemble(identity, Outputs(records_stream=out), node=node, options=options)
-        for path in args.files:
-            try:
-                source = offline_source(path, args.filter)
-                try:
-                    assembly.read(source)
-                finally:
-                    source.close()
-            except CaptureError as e:
-                errors.append(str(e))
+        errors = [str(e) for e in assembly.read_files(args.files, args.filter)]
         assembly.close()
         counters = assembly.pipeline.counters()
     conn.send((counters, errors))
