@@ -15,7 +15,7 @@ this file for changes, not the stage modules it calls: after editing a stage, to
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -45,11 +45,13 @@ from capture import (
     LINKTYPE_PPP_HDLC,
     LINKTYPE_RAW,
     FrameBatch,
+    PcapLayout,
     njit,
     prefetch,
+    read_record,
 )
 
-__all__ = ["SUPPORTED_LINKTYPES", "decode"]
+__all__ = ["SUPPORTED_LINKTYPES", "DecodingWalker", "decode"]
 
 #: The capture link types the decoder reads; frames of any other get ``UNSUPPORTED_LINKTYPE``.
 SUPPORTED_LINKTYPES = frozenset(
@@ -69,8 +71,21 @@ SUPPORTED_LINKTYPES = frozenset(
     )
 )
 _AHEAD = 4  # frames between the one decoded and the one whose header is prefetched
+_WALK_AHEAD = 4096  # walking: bytes ahead of the record read whose line is prefetched (_recwalk)
 #: Tunnels followed inside one another (Zeek's ``Tunnel::max_depth``); one more is malformed.
 MAX_TUNNELS = 2
+
+
+class Walk(NamedTuple):
+    """Where the kernel walks pcap records from (``pos`` < 0: no walk, the frames are given),
+    and how the file lays them out (``capture.PcapLayout``)."""
+
+    pos: int
+    hdrlen: int
+    big: int
+    ts_mult: int
+    max_caplen: int
+    linktype: int
 
 
 @njit
@@ -105,7 +120,8 @@ def _decode_rows(  # noqa: PLR0917 - a compiled kernel takes its columns positio
     offsets: I64,
     caplens: I64,
     wirelens: I64,
-    linktype: int,
+    ts_ns: I64,
+    walk: Walk,
     scratch: npt.NDArray[np.void],
     status: U8,
     ipver: U8,
@@ -138,12 +154,32 @@ def _decode_rows(  # noqa: PLR0917 - a compiled kernel takes its columns positio
     ip_id: U32,
     frag: U8,
     ttl: U8,
-) -> None:
+) -> tuple[int, int, int]:
+    """Decode frames into the columns: ``(frames, position after them, walk status)``.
+
+    Without a walk (``walk.pos`` < 0) the frames are the ones *offsets*, *caplens* and
+    *wirelens* give. With one, the pcap records from ``walk.pos`` are read into those columns
+    and *ts_ns* first, each just before its frame is decoded: one pass over the file's memory
+    instead of a walk and then a decode that finds the frames evicted (``DecodingWalker``).
+    """
     size = data.shape[0]
     row = scratch[0]
+    linktype = walk.linktype
+    pos = walk.pos
     n = offsets.shape[0]
     for i in range(n):
-        if i + _AHEAD < n and size > 0:
+        if pos >= 0:
+            if pos >= size:
+                return i, pos, 0
+            prefetch(data, min(pos + _WALK_AHEAD, size - 1))
+            status_i = read_record(
+                data, pos, walk.hdrlen, walk.big, walk.ts_mult, walk.max_caplen, i,
+                offsets, caplens, wirelens, ts_ns,
+            )  # fmt: skip
+            if status_i != 0:
+                return i, pos, status_i
+            pos = offsets[i] + caplens[i]
+        elif i + _AHEAD < n and size > 0:
             prefetch(data, min(max(offsets[i + _AHEAD] + 12, 0), size - 1))
         # A reader bug must not turn into reads past the buffer: clamp what the frame can claim.
         start = min(max(offsets[i], 0), size)
@@ -185,6 +221,7 @@ def _decode_rows(  # noqa: PLR0917 - a compiled kernel takes its columns positio
         ip_id[i] = row.ip_id
         frag[i] = row.frag
         ttl[i] = row.ttl
+    return n, pos, 0
 
 
 def _columns(n: int, *, zeroed: bool) -> DecodedBatch:
@@ -245,11 +282,68 @@ def decode(batch: FrameBatch) -> DecodedBatch:
         batch.offsets.astype(np.int64, copy=False),
         batch.caplens.astype(np.int64, copy=False),
         batch.wirelens.astype(np.int64, copy=False),
-        batch.linktype,
+        _NO_TIMES,
+        Walk(-1, 0, 0, 0, 0, batch.linktype),
         np.zeros(1, ROW),
         *(getattr(out, field.name) for field in dataclasses.fields(DecodedBatch)),
     )
     return out
+
+
+_NO_TIMES = np.zeros(0, np.int64)  # a decode without a walk writes no times
+
+
+class DecodingWalker:
+    """A pcap file's record walk (``capture.RecordWalker``) that decodes each frame as it is
+    reached, while the walk has it in cache; ``take`` gives the pipeline that decode.
+
+    Over the bench pcap a walk and then a decode of 64 k frames (49 MB, far beyond the caches)
+    read every frame from memory twice: 110 + 250 ns a frame, 212 ns in one pass.
+    """
+
+    def __init__(self) -> None:
+        self._scratch = np.zeros(1, ROW)
+        self._last: tuple[npt.NDArray[np.int64], DecodedBatch] | None = None
+
+    def walk(  # noqa: PLR0917 - capture.RecordWalker's arguments
+        self,
+        data: U8,
+        pos: int,
+        layout: PcapLayout,
+        offsets: I64,
+        caplens: I64,
+        wirelens: I64,
+        ts_ns: I64,
+    ) -> tuple[int, int, int]:
+        out = _columns(offsets.shape[0], zeroed=False)
+        walk = Walk(
+            pos, layout.hdrlen, int(layout.big), layout.ts_mult, layout.max_caplen, layout.linktype
+        )
+        n, pos, status = _decode_rows(
+            data,
+            offsets,
+            caplens,
+            wirelens,
+            ts_ns,
+            walk,
+            self._scratch,
+            *(getattr(out, field.name) for field in dataclasses.fields(DecodedBatch)),
+        )
+        self._last = (offsets, _head(out, n))
+        return n, pos, status
+
+    def take(self, batch: FrameBatch) -> DecodedBatch | None:
+        """The decode of *batch* if this walker's last walk made it (once), else None."""
+        last, self._last = self._last, None
+        if last is None or batch.offsets.base is not last[0] or len(batch) != len(last[1]):
+            return None
+        return last[1]
+
+
+def _head(out: DecodedBatch, n: int) -> DecodedBatch:
+    if len(out) == n:
+        return out
+    return DecodedBatch(**{f.name: getattr(out, f.name)[:n] for f in dataclasses.fields(out)})
 
 
 _DTYPES: dict[str, type[np.generic]] = {

@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from analyzers._carriers import carrier_view
-from analyzers._decode import decode
+from analyzers._decode import DecodingWalker, decode
 from analyzers._decoded import DecodedBatch, Encap, Status
 from analyzers._dedup import DEFAULT_WINDOW_NS, Deduplicator
 from analyzers._flowevents import FlowEventSink
@@ -120,6 +120,9 @@ class AnalysisPipeline:
             on_events=event_sinks,
         )
         self._frame_sinks = tuple(frame_sinks)
+        #: A pcap file's record walk that decodes as it goes (``capture.RecordWalker``): a file
+        #: opened with it hands this pipeline batches already decoded, read once from memory.
+        self.walker = DecodingWalker()
         self._dedup = Deduplicator(opts.dedup_window_ns) if opts.dedup_window_ns > 0 else None
         self._expire_every_ns = max(int(opts.expire_every_s * _NS), 1)
         self._lock = threading.Lock()
@@ -136,7 +139,9 @@ class AnalysisPipeline:
         if n == 0:
             return
         with self._lock:
-            dec = decode(batch)
+            dec = self.walker.take(batch)
+            if dec is None:
+                dec = decode(batch)
             index, count = self.options.share
             mine = share_rows(dec, index, count) if count > 1 else None
             status = dec.status if mine is None else dec.status[mine]

@@ -76,7 +76,7 @@ def _child_ours(path: Path, spec: TrafficSpec) -> dict[str, object]:
     with devnull() as records:
         chain = Chain(spec, records)  # the CLI's defaults
         t0, c0 = time.perf_counter(), _cpu_now()
-        with open_capture_file(path) as source:
+        with open_capture_file(path, walker=chain.pipeline.walker) as source:
             chain.assembly.read(source)
         stats = chain.finish()
         t1, c1 = time.perf_counter(), _cpu_now()

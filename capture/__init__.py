@@ -23,7 +23,13 @@ from capture._errors import CaptureError, MirrorscopeError
 from capture._jit import njit
 from capture._netns import netns_path
 from capture._offline_filter import FilteredSource
-from capture._pcapfile import CorruptCaptureFileError, PcapFileSource, open_capture_file
+from capture._pcapfile import (
+    CorruptCaptureFileError,
+    PcapFileSource,
+    PcapLayout,
+    RecordWalker,
+    open_capture_file,
+)
 from capture._pcapngstream import StreamInterface, StreamPacket, read_pcapng_stream
 from capture._pcapngwriter import PcapngWriter
 from capture._pcapwriter import PcapWriter, pcap_file_header, pcap_records, pcap_records_into
@@ -60,8 +66,10 @@ __all__ = [
     "FrameSource",
     "MirrorscopeError",
     "PcapFileSource",
+    "PcapLayout",
     "PcapWriter",
     "PcapngWriter",
+    "RecordWalker",
     "ServiceResult",
     "SourceStats",
     "StreamInterface",
@@ -75,6 +83,7 @@ __all__ = [
     "pcap_records_into",
     "prefetch",
     "read_pcapng_stream",
+    "read_record",
     "stop_on_signals",
 ]
 
@@ -86,4 +95,8 @@ def __getattr__(name: str) -> Any:
         from capture._prefetch import prefetch  # noqa: PLC0415
 
         return prefetch
+    if name == "read_record":  # the pcap walk's per-record step, for walks that do more
+        from capture._recwalk import read_record  # noqa: PLC0415
+
+        return read_record
     raise AttributeError(f"module 'capture' has no attribute {name!r}")

@@ -2,7 +2,9 @@
 
 The file is memory-mapped and every batch's ``data`` is a read-only view of the whole mapping:
 frames are never copied, ``offsets`` point straight into the file. The pcap record walk is one
-compiled loop (``_recwalk``) writing each batch's offsets, lengths and times as it goes.
+compiled loop (``_recwalk``) writing each batch's offsets, lengths and times as it goes; a consumer
+can hand in a ``RecordWalker`` of its own that does its first per-frame work in the same loop,
+while the frame is in cache (the analyzers decode there).
 
 Damage (a bad magic, a record running past the end of the file, an absurd length) ends the
 stream: every frame before it is yielded first, then ``CorruptCaptureFileError`` names the file
@@ -16,7 +18,9 @@ import mmap
 import os
 import struct
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -26,7 +30,13 @@ from capture._batch import FrameBatch
 from capture._errors import CaptureError
 from capture._protocols import SourceStats
 
-__all__ = ["CorruptCaptureFileError", "PcapFileSource", "open_capture_file"]
+__all__ = [
+    "CorruptCaptureFileError",
+    "PcapFileSource",
+    "PcapLayout",
+    "RecordWalker",
+    "open_capture_file",
+]
 
 _log = logging.getLogger(__name__)
 
@@ -64,22 +74,31 @@ class CorruptCaptureFileError(CaptureError):
 
 
 def open_capture_file(
-    path: str | os.PathLike[str], *, batch_size: int = DEFAULT_BATCH_SIZE
+    path: str | os.PathLike[str],
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    walker: RecordWalker | None = None,
 ) -> PcapFileSource:
-    """Open a pcap or pcapng file (detected by its magic) as a frame source."""
-    return PcapFileSource(path, batch_size=batch_size)
+    """Open a pcap or pcapng file (detected by its magic) as a frame source; a pcap file's
+    records are walked by *walker* when given (pcapng's blocks by their own walk)."""
+    return PcapFileSource(path, batch_size=batch_size, walker=walker)
 
 
 class PcapFileSource:
     """A pcap or pcapng file as a ``FrameSource``; batches are views of the memory-mapped file."""
 
     def __init__(
-        self, path: str | os.PathLike[str], *, batch_size: int = DEFAULT_BATCH_SIZE
+        self,
+        path: str | os.PathLike[str],
+        *,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        walker: RecordWalker | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, not {batch_size}")
         self.path = os.fspath(path)
         self._batch_size = batch_size
+        self._walker = walker if walker is not None else _PlainWalker()
         self._received = 0
         self._mmap: mmap.mmap | None = None
         self._buf: bytes | mmap.mmap = b""
@@ -127,7 +146,7 @@ class PcapFileSource:
         if self.format == "pcapng":
             walker = _pcapng.walk(self._buf, self._data, self._batch_size)
         else:
-            walker = _walk_pcap(self.path, self._buf, self._data, self._batch_size)
+            walker = _walk_pcap(self.path, self._buf, self._data, self._batch_size, self._walker)
         try:
             for batch in walker:
                 self._received += len(batch)
@@ -152,18 +171,69 @@ class PcapFileSource:
             self._mmap = None
 
 
-class _PcapHeader:
-    __slots__ = ("endian", "hdrlen", "linktype", "max_caplen", "ts_mult")
+@dataclass(frozen=True, slots=True)
+class PcapLayout:
+    """How a pcap file's records are laid out, from its file header."""
 
-    def __init__(self, endian: str, hdrlen: int, ts_mult: int, linktype: int, snaplen: int):
-        self.endian = endian
-        self.hdrlen = hdrlen
-        self.ts_mult = ts_mult
-        self.linktype = linktype
-        self.max_caplen = max(MAX_CAPLEN, snaplen)
+    big: bool  # big-endian record headers
+    hdrlen: int  # record header bytes (16; 24 in Kuznetzov's patched format)
+    ts_mult: int  # nanoseconds per unit of the timestamp's fraction
+    max_caplen: int  # a record claiming more captured bytes is damage
+    linktype: int
 
 
-def _pcap_header(path: str, buf: bytes | mmap.mmap) -> _PcapHeader:
+class RecordWalker(Protocol):
+    """Walks a pcap file's records into a batch's columns: ``walk_records``'s contract
+    (``_recwalk``). A consumer may pass its own (``open_capture_file(walker=...)``) to do its
+    first per-frame work while the walk has the frame in cache; it must read every record
+    through ``_recwalk.read_record`` so that damage is found alike."""
+
+    def walk(  # noqa: PLR0917 - the walk kernel's arguments
+        self,
+        data: npt.NDArray[np.uint8],
+        pos: int,
+        layout: PcapLayout,
+        offsets: npt.NDArray[np.int64],
+        caplens: npt.NDArray[np.int64],
+        wirelens: npt.NDArray[np.int64],
+        ts_ns: npt.NDArray[np.int64],
+    ) -> tuple[int, int, int]:
+        """Records from *pos* into the columns: ``(frames, position after them, status)``."""
+        ...
+
+
+class _PlainWalker:
+    """The walk alone."""
+
+    def walk(  # noqa: PLR0917 - the walk kernel's arguments
+        self,
+        data: npt.NDArray[np.uint8],
+        pos: int,
+        layout: PcapLayout,
+        offsets: npt.NDArray[np.int64],
+        caplens: npt.NDArray[np.int64],
+        wirelens: npt.NDArray[np.int64],
+        ts_ns: npt.NDArray[np.int64],
+    ) -> tuple[int, int, int]:
+        # compiled (``_recwalk``): each record's position depends on the previous one's length,
+        # so it cannot be vectorised; numba is imported with the first file read
+        from capture._recwalk import walk_records  # noqa: PLC0415
+
+        return walk_records(
+            data,
+            pos,
+            layout.hdrlen,
+            layout.big,
+            layout.ts_mult,
+            layout.max_caplen,
+            offsets,
+            caplens,
+            wirelens,
+            ts_ns,
+        )
+
+
+def _pcap_header(path: str, buf: bytes | mmap.mmap) -> PcapLayout:
     magic = struct.unpack_from("<I", buf, 0)[0]
     for endian in ("<", ">"):
         magic = struct.unpack_from(endian + "I", buf, 0)[0]
@@ -176,25 +246,26 @@ def _pcap_header(path: str, buf: bytes | mmap.mmap) -> _PcapHeader:
     _, _major, _minor, _zone, _sigfigs, snaplen, network = struct.unpack_from(
         endian + "IHHiIII", buf, 0
     )
-    return _PcapHeader(
-        endian=endian,
+    return PcapLayout(
+        big=endian == ">",
         hdrlen=24 if magic == PCAP_MAGIC_KUZNETZOV else 16,
         ts_mult=1 if magic == PCAP_MAGIC_NSEC else 1000,
+        max_caplen=max(MAX_CAPLEN, snaplen),
         # The upper bits carry FCS length flags (pcap-linktype(7)); the link type is the low 26.
         linktype=network & 0x03FF_FFFF,
-        snaplen=snaplen,
     )
 
 
 def _walk_pcap(
-    path: str, buf: bytes | mmap.mmap, data: npt.NDArray[np.uint8], batch_size: int
+    path: str,
+    buf: bytes | mmap.mmap,
+    data: npt.NDArray[np.uint8],
+    batch_size: int,
+    walker: RecordWalker,
 ) -> Iterator[FrameBatch]:
-    # The record walk is compiled (``_recwalk``): each record's position depends on the previous
-    # one's length, so it cannot be vectorised; numba is imported with the first file read.
-    from capture._recwalk import OK, TOO_BIG, TRUNCATED_HEADER, walk_records  # noqa: PLC0415
+    from capture._recwalk import OK, TOO_BIG, TRUNCATED_HEADER  # noqa: PLC0415
 
-    hdr = _pcap_header(path, buf)
-    big = hdr.endian == ">"
+    layout = _pcap_header(path, buf)
     pos = 24
     ahead = _Populate(buf)
     while True:
@@ -203,18 +274,7 @@ def _walk_pcap(
         caplens = np.empty(batch_size, np.int64)
         wirelens = np.empty(batch_size, np.int64)
         ts_ns = np.empty(batch_size, np.int64)
-        n, pos, status = walk_records(
-            data,
-            pos,
-            hdr.hdrlen,
-            big,
-            hdr.ts_mult,
-            hdr.max_caplen,
-            offsets,
-            caplens,
-            wirelens,
-            ts_ns,
-        )
+        n, pos, status = walker.walk(data, pos, layout, offsets, caplens, wirelens, ts_ns)
         ahead.walked(n, pos)
         if n:
             yield FrameBatch(
@@ -223,22 +283,23 @@ def _walk_pcap(
                 caplens=caplens[:n],
                 wirelens=wirelens[:n],
                 ts_ns=ts_ns[:n],
-                linktype=hdr.linktype,
+                linktype=layout.linktype,
             )
         if status == TRUNCATED_HEADER:
             raise CorruptCaptureFileError(
-                path, pos, f"truncated record header ({len(data) - pos} of {hdr.hdrlen} bytes)"
+                path, pos, f"truncated record header ({len(data) - pos} of {layout.hdrlen} bytes)"
             )
         if status != OK:
-            cap = int.from_bytes(buf[pos + 8 : pos + 12], "big" if big else "little")
+            cap = int.from_bytes(buf[pos + 8 : pos + 12], "big" if layout.big else "little")
             if status == TOO_BIG:
                 reason = (
-                    f"record claims {cap} captured bytes, more than the maximum of {hdr.max_caplen}"
+                    f"record claims {cap} captured bytes, more than the maximum of "
+                    f"{layout.max_caplen}"
                 )
             else:
                 reason = (
                     f"truncated record: {cap} captured bytes, only "
-                    f"{len(data) - pos - hdr.hdrlen} left"
+                    f"{len(data) - pos - layout.hdrlen} left"
                 )
             raise CorruptCaptureFileError(path, pos, reason)
         if pos >= len(data):

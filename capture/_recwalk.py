@@ -15,9 +15,16 @@ import numpy.typing as npt
 from capture._jit import njit
 from capture._prefetch import prefetch
 
-__all__ = ["OK", "TOO_BIG", "TRUNCATED_HEADER", "TRUNCATED_RECORD", "walk_records"]
+__all__ = [
+    "OK",
+    "TOO_BIG",
+    "TRUNCATED_HEADER",
+    "TRUNCATED_RECORD",
+    "read_record",
+    "walk_records",
+]
 
-#: Why a walk stopped: the batch is full or the file ended cleanly (``OK``), or the record at the
+#: Why a walk stopped: the batch is full or the file ended cleanly (``OK``, 0), or the record at the
 #: returned position is damaged.
 OK, TRUNCATED_HEADER, TRUNCATED_RECORD, TOO_BIG = 0, 1, 2, 3
 #: Bytes ahead of the record being read whose line is prefetched. The next header's place is
@@ -32,6 +39,40 @@ def _u32(data: npt.NDArray[np.uint8], at: int, big: bool) -> int:
     if big:
         return (b0 << 24) | (b1 << 16) | (b2 << 8) | b3
     return b0 | (b1 << 8) | (b2 << 16) | (b3 << 24)
+
+
+@njit
+def read_record(  # noqa: PLR0917 - a compiled kernel takes its columns positionally
+    data: npt.NDArray[np.uint8],
+    pos: int,
+    hdrlen: int,
+    big: bool,
+    ts_mult: int,
+    max_caplen: int,
+    n: int,
+    offsets: npt.NDArray[np.int64],
+    caplens: npt.NDArray[np.int64],
+    wirelens: npt.NDArray[np.int64],
+    ts_ns: npt.NDArray[np.int64],
+) -> int:
+    """Check the record at *pos* and write it into row *n* of the columns; its status.
+
+    Every walk over a pcap file's records reads them through this one function: the plain walk
+    below and the analyzers' walk that decodes each frame as it is reached.
+    """
+    end = data.shape[0]
+    if end - pos < hdrlen:
+        return TRUNCATED_HEADER
+    cap = _u32(data, pos + 8, big)
+    if cap > max_caplen:
+        return TOO_BIG
+    if cap > end - pos - hdrlen:
+        return TRUNCATED_RECORD
+    offsets[n] = pos + hdrlen
+    caplens[n] = cap
+    wirelens[n] = _u32(data, pos + 12, big)
+    ts_ns[n] = _u32(data, pos, big) * 1_000_000_000 + _u32(data, pos + 4, big) * ts_mult
+    return OK
 
 
 @njit
@@ -54,20 +95,13 @@ def walk_records(  # noqa: PLR0917 - a compiled kernel takes its columns positio
     """
     end = data.shape[0]
     n = 0
-    limit = offsets.shape[0]
-    while n < limit and pos < end:
+    while n < offsets.shape[0] and pos < end:
         prefetch(data, min(pos + _AHEAD, end - 1))
-        if end - pos < hdrlen:
-            return n, pos, TRUNCATED_HEADER
-        cap = _u32(data, pos + 8, big)
-        if cap > max_caplen:
-            return n, pos, TOO_BIG
-        if cap > end - pos - hdrlen:
-            return n, pos, TRUNCATED_RECORD
-        offsets[n] = pos + hdrlen
-        caplens[n] = cap
-        wirelens[n] = _u32(data, pos + 12, big)
-        ts_ns[n] = _u32(data, pos, big) * 1_000_000_000 + _u32(data, pos + 4, big) * ts_mult
+        status = read_record(
+            data, pos, hdrlen, big, ts_mult, max_caplen, n, offsets, caplens, wirelens, ts_ns
+        )
+        if status != OK:
+            return n, pos, status
+        pos = offsets[n] + caplens[n]
         n += 1
-        pos += hdrlen + cap
     return n, pos, OK

@@ -32,6 +32,7 @@ from capture import (
     CaptureService,
     FilteredSource,
     FrameSource,
+    RecordWalker,
     ServiceResult,
     open_capture_file,
 )
@@ -121,7 +122,7 @@ class Assembly:
         errors: list[CaptureError] = []
         for path in paths:
             try:
-                source = offline_source(path, bpf)
+                source = offline_source(path, bpf, self.pipeline.walker)
                 try:
                     self.read(source)
                 finally:
@@ -247,9 +248,13 @@ def _notices(
     return NoticeDetectors(outputs.notices, sinks, node=node), log, counts
 
 
-def offline_source(path: Path | str, bpf: str | None = None) -> FrameSource:
-    """A pcap or pcapng file as a frame source, through ``bpf`` (tcpdump syntax) when given."""
-    source: FrameSource = open_capture_file(path)
+def offline_source(
+    path: Path | str, bpf: str | None = None, walker: RecordWalker | None = None
+) -> FrameSource:
+    """A pcap or pcapng file as a frame source, through ``bpf`` (tcpdump syntax) when given;
+    *walker* walks a pcap file's records (the pipeline's ``walker`` decodes as it walks:
+    unfiltered only, a filter hands on new batches that must be decoded anyway)."""
+    source: FrameSource = open_capture_file(path, walker=None if bpf else walker)
     if bpf:
         try:
             source = FilteredSource(source, bpf)

@@ -80,7 +80,7 @@ def analyse_pcap(
         notices_stream=notices,
     )
     assembly = assemble(identity_map(identity), outputs, node=node, options=options)
-    source = offline_source(path, filter)
+    source = offline_source(path, filter, assembly.pipeline.walker)
     try:
         for batch in source.batches():
             assembly.pipeline.on_batch(batch)
