@@ -49,6 +49,7 @@ from capture import (
     njit,
     prefetch,
     read_record,
+    stream_ahead,
 )
 
 __all__ = ["SUPPORTED_LINKTYPES", "DecodingWalker", "decode"]
@@ -71,7 +72,6 @@ SUPPORTED_LINKTYPES = frozenset(
     )
 )
 _AHEAD = 4  # frames between the one decoded and the one whose header is prefetched
-_WALK_AHEAD = 4096  # walking: bytes ahead of the record read whose line is prefetched (_recwalk)
 #: Tunnels followed inside one another (Zeek's ``Tunnel::max_depth``); one more is malformed.
 MAX_TUNNELS = 2
 
@@ -166,12 +166,13 @@ def _decode_rows(  # noqa: PLR0917 - a compiled kernel takes its columns positio
     row = scratch[0]
     linktype = walk.linktype
     pos = walk.pos
+    ahead = pos
     n = offsets.shape[0]
     for i in range(n):
         if pos >= 0:
             if pos >= size:
                 return i, pos, 0
-            prefetch(data, min(pos + _WALK_AHEAD, size - 1))
+            ahead = stream_ahead(data, ahead, pos)
             status_i = read_record(
                 data, pos, walk.hdrlen, walk.big, walk.ts_mult, walk.max_caplen, i,
                 offsets, caplens, wirelens, ts_ns,

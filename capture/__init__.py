@@ -85,6 +85,7 @@ __all__ = [
     "read_pcapng_stream",
     "read_record",
     "stop_on_signals",
+    "stream_ahead",
 ]
 
 
@@ -95,8 +96,8 @@ def __getattr__(name: str) -> Any:
         from capture._prefetch import prefetch  # noqa: PLC0415
 
         return prefetch
-    if name == "read_record":  # the pcap walk's per-record step, for walks that do more
-        from capture._recwalk import read_record  # noqa: PLC0415
+    if name in ("read_record", "stream_ahead"):  # the pcap walk's steps, for walks that do more
+        from capture import _recwalk  # noqa: PLC0415
 
-        return read_record
+        return getattr(_recwalk, name)
     raise AttributeError(f"module 'capture' has no attribute {name!r}")
