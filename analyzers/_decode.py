@@ -25,12 +25,14 @@ from analyzers._declink import link
 from analyzers._decoded import I64, U8, U16, U32, U64, DecodedBatch, Status
 from analyzers._decrow import (
     ETH_IPV4,
+    L3,
     ROW,
     TUNNEL_TOO_DEEP,
     Row,
     clear,
 )
 from analyzers._dectun import enter, tunnel
+from analyzers._dedupkernel import fingerprint
 from capture import (
     LINKTYPE_ETHERNET,
     LINKTYPE_IEEE802_11,
@@ -154,6 +156,7 @@ def _decode_rows(  # noqa: PLR0917 - a compiled kernel takes its columns positio
     ip_id: U32,
     frag: U8,
     ttl: U8,
+    fp: U64,
 ) -> tuple[int, int, int]:
     """Decode frames into the columns: ``(frames, position after them, walk status)``.
 
@@ -222,6 +225,9 @@ def _decode_rows(  # noqa: PLR0917 - a compiled kernel takes its columns positio
         ip_id[i] = row.ip_id
         frag[i] = row.frag
         ttl[i] = row.ttl
+        # dedup's key while the frame is in cache; a uint64 0, as numba types a uint64/int64
+        # choice as a float, which would round the fingerprint
+        fp[i] = fingerprint(data, cap, row) if row.status <= L3 else np.uint64(0)
     return n, pos, 0
 
 
@@ -379,4 +385,5 @@ _DTYPES: dict[str, type[np.generic]] = {
     "ip_id": np.uint32,
     "frag": np.uint8,
     "ttl": np.uint8,
+    "fp": np.uint64,
 }

@@ -132,6 +132,9 @@ class DecodedBatch:
     ip_id: U32  # IPv4 identification; IPv6 fragment id or 0
     frag: U8  # 1 if a fragment (any), 2 if a non-first fragment (no ports)
     ttl: U8  # IPv4 TTL / IPv6 hop limit
+    # IP rows: the packet's NAT- and routing-invariant fingerprint, duplicate suppression's key
+    # (``_dedupkernel.fingerprint``, computed while the decoder has the frame); 0 on other rows
+    fp: U64
 
     def __len__(self) -> int:
         return int(self.status.shape[0])

@@ -46,41 +46,13 @@ import numpy as np
 import numpy.typing as npt
 
 from analyzers._decoded import DecodedBatch, Status
-from analyzers._dedupkernel import find_copies, fingerprint_rows
+from analyzers._dedupkernel import find_copies
 from capture import FrameBatch
 
 U64 = npt.NDArray[np.uint64]
 
 DEFAULT_WINDOW_NS = 1_000_000
 DEFAULT_NAT_WINDOW_NS = 100_000
-
-
-def fingerprints(batch: FrameBatch, decoded: DecodedBatch, rows: npt.NDArray[np.int64]) -> U64:
-    """The NAT- and routing-invariant fingerprint of each of ``rows`` (IP rows of the batch)."""
-    out = np.empty(rows.shape[0], np.uint64)
-    d = decoded
-    fingerprint_rows(
-        np.ascontiguousarray(batch.data, dtype=np.uint8),
-        batch.offsets,
-        batch.caplens,
-        rows,
-        d.status,
-        d.ipver,
-        d.proto,
-        d.sport,
-        d.dport,
-        d.ip_len,
-        d.ip_id,
-        d.tcp_seq,
-        d.tcp_ack,
-        d.tcp_flags,
-        d.tcp_win,
-        d.frag,
-        d.l4_off,
-        d.l4_len,
-        out,
-    )
-    return out
 
 
 class Deduplicator:
@@ -115,7 +87,7 @@ class Deduplicator:
         self._table, self._fill, found = find_copies(
             self._table,
             self._fill,
-            fingerprints(batch, decoded, rows),
+            decoded.fp[rows],
             rows,
             batch.ts_ns,
             decoded.src_hi,

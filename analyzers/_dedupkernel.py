@@ -1,11 +1,12 @@
 """Duplicate suppression's per-packet work, compiled: fingerprints and the copy search.
 
-Two plain loops over a batch's IP rows in arrival order (``_dedup`` says what a copy is and why):
-``fingerprint_rows`` hashes each row's NAT- and routing-invariant fields and, where IPv4 TCP's
-header fields do not already tell packets apart, the bytes just before and after the transport
-payload; ``find_copies`` keeps, in a hash table of the batch's size, the latest row seen with each
-fingerprint (the rows carried over from earlier batches first) and checks each new row against it:
-inside the window and an endpoint in common makes it a copy.
+``_dedup`` says what a copy is and why. ``fingerprint`` hashes one IP packet's NAT- and
+routing-invariant fields and, where IPv4 TCP's header fields do not already tell packets apart,
+the bytes just before and after the transport payload: the decoder calls it for each IP row as it
+decodes the frame (the ``fp`` column), so the frame is read from memory once. ``find_copies``, a
+plain loop over a batch's IP rows in arrival order, keeps, in a hash table of the batch's size,
+the latest row seen with each fingerprint (the rows carried over from earlier batches first) and
+checks each new row against it: inside the window and an endpoint in common makes it a copy.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from capture import njit, prefetch
+from analyzers._decrow import Row
+from capture import njit
 
-__all__ = ["find_copies", "fingerprint_rows"]
+__all__ = ["find_copies", "fingerprint"]
 
 U8 = npt.NDArray[np.uint8]
 U16 = npt.NDArray[np.uint16]
@@ -27,7 +29,6 @@ B = npt.NDArray[np.bool_]
 _K = np.uint64(0x9E3779B97F4A7C15)
 _L4 = 0  # Status.L4 (literal: numba freezes globals anyway)
 _TCP, _ICMP, _ICMP6 = 6, 1, 58
-_AHEAD = 8  # rows between the one hashed and the one whose frame is prefetched
 
 
 @njit
@@ -51,71 +52,43 @@ def _le_bytes(data: U8, start: int, count: int, shift_bytes: int) -> np.uint64:
 
 
 @njit
-def fingerprint_rows(  # noqa: PLR0917 - a compiled kernel takes its columns positionally
-    data: U8,
-    offsets: I64,
-    caplens: I64,
-    rows: I64,
-    status: U8,
-    ipver: U8,
-    proto: U8,
-    sport: U16,
-    dport: U16,
-    ip_len: U32,
-    ip_id: U32,
-    tcp_seq: U32,
-    tcp_ack: U32,
-    tcp_flags: U16,
-    tcp_win: U16,
-    frag: U8,
-    l4_off: I64,
-    l4_len: U32,
-    out: U64,
-) -> None:
-    """The fingerprint of every row of ``rows`` into ``out`` (one per row, in order)."""
-    size = data.shape[0]
-    n = rows.shape[0]
-    for k in range(n):
-        if k + _AHEAD < n:
-            # the payload bytes of a row _AHEAD on: each row's first read of its frame misses
-            prefetch(data, min(max(l4_off[rows[k + _AHEAD]], 0), size - 1))
-        r = rows[k]
-        p = int(proto[r])
-        type_code = 0
-        if p in (_ICMP, _ICMP6):
-            type_code = (int(sport[r]) << 8) | int(dport[r])
-        small = (
-            (np.uint64(tcp_flags[r]) << np.uint64(48))
-            | (np.uint64(tcp_win[r]) << np.uint64(32))
-            | (np.uint64(type_code) << np.uint64(16))
-            | (np.uint64(p) << np.uint64(8))
-            | (np.uint64(frag[r]) << np.uint64(4))
-            | np.uint64(ipver[r])
-        )
-        h = (np.uint64(ip_len[r]) << np.uint64(32)) | np.uint64(ip_id[r])
-        h = _mix(h, (np.uint64(tcp_seq[r]) << np.uint64(32)) | np.uint64(tcp_ack[r]))
-        h = _mix(h, small)
-        is_tcp = p == _TCP and status[r] == _L4
-        if not is_tcp or ipver[r] != 4:
-            # IPv4 TCP is told apart by IP id, seq, ack, flags and window alone; the others also
-            # hash the first payload bytes and (TCP) the end of the options: timestamps and SACK
-            # blocks move where IPv6 has no IP id
-            start = offsets[r]
-            frame_end = start + min(caplens[r], size - start)
-            off = l4_off[r]
-            head_len = min(max(min(int(l4_len[r]), frame_end - off), 0), 8)
-            head = _le_bytes(data, off, head_len, 0)
-            opt_len = 0
-            if is_tcp and off <= frame_end:
-                fixed = 40 if ipver[r] == 4 else 60
-                opt_len = min(max(int(ip_len[r]) - int(l4_len[r]) - fixed, 0), 8)
-            tail = _le_bytes(data, off - opt_len, opt_len, 8 - opt_len)
-            h = _mix(_mix(h, head), tail)
-        # a last avalanche so that every bit depends on all
-        h ^= h >> np.uint64(32)
-        h *= _K
-        h ^= h >> np.uint64(29)
-        out[k] = h
+def fingerprint(data: U8, frame_end: int, row: Row) -> np.uint64:
+    """The fingerprint of the IP packet the decoder just read into ``row`` (a frame of ``data``
+    captured up to ``frame_end``); the decoder calls this while the frame is in cache."""
+    p = row.proto
+    type_code = 0
+    if p in (_ICMP, _ICMP6):
+        type_code = (row.sport << 8) | row.dport
+    small = (
+        (np.uint64(row.tcp_flags) << np.uint64(48))
+        | (np.uint64(row.tcp_win) << np.uint64(32))
+        | (np.uint64(type_code) << np.uint64(16))
+        | (np.uint64(p) << np.uint64(8))
+        | (np.uint64(row.frag) << np.uint64(4))
+        | np.uint64(row.ipver)
+    )
+    h = (np.uint64(row.ip_len) << np.uint64(32)) | np.uint64(row.ip_id)
+    h = _mix(h, (np.uint64(row.tcp_seq) << np.uint64(32)) | np.uint64(row.tcp_ack))
+    h = _mix(h, small)
+    is_tcp = p == _TCP and row.status == _L4
+    if not is_tcp or row.ipver != 4:
+        # IPv4 TCP is told apart by IP id, seq, ack, flags and window alone; the others also
+        # hash the first payload bytes and (TCP) the end of the options: timestamps and SACK
+        # blocks move where IPv6 has no IP id
+        off = row.l4_off
+        head_len = min(max(min(row.l4_len, frame_end - off), 0), 8)
+        head = _le_bytes(data, off, head_len, 0)
+        opt_len = 0
+        if is_tcp and off <= frame_end:
+            fixed = 40 if row.ipver == 4 else 60
+            opt_len = min(max(row.ip_len - row.l4_len - fixed, 0), 8)
+        tail = _le_bytes(data, off - opt_len, opt_len, 8 - opt_len)
+        h = _mix(_mix(h, head), tail)
+    # a last avalanche so that every bit depends on all
+    h ^= h >> np.uint64(32)
+    h *= _K
+    h ^= h >> np.uint64(29)
+    return h
 
 
 _EMPTY = np.uint64(0)

@@ -114,6 +114,7 @@ def batch(pkts: list[Pkt]) -> tuple[FrameBatch, DecodedBatch]:
         ip_id=col([0] * n, np.uint32),
         frag=col([0] * n, np.uint8),
         ttl=col([64] * n, np.uint8),
+        fp=col(list(range(1, n + 1)), np.uint64),  # every packet its own: no copies
     )
     return fb, dec
 

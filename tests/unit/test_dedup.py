@@ -287,3 +287,39 @@ def test_a_copy_at_another_address_must_come_within_the_nat_window() -> None:
     assert run(dd, [a, b], [0, 700 * US]) == [True, True]
     assert run(dd, [a, b], [10_000 * US, 10_050 * US]) == [True, False]
     assert run(dd, [a, a], [20_000 * US, 20_700 * US]) == [True, False]
+
+
+def test_the_fp_column_is_the_whole_64_bit_fingerprint() -> None:
+    """The decoder's ``fp`` column holds each IP row's fingerprint bit for bit, as the kernel
+    computes it from the row (a mixed uint64/int64 expression in numba would round it through
+    a float and lose the low bits), and 0 on rows that are not IP."""
+    from numba import njit  # noqa: PLC0415 - the test compiles a one-row caller
+
+    from analyzers._decrow import ROW, Row  # noqa: PLC0415
+    from analyzers._dedupkernel import fingerprint  # noqa: PLC0415
+
+    @njit
+    def one(data: np.ndarray, end: int, rows: np.ndarray) -> np.uint64:
+        row: Row = rows[0]
+        return fingerprint(data, end, row)
+
+    packets = [
+        tcp_packet(),
+        Ether(**POD_SIDE) / IP(src="10.16.0.5", dst="10.96.0.10") / UDP(sport=5353, dport=53),
+        Ether(**POD_SIDE) / IPv6(src="fd00::5", dst="fd00::a") / TCP(sport=1, dport=2) / Raw(b"x"),
+        Ether(**POD_SIDE) / IP(src="10.16.0.5", dst="10.16.0.6") / ICMP(type=8),
+        Ether(**POD_SIDE) / ARP(pdst="10.16.0.6"),
+    ]
+    batch = FrameBatch.from_frames([bytes(p) for p in packets], [US * i for i in range(5)])
+    dec = decode(batch)
+    names = "status ipver proto sport dport ip_len ip_id tcp_seq tcp_ack tcp_flags tcp_win frag"
+    for i in range(len(packets)):
+        if dec.status[i] > 1:
+            assert dec.fp[i] == 0
+            continue
+        rows = np.zeros(1, ROW)
+        for name in [*names.split(), "l4_off", "l4_len"]:  # what the fingerprint reads
+            rows[0][name] = int(getattr(dec, name)[i])
+        end = int(batch.offsets[i] + batch.caplens[i])
+        assert int(dec.fp[i]) == int(one(batch.data, end, rows))
+    assert (dec.fp[:4] > np.uint64(1 << 53)).any()  # values a float could not hold exactly
