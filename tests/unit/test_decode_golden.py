@@ -31,7 +31,7 @@ from capture import CaptureError, open_capture_file
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "corpus"
 CORPORA = (SHARED / "tcpdump-tests", SHARED / "zeek-dev" / "traces")
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "decoded.json"
-_FIELDS = [f.name for f in dataclasses.fields(DecodedBatch) if f.name != "fp"]
+_FIELDS = [f.name for f in dataclasses.fields(DecodedBatch)]
 
 
 def corpus_files() -> list[Path]:
