@@ -15,6 +15,7 @@ this file for changes, not the stage modules it calls: after editing a stage, to
 from __future__ import annotations
 
 import dataclasses
+import threading
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -298,6 +299,7 @@ def decode(batch: FrameBatch) -> DecodedBatch:
 
 
 _NO_TIMES = np.zeros(0, np.int64)  # a decode without a walk writes no times
+_KEEP = 8  # decodes a walker holds for batches not yet taken
 
 
 class DecodingWalker:
@@ -310,7 +312,10 @@ class DecodingWalker:
 
     def __init__(self) -> None:
         self._scratch = np.zeros(1, ROW)
-        self._last: tuple[npt.NDArray[np.int64], DecodedBatch] | None = None
+        # the decodes of the last walks not yet taken, by their offsets column (a read-ahead
+        # thread walks the next batches while the pipeline takes the current one's)
+        self._made: dict[int, tuple[I64, DecodedBatch]] = {}
+        self._lock = threading.Lock()
 
     def walk(  # noqa: PLR0917 - capture.RecordWalker's arguments
         self,
@@ -336,15 +341,20 @@ class DecodingWalker:
             self._scratch,
             *(getattr(out, field.name) for field in dataclasses.fields(DecodedBatch)),
         )
-        self._last = (offsets, _head(out, n))
+        with self._lock:
+            self._made[id(offsets)] = (offsets, _head(out, n))
+            while len(self._made) > _KEEP:  # batches never taken (a filter made new ones)
+                del self._made[next(iter(self._made))]
         return n, pos, status
 
     def take(self, batch: FrameBatch) -> DecodedBatch | None:
-        """The decode of *batch* if this walker's last walk made it (once), else None."""
-        last, self._last = self._last, None
-        if last is None or batch.offsets.base is not last[0] or len(batch) != len(last[1]):
+        """The decode of *batch* if one of this walker's walks made it (once), else None."""
+        base = batch.offsets.base
+        with self._lock:
+            made = self._made.pop(id(base), None)
+        if made is None or made[0] is not base or len(batch) != len(made[1]):
             return None
-        return last[1]
+        return made[1]
 
 
 def _head(out: DecodedBatch, n: int) -> DecodedBatch:

@@ -28,6 +28,7 @@ from bench._gen import TrafficSpec, Truth
 from bench._ours import Chain, UnavailableError, devnull
 from bench._report import Figure
 from capture import open_capture_file
+from mirrorctl.service import offline_source
 
 SECTION = "offline"
 #: NFStream at its fastest: no nDPI dissection and no statistics (we do no DPI either), tunnel
@@ -76,8 +77,11 @@ def _child_ours(path: Path, spec: TrafficSpec) -> dict[str, object]:
     with devnull() as records:
         chain = Chain(spec, records)  # the CLI's defaults
         t0, c0 = time.perf_counter(), _cpu_now()
-        with open_capture_file(path, walker=chain.pipeline.walker) as source:
+        source = offline_source(path, None, chain.pipeline.walker)  # as capture read opens it
+        try:
             chain.assembly.read(source)
+        finally:
+            source.close()
         stats = chain.finish()
         t1, c1 = time.perf_counter(), _cpu_now()
     return {

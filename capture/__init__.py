@@ -34,6 +34,7 @@ from capture._pcapngstream import StreamInterface, StreamPacket, read_pcapng_str
 from capture._pcapngwriter import PcapngWriter
 from capture._pcapwriter import PcapWriter, pcap_file_header, pcap_records, pcap_records_into
 from capture._protocols import BatchSink, FrameSource, SourceStats
+from capture._readahead import ReadAhead
 from capture._ringblock import DEFAULT_BLOCK_COUNT, DEFAULT_BLOCK_SIZE, DEFAULT_BLOCK_TIMEOUT_MS
 from capture._service import CaptureService, ServiceResult, stop_on_signals
 
@@ -69,6 +70,7 @@ __all__ = [
     "PcapLayout",
     "PcapWriter",
     "PcapngWriter",
+    "ReadAhead",
     "RecordWalker",
     "ServiceResult",
     "SourceStats",

@@ -32,6 +32,7 @@ from capture import (
     CaptureService,
     FilteredSource,
     FrameSource,
+    ReadAhead,
     RecordWalker,
     ServiceResult,
     open_capture_file,
@@ -253,7 +254,8 @@ def offline_source(
 ) -> FrameSource:
     """A pcap or pcapng file as a frame source, through ``bpf`` (tcpdump syntax) when given;
     *walker* walks a pcap file's records (the pipeline's ``walker`` decodes as it walks:
-    unfiltered only, a filter hands on new batches that must be decoded anyway)."""
+    unfiltered only, a filter hands on new batches that must be decoded anyway). The next
+    batches are read on a thread of their own while the current one is analysed."""
     source: FrameSource = open_capture_file(path, walker=None if bpf else walker)
     if bpf:
         try:
@@ -261,4 +263,4 @@ def offline_source(
         except BaseException:
             source.close()
             raise
-    return source
+    return ReadAhead(source)

@@ -58,8 +58,8 @@ def test_walking_with_the_decoder_yields_the_plain_walks_batches(path: Path) -> 
 
 
 def test_a_batch_the_walker_did_not_make_gets_no_decode() -> None:
-    """``take`` answers only for the batch of its last walk, once: any other batch (a filter's
-    copy, a second ask) is decoded the ordinary way."""
+    """``take`` answers only for a batch one of its walks made, once: any other batch (a
+    filter's copy, a second ask) is decoded the ordinary way."""
     path = next(p for p in _pcaps() if p.stat().st_size > 2000)
     walker = DecodingWalker()
     with open_capture_file(path, batch_size=4, walker=walker) as source:
@@ -73,7 +73,7 @@ def test_a_batch_the_walker_did_not_make_gets_no_decode() -> None:
             ts_ns=first.ts_ns,
             linktype=first.linktype,
         )
-        assert walker.take(other) is None  # not the walked batch: the walk's decode is dropped
+        assert walker.take(other) is None  # not a walked batch
         second = next(batches)
         decoded = walker.take(second)
         assert decoded is not None
