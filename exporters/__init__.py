@@ -68,7 +68,7 @@ if TYPE_CHECKING:
     from exporters._recordsummary import Summary
     from exporters._recordsummaryfile import read_summary, write_summary
     from exporters._recordsummaryhist import LogHistogram
-    from exporters._reportagg import BY, POD_COLUMNS, Report, build_report, report_of
+    from exporters._reportagg import POD_COLUMNS, Report, build_report, report_of
     from exporters._reportdissect import app_protocols
     from exporters._reportload import (
         load_records,
@@ -79,7 +79,8 @@ if TYPE_CHECKING:
         report_frame,
         store_summary,
     )
-    from exporters._reportrender import FORMATS, render
+    from exporters._reportnames import BY, FORMATS
+    from exporters._reportrender import render
     from exporters._reportwindow import Window, parse_duration, parse_time
     from exporters._webalerts import alerts_router
     from exporters._webapp import OPENAPI_PATH, build_app
@@ -92,9 +93,9 @@ if TYPE_CHECKING:
     from exporters._webstatus import status_router
 
 _LAZY: dict[str, str] = {
-    "BY": "exporters._reportagg",
+    "BY": "exporters._reportnames",
     "ConcurrencyLimit": "exporters._weblimit",
-    "FORMATS": "exporters._reportrender",
+    "FORMATS": "exporters._reportnames",
     "FlowFilter": "exporters._flowquery",
     "FlowQuery": "exporters._flowquery",
     "HttpServer": "exporters._http",

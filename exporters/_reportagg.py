@@ -22,7 +22,6 @@ from exporters._reportwindow import Window
 
 #: The first columns of the per-pod table, in this order (CSV's contract).
 POD_COLUMNS = ("namespace", "pod", "tx_bytes", "rx_bytes", "tx_packets", "rx_packets", "flows")
-BY = ("pod", "namespace", "pair", "protocol", "port")
 _INTERVALS = (10.0, 60.0, 300.0, 900.0, 3600.0, 6 * 3600.0, 86400.0)
 _MAX_BUCKETS = 120
 _QUANTILES = (0.5, 0.95, 0.99)

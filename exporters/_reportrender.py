@@ -16,9 +16,8 @@ from typing import Any
 import pandas as pd
 
 from exporters._reportagg import Report
+from exporters._reportnames import FORMATS
 from exporters._reportwindow import iso
-
-FORMATS = ("table", "csv", "json", "markdown", "html")
 
 
 def _head(report: Report) -> list[str]:

@@ -20,8 +20,9 @@ from fastapi.routing import APIRouter
 
 from exporters._flowquery import FlowFilter, FlowQuery
 from exporters._recordschema import RECORD_FIELDS, REPORT_COLUMNS
-from exporters._reportagg import BY, build_report
+from exporters._reportagg import build_report
 from exporters._reportload import report_frame
+from exporters._reportnames import BY
 from exporters._reportrender import render
 from exporters._reportwindow import Window, parse_duration, parse_time
 
