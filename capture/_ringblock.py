@@ -1,12 +1,13 @@
 """TPACKET_V3 ring blocks: how big the ring may be set up, and one filled block as a FrameBatch.
 
 A block's used bytes are copied out of the ring by ``_afpacket``; here the frame columns are read
-from that copy with numpy (only the chain of ``tp_next_offset`` is walked in Python), and the
-VLAN tag the kernel moved into the frame header is put back into the frame.
+from that copy by one compiled walk of the ``tp_next_offset`` chain (``_ringwalk``), and the VLAN
+tag the kernel moved into the frame header is put back into the frame.
 """
 
 from __future__ import annotations
 
+import logging
 import mmap
 
 import numpy as np
@@ -15,6 +16,8 @@ import numpy.typing as npt
 from capture import _ringlayout as rl
 from capture._batch import LINKTYPE_ETHERNET, FrameBatch
 from capture._errors import CaptureError
+
+_log = logging.getLogger(__name__)
 
 __all__ = [
     "DEFAULT_BLOCK_COUNT",
@@ -67,58 +70,21 @@ def check_geometry(
         raise CaptureError("invalid ring settings: " + "; ".join(problems))
 
 
-def _frame_starts(raw: bytes, num_pkts: int, first: int) -> npt.NDArray[np.int64]:
-    """Where each frame's tpacket3_hdr starts: tp_next_offset chains them (the last one's is 0
-    and never followed), so this is a walk, one Python step per frame.
-
-    Frames start TPACKET_ALIGNMENT (16) apart, so the chain is read as native 32-bit words of
-    the block (one index per frame, ~40 % cheaper than an unpack_from call); a chain that leaves
-    4-byte alignment (never from a kernel) is walked again with struct.
-    """
-    positions: list[int] = []
-    append = positions.append
-    pos = first
-    if first % 4 == 0:
-        with memoryview(raw) as whole, whole[: len(raw) // 4 * 4].cast("I") as words:
-            try:
-                for _ in range(num_pkts):
-                    append(pos)
-                    pos += words[pos >> 2]
-            except IndexError:
-                positions.append(-1)  # the chain ran off the block: let struct say how
-        starts = np.array(positions, dtype=np.int64)
-        if not (starts & 3).any():
-            return starts
-        positions.clear()
-        pos = first
-    next_at = rl.TPACKET3_NEXT_OFFSET.unpack_from
-    for _ in range(num_pkts):
-        append(pos)
-        pos += next_at(raw, pos)[0]
-    return np.array(positions, dtype=np.int64)
-
-
 def block_to_batch(raw: bytes, num_pkts: int, first: int) -> FrameBatch:
     """The frames of one ring block (its used bytes, ``raw``) as a batch over that copy."""
-    starts = _frame_starts(raw, num_pkts, first)
+    # compiled (``_ringwalk``): numba is imported with the first block, not with ``capture``
+    from capture._ringwalk import walk_block  # noqa: PLC0415
+
     data = np.frombuffer(raw, dtype=np.uint8)
-    width = rl.TPACKET3_HDR.itemsize
-    # gathered as plain bytes (a memcpy per row) and viewed as fields after: a fancy index of
-    # the structured dtype itself copies field by field, at about twice the cost
-    headers_at = np.ndarray(
-        shape=(max(len(raw) - width + 1, 0),),
-        dtype=f"V{width}",
-        buffer=data,
-        offset=0,
-        strides=(1,),
-    )
-    h = headers_at[starts].view(rl.TPACKET3_HDR)
-    offsets = starts + h["mac"].astype(np.int64)
-    caplens = h["snaplen"].astype(np.int64)
-    wirelens = h["len"].astype(np.int64)
-    ts_ns = h["sec"].astype(np.int64) * 1_000_000_000 + h["nsec"].astype(np.int64)
-    status = h["status"]
-    tagged = ((status & rl.TP_STATUS_VLAN_VALID) != 0) | (h["vlan_tci"] != 0)
+    offsets, caplens, wirelens, ts_ns, tags = np.empty((5, num_pkts), np.int64)
+    n, tagged = walk_block(data, first, offsets, caplens, wirelens, ts_ns, tags)
+    if n < num_pkts:  # never from a kernel: keep what the chain reached, say where it broke
+        _log.error(
+            "ring block: frame %d of %d lies outside the block; dropped the rest", n, num_pkts
+        )
+        offsets, caplens, wirelens, ts_ns, tags = (
+            c[:n] for c in (offsets, caplens, wirelens, ts_ns, tags)
+        )
     batch = FrameBatch(
         data=data,
         offsets=offsets,
@@ -127,26 +93,25 @@ def block_to_batch(raw: bytes, num_pkts: int, first: int) -> FrameBatch:
         ts_ns=ts_ns,
         linktype=LINKTYPE_ETHERNET,
     )
-    if tagged.any():
-        return _reinsert_vlan_tags(batch, h, tagged)
+    if tagged:
+        return _reinsert_vlan_tags(batch, tags)
     return batch
 
 
-def _reinsert_vlan_tags(
-    batch: FrameBatch, h: npt.NDArray[np.void], tagged: npt.NDArray[np.bool_]
-) -> FrameBatch:
+def _reinsert_vlan_tags(batch: FrameBatch, tags: npt.NDArray[np.int64]) -> FrameBatch:
     """Put back the outer 802.1Q/802.1ad tag the kernel moved into tp_vlan_tci, as libpcap
     does: the decoders and the flow key must see the frame as it was on the wire."""
     offsets, caplens = batch.offsets, batch.caplens
-    tagged = tagged & (caplens >= 12)
+    tagged = (tags != 0) & (caplens >= 12)
+    status = tags >> 32 & 0xFF
     tpid = np.where(
-        (h["status"] & rl.TP_STATUS_VLAN_TPID_VALID) != 0, h["vlan_tpid"], rl.ETH_P_8021Q
+        (status & rl.TP_STATUS_VLAN_TPID_VALID) != 0, tags >> 16 & 0xFFFF, rl.ETH_P_8021Q
     )
-    tags = np.empty((len(offsets), 4), dtype=np.uint8)
-    tags[:, 0:2] = tpid.astype(">u2").view(np.uint8).reshape(-1, 2)
-    tags[:, 2:4] = (h["vlan_tci"] & 0xFFFF).astype(">u2").view(np.uint8).reshape(-1, 2)
+    tags_out = np.empty((len(offsets), 4), dtype=np.uint8)
+    tags_out[:, 0:2] = tpid.astype(">u2").view(np.uint8).reshape(-1, 2)
+    tags_out[:, 2:4] = (tags & 0xFFFF).astype(">u2").view(np.uint8).reshape(-1, 2)
     src = batch.data.data.cast("B")
-    tag_bytes = tags.tobytes()
+    tag_bytes = tags_out.tobytes()
     parts: list[bytes | memoryview] = []
     new_caplens = caplens + 4 * tagged
     new_offsets = np.zeros(len(offsets), dtype=np.int64)

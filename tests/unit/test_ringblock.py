@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import struct
 
+import pytest
+
 from capture._ringblock import block_to_batch
 from capture._ringlayout import TP_STATUS_USER, TP_STATUS_VLAN_TPID_VALID, TP_STATUS_VLAN_VALID
 
@@ -82,3 +84,21 @@ def test_vlan_tag_is_reinserted_where_the_kernel_took_it_out() -> None:
     assert batch.frame(2) == untagged[:12] + bytes.fromhex("88a80007") + untagged[12:]
     assert batch.caplens.tolist() == [len(plain), len(untagged) + 4, len(untagged) + 4]
     assert batch.wirelens.tolist() == [len(plain), len(untagged) + 4, len(untagged) + 4]
+
+
+def test_a_chain_that_leaves_the_block_keeps_the_frames_before_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A tp_next_offset pointing past the block's end (never from a kernel) ends the walk: the
+    frames before it are the batch, the rest are dropped with an error logged, nothing is read
+    outside the block."""
+    frames = [ETH + bytes([i]) * 60 for i in range(3)]
+    raw, n = block([(f, len(f), 10 + i, 0, 0, 0) for i, f in enumerate(frames)])
+    broken = bytearray(raw)
+    second = FIRST + ((MAC + len(frames[0]) + 7) & ~7)
+    struct.pack_into("=I", broken, second, len(raw))  # the second frame's next: off the end
+    with caplog.at_level("ERROR"):
+        batch = block_to_batch(bytes(broken), n, FIRST)
+    assert [batch.frame(i) for i in range(len(batch))] == frames[:2]
+    assert batch.ts_ns.tolist() == [10, 11]
+    assert "frame 2 of 3" in caplog.text

@@ -1,0 +1,88 @@
+"""One TPACKET_V3 ring block's frames, compiled: the ``tp_next_offset`` chain walked in one loop.
+
+Each frame's ``tpacket3_hdr`` says where the next one starts, so the walk is a chain, one frame at a
+time (it was a Python loop, one interpreter step per frame). The loop reads every header field the
+batch needs (where the frame starts, its captured and wire lengths, its time) and, for the rare
+frame whose VLAN tag the kernel moved into the header, the tag, so that ``_ringblock`` can put it
+back. Every header is checked to lie inside the block before it is read: a chain that leaves the
+block (never from a kernel) ends the walk there. Compiled by numba on first use, cached on disk.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import numpy.typing as npt
+
+from capture._jit import njit
+from capture._ringlayout import TP_STATUS_VLAN_VALID, TPACKET3_HDR
+
+__all__ = ["TAGGED", "walk_block"]
+
+U8 = npt.NDArray[np.uint8]
+I64 = npt.NDArray[np.int64]
+
+# tpacket3_hdr's field offsets (numba freezes these module globals into the loop)
+_AT: dict[str, int] = {n: f[1] for n, f in (TPACKET3_HDR.fields or {}).items()}
+_NEXT, _SEC, _NSEC = _AT["next_offset"], _AT["sec"], _AT["nsec"]
+_SNAPLEN, _LEN, _STATUS, _MAC = _AT["snaplen"], _AT["len"], _AT["status"], _AT["mac"]
+_TCI, _TPID = _AT["vlan_tci"], _AT["vlan_tpid"]
+_HDR = TPACKET3_HDR.itemsize
+_BIG = sys.byteorder == "big"
+#: a frame's ``tags`` word: the tag's TCI (bits 0-15), TPID (16-31), the header's status low
+#: byte (32-39), and this bit, so that every tagged frame's word is non-zero
+TAGGED = 1 << 40
+
+
+@njit
+def _u16(data: U8, at: int) -> int:  # the kernel writes the headers in the host's byte order
+    if _BIG:
+        return (int(data[at]) << 8) | int(data[at + 1])
+    return int(data[at]) | (int(data[at + 1]) << 8)
+
+
+@njit
+def _u32(data: U8, at: int) -> int:
+    if _BIG:
+        return (_u16(data, at) << 16) | _u16(data, at + 2)
+    return _u16(data, at) | (_u16(data, at + 2) << 16)
+
+
+@njit
+def walk_block(  # noqa: PLR0917 - a compiled kernel takes its columns positionally
+    data: U8,
+    first: int,
+    offsets: I64,
+    caplens: I64,
+    wirelens: I64,
+    ts_ns: I64,
+    tags: I64,
+) -> tuple[int, int]:
+    """Walk the block's frames from *first* into the columns (as many as they hold).
+
+    ``tags[i]`` is the frame's VLAN header from the kernel (``TAGGED``'s layout) where the
+    kernel says it took a tag out, else 0. Returns ``(frames walked, frames with a
+    tag)``; fewer frames than the columns hold means the chain left the block.
+    """
+    end = data.shape[0]
+    pos = first
+    tagged = 0
+    for i in range(offsets.shape[0]):
+        if pos < 0 or pos + _HDR > end:
+            return i, tagged
+        offsets[i] = pos + _u16(data, pos + _MAC)
+        caplens[i] = _u32(data, pos + _SNAPLEN)
+        wirelens[i] = _u32(data, pos + _LEN)
+        ts_ns[i] = _u32(data, pos + _SEC) * 1_000_000_000 + _u32(data, pos + _NSEC)
+        status = _u32(data, pos + _STATUS)
+        tci = _u32(data, pos + _TCI)
+        if (status & TP_STATUS_VLAN_VALID) != 0 or tci != 0:
+            tags[i] = (
+                TAGGED | ((status & 0xFF) << 32) | (_u16(data, pos + _TPID) << 16) | (tci & 0xFFFF)
+            )
+            tagged += 1
+        else:
+            tags[i] = 0
+        pos += _u32(data, pos + _NEXT)
+    return offsets.shape[0], tagged
