@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -79,18 +79,6 @@ _AHEAD = 4  # frames between the one decoded and the one whose header is prefetc
 MAX_TUNNELS = 2
 
 
-class Walk(NamedTuple):
-    """Where the kernel walks pcap records from (``pos`` < 0: no walk, the frames are given),
-    and how the file lays them out (``capture.PcapLayout``)."""
-
-    pos: int
-    hdrlen: int
-    big: int
-    ts_mult: int
-    max_caplen: int
-    linktype: int
-
-
 @njit
 def _frame(  # noqa: PLR0917 - a compiled stage takes its frame positionally
     data: U8, start: int, cap: int, wire: int, linktype: int, row: Row
@@ -124,7 +112,8 @@ def _decode_rows(  # noqa: PLR0917 - a compiled kernel takes its columns positio
     caplens: I64,
     wirelens: I64,
     ts_ns: I64,
-    walk: Walk,
+    pos: int,
+    layout: PcapLayout,
     scratch: npt.NDArray[np.void],
     status: U8,
     ipver: U8,
@@ -161,15 +150,15 @@ def _decode_rows(  # noqa: PLR0917 - a compiled kernel takes its columns positio
 ) -> tuple[int, int, int]:
     """Decode frames into the columns: ``(frames, position after them, walk status)``.
 
-    Without a walk (``walk.pos`` < 0) the frames are the ones *offsets*, *caplens* and
-    *wirelens* give. With one, the pcap records from ``walk.pos`` are read into those columns
-    and *ts_ns* first, each just before its frame is decoded: one pass over the file's memory
-    instead of a walk and then a decode that finds the frames evicted (``DecodingWalker``).
+    Without a walk (*pos* < 0) the frames are the ones *offsets*, *caplens* and *wirelens*
+    give, of ``layout.linktype``. With one, the pcap records from *pos* (laid out as *layout*
+    says) are read into those columns and *ts_ns* first, each just before its frame is
+    decoded: one pass over the file's memory instead of a walk and then a decode that finds
+    the frames evicted (``DecodingWalker``).
     """
     size = data.shape[0]
     row = scratch[0]
-    linktype = walk.linktype
-    pos = walk.pos
+    linktype = layout.linktype
     ahead = pos
     n = offsets.shape[0]
     for i in range(n):
@@ -177,13 +166,11 @@ def _decode_rows(  # noqa: PLR0917 - a compiled kernel takes its columns positio
             if pos >= size:
                 return i, pos, 0
             ahead = stream_ahead(data, ahead, pos)
-            status_i = read_record(
-                data, pos, walk.hdrlen, walk.big, walk.ts_mult, walk.max_caplen, i,
-                offsets, caplens, wirelens, ts_ns,
-            )  # fmt: skip
+            status_i, cap_i, wire_i, ts_i = read_record(data, pos, layout)
             if status_i != 0:
                 return i, pos, status_i
-            pos = offsets[i] + caplens[i]
+            offsets[i], caplens[i], wirelens[i], ts_ns[i] = pos + layout.hdrlen, cap_i, wire_i, ts_i
+            pos += layout.hdrlen + cap_i
         elif i + _AHEAD < n and size > 0:
             prefetch(data, min(max(offsets[i + _AHEAD] + 12, 0), size - 1))
         # A reader bug must not turn into reads past the buffer: clamp what the frame can claim.
@@ -291,7 +278,8 @@ def decode(batch: FrameBatch) -> DecodedBatch:
         batch.caplens.astype(np.int64, copy=False),
         batch.wirelens.astype(np.int64, copy=False),
         _NO_TIMES,
-        Walk(-1, 0, 0, 0, 0, batch.linktype),
+        -1,
+        PcapLayout(0, False, 0, 0, batch.linktype),
         np.zeros(1, ROW),
         *(getattr(out, field.name) for field in dataclasses.fields(DecodedBatch)),
     )
@@ -317,27 +305,19 @@ class DecodingWalker:
         self._made: dict[int, tuple[I64, DecodedBatch]] = {}
         self._lock = threading.Lock()
 
-    def walk(  # noqa: PLR0917 - capture.RecordWalker's arguments
-        self,
-        data: U8,
-        pos: int,
-        layout: PcapLayout,
-        offsets: I64,
-        caplens: I64,
-        wirelens: I64,
+    def __call__(  # noqa: PLR0917 - a capture.RecordWalker
+        self, data: U8, pos: int, layout: PcapLayout, offsets: I64, caplens: I64, wirelens: I64,
         ts_ns: I64,
-    ) -> tuple[int, int, int]:
+    ) -> tuple[int, int, int]:  # fmt: skip
         out = _columns(offsets.shape[0], zeroed=False)
-        walk = Walk(
-            pos, layout.hdrlen, int(layout.big), layout.ts_mult, layout.max_caplen, layout.linktype
-        )
         n, pos, status = _decode_rows(
             data,
             offsets,
             caplens,
             wirelens,
             ts_ns,
-            walk,
+            pos,
+            layout,
             self._scratch,
             *(getattr(out, field.name) for field in dataclasses.fields(DecodedBatch)),
         )

@@ -17,10 +17,9 @@ import logging
 import mmap
 import os
 import struct
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Protocol
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -29,6 +28,8 @@ from capture import _pcapng
 from capture._batch import FrameBatch
 from capture._errors import CaptureError
 from capture._protocols import SourceStats
+
+I64 = npt.NDArray[np.int64]
 
 __all__ = [
     "CorruptCaptureFileError",
@@ -98,7 +99,7 @@ class PcapFileSource:
             raise ValueError(f"batch_size must be >= 1, not {batch_size}")
         self.path = os.fspath(path)
         self._batch_size = batch_size
-        self._walker = walker if walker is not None else _PlainWalker()
+        self._walker = walker if walker is not None else _walk_plain
         self._received = 0
         self._mmap: mmap.mmap | None = None
         self._buf: bytes | mmap.mmap = b""
@@ -171,66 +172,36 @@ class PcapFileSource:
             self._mmap = None
 
 
-@dataclass(frozen=True, slots=True)
-class PcapLayout:
-    """How a pcap file's records are laid out, from its file header."""
+class PcapLayout(NamedTuple):
+    """How a pcap file's records are laid out, from its file header (a named tuple: the
+    compiled walks take it as it is)."""
 
-    big: bool  # big-endian record headers
     hdrlen: int  # record header bytes (16; 24 in Kuznetzov's patched format)
+    big: bool  # big-endian record headers
     ts_mult: int  # nanoseconds per unit of the timestamp's fraction
     max_caplen: int  # a record claiming more captured bytes is damage
     linktype: int
 
 
-class RecordWalker(Protocol):
-    """Walks a pcap file's records into a batch's columns: ``walk_records``'s contract
-    (``_recwalk``). A consumer may pass its own (``open_capture_file(walker=...)``) to do its
-    first per-frame work while the walk has the frame in cache; it must read every record
-    through ``_recwalk.read_record`` so that damage is found alike."""
-
-    def walk(  # noqa: PLR0917 - the walk kernel's arguments
-        self,
-        data: npt.NDArray[np.uint8],
-        pos: int,
-        layout: PcapLayout,
-        offsets: npt.NDArray[np.int64],
-        caplens: npt.NDArray[np.int64],
-        wirelens: npt.NDArray[np.int64],
-        ts_ns: npt.NDArray[np.int64],
-    ) -> tuple[int, int, int]:
-        """Records from *pos* into the columns: ``(frames, position after them, status)``."""
-        ...
+#: Walks a pcap file's records from a position into a batch's columns (offsets, caplens,
+#: wirelens, ts_ns) and returns ``(frames, position after them, status)``: capture's own
+#: ``_recwalk.walk_records``, or a consumer's (``open_capture_file(walker=...)``) that does its
+#: first per-frame work while the walk has the frame in cache. Any walker reads every record
+#: through ``_recwalk.read_record``, so that damage is found alike.
+RecordWalker = Callable[
+    [npt.NDArray[np.uint8], int, PcapLayout, I64, I64, I64, I64], tuple[int, int, int]
+]
 
 
-class _PlainWalker:
-    """The walk alone."""
+def _walk_plain(  # noqa: PLR0917 - a RecordWalker
+    data: npt.NDArray[np.uint8], pos: int, layout: PcapLayout, offsets: I64, caplens: I64,
+    wirelens: I64, ts_ns: I64,
+) -> tuple[int, int, int]:  # fmt: skip
+    # compiled (``_recwalk``): each record's position depends on the previous one's length,
+    # so it cannot be vectorised; numba is imported with the first file read
+    from capture._recwalk import walk_records  # noqa: PLC0415
 
-    def walk(  # noqa: PLR0917 - the walk kernel's arguments
-        self,
-        data: npt.NDArray[np.uint8],
-        pos: int,
-        layout: PcapLayout,
-        offsets: npt.NDArray[np.int64],
-        caplens: npt.NDArray[np.int64],
-        wirelens: npt.NDArray[np.int64],
-        ts_ns: npt.NDArray[np.int64],
-    ) -> tuple[int, int, int]:
-        # compiled (``_recwalk``): each record's position depends on the previous one's length,
-        # so it cannot be vectorised; numba is imported with the first file read
-        from capture._recwalk import walk_records  # noqa: PLC0415
-
-        return walk_records(
-            data,
-            pos,
-            layout.hdrlen,
-            layout.big,
-            layout.ts_mult,
-            layout.max_caplen,
-            offsets,
-            caplens,
-            wirelens,
-            ts_ns,
-        )
+    return walk_records(data, pos, layout, offsets, caplens, wirelens, ts_ns)
 
 
 def _pcap_header(path: str, buf: bytes | mmap.mmap) -> PcapLayout:
@@ -247,8 +218,8 @@ def _pcap_header(path: str, buf: bytes | mmap.mmap) -> PcapLayout:
         endian + "IHHiIII", buf, 0
     )
     return PcapLayout(
-        big=endian == ">",
         hdrlen=24 if magic == PCAP_MAGIC_KUZNETZOV else 16,
+        big=endian == ">",
         ts_mult=1 if magic == PCAP_MAGIC_NSEC else 1000,
         max_caplen=max(MAX_CAPLEN, snaplen),
         # The upper bits carry FCS length flags (pcap-linktype(7)); the link type is the low 26.
@@ -274,7 +245,7 @@ def _walk_pcap(
         caplens = np.empty(batch_size, np.int64)
         wirelens = np.empty(batch_size, np.int64)
         ts_ns = np.empty(batch_size, np.int64)
-        n, pos, status = walker.walk(data, pos, layout, offsets, caplens, wirelens, ts_ns)
+        n, pos, status = walker(data, pos, layout, offsets, caplens, wirelens, ts_ns)
         ahead.walked(n, pos)
         if n:
             yield FrameBatch(

@@ -13,6 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from capture._jit import njit
+from capture._pcapfile import PcapLayout
 from capture._prefetch import prefetch
 
 __all__ = [
@@ -38,10 +39,12 @@ AHEAD = 2048
 
 @njit
 def _u32(data: npt.NDArray[np.uint8], at: int, big: bool) -> int:
-    b0, b1, b2, b3 = int(data[at]), int(data[at + 1]), int(data[at + 2]), int(data[at + 3])
+    # int64, not numba's int() of a uint8 (a uint64, which turns positions into floats)
+    b0, b1 = np.int64(data[at]), np.int64(data[at + 1])
+    b2, b3 = np.int64(data[at + 2]), np.int64(data[at + 3])
     if big:
-        return (b0 << 24) | (b1 << 16) | (b2 << 8) | b3
-    return b0 | (b1 << 8) | (b2 << 16) | (b3 << 24)
+        return int((b0 << 24) | (b1 << 16) | (b2 << 8) | b3)
+    return int(b0 | (b1 << 8) | (b2 << 16) | (b3 << 24))
 
 
 @njit
@@ -56,53 +59,39 @@ def stream_ahead(data: npt.NDArray[np.uint8], done: int, pos: int) -> int:
 
 
 @njit
-def read_record(  # noqa: PLR0917 - a compiled kernel takes its columns positionally
-    data: npt.NDArray[np.uint8],
-    pos: int,
-    hdrlen: int,
-    big: bool,
-    ts_mult: int,
-    max_caplen: int,
-    n: int,
-    offsets: npt.NDArray[np.int64],
-    caplens: npt.NDArray[np.int64],
-    wirelens: npt.NDArray[np.int64],
-    ts_ns: npt.NDArray[np.int64],
-) -> int:
-    """Check the record at *pos* and write it into row *n* of the columns; its status.
+def read_record(
+    data: npt.NDArray[np.uint8], pos: int, layout: PcapLayout
+) -> tuple[int, int, int, int]:
+    """The record at *pos*: ``(status, captured length, length on the wire, time in ns)``, the
+    lengths and time meaningful where the status is ``OK``.
 
     Every walk over a pcap file's records reads them through this one function: the plain walk
     below and the analyzers' walk that decodes each frame as it is reached.
     """
     end = data.shape[0]
-    if end - pos < hdrlen:
-        return TRUNCATED_HEADER
+    if end - pos < layout.hdrlen:
+        return TRUNCATED_HEADER, 0, 0, 0
+    big = layout.big
     cap = _u32(data, pos + 8, big)
-    if cap > max_caplen:
-        return TOO_BIG
-    if cap > end - pos - hdrlen:
-        return TRUNCATED_RECORD
-    offsets[n] = pos + hdrlen
-    caplens[n] = cap
-    wirelens[n] = _u32(data, pos + 12, big)
-    ts_ns[n] = _u32(data, pos, big) * 1_000_000_000 + _u32(data, pos + 4, big) * ts_mult
-    return OK
+    if cap > layout.max_caplen:
+        return TOO_BIG, 0, 0, 0
+    if cap > end - pos - layout.hdrlen:
+        return TRUNCATED_RECORD, 0, 0, 0
+    ts = _u32(data, pos, big) * 1_000_000_000 + _u32(data, pos + 4, big) * layout.ts_mult
+    return OK, cap, _u32(data, pos + 12, big), ts
 
 
 @njit
 def walk_records(  # noqa: PLR0917 - a compiled kernel takes its columns positionally
     data: npt.NDArray[np.uint8],
     pos: int,
-    hdrlen: int,
-    big: bool,
-    ts_mult: int,
-    max_caplen: int,
+    layout: PcapLayout,
     offsets: npt.NDArray[np.int64],
     caplens: npt.NDArray[np.int64],
     wirelens: npt.NDArray[np.int64],
     ts_ns: npt.NDArray[np.int64],
 ) -> tuple[int, int, int]:
-    """Walk records from *pos* into the columns (as many as they hold).
+    """Walk records from *pos* into the columns (as many as they hold): ``RecordWalker``.
 
     Returns ``(frames, position after them, status)``; a damaged record's status leaves the
     position at its start.
@@ -112,11 +101,10 @@ def walk_records(  # noqa: PLR0917 - a compiled kernel takes its columns positio
     ahead = pos
     while n < offsets.shape[0] and pos < end:
         ahead = stream_ahead(data, ahead, pos)
-        status = read_record(
-            data, pos, hdrlen, big, ts_mult, max_caplen, n, offsets, caplens, wirelens, ts_ns
-        )
+        status, cap, wire, ts = read_record(data, pos, layout)
         if status != OK:
             return n, pos, status
-        pos = offsets[n] + caplens[n]
+        offsets[n], caplens[n], wirelens[n], ts_ns[n] = pos + layout.hdrlen, cap, wire, ts
+        pos += layout.hdrlen + cap
         n += 1
     return n, pos, OK
