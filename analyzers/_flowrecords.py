@@ -69,7 +69,10 @@ _dns_stats_of = partial(tuple.__new__, DnsStats)
 
 def address_keys(hi: npt.NDArray[np.uint64], lo: npt.NDArray[np.uint64]) -> list[int]:
     """128-bit address keys (``hi << 64 | lo``, the identity map's form) as Python ints."""
-    return [(h << 64) | x for h, x in zip(hi.tolist(), lo.tolist(), strict=True)]
+    keys: list[int] = lo.tolist()
+    for i in np.flatnonzero(hi).tolist():  # IPv6; IPv4 (mapped) is all in the low half
+        keys[i] |= int(hi[i]) << 64
+    return keys
 
 
 def _proto_name(proto: int) -> str:
@@ -171,7 +174,7 @@ def build_records(
         "resp_p": n[_RESP_P],
         "proto": _PROTO_TEXT[proto].tolist(),
         "service": _services(numbers[:, _RESP_P], is_icmp),
-        "duration": [d / _NS for d in (c.last[s] - first).tolist()],
+        "duration": _seconds(c.last[s] - first),
         "orig_bytes": n[_ORIG_BYTES],
         "resp_bytes": n[_RESP_BYTES],
         "conn_state": _conn_states(c, s, numbers, is_tcp, is_udp, history=history),
@@ -203,6 +206,19 @@ def build_records(
     if not exact:
         return records  # an RTT too long for an exact decimal: formatted from the records
     return RecordBatch(records, numbers, columns)
+
+
+def _seconds(ns: I64, unset: npt.NDArray[np.bool_] | None = None) -> list[float | None]:
+    """``ns / 1e9`` as Python's int division gives it (None where *unset*): numpy's where every
+    value is below 2**53, so exact as a float and correctly rounded alike."""
+    if ns.size and np.abs(ns).max() >= 1 << 53:
+        seconds: list[float | None] = [t / _NS for t in ns.tolist()]
+    else:
+        seconds = (ns / _NS).tolist()
+    if unset is not None:
+        for i in np.flatnonzero(unset).tolist():
+            seconds[i] = None
+    return seconds
 
 
 def _services(resp_p: I64, is_icmp: npt.NDArray[np.bool_]) -> list[str | None]:
@@ -310,9 +326,8 @@ def _tcp_stats_of(numbers: I64, is_tcp: npt.NDArray[np.bool_]) -> list[TcpStats 
     tcp_i = np.flatnonzero(is_tcp)
     if tcp_i.size == 0:
         return tcp
-    retx_o, retx_r, rst_o, rst_r, zw_o, zw_r, has_c, rtt_c, has_s, rtt_s = numbers[
-        tcp_i, _RETX_O:
-    ].T.tolist()
+    rows = numbers[tcp_i]
+    retx_o, retx_r, rst_o, rst_r, zw_o, zw_r = rows[:, _RETX_O:_HAS_RTT_C].T.tolist()
     stats = zip(
         retx_o,
         retx_r,
@@ -320,8 +335,8 @@ def _tcp_stats_of(numbers: I64, is_tcp: npt.NDArray[np.bool_]) -> list[TcpStats 
         rst_r,
         zw_o,
         zw_r,
-        [r / _NS if h else None for h, r in zip(has_c, rtt_c, strict=True)],
-        [r / _NS if h else None for h, r in zip(has_s, rtt_s, strict=True)],
+        _seconds(rows[:, _RTT_C], rows[:, _HAS_RTT_C] == 0),
+        _seconds(rows[:, _RTT_S], rows[:, _HAS_RTT_S] == 0),
         strict=True,
     )
     for i, stat in zip(tcp_i.tolist(), map(_tcp_stats, stats), strict=True):

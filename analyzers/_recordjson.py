@@ -1,9 +1,10 @@
 """Flow records as conn.log JSON lines, a whole delivery at a time.
 
-The flow table's deliveries (``RecordBatch``: the records and their numbers as int64 rows) are
-written by one compiled loop (``_jsonkernel``) from those rows and the records' text fields:
-every value parses as ``as_conn_log()``'s, times written as exact decimals of their nanoseconds.
-Any other list of records takes the Python formatter below.
+The flow table's deliveries (``RecordBatch``: the records, their numbers as int64 rows and the
+columns they were built from) are written by one compiled loop (``_jsonkernel``) from those rows
+and the text columns, never transposed back from the records: every value parses as
+``as_conn_log()``'s, times written as exact decimals of their nanoseconds. Any other list of
+records takes the Python formatter below.
 
 The Python formatter's text is ``json.dumps(record.as_conn_log(), separators=(",", ":"))`` for
 every record, but built column-wise: the records (named tuples) are transposed with one ``zip``,
@@ -12,9 +13,10 @@ fixed template over a row of the columns (C, no Python frame per field). Measure
 (20 k records): ~5.0 us a record, about what a per-record f-string cost (5.2 us); the text itself
 (float reprs, ~30 numbers) is what costs, not reaching the values. A dict per record and an encoder
 cost more: ``as_conn_log`` alone is 4.1 us, ``orjson.dumps`` 5.4 us a call, and orjson over a whole
-list of dicts (0.8 us a record) still needs the dicts. Identifier fields we produce ourselves (uid,
-addresses, proto, service, state, history, end reason) are written verbatim once the whole delivery
-is checked plain; names and DNS text are escaped by json's own string encoder.
+list of dicts (0.8 us a record) still needs the dicts. Identifier fields (uid, addresses, proto,
+service, state, history, end reason) are written verbatim: the flow table's are plain by
+construction, any other list's once the whole delivery is checked plain; names and DNS text are
+escaped by json's own string encoder.
 """
 
 from __future__ import annotations
