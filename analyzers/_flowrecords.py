@@ -22,8 +22,9 @@ from analyzers._flowtunnels import FlowTunnel, FlowTunnels
 from analyzers._identity import EndpointKind, IdentityMap
 from analyzers._jsonkernel import NUM_FIELDS
 from analyzers._recordjson import RecordBatch
-from analyzers._records import DnsStats, FlowRecord, TcpStats, make_uids
+from analyzers._records import DnsStats, FlowRecord, TcpStats
 from analyzers._tcpstate import H_FIN, H_SYN, conn_state
+from analyzers._uids import make_uids
 
 I64 = npt.NDArray[np.int64]
 _NS = 1_000_000_000
