@@ -158,7 +158,7 @@ def build_records(
     numbers[:, _VNI] = (meta >> 24) & 0xFFFFFF
     numbers[:, _IPVER] = c.ipver[s]
     exact = _tcp_numbers(c, s, is_tcp, numbers)
-    n = numbers.T.tolist()
+    n = numbers[:, :_IS_TCP].T.tolist()  # the columns the records take as they are
     ahi, alo, bhi, blo = c.ahi[s], c.alo[s], c.bhi[s], c.blo[s]
     ohi, olo = np.where(orig_a, ahi, bhi), np.where(orig_a, alo, blo)
     rhi, rlo = np.where(orig_a, bhi, ahi), np.where(orig_a, blo, alo)
