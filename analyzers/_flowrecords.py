@@ -170,10 +170,9 @@ def build_records(
     rhi, rlo = np.where(orig_a, bhi, ahi), np.where(orig_a, blo, alo)
     okeys, rkeys = address_keys(ohi, olo), address_keys(rhi, rlo)
     names: dict[int, str] = {}
-    history = _histories(c, s, slots)
+    history = _histories(c, s, slots, numbers, is_udp)
     columns: dict[str, list[Any]] = {
-        # Python's int / int is correctly rounded; numpy would round the ns to float64 first
-        "ts": [t / _NS for t in n[_TS_NS]],
+        "ts": _seconds(first),
         "uid": make_uids(seed, c.fid[s]),
         "orig_h": address_texts(ohi, olo, okeys, names),
         "orig_p": n[_ORIG_P],
@@ -216,8 +215,9 @@ def build_records(
 
 
 def _seconds(ns: I64, unset: npt.NDArray[np.bool_] | None = None) -> list[float | None]:
-    """``ns / 1e9`` as Python's int division gives it (None where *unset*): numpy's where every
-    value is below 2**53, so exact as a float and correctly rounded alike."""
+    """``ns / 1e9`` as Python's int division gives it, correctly rounded (None where *unset*):
+    numpy's where every value is below 2**53, so exact as a float and rounded alike; times since
+    the epoch are not, numpy would round their ns to float64 first."""
     if ns.size and np.abs(ns).max() >= 1 << 53:
         seconds: list[float | None] = [t / _NS for t in ns.tolist()]
     else:
@@ -244,7 +244,7 @@ def _conn_states(
     *,
     history: list[str],
 ) -> list[str]:
-    """Zeek's conn_state of each record; UDP's history letters are completed in *history*."""
+    """Zeek's conn_state of each record (*history*: the letters, for RSTOS0)."""
     o_seen, r_seen = numbers[:, _ORIG_PKTS] > 0, numbers[:, _RESP_PKTS] > 0
     code = np.full(s.shape[0], _OTH, np.int8)
     code[is_udp] = np.where(o_seen & r_seen, _SF, np.where(o_seen, _S0, _SHR))[is_udp]
@@ -257,13 +257,6 @@ def _conn_states(
         o, r = c.tcp_state[s[i]].tolist()
         sizes = numbers[i, _ORIG_BYTES : _RESP_BYTES + 1].tolist()
         states[i] = conn_state(o, r, sizes[0], sizes[1], history[i])
-    udp_i = np.flatnonzero(is_udp)
-    if udp_i.size:
-        # letters in the order each side was first seen: a flipped flow began with the responder
-        flipped = c.hist[s[udp_i]] == b"^"
-        at = flipped * 4 + o_seen[udp_i] * 2 + r_seen[udp_i]
-        for i, h in zip(udp_i.tolist(), _UDP_HISTORY[at].tolist(), strict=True):
-            history[i] = h
     return states
 
 
@@ -310,11 +303,20 @@ def _payload_sizes(c: FlowColumns, s: I64, is_tcp: npt.NDArray[np.bool_]) -> I64
     return np.where(by_seq, size, c.pay[s].astype(np.int64))
 
 
-def _histories(c: FlowColumns, s: I64, slots: list[int]) -> list[str]:
+def _histories(
+    c: FlowColumns, s: I64, slots: list[int], numbers: I64, is_udp: npt.NDArray[np.bool_]
+) -> list[str]:
     hist = [h.decode() for h in c.hist[s].tolist()]  # half the cost of a str array's
     longs = c.hist_long
     if longs:
         hist = [longs.get(slot) or h for slot, h in zip(slots, hist, strict=True)]
+    udp_i = np.flatnonzero(is_udp)
+    if udp_i.size:
+        # letters in the order each side was first seen: a flipped flow began with the responder
+        flipped = c.hist[s[udp_i]] == b"^"
+        sides = (numbers[udp_i, _ORIG_PKTS] > 0) * 2 + (numbers[udp_i, _RESP_PKTS] > 0)
+        for i, h in zip(udp_i.tolist(), _UDP_HISTORY[flipped * 4 + sides].tolist(), strict=True):
+            hist[i] = h
     return hist
 
 
