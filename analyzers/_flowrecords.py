@@ -1,26 +1,30 @@
 """Ended flows' state turned into ``FlowRecord`` objects, a whole set of slots at a time.
 
-Every field is computed for all the slots at once in numpy and converted to Python lists, so the
-per-flow loop only picks values and builds objects: a million records stay affordable.
+Every number is gathered once, for all the slots, into the int64 rows the JSON kernel writes
+(``_jsonkernel.NUM_FIELDS``); the records' columns are those rows as Python lists, the text
+columns come from tables indexed by numpy (protocol, service, conn_state) or from a compiled
+loop (addresses), so what stays per record in Python is picking values and building tuples.
 """
 
 from __future__ import annotations
 
-import socket
 from functools import partial
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from analyzers._flowcolumns import HIST_WIDTH, FlowColumns
+from analyzers._addrtext import address_texts
+from analyzers._flowcolumns import FlowColumns
 from analyzers._flowicmp import IcmpFirstTypes, icmp_ports
 from analyzers._flowkey import PROTO_ICMP, PROTO_ICMP6, PROTO_TCP, PROTO_UDP
 from analyzers._flowtunnels import FlowTunnel, FlowTunnels
 from analyzers._identity import EndpointKind, IdentityMap
+from analyzers._jsonkernel import NUM_FIELDS
 from analyzers._recordjson import RecordBatch
-from analyzers._records import DnsStats, FlowRecord, TcpStats, make_uids
+from analyzers._records import DnsStats, FlowRecord, TcpStats
 from analyzers._tcpstate import H_FIN, H_SYN, conn_state
+from analyzers._uids import make_uids
 
 I64 = npt.NDArray[np.int64]
 _NS = 1_000_000_000
@@ -32,16 +36,44 @@ _record = partial(tuple.__new__, FlowRecord)
 _tcp_stats = partial(tuple.__new__, TcpStats)
 _dns_stats_of = partial(tuple.__new__, DnsStats)
 
+# NUM_FIELDS' columns by name (the unpacking fails loudly if that tuple changes length)
+(
+    _TS_NS,
+    _DURATION_US,
+    _ORIG_P,
+    _RESP_P,
+    _ORIG_BYTES,
+    _RESP_BYTES,
+    _MISSED,
+    _ORIG_PKTS,
+    _ORIG_IPB,
+    _RESP_PKTS,
+    _RESP_IPB,
+    _ORIG_L2,
+    _RESP_L2,
+    _VLAN,
+    _VNI,
+    _IPVER,
+    _IS_TCP,
+    _RETX_O,
+    _RETX_R,
+    _RST_O,
+    _RST_R,
+    _ZW_O,
+    _ZW_R,
+    _HAS_RTT_C,
+    _RTT_C,
+    _HAS_RTT_S,
+    _RTT_S,
+) = range(len(NUM_FIELDS))
+
 
 def address_keys(hi: npt.NDArray[np.uint64], lo: npt.NDArray[np.uint64]) -> list[int]:
     """128-bit address keys (``hi << 64 | lo``, the identity map's form) as Python ints."""
-    return [(h << 64) | x for h, x in zip(hi.tolist(), lo.tolist(), strict=True)]
-
-
-def _key_str(key: int) -> str:
-    if (key >> 32) == 0xFFFF:
-        return socket.inet_ntop(socket.AF_INET, (key & 0xFFFFFFFF).to_bytes(4, "big"))
-    return socket.inet_ntop(socket.AF_INET6, key.to_bytes(16, "big"))
+    keys: list[int] = lo.tolist()
+    for i in np.flatnonzero(hi).tolist():  # IPv6; IPv4 (mapped) is all in the low half
+        keys[i] |= int(hi[i]) << 64
+    return keys
 
 
 def _proto_name(proto: int) -> str:
@@ -52,6 +84,32 @@ def _proto_name(proto: int) -> str:
     if proto in (PROTO_ICMP, PROTO_ICMP6):
         return "icmp"
     return str(proto)
+
+
+_PROTO_TEXT = np.array([_proto_name(p) for p in range(256)], object)
+
+
+def _state_tables() -> tuple[npt.NDArray[np.object_], npt.NDArray[np.int8]]:
+    """conn_state's names, and its answer for each pair of TCP endpoint states and whether both
+    sides sent no payload: ``conn_state`` itself, asked once per case, so there is one rule."""
+    names = ["OTH", "SF", "S0", "SHR", "(history)"]
+    codes = np.zeros((7, 7, 2), np.int8)  # TCP_ENDPOINT_* states 0..6
+    for o in range(7):
+        for r in range(7):
+            for no_bytes in (0, 1):
+                size = 1 - no_bytes
+                plain, rst = conn_state(o, r, size, 0, ""), conn_state(o, r, size, 0, "SR")
+                name = plain if plain == rst else "(history)"
+                if name not in names:
+                    names.append(name)
+                codes[o, r, no_bytes] = names.index(name)
+    return np.array(names, object), codes
+
+
+_STATE_TEXT, _TCP_CODES = _state_tables()
+_OTH, _SF, _S0, _SHR, _BY_HISTORY = range(5)
+# UDP's history by (flipped, originator seen, responder seen)
+_UDP_HISTORY = np.array(["", "d", "D", "Dd", "^", "^d", "^D", "^dD"], object)
 
 
 def build_records(
@@ -72,82 +130,75 @@ def build_records(
     slots = s.tolist()
     meta = c.meta[s].astype(np.int64)
     proto = meta & 0xFF
-    ports = c.ports[s].astype(np.int64)
-    a_p = ports >> 16
-    b_p = ports & 0xFFFF
-    orig_a = c.orig_a[s]
+    is_tcp = proto == PROTO_TCP
+    is_udp = proto == PROTO_UDP
     is_icmp = (proto == PROTO_ICMP) | (proto == PROTO_ICMP6)
-    a_first = orig_a | is_icmp  # ICMP: type class and code stay in their columns
-    ahi, alo, bhi, blo = c.ahi[s], c.alo[s], c.bhi[s], c.blo[s]
-    okeys = address_keys(np.where(orig_a, ahi, bhi), np.where(orig_a, alo, blo))
-    rkeys = address_keys(np.where(orig_a, bhi, ahi), np.where(orig_a, blo, alo))
-    pkts, pay = c.pkts[s], c.pay[s].astype(np.int64)
+    # every number once, in the rows the JSON kernel writes; the records' lists come from them
+    numbers = np.zeros((k, len(NUM_FIELDS)), np.int64)
     first = c.first[s]
-    orig_p = np.where(a_first, a_p, b_p).tolist()
-    resp_p = np.where(a_first, b_p, a_p).tolist()
-    for i in np.flatnonzero(is_icmp).tolist():  # ICMP: Zeek's type and counterpart (_flowicmp)
-        first_type = icmp_first.get(slots[i])
-        orig_p[i], resp_p[i] = icmp_ports(int(proto[i]), orig_p[i], resp_p[i], first_type)
-    proto_l = proto.tolist()
-    orig_pkts = pkts[:, 0].tolist()
-    resp_pkts = pkts[:, 1].tolist()
-    sizes = _payload_sizes(c, s, proto == PROTO_TCP, pay)
-    orig_bytes, resp_bytes = sizes[0].tolist(), sizes[1].tolist()
+    numbers[:, _TS_NS] = first
+    numbers[:, _DURATION_US] = _duration_us(c.last[s] - first)
+    ports = c.ports[s].astype(np.int64)
+    a_p, b_p = ports >> 16, ports & 0xFFFF
+    orig_a = c.orig_a[s]
+    a_first = orig_a | is_icmp  # ICMP: type class and code stay in their columns
+    numbers[:, _ORIG_P] = np.where(a_first, a_p, b_p)
+    numbers[:, _RESP_P] = np.where(a_first, b_p, a_p)
+    icmp_i = np.flatnonzero(is_icmp)
+    if icmp_i.size:  # ICMP: Zeek's type and counterpart (_flowicmp)
+        icmp = zip(
+            icmp_i.tolist(),
+            proto[icmp_i].tolist(),
+            numbers[icmp_i, _ORIG_P : _RESP_P + 1].tolist(),
+            strict=True,
+        )
+        numbers[icmp_i, _ORIG_P : _RESP_P + 1] = [
+            icmp_ports(p, o, r, icmp_first.get(slots[i])) for i, p, (o, r) in icmp
+        ]
+    numbers[:, _ORIG_BYTES : _RESP_BYTES + 1] = _payload_sizes(c, s, is_tcp)
+    numbers[:, _MISSED] = c.missed[s].sum(axis=1)
+    numbers[:, [_ORIG_PKTS, _RESP_PKTS]] = c.pkts[s]
+    numbers[:, [_ORIG_IPB, _RESP_IPB]] = c.ipb[s]
+    numbers[:, _ORIG_L2 : _RESP_L2 + 1] = c.l2[s]
+    numbers[:, _VLAN] = (meta >> 8) & 0xFFF
+    numbers[:, _VNI] = (meta >> 24) & 0xFFFFFF
+    numbers[:, _IPVER] = c.ipver[s]
+    exact = _tcp_numbers(c, s, is_tcp, numbers)
+    n = numbers[:, :_IS_TCP].T.tolist()  # the columns the records take as they are
+    ahi, alo, bhi, blo = c.ahi[s], c.alo[s], c.bhi[s], c.blo[s]
+    ohi, olo = np.where(orig_a, ahi, bhi), np.where(orig_a, alo, blo)
+    rhi, rlo = np.where(orig_a, bhi, ahi), np.where(orig_a, blo, alo)
+    okeys, rkeys = address_keys(ohi, olo), address_keys(rhi, rlo)
     names: dict[int, str] = {}
-    proto_name = [_proto_name(p) for p in proto_l]
-    history = _histories(c, s, slots)
-    conn_states = ["OTH"] * k
-    tcp: list[TcpStats | None] = [None] * k
-    for i in np.flatnonzero(proto == PROTO_UDP).tolist():
-        o, r = orig_pkts[i], resp_pkts[i]
-        conn_states[i] = "SF" if o and r else ("S0" if o else "SHR")
-        # letters in the order each side was first seen: a flipped flow began with the responder
-        if history[i] == "^":
-            history[i] = "^" + ("d" if r else "") + ("D" if o else "")
-        else:
-            history[i] = ("D" if o else "") + ("d" if r else "")
-    _tcp_fields(
-        c,
-        s,
-        np.flatnonzero(proto == PROTO_TCP),
-        (orig_bytes, resp_bytes),
-        history,
-        conn_states,
-        tcp,
-    )
-    # named columns in any order: the record's fields are picked by name below
+    history = _histories(c, s, slots, numbers, is_udp)
     columns: dict[str, list[Any]] = {
-        # Python's int / int is correctly rounded; numpy would round the ns to float64 first
-        "ts": [t / _NS for t in first.tolist()],
+        "ts": _seconds(first),
         "uid": make_uids(seed, c.fid[s]),
-        "orig_h": [names.get(x) or names.setdefault(x, _key_str(x)) for x in okeys],
-        "orig_p": orig_p,
-        "resp_h": [names.get(x) or names.setdefault(x, _key_str(x)) for x in rkeys],
-        "resp_p": resp_p,
-        "proto": proto_name,
-        "service": [
-            None if n == "icmp" else _SERVICES.get(r)
-            for n, r in zip(proto_name, resp_p, strict=True)
-        ],
-        "duration": [d / _NS for d in (c.last[s] - first).tolist()],
-        "orig_bytes": orig_bytes,
-        "resp_bytes": resp_bytes,
-        "conn_state": conn_states,
-        "missed_bytes": c.missed[s].sum(axis=1).tolist(),
+        "orig_h": address_texts(ohi, olo, okeys, names),
+        "orig_p": n[_ORIG_P],
+        "resp_h": address_texts(rhi, rlo, rkeys, names),
+        "resp_p": n[_RESP_P],
+        "proto": _PROTO_TEXT[proto].tolist(),
+        "service": _services(numbers[:, _RESP_P], is_icmp),
+        "duration": _seconds(c.last[s] - first),
+        "orig_bytes": n[_ORIG_BYTES],
+        "resp_bytes": n[_RESP_BYTES],
+        "conn_state": _conn_states(c, s, numbers, is_tcp, is_udp, history=history),
+        "missed_bytes": n[_MISSED],
         "history": history,
-        "orig_pkts": orig_pkts,
-        "orig_ip_bytes": c.ipb[s, 0].tolist(),
-        "resp_pkts": resp_pkts,
-        "resp_ip_bytes": c.ipb[s, 1].tolist(),
-        "orig_l2_bytes": c.l2[s, 0].tolist(),
-        "resp_l2_bytes": c.l2[s, 1].tolist(),
+        "orig_pkts": n[_ORIG_PKTS],
+        "orig_ip_bytes": n[_ORIG_IPB],
+        "resp_pkts": n[_RESP_PKTS],
+        "resp_ip_bytes": n[_RESP_IPB],
+        "orig_l2_bytes": n[_ORIG_L2],
+        "resp_l2_bytes": n[_RESP_L2],
         "orig": _endpoints(identity, okeys, c.ep[s, 0].tolist()),
         "resp": _endpoints(identity, rkeys, c.ep[s, 1].tolist()),
         "node": [node] * k,
-        "vlan": ((meta >> 8) & 0xFFF).tolist(),
-        "tunnel_vni": ((meta >> 24) & 0xFFFFFF).tolist(),
-        "ip_version": c.ipver[s].tolist(),
-        "tcp": tcp,
+        "vlan": n[_VLAN],
+        "tunnel_vni": n[_VNI],
+        "ip_version": n[_IPVER],
+        "tcp": _tcp_stats_of(numbers, is_tcp),
         "dns": _dns_stats(c, slots),
         "end_reason": [reason] * k,
     }
@@ -158,25 +209,55 @@ def build_records(
     else:
         columns.update(dict.fromkeys(FlowTunnel._fields, [None] * k))
     records = list(map(_record, zip(*(columns[f] for f in _FIELDS), strict=True)))
-    numbers = np.zeros((k, 27), np.int64)  # _jsonkernel.NUM_FIELDS
-    numbers[:, 0] = first
-    duration_us = _duration_us(c.last[s] - first)
-    numbers[:, 1] = duration_us
-    numbers[:, 2] = orig_p
-    numbers[:, 3] = resp_p
-    numbers[:, 4:6] = np.stack(sizes, axis=1)
-    numbers[:, 6] = c.missed[s].sum(axis=1)
-    numbers[:, 7] = pkts[:, 0]
-    numbers[:, 8] = c.ipb[s, 0]
-    numbers[:, 9] = pkts[:, 1]
-    numbers[:, 10] = c.ipb[s, 1]
-    numbers[:, 11:13] = c.l2[s]
-    numbers[:, 13] = (meta >> 8) & 0xFFF
-    numbers[:, 14] = (meta >> 24) & 0xFFFFFF
-    numbers[:, 15] = c.ipver[s]
-    if not _tcp_numbers(c, s, proto == PROTO_TCP, numbers):
+    if not exact:
         return records  # an RTT too long for an exact decimal: formatted from the records
-    return RecordBatch(records, numbers)
+    return RecordBatch(records, numbers, columns)
+
+
+def _seconds(ns: I64, unset: npt.NDArray[np.bool_] | None = None) -> list[float | None]:
+    """``ns / 1e9`` as Python's int division gives it, correctly rounded (None where *unset*):
+    numpy's where every value is below 2**53, so exact as a float and rounded alike; times since
+    the epoch are not, numpy would round their ns to float64 first."""
+    if ns.size and np.abs(ns).max() >= 1 << 53:
+        seconds: list[float | None] = [t / _NS for t in ns.tolist()]
+    else:
+        seconds = (ns / _NS).tolist()
+    if unset is not None:
+        for i in np.flatnonzero(unset).tolist():
+            seconds[i] = None
+    return seconds
+
+
+def _services(resp_p: I64, is_icmp: npt.NDArray[np.bool_]) -> list[str | None]:
+    service = np.full(resp_p.shape[0], None, object)
+    for port, name in _SERVICES.items():
+        service[(resp_p == port) & ~is_icmp] = name
+    return service.tolist()
+
+
+def _conn_states(
+    c: FlowColumns,
+    s: I64,
+    numbers: I64,
+    is_tcp: npt.NDArray[np.bool_],
+    is_udp: npt.NDArray[np.bool_],
+    *,
+    history: list[str],
+) -> list[str]:
+    """Zeek's conn_state of each record (*history*: the letters, for RSTOS0)."""
+    o_seen, r_seen = numbers[:, _ORIG_PKTS] > 0, numbers[:, _RESP_PKTS] > 0
+    code = np.full(s.shape[0], _OTH, np.int8)
+    code[is_udp] = np.where(o_seen & r_seen, _SF, np.where(o_seen, _S0, _SHR))[is_udp]
+    tcp_i = np.flatnonzero(is_tcp)
+    state = c.tcp_state[s[tcp_i]].astype(np.intp)
+    no_bytes = (numbers[tcp_i, _ORIG_BYTES] == 0) & (numbers[tcp_i, _RESP_BYTES] == 0)
+    code[tcp_i] = _TCP_CODES[state[:, 0], state[:, 1], no_bytes.astype(np.intp)]
+    states: list[str] = _STATE_TEXT[code].tolist()
+    for i in np.flatnonzero(code == _BY_HISTORY).tolist():  # RSTOS0 or OTH: the letters decide
+        o, r = c.tcp_state[s[i]].tolist()
+        sizes = numbers[i, _ORIG_BYTES : _RESP_BYTES + 1].tolist()
+        states[i] = conn_state(o, r, sizes[0], sizes[1], history[i])
+    return states
 
 
 def _duration_us(d: I64) -> I64:
@@ -199,45 +280,43 @@ def _tcp_numbers(c: FlowColumns, s: I64, is_tcp: npt.NDArray[np.bool_], numbers:
     syn, synack, ack = c.syn_ts[t], c.synack_ts[t], c.ack_ts[t]
     has_c = (syn != 0) & (synack != 0)
     has_s = (synack != 0) & (ack != 0)
-    rtt_c = np.where(has_c, synack - syn, 0)
-    rtt_s = np.where(has_s, ack - synack, 0)
-    if (np.abs(rtt_c) >= _MAX_EXACT_NS).any() or (np.abs(rtt_s) >= _MAX_EXACT_NS).any():
-        return False
     rows = numbers[tcp_i]
-    rows[:, 16] = 1
-    rows[:, 17:19] = c.retx[t]
-    rows[:, 19:21] = c.rst_count[t]
-    rows[:, 21:23] = c.zero_win[t]
-    rows[:, 23] = has_c
-    rows[:, 24] = rtt_c
-    rows[:, 25] = has_s
-    rows[:, 26] = rtt_s
+    rows[:, _IS_TCP] = 1
+    rows[:, _RETX_O : _RETX_O + 2] = c.retx[t]
+    rows[:, _RST_O : _RST_O + 2] = c.rst_count[t]
+    rows[:, _ZW_O : _ZW_O + 2] = c.zero_win[t]
+    rows[:, _HAS_RTT_C] = has_c
+    rows[:, _RTT_C] = np.where(has_c, synack - syn, 0)
+    rows[:, _HAS_RTT_S] = has_s
+    rows[:, _RTT_S] = np.where(has_s, ack - synack, 0)
     numbers[tcp_i] = rows
-    return True
+    return not (np.abs(rows[:, [_RTT_C, _RTT_S]]) >= _MAX_EXACT_NS).any()
 
 
-def _payload_sizes(
-    c: FlowColumns, s: I64, is_tcp: npt.NDArray[np.bool_], pay: I64
-) -> tuple[I64, I64]:
+def _payload_sizes(c: FlowColumns, s: I64, is_tcp: npt.NDArray[np.bool_]) -> I64:
     """Payload bytes per direction, Zeek's way for TCP: from sequence numbers when that side's
     SYN was seen (retransmissions count once), else the sum of segment payloads."""
     seen = c.hist_seen[s]
-    seq_ok = c.seq_ok[s]
     size = c.seq_max[s] - c.seq_start[s].astype(np.int64) - 1
-    sizes = []
-    for e in (0, 1):
-        sz = size[:, e]
-        sz = np.maximum(sz - (((seen[:, e] & H_FIN) != 0) & (sz > 0)), 0)
-        by_seq = is_tcp & ((seen[:, e] & H_SYN) != 0) & seq_ok[:, e]
-        sizes.append(np.where(by_seq, sz, pay[:, e]))
-    return sizes[0], sizes[1]
+    size = np.maximum(size - (((seen & H_FIN) != 0) & (size > 0)), 0)
+    by_seq = is_tcp[:, None] & ((seen & H_SYN) != 0) & c.seq_ok[s]
+    return np.where(by_seq, size, c.pay[s].astype(np.int64))
 
 
-def _histories(c: FlowColumns, s: I64, slots: list[int]) -> list[str]:
-    hist: list[str] = c.hist[s].astype(f"U{HIST_WIDTH}").tolist()
+def _histories(
+    c: FlowColumns, s: I64, slots: list[int], numbers: I64, is_udp: npt.NDArray[np.bool_]
+) -> list[str]:
+    hist = [h.decode() for h in c.hist[s].tolist()]  # half the cost of a str array's
     longs = c.hist_long
     if longs:
         hist = [longs.get(slot) or h for slot, h in zip(slots, hist, strict=True)]
+    udp_i = np.flatnonzero(is_udp)
+    if udp_i.size:
+        # letters in the order each side was first seen: a flipped flow began with the responder
+        flipped = c.hist[s[udp_i]] == b"^"
+        sides = (numbers[udp_i, _ORIG_PKTS] > 0) * 2 + (numbers[udp_i, _RESP_PKTS] > 0)
+        for i, h in zip(udp_i.tolist(), _UDP_HISTORY[flipped * 4 + sides].tolist(), strict=True):
+            hist[i] = h
     return hist
 
 
@@ -250,38 +329,28 @@ def _endpoints(identity: IdentityMap, keys: list[int], at_start: list[Any]) -> l
     ]
 
 
-def _tcp_fields(  # noqa: PLR0917 - fills the TCP rows of the record columns it is given
-    c: FlowColumns,
-    s: I64,
-    tcp_i: I64,
-    sizes: tuple[list[int], list[int]],
-    history: list[str],
-    conn_states: list[str],
-    tcp: list[TcpStats | None],
-) -> None:
-    """Zeek's conn_state and the TCP health of the TCP rows *tcp_i* of the records for *s*."""
+def _tcp_stats_of(numbers: I64, is_tcp: npt.NDArray[np.bool_]) -> list[TcpStats | None]:
+    """The TCP health of the TCP rows, from their numbers (None for the others)."""
+    tcp: list[TcpStats | None] = [None] * numbers.shape[0]
+    tcp_i = np.flatnonzero(is_tcp)
     if tcp_i.size == 0:
-        return
-    t = s[tcp_i]
-    rows = tcp_i.tolist()
-    orig_bytes, resp_bytes = sizes
-    for i, state in zip(rows, c.tcp_state[t].tolist(), strict=True):
-        conn_states[i] = conn_state(state[0], state[1], orig_bytes[i], resp_bytes[i], history[i])
-    syn, synack, ack = c.syn_ts[t].tolist(), c.synack_ts[t].tolist(), c.ack_ts[t].tolist()
-    retx, rst, zero_win = c.retx[t], c.rst_count[t], c.zero_win[t]
+        return tcp
+    rows = numbers[tcp_i]
+    retx_o, retx_r, rst_o, rst_r, zw_o, zw_r = rows[:, _RETX_O:_HAS_RTT_C].T.tolist()
     stats = zip(
-        retx[:, 0].tolist(),
-        retx[:, 1].tolist(),
-        rst[:, 0].tolist(),
-        rst[:, 1].tolist(),
-        zero_win[:, 0].tolist(),
-        zero_win[:, 1].tolist(),
-        [(a - q) / _NS if q and a else None for q, a in zip(syn, synack, strict=True)],
-        [(k - a) / _NS if a and k else None for a, k in zip(synack, ack, strict=True)],
+        retx_o,
+        retx_r,
+        rst_o,
+        rst_r,
+        zw_o,
+        zw_r,
+        _seconds(rows[:, _RTT_C], rows[:, _HAS_RTT_C] == 0),
+        _seconds(rows[:, _RTT_S], rows[:, _HAS_RTT_S] == 0),
         strict=True,
     )
-    for i, stat in zip(rows, map(_tcp_stats, stats), strict=True):
+    for i, stat in zip(tcp_i.tolist(), map(_tcp_stats, stats), strict=True):
         tcp[i] = stat
+    return tcp
 
 
 def _dns_stats(c: FlowColumns, slots: list[int]) -> list[DnsStats | None]:

@@ -130,14 +130,18 @@ def _put_int(out: U8, pos: int, v: int) -> int:
         out[pos] = 45  # "-"
         pos += 1
         v = -v
-    digits = 1
-    t = v // 10
-    while t:
+    if v < 10:  # most counts of a line: flags, VLAN 0, small packet counts
+        out[pos] = 48 + v
+        return pos + 1
+    # the digits counted by multiplying up (a division a digit cost twice the writing)
+    digits = 2
+    bound = 100
+    while v >= bound and digits < 19:  # 19 digits: int64's most; 10**19 would wrap
         digits += 1
-        t //= 10
+        bound *= 10
     end = pos + digits
-    for i in range(digits):
-        out[end - 1 - i] = 48 + v % 10
+    for i in range(1, digits + 1):
+        out[end - i] = 48 + v % 10
         v //= 10
     return end
 

@@ -1,9 +1,10 @@
 """Flow records as conn.log JSON lines, a whole delivery at a time.
 
-The flow table's deliveries (``RecordBatch``: the records and their numbers as int64 rows) are
-written by one compiled loop (``_jsonkernel``) from those rows and the records' text fields:
-every value parses as ``as_conn_log()``'s, times written as exact decimals of their nanoseconds.
-Any other list of records takes the Python formatter below.
+The flow table's deliveries (``RecordBatch``: the records, their numbers as int64 rows and the
+columns they were built from) are written by one compiled loop (``_jsonkernel``) from those rows
+and the text columns, never transposed back from the records: every value parses as
+``as_conn_log()``'s, times written as exact decimals of their nanoseconds. Any other list of
+records takes the Python formatter below.
 
 The Python formatter's text is ``json.dumps(record.as_conn_log(), separators=(",", ":"))`` for
 every record, but built column-wise: the records (named tuples) are transposed with one ``zip``,
@@ -12,9 +13,10 @@ fixed template over a row of the columns (C, no Python frame per field). Measure
 (20 k records): ~5.0 us a record, about what a per-record f-string cost (5.2 us); the text itself
 (float reprs, ~30 numbers) is what costs, not reaching the values. A dict per record and an encoder
 cost more: ``as_conn_log`` alone is 4.1 us, ``orjson.dumps`` 5.4 us a call, and orjson over a whole
-list of dicts (0.8 us a record) still needs the dicts. Identifier fields we produce ourselves (uid,
-addresses, proto, service, state, history, end reason) are written verbatim once the whole delivery
-is checked plain; names and DNS text are escaped by json's own string encoder.
+list of dicts (0.8 us a record) still needs the dicts. Identifier fields (uid, addresses, proto,
+service, state, history, end reason) are written verbatim: the flow table's are plain by
+construction, any other list's once the whole delivery is checked plain; names and DNS text are
+escaped by json's own string encoder.
 """
 
 from __future__ import annotations
@@ -22,10 +24,10 @@ from __future__ import annotations
 import json
 import operator
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from itertools import chain, repeat
 from json.encoder import encode_basestring_ascii
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -51,6 +53,8 @@ _LINE = (
 _TUNNEL = ',"tunnel":%s,"tunnel_id":%s,"tunnel_dir":%s,"outer_src":%s,"outer_dst":%s'
 _NO_TUNNEL = ',"tunnel":null,"tunnel_id":null,"tunnel_dir":null,"outer_src":null,"outer_dst":null'
 
+_TUNNEL_FIELDS = ("tunnel", "tunnel_id", "tunnel_dir", "outer_src", "outer_dst")
+
 _TCP = (
     ',"tcp_retrans_orig":%d,"tcp_retrans_resp":%d,"tcp_rst":%d,"tcp_rst_orig":%d,'
     '"tcp_rst_resp":%d,"tcp_zero_win_orig":%d,"tcp_zero_win_resp":%d'
@@ -58,18 +62,22 @@ _TCP = (
 
 
 class RecordBatch(list["FlowRecord"]):
-    """Records as the flow table built them, with their numbers as columns (``_jsonkernel``'s
-    ``NUM_FIELDS``, one row a record): ``json_lines`` formats those in one compiled loop.
+    """Records as the flow table built them, with their numbers as rows (``_jsonkernel``'s
+    ``NUM_FIELDS``, one row a record) and the columns they were built from (each of
+    ``FlowRecord``'s fields by name): ``json_lines`` formats those in one compiled loop.
 
     A list like any delivery; one changed after it was built is formatted from its records.
     """
 
-    __slots__ = ("_built", "numbers")
+    __slots__ = ("_built", "columns", "numbers")
 
-    def __init__(self, records: list[FlowRecord], numbers: I64) -> None:
+    def __init__(
+        self, records: list[FlowRecord], numbers: I64, columns: Mapping[str, Sequence[Any]]
+    ) -> None:
         super().__init__(records)
         self._built = tuple(records)
         self.numbers = numbers
+        self.columns = columns
 
     def intact(self) -> bool:
         """The records are still the ones the numbers were taken from."""
@@ -85,7 +93,11 @@ def join_deliveries(parts: Sequence[list[FlowRecord]]) -> list[FlowRecord]:
     records = list(chain.from_iterable(parts))
     batches = [p for p in parts if isinstance(p, RecordBatch) and p.intact()]
     if len(batches) == len(parts):
-        return RecordBatch(records, np.concatenate([b.numbers for b in batches]))
+        columns = {
+            name: list(chain.from_iterable(b.columns[name] for b in batches))
+            for name in batches[0].columns
+        }
+        return RecordBatch(records, np.concatenate([b.numbers for b in batches]), columns)
     return records
 
 
@@ -93,6 +105,8 @@ def json_lines(records: Sequence[FlowRecord]) -> str:
     """The JSON lines of *records*, each ended by a newline, in order."""
     if not records:
         return ""
+    if isinstance(records, RecordBatch) and records.intact():
+        return _compiled_lines(records)
     (
         ts,
         uid,
@@ -132,37 +146,6 @@ def json_lines(records: Sequence[FlowRecord]) -> str:
     tokens = chain(uid, orig_h, resp_h, proto, conn_state, history, end_reason)
     if _UNPLAIN("".join(tokens) + "".join(s for s in service if s is not None)) is not None:
         return "".join(json.dumps(r.as_conn_log(), separators=(",", ":")) + "\n" for r in records)
-    if isinstance(records, RecordBatch) and records.intact():
-        from analyzers._jsonkernel import (  # noqa: PLC0415 - numba loads with the first delivery
-            LINE_OVERHEAD,
-            NUM_FIELDS,
-            NUMBER_BYTES,
-            TEXT_FIELDS,
-            format_lines,
-        )
-
-        text = "\n".join(
-            chain(
-                uid,
-                orig_h,
-                resp_h,
-                proto,
-                ["" if s is None else s for s in service],
-                conn_state,
-                history,
-                _endpoints("orig", orig),
-                _endpoints("resp", resp),
-                map(_quote, node),
-                _tunnels(tunnel, tunnel_id, tunnel_dir, outer_src, outer_dst),
-                ["" if d is None else _dns(d) for d in dns],
-                end_reason,
-            )
-        )
-        data = np.frombuffer((text + "\n").encode("ascii"), np.uint8)
-        room = data.shape[0] + len(records) * (LINE_OVERHEAD + NUMBER_BYTES * len(NUM_FIELDS))
-        out = np.empty(room, np.uint8)
-        end = format_lines(records.numbers, data, len(TEXT_FIELDS), out)
-        return str(out[:end].data, "ascii")  # one copy, no bytes between
     rows = zip(
         ts,
         uid,
@@ -197,6 +180,47 @@ def json_lines(records: Sequence[FlowRecord]) -> str:
         strict=True,
     )
     return "".join(map(_LINE.__mod__, rows))
+
+
+def _compiled_lines(batch: RecordBatch) -> str:
+    """The lines of a delivery as the flow table built it, from its numbers and text columns.
+
+    No escaping check: the identifiers in these columns are plain by construction (base62 uids,
+    address text, protocol, service and state names, Zeek's history letters, the table's end
+    reasons); names and DNS text are quoted by json's encoder.
+    """
+    from analyzers._jsonkernel import (  # noqa: PLC0415 - numba loads with the first delivery
+        LINE_OVERHEAD,
+        NUM_FIELDS,
+        NUMBER_BYTES,
+        TEXT_FIELDS,
+        format_lines,
+    )
+
+    c = batch.columns
+    quoted = {n: _quote(n) for n in set(c["node"])}  # one node, or a few when joined
+    text = "\n".join(
+        chain(
+            c["uid"],
+            c["orig_h"],
+            c["resp_h"],
+            c["proto"],
+            ["" if s is None else s for s in c["service"]],
+            c["conn_state"],
+            c["history"],
+            _endpoints("orig", c["orig"]),
+            _endpoints("resp", c["resp"]),
+            map(quoted.__getitem__, c["node"]),
+            _tunnels(*(c[f] for f in _TUNNEL_FIELDS)),
+            ["" if d is None else _dns(d) for d in c["dns"]],
+            c["end_reason"],
+        )
+    )
+    data = np.frombuffer((text + "\n").encode("ascii"), np.uint8)
+    room = data.shape[0] + len(batch) * (LINE_OVERHEAD + NUMBER_BYTES * len(NUM_FIELDS))
+    out = np.empty(room, np.uint8)
+    end = format_lines(batch.numbers, data, len(TEXT_FIELDS), out)
+    return str(out[:end].data, "ascii")  # one copy, no bytes between
 
 
 def _tunnels(

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any, NamedTuple, Protocol
-
-import numpy as np
-import numpy.typing as npt
 
 from analyzers._dns import QTYPE_NAMES, RCODE_NAMES
 from analyzers._identity import Endpoint
@@ -16,55 +12,6 @@ from analyzers._recordjson import json_lines
 _PROTO_NUMBERS = {"tcp": 6, "udp": 17, "icmp": 1, "sctp": 132}
 _ICMP6 = 58
 _PROTO_UNKNOWN = 255  # IANA's reserved number: a name this module does not know
-
-_B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-
-
-_ALPHABET = np.frombuffer(_B62.encode(), np.uint8)
-_K1 = np.uint64(0x9E3779B97F4A7C15)
-_K2 = np.uint64(0xBF58476D1CE4E5B9)
-_K3 = np.uint64(0x94D049BB133111EB)
-
-
-def _bijection(x: npt.NDArray[np.uint64], salt: np.uint64) -> npt.NDArray[np.uint64]:
-    # splitmix64's finaliser after adding a salt: a bijection of the 64-bit integers
-    x = x + salt
-    x ^= x >> np.uint64(30)
-    x *= _K2
-    x ^= x >> np.uint64(27)
-    x *= _K3
-    x ^= x >> np.uint64(31)
-    return x
-
-
-def make_uids(seed: bytes, seqs: npt.NDArray[np.int64]) -> list[str]:
-    """Zeek-like connection uids: ``C`` + 17 base62 characters, one per sequence number.
-
-    The first 11 characters encode a bijection of the sequence number salted with the table's
-    random seed, so uids never repeat within a table and differ across tables and restarts; the
-    last 6 add more seed-dependent noise. No global state, no per-uid hashing call.
-    """
-    salt = int.from_bytes(hashlib.blake2b(seed, digest_size=16).digest(), "big")
-    s = seqs.astype(np.uint64) * _K1
-    words = (
-        _bijection(s, np.uint64(salt & 0xFFFF_FFFF_FFFF_FFFF)),
-        _bijection(s, np.uint64(salt >> 64)),
-    )
-    digits = np.empty((seqs.shape[0], 18), np.uint8)
-    digits[:, 0] = ord("C")
-    col = 1
-    for word, count in zip(words, (11, 6), strict=True):
-        w = word.copy()
-        for _ in range(count):
-            digits[:, col] = _ALPHABET[(w % np.uint64(62)).astype(np.intp)]
-            w //= np.uint64(62)
-            col += 1
-    return digits.view("S18").ravel().astype(str).tolist()
-
-
-def make_uid(seed: bytes, seq: int) -> str:
-    """One uid (see ``make_uids``)."""
-    return make_uids(seed, np.array([seq], np.int64))[0]
 
 
 class TcpStats(NamedTuple):

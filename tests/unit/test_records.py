@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 from analyzers import Endpoint, EndpointKind, json_lines
-from analyzers._records import DnsStats, TcpStats, make_uid
+from analyzers._records import DnsStats, TcpStats
+from analyzers._uids import make_uid
 from tests.unit.flowkit import handshake, run
 
 ZEEK_FIELDS = [

@@ -9,9 +9,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from analyzers import FlowRecord, IdentityMap, PipelineOptions, json_lines
 from analyzers._flowoptions import FlowTableOptions
 from analyzers._flowtable import FlowTable
+from analyzers._jsonkernel import _put_int
 from analyzers._recordjson import RecordBatch, join_deliveries
 from analyzers._tcpstate import ACK, SYN
 from capture import CaptureError, open_capture_file
@@ -114,3 +117,14 @@ def test_deliveries_join_as_one_batch_only_when_every_part_is_one() -> None:
     assert not isinstance(mixed, RecordBatch)
     assert _same(mixed)
     assert join_deliveries([[], []]) == []
+
+
+def test_the_compiled_integer_writer_writes_what_str_does() -> None:
+    """Every digit count of int64, both signs and the largest value: the text of ``str``."""
+    values = [0, 9, 10, 99, 100, 10**18 - 1, 10**18, 2**63 - 1, -(2**63 - 1)]
+    values += [s * (10**k + d) for k in range(19) for d in (-1, 0, 1) for s in (1, -1)]
+    out = np.zeros(24, np.uint8)
+    for v in values:
+        if abs(v) < 2**63:
+            end = _put_int(out, 0, v)
+            assert bytes(out[:end]) == str(v).encode(), v
