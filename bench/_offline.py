@@ -27,7 +27,6 @@ from bench._audit import audit_figure
 from bench._gen import TrafficSpec, Truth
 from bench._ours import Chain, UnavailableError, devnull
 from bench._report import Figure
-from capture import open_capture_file
 from mirrorctl.service import offline_source
 
 SECTION = "offline"
@@ -66,9 +65,13 @@ def _warm_kernels(path: Path) -> None:
     """The first batch through a throwaway chain, flushed so its records are written too:
     numba's import and the load of the compiled kernels from their disk cache come before the
     clock, as NFStream's import does (the CLI run and the cold-start figures count them)."""
-    with devnull() as records, open_capture_file(path, batch_size=4096) as source:
+    with devnull() as records:
         chain = Chain(None, records)
-        chain.pipeline.on_batch(next(iter(source.batches())))
+        source = offline_source(path, None, chain.pipeline.walker)  # the path measured below
+        try:
+            chain.pipeline.on_batch(next(iter(source.batches())))
+        finally:
+            source.close()
         chain.finish()
 
 
