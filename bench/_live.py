@@ -69,6 +69,7 @@ class RunResult:
     arrived: int  # reached the receiving interface
     seconds: float
     rx: RxResult | str  # a string says why there is no receiver figure
+    cpu_seconds: float = 0.0  # the receiver's, over the run and its draining
 
 
 def _ip(*args: str) -> None:
@@ -255,6 +256,7 @@ def _run(link: Link, receiver: _Receiver, conf: Path, seconds: float, pps: int |
         rx = receiver.stop(cpu_pct)
     except RuntimeError as e:
         rx, sending = f"failed: {e}", 0.0
+        ticks0 = ticks1 = 0
         after_tx, after_rx = before_tx, before_rx
     finally:
         if sender.poll() is None:
@@ -269,6 +271,7 @@ def _run(link: Link, receiver: _Receiver, conf: Path, seconds: float, pps: int |
         arrived=after_rx["rx"] - before_rx["rx"],
         seconds=sending,
         rx=rx,
+        cpu_seconds=(ticks1 - ticks0) / _CLK_TCK,
     )
 
 
@@ -347,6 +350,31 @@ def _store_ratio(size: int, rates: dict[str, float]) -> list[Figure]:
     ]
 
 
+def _cpu_per_packet(size: int, runs: dict[str, RunResult]) -> list[Figure]:
+    """CPU per captured packet, ours beside tcpdump's in the same run (both at the ceiling)."""
+    per: dict[str, float] = {}
+    for name in (_Cli.name, _Ours.name, _Tcpdump.name):
+        run = runs.get(name)
+        if run is not None and not isinstance(run.rx, str) and run.rx.captured:
+            per[name] = run.cpu_seconds / run.rx.captured * 1e9
+    ours = per.get(_Cli.name, per.get(_Ours.name))
+    dump = per.get(_Tcpdump.name)
+    if ours is None or dump is None or dump == 0:
+        return []
+    return [
+        Figure.value_of(
+            SECTION,
+            f"CPU per captured packet, ours / tcpdump {size} B max rate",
+            ours / dump,
+            "x",
+            target="<= 2x",
+            ok=ours / dump <= 2.0,
+            note=f"ours {ours:.0f} ns, tcpdump {dump:.0f} ns a packet (user + system, one worker; "
+            "tcpdump writes each packet to /dev/null, ours analyses it)",
+        )
+    ]
+
+
 def measure(seconds: float, *, quick: bool) -> list[Figure]:
     """Max-rate runs at 64 and 512 bytes for ours (store off and on, --workers 2) and tcpdump (to
     /dev/null and to files), then ours and tcpdump at a paced 100 k pps."""
@@ -382,13 +410,16 @@ def measure(seconds: float, *, quick: bool) -> list[Figure]:
                 receivers.insert(2, _CliWorkers(link))
                 receivers.append(_TcpdumpStore(link, Path(tmp) / f"tcpdump{size}"))
             rates: dict[str, float] = {}
+            runs: dict[str, RunResult] = {}
             for receiver in receivers:
                 run = _run(link, receiver, confs[size], seconds, None)
+                runs[receiver.name] = run
                 label = f"{receiver.name} {size} B max rate"
                 figs += _figures(label, run, max_rate=True, paced=False)
                 if not isinstance(run.rx, str) and run.seconds:
                     rates[receiver.name] = run.rx.captured / run.seconds
             figs += _store_ratio(size, rates)
+            figs += _cpu_per_packet(size, runs)
             for d in ("pcap", "tcpdump"):  # gigabytes of frames: not kept past their runs
                 shutil.rmtree(Path(tmp) / f"{d}{size}", ignore_errors=True)
         for receiver in (ours(link), _Tcpdump(link)):
