@@ -55,8 +55,8 @@ BLOCK_STATUS_OFFSET = 8
 BLOCK_COUNTS = struct.Struct("=III")  # num_pkts, offset_to_first_pkt, blk_len, read at 12
 BLOCK_COUNTS_OFFSET = 12
 
-#: struct tpacket3_hdr up to the VLAN fields (hv1); the kernel aligns each frame to 8 bytes,
-#: so the numpy gather reads it through an unaligned stride-1 view.
+#: struct tpacket3_hdr up to the VLAN fields (hv1): the compiled block walk (``_ringwalk``) reads
+#: its fields at these offsets.
 TPACKET3_HDR = np.dtype(
     [
         ("next_offset", "=u4"),
@@ -72,4 +72,3 @@ TPACKET3_HDR = np.dtype(
         ("vlan_tpid", "=u2"),
     ]
 )
-TPACKET3_NEXT_OFFSET = struct.Struct("=I")
