@@ -20,6 +20,7 @@ from exporters import (
 )
 from mirrorctl.service._assemble import Outputs, assemble
 from mirrorctl.service._config import RunConfig
+from mirrorctl.service._malloc import reuse_freed_memory
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +101,10 @@ class Worker:
             # reaches the worker that holds its flow.
             fanout = (cfg.fanout_group, FANOUT_HASH | FANOUT_FLAG_DEFRAG)
         # Without a pcap store no sink keeps frames past a batch: analysed in the ring itself.
-        self.source = _open_source(cfg, fanout, copy_blocks=self.assembly.keeps_frames)
+        copy_blocks = self.assembly.keeps_frames
+        if not copy_blocks:
+            reuse_freed_memory()  # no block copy raises glibc's mmap threshold any more
+        self.source = _open_source(cfg, fanout, copy_blocks=copy_blocks)
 
     def health(self) -> CaptureHealth:
         stats = self.source.stats()
