@@ -292,7 +292,7 @@ def _rx_child(iface: str) -> int:
     """Capture ``iface`` with the full analysis until SIGINT; print the kernel's counters."""
     records = devnull()
     chain = Chain(None, records)
-    source = AfPacketSource(iface)
+    source = AfPacketSource(iface, copy_blocks=chain.assembly.keeps_frames)
     service = CaptureService(source, [chain.pipeline], tick=chain.assembly.tick)
     print("ready", flush=True)
     try:

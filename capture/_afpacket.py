@@ -1,9 +1,12 @@
 """Live capture from a network interface through an AF_PACKET TPACKET_V3 mmap ring.
 
 The kernel fills whole blocks of the ring with frames and hands each block over when it is full
-or its timeout expires. Each block becomes one ``FrameBatch``: its used bytes are copied out with
-a single slice, the block is given back to the kernel at once, and the frame columns are read
-from the copy with numpy by ``_ringblock`` (only the ``tp_next_offset`` chain is walked in Python).
+or its timeout expires. Each block becomes one ``FrameBatch`` whose frame columns ``_ringblock``
+reads by one compiled walk of the ``tp_next_offset`` chain. By default the block's used bytes are
+copied out with a single slice and the block is given back to the kernel at once, so a batch may
+be kept. With ``copy_blocks=False`` the batch views the ring itself, as libpcap's TPACKET_V3 loop
+does: the block goes back to the kernel only when the consumer asks for the next batch or stops,
+so a consumer must be done with a batch's ``data`` by then (``BatchSink``'s contract).
 
 Setup order matters for the filter: the socket is created with protocol 0, so it receives
 nothing; the BPF filter is attached and the ring mapped; only then does ``bind`` to ETH_P_ALL on
@@ -25,6 +28,8 @@ import struct
 import threading
 import time
 from collections.abc import Iterator
+
+import numpy as np
 
 from capture import _ringblock as rb
 from capture import _ringlayout as rl
@@ -50,6 +55,7 @@ FANOUT_CPU = rl.PACKET_FANOUT_CPU
 FANOUT_FLAG_DEFRAG = rl.PACKET_FANOUT_FLAG_DEFRAG
 
 _STATS_EVERY_S = 0.5
+_STATUS = struct.Struct("=I")  # a block's status word
 
 
 class AfPacketSource:
@@ -58,6 +64,8 @@ class AfPacketSource:
     ``fanout=(group_id, mode)`` joins a PACKET_FANOUT group so several processes share the
     interface; ``mode`` is ``FANOUT_HASH`` (optionally ``| FANOUT_FLAG_DEFRAG``) for
     flow-consistent, direction-symmetric spreading. ``bpf`` is a tcpdump expression.
+    ``copy_blocks=False`` hands out batches that view the ring block (no copy): each is valid
+    only until the next one is asked for or the iteration ends.
     """
 
     def __init__(
@@ -73,6 +81,7 @@ class AfPacketSource:
         bpf: str | None = None,
         fanout: tuple[int, int] | None = None,
         block_timeout_ms: int = rb.DEFAULT_BLOCK_TIMEOUT_MS,
+        copy_blocks: bool = True,
     ) -> None:
         rb.check_geometry(block_size, block_count, frame_size, snaplen, block_timeout_ms)
         self.iface = iface
@@ -80,6 +89,7 @@ class AfPacketSource:
         self.block_size = block_size
         self.block_count = block_count
         self.snaplen = snaplen
+        self.copy_blocks = copy_blocks
         self.where = iface if netns is None else f"{iface} in netns {netns}"
         if bpf is not None and re.search(r"\bvlan\b", bpf):
             # libpcap's offline code looks for the tag in the frame, but the kernel has moved it
@@ -225,7 +235,7 @@ class AfPacketSource:
             return
         block_size = self.block_size
         block_count = self.block_count
-        status_at = struct.Struct("=I").unpack_from
+        status_at = _STATUS.unpack_from
         index = 0
         stats_due = 0.0
         clock = time.monotonic
@@ -241,6 +251,17 @@ class AfPacketSource:
                     stats_due = now + _STATS_EVERY_S
                 if batch is not None and self._joined_ns:
                     batch = self._without_pre_join_frames(batch)
+                if not self.copy_blocks:
+                    # The batch views the block: it stays the consumer's until it asks for the
+                    # next batch or stops, and the source stays busy meanwhile, so a close()
+                    # from another thread cannot unmap the ring under it (the release waits
+                    # for the end of this generator).
+                    try:
+                        if batch is not None:
+                            yield batch
+                    finally:
+                        _STATUS.pack_into(ring, base + rl.BLOCK_STATUS_OFFSET, rl.TP_STATUS_KERNEL)
+                    continue
                 if batch is None:
                     continue
                 with self._lock:
@@ -260,13 +281,19 @@ class AfPacketSource:
                     self._raise_socket_error()
 
     def _take_block(self, ring: mmap.mmap, base: int) -> FrameBatch | None:
+        """The block at ``base`` as a batch: over a copy, the block given back at once; or, with
+        ``copy_blocks`` off, over the ring itself, the block left to the caller to give back."""
         num_pkts, first, blk_len = rl.BLOCK_COUNTS.unpack_from(ring, base + rl.BLOCK_COUNTS_OFFSET)
         blk_len = min(blk_len, self.block_size)
-        raw = ring[base : base + blk_len]  # the one copy of the block
-        struct.pack_into("=I", ring, base + rl.BLOCK_STATUS_OFFSET, rl.TP_STATUS_KERNEL)
+        if self.copy_blocks:
+            data = np.frombuffer(ring[base : base + blk_len], dtype=np.uint8)
+            _STATUS.pack_into(ring, base + rl.BLOCK_STATUS_OFFSET, rl.TP_STATUS_KERNEL)
+        else:
+            data = np.frombuffer(ring, dtype=np.uint8, count=blk_len, offset=base)
+            data.flags.writeable = False  # a batch's data is read-only, whatever it views
         if num_pkts == 0:
             return None
-        return rb.block_to_batch(raw, num_pkts, first)
+        return rb.block_to_batch(data, num_pkts, first)
 
     def _without_pre_join_frames(self, batch: FrameBatch) -> FrameBatch | None:
         keep = batch.ts_ns >= self._joined_ns
@@ -366,9 +393,16 @@ class AfPacketSource:
         self._poll_kernel_stats()
         with self._stats_lock:
             self._released = True
-        if self._ring is not None:
-            self._ring.close()
-            self._ring = None
+        ring, self._ring = self._ring, None
+        if ring is not None:
+            try:
+                ring.close()
+            except BufferError:
+                # A batch that views the ring is still referenced (the consumer's last one):
+                # unmapping now would pull the pages from under it. The mapping goes with the
+                # last view; the socket stays open in the kernel until then (the mapping holds
+                # it), but no frame is read from it any more.
+                _log.debug("ring of %s still viewed; unmapped with its last view", self.where)
         self._sock.close()
         for fd in (self._wake_r, self._wake_w):
             with contextlib.suppress(OSError):

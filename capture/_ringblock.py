@@ -1,8 +1,9 @@
 """TPACKET_V3 ring blocks: how big the ring may be set up, and one filled block as a FrameBatch.
 
-A block's used bytes are copied out of the ring by ``_afpacket``; here the frame columns are read
-from that copy by one compiled walk of the ``tp_next_offset`` chain (``_ringwalk``), and the VLAN
-tag the kernel moved into the frame header is put back into the frame.
+``_afpacket`` hands over a block's used bytes (a copy, or a view of the ring itself); here the frame
+columns are read from them by one compiled walk of the ``tp_next_offset`` chain (``_ringwalk``),
+and the VLAN tag the kernel moved into the frame header is put back into the frame (in a new
+buffer: the block's bytes are never written).
 """
 
 from __future__ import annotations
@@ -31,8 +32,8 @@ __all__ = [
 ]
 
 #: 4 MiB blocks: one block holds ~30 000 minimum-size frames or ~2 700 full-size ones, so the
-#: per-batch Python cost is spread over thousands of frames, while copying a block out stays a
-#: single ~1 ms memcpy.
+#: per-batch Python cost is spread over thousands of frames, while copying a block out (where it is
+#: copied: ``AfPacketSource``'s ``copy_blocks``) stays a single ~1 ms memcpy.
 DEFAULT_BLOCK_SIZE = 4 << 20
 #: 64 blocks = 256 MiB of ring: ~2 s of a 1 Gb/s mirror at line rate, ~4 s of 0.5 M minimum-size
 #: frames/s, enough to ride out a garbage-collection pause or a burst of flow-table evictions.
@@ -70,12 +71,11 @@ def check_geometry(
         raise CaptureError("invalid ring settings: " + "; ".join(problems))
 
 
-def block_to_batch(raw: bytes, num_pkts: int, first: int) -> FrameBatch:
-    """The frames of one ring block (its used bytes, ``raw``) as a batch over that copy."""
+def block_to_batch(data: npt.NDArray[np.uint8], num_pkts: int, first: int) -> FrameBatch:
+    """The frames of one ring block (its used bytes, ``data``: read-only) as a batch over them."""
     # compiled (``_ringwalk``): numba is imported with the first block, not with ``capture``
     from capture._ringwalk import walk_block  # noqa: PLC0415
 
-    data = np.frombuffer(raw, dtype=np.uint8)
     offsets, caplens, wirelens, ts_ns, tags = np.empty((5, num_pkts), np.int64)
     n, tagged = walk_block(data, first, offsets, caplens, wirelens, ts_ns, tags)
     if n < num_pkts:  # never from a kernel: keep what the chain reached, say where it broke

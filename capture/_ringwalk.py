@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from capture._jit import njit
+from capture._recwalk import stream_ahead
 from capture._ringlayout import TP_STATUS_VLAN_VALID, TPACKET3_HDR
 
 __all__ = ["TAGGED", "walk_block"]
@@ -67,10 +68,12 @@ def walk_block(  # noqa: PLR0917 - a compiled kernel takes its columns positiona
     """
     end = data.shape[0]
     pos = first
+    ahead = pos
     tagged = 0
     for i in range(offsets.shape[0]):
         if pos < 0 or pos + _HDR > end:
             return i, tagged
+        ahead = stream_ahead(data, ahead, pos)
         offsets[i] = pos + _u16(data, pos + _MAC)
         caplens[i] = _u32(data, pos + _SNAPLEN)
         wirelens[i] = _u32(data, pos + _LEN)

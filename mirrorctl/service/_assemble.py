@@ -112,6 +112,13 @@ class Assembly:
         self._closed = False
         self._lock = threading.Lock()
 
+    @property
+    def keeps_frames(self) -> bool:
+        """Whether a sink keeps a batch's frames past the batch (the pcap store's writer thread
+        packs them later): its live source must then copy each ring block out
+        (``AfPacketSource``'s ``copy_blocks``), the others may hand out views of the ring."""
+        return self.store is not None
+
     def read(self, source: FrameSource) -> ServiceResult:
         """Feed ``source`` to the end (a file); its flows stay in the table until ``close``."""
         return CaptureService(source, [self.pipeline]).run()

@@ -189,7 +189,9 @@ def live_capture(
         identity=identity, on_flows=on_flows, records=records, node=node, options=options
     )
     try:
-        source = AfPacketSource(iface, netns=netns, bpf=filter)
+        # the pipeline is the only consumer and keeps no frames: batches view the ring
+        keeps = pipeline._assembly.keeps_frames
+        source = AfPacketSource(iface, netns=netns, bpf=filter, copy_blocks=keeps)
     except BaseException:
         pipeline.close()
         raise

@@ -20,6 +20,7 @@ from exporters import (
 )
 from mirrorctl.service._assemble import Outputs, assemble
 from mirrorctl.service._config import RunConfig
+from mirrorctl.service._malloc import reuse_freed_memory
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,9 @@ class WorkerReport:
     macs: dict[int, int] = field(default_factory=dict)  # address key -> MAC it sends from
 
 
-def _open_source(cfg: RunConfig, fanout: tuple[int, int] | None) -> AfPacketSource:
+def _open_source(
+    cfg: RunConfig, fanout: tuple[int, int] | None, *, copy_blocks: bool
+) -> AfPacketSource:
     """Open the ring; with --keep-mirror, wait up to ``wait_iface_s`` for the keeper to create
     the interface (ovs-vswitchd makes mirror0 a moment after the mirror is written)."""
     deadline = time.monotonic() + cfg.wait_iface_s
@@ -58,6 +61,7 @@ def _open_source(cfg: RunConfig, fanout: tuple[int, int] | None) -> AfPacketSour
                 block_size=cfg.block_size,
                 block_count=cfg.block_count,
                 fanout=fanout,
+                copy_blocks=copy_blocks,
             )
         except CaptureError as e:
             if e.errno != errno.ENODEV or time.monotonic() >= deadline:
@@ -96,7 +100,11 @@ class Worker:
             # DEFRAG: the kernel reassembles before hashing, so every fragment of a datagram
             # reaches the worker that holds its flow.
             fanout = (cfg.fanout_group, FANOUT_HASH | FANOUT_FLAG_DEFRAG)
-        self.source = _open_source(cfg, fanout)
+        # Without a pcap store no sink keeps frames past a batch: analysed in the ring itself.
+        copy_blocks = self.assembly.keeps_frames
+        if not copy_blocks:
+            reuse_freed_memory()  # no block copy raises glibc's mmap threshold any more
+        self.source = _open_source(cfg, fanout, copy_blocks=copy_blocks)
 
     def health(self) -> CaptureHealth:
         stats = self.source.stats()

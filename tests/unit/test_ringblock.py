@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import struct
 
+import numpy as np
 import pytest
 
 from capture._ringblock import block_to_batch
@@ -53,7 +54,7 @@ def test_frames_lengths_and_timestamps_come_from_the_frame_headers() -> None:
             for i, f in enumerate(frames)
         ]
     )
-    batch = block_to_batch(raw, n, FIRST)
+    batch = block_to_batch(np.frombuffer(raw, np.uint8), n, FIRST)
     assert [batch.frame(i) for i in range(n)] == frames
     assert batch.wirelens.tolist() == [len(f) + 100 * i for i, f in enumerate(frames)]
     assert batch.ts_ns.tolist() == [1_700_000_000_123_456_789 + i for i in range(4)]
@@ -78,7 +79,7 @@ def test_vlan_tag_is_reinserted_where_the_kernel_took_it_out() -> None:
             ),
         ]
     )
-    batch = block_to_batch(raw, n, FIRST)
+    batch = block_to_batch(np.frombuffer(raw, np.uint8), n, FIRST)
     assert batch.frame(0) == plain
     assert batch.frame(1) == untagged[:12] + bytes.fromhex("81000064") + untagged[12:]
     assert batch.frame(2) == untagged[:12] + bytes.fromhex("88a80007") + untagged[12:]
@@ -98,7 +99,7 @@ def test_a_chain_that_leaves_the_block_keeps_the_frames_before_it(
     second = FIRST + ((MAC + len(frames[0]) + 7) & ~7)
     struct.pack_into("=I", broken, second, len(raw))  # the second frame's next: off the end
     with caplog.at_level("ERROR"):
-        batch = block_to_batch(bytes(broken), n, FIRST)
+        batch = block_to_batch(np.frombuffer(bytes(broken), np.uint8), n, FIRST)
     assert [batch.frame(i) for i in range(len(batch))] == frames[:2]
     assert batch.ts_ns.tolist() == [10, 11]
     assert "frame 2 of 3" in caplog.text
