@@ -189,9 +189,10 @@ def live_capture(
         identity=identity, on_flows=on_flows, records=records, node=node, options=options
     )
     try:
-        # the pipeline is the only consumer and keeps no frames: batches view the ring
-        keeps = pipeline._assembly.keeps_frames
-        source = AfPacketSource(iface, netns=netns, bpf=filter, copy_blocks=keeps)
+        # Blocks are copied out here, as before: analysing them in place pays only with glibc's
+        # mmap threshold raised (the worker's ``reuse_freed_memory``), and the embedding
+        # process's allocator is its owner's to set, not ours.
+        source = AfPacketSource(iface, netns=netns, bpf=filter)
     except BaseException:
         pipeline.close()
         raise
