@@ -11,8 +11,9 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -20,6 +21,8 @@ from capture import AfPacketSource, CaptureError, FrameBatch
 from capture._afpacket import FANOUT_FLAG_DEFRAG, FANOUT_HASH
 from capture._netns import socket_in_netns
 from tests.functional._veth import VethNs, ip
+
+T = TypeVar("T")
 
 ETH_P_TEST = 0x88B5  # IEEE local experimental ethertype: no stack in the namespace answers it
 SRC_MAC = bytes.fromhex("020000000001")
@@ -407,6 +410,48 @@ def frames_of(batch: FrameBatch) -> list[bytes]:
     return [batch.frame(i) for i in range(len(batch))]
 
 
+def _in_bursts(
+    src: AfPacketSource,
+    sender: socket.socket,
+    bursts: int,
+    size: int,
+    take: Callable[[FrameBatch], T],
+) -> tuple[list[bytes], list[T]]:
+    """Send *bursts* bursts of 20 marked frames of *size* bytes; after each, read batches until
+    every frame sent so far came back, keeping ``take(batch)`` of each (the source stops after
+    10 s at the latest). Returns the frames sent and what was kept."""
+    sent: list[bytes] = []
+    kept: list[T] = []
+    got = 0
+    timer = threading.Timer(10.0, src.stop)
+    timer.start()
+    try:
+        it = src.batches()
+        for burst in range(bursts):
+            frames = [marked_frame(20 * burst + i, size) for i in range(20)]
+            for f in frames:
+                sender.send(f)
+            sent += frames
+            while got < len(sent):
+                batch = next(it)
+                got += len(batch)
+                kept.append(take(batch))
+        it.close()
+    finally:
+        timer.cancel()
+    return sent, kept
+
+
+def _first_batch(
+    src: AfPacketSource, sender: socket.socket, frames: list[bytes]
+) -> tuple[Iterator[FrameBatch], FrameBatch]:
+    """Send *frames*, then take the first batch: the source's iterator and that batch."""
+    for f in frames:
+        sender.send(f)
+    it = src.batches()
+    return it, next(it)
+
+
 def test_zero_copy_frames_equal_the_frames_sent_over_several_blocks(
     veth: VethNs, sender: socket.socket
 ) -> None:
@@ -448,10 +493,7 @@ def test_zero_copy_block_is_not_given_back_while_its_batch_is_out(
     flood = [marked_frame(1000 + i) for i in range(300)]
     src = tiny_ring(veth, copy_blocks=False)
     try:
-        for f in first:
-            sender.send(f)
-        it = src.batches()
-        batch = next(it)
+        it, batch = _first_batch(src, sender, first)
         assert 1 <= len(batch) <= len(first)
         for f in flood:
             sender.send(f)
@@ -469,24 +511,11 @@ def test_zero_copy_loses_nothing_while_the_consumer_keeps_up(
 ) -> None:
     """Ten times the tiny ring's capacity, sent in bursts the consumer reads as they come: every
     frame arrives, in order, and the kernel drops none (each block went back once read)."""
-    sent: list[bytes] = []
-    got: list[bytes] = []
     with tiny_ring(veth, copy_blocks=False) as src:
-        timer = threading.Timer(10.0, src.stop)
-        timer.start()
-        try:
-            it = src.batches()
-            for burst in range(25):
-                frames = [marked_frame(20 * burst + i) for i in range(20)]
-                for f in frames:
-                    sender.send(f)
-                sent += frames
-                while len(got) < len(sent):
-                    got += frames_of(next(it))
-            it.close()
-        finally:
-            timer.cancel()
+        # each batch's frames copied out at once: its block goes back with the next one
+        sent, taken = _in_bursts(src, sender, 25, 64, frames_of)
         stats = src.stats()
+    got = [f for frames in taken for f in frames]
     assert got == sent
     assert stats.dropped == 0
     assert stats.received == len(sent)
@@ -500,10 +529,7 @@ def test_zero_copy_close_from_another_thread_waits_for_the_batch_out(
     sent = [marked_frame(i, 300) for i in range(10)]
     src = tiny_ring(veth, copy_blocks=False)
     try:
-        for f in sent:
-            sender.send(f)
-        it = src.batches()
-        batch = next(it)
+        it, batch = _first_batch(src, sender, sent)
         errors: list[BaseException] = []
 
         def close() -> None:
@@ -527,21 +553,6 @@ def test_zero_copy_close_from_another_thread_waits_for_the_batch_out(
 def test_copied_batches_outlive_their_block(veth: VethNs, sender: socket.socket) -> None:
     """By default each block is copied out and given back at once: batches kept while the tiny
     ring wraps around many times still hold the frames sent."""
-    sent: list[bytes] = []
-    kept: list[FrameBatch] = []
     with tiny_ring(veth, copy_blocks=True) as src:
-        timer = threading.Timer(10.0, src.stop)
-        timer.start()
-        try:
-            it = src.batches()
-            for burst in range(10):
-                frames = [marked_frame(20 * burst + i, 80) for i in range(20)]
-                for f in frames:
-                    sender.send(f)
-                sent += frames
-                while sum(len(b) for b in kept) < len(sent):
-                    kept.append(next(it))
-            it.close()
-        finally:
-            timer.cancel()
+        sent, kept = _in_bursts(src, sender, 10, 80, lambda batch: batch)
     assert [f for b in kept for f in frames_of(b)] == sent
