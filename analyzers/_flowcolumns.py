@@ -17,7 +17,6 @@ import numpy.typing as npt
 from analyzers._flowdns import DnsState
 from analyzers._flowendpoints import EndpointColumn
 from analyzers._flowids import FlowIds
-from analyzers._flowkey import canonical_hash
 from analyzers._lazyzeros import lazy_zeros
 from analyzers._tcpgaps import GapTrack
 from capture import njit
@@ -122,19 +121,6 @@ class FlowColumns:
         self.blo[s] = b_lo
         self.ports[s] = ports
         self.meta[s] = meta
-
-    def key_hash(self, s: I64) -> U64:
-        """The 63-bit key hash of the flows at slots *s*, as ``flow_keys`` made it (shifted
-        down past the direction bit), recomputed: storing it would cost 8 bytes a flow."""
-        h = canonical_hash(
-            self.ahi[s],
-            self.alo[s],
-            self.bhi[s],
-            self.blo[s],
-            self.ports[s].astype(np.uint64),
-            self.meta[s],
-        )
-        return h >> np.uint64(1)
 
     def add_packets(self, gi: I64, counts: I64) -> None:
         """Count *counts* packets at flat (slot, direction) indices *gi* (distinct)."""

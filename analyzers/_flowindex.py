@@ -27,7 +27,7 @@ class FlowIndex:
 
     def __init__(self, cols: FlowColumns) -> None:
         self._cols = cols
-        self._map = SlotMap(cols.key_hash)
+        self._map = SlotMap((cols.ahi, cols.alo, cols.bhi, cols.blo, cols.ports, cols.meta))
         self._collide: dict[tuple[int, ...], int] = {}
         self._collide_slots: set[int] = set()
 
@@ -104,4 +104,4 @@ class FlowIndex:
                 for k, v in list(self._collide.items()):
                     if v == slot:
                         del self._collide[k]
-        self._map.delete(self._cols.key_hash(owners))
+        self._map.delete(owners)

@@ -125,29 +125,25 @@ def _spread(x: np.uint64) -> np.uint64:
 
 
 @njit
-def _canonical_hashes(  # noqa: PLR0917 - a compiled kernel takes its columns positionally
-    a_hi: U64, a_lo: U64, b_hi: U64, b_lo: U64, ports: U64, meta: U64, out: U64
-) -> None:
-    for i in range(out.shape[0]):
-        proto = meta[i] & np.uint64(0xFF)
-        icmp = proto in (PROTO_ICMP, PROTO_ICMP6)
-        a_p = np.uint64(0) if icmp else ports[i] >> np.uint64(16)
-        b_p = np.uint64(0) if icmp else ports[i] & np.uint64(0xFFFF)
-        icmp_ports = ports[i] if icmp else np.uint64(0)
-        out[i] = _hash(a_hi[i], a_lo[i], a_p, b_hi[i], b_lo[i], b_p, meta[i], icmp_ports)
+def canonical_key_hash(  # noqa: PLR0917 - a compiled helper takes its values positionally
+    a_hi: np.uint64,
+    a_lo: np.uint64,
+    b_hi: np.uint64,
+    b_lo: np.uint64,
+    ports: np.uint64,
+    meta: np.uint64,
+) -> np.uint64:
+    """``hash63`` of a flow from its canonical key (``canonical``): ``flow_keys``'s hash, from
+    the stored key.
 
-
-def canonical_hash(  # noqa: PLR0917 - the parts of a canonical key, as ``canonical`` gives them
-    a_hi: U64, a_lo: U64, b_hi: U64, b_lo: U64, ports: U64, meta: U64
-) -> U64:
-    """``hash63`` of flows from their canonical keys: ``flow_keys``'s hash, from the stored key.
-
-    The flow table keeps keys, not hashes; its slot map asks for the hashes of the slots it
-    probes.
+    The flow table keeps keys, not hashes; its slot map hashes the slots it probes with this.
     """
-    out = np.empty(meta.shape[0], np.uint64)
-    _canonical_hashes(a_hi, a_lo, b_hi, b_lo, ports.astype(np.uint64), meta, out)
-    return out
+    proto = meta & np.uint64(0xFF)
+    icmp = proto in (PROTO_ICMP, PROTO_ICMP6)
+    a_p = np.uint64(0) if icmp else ports >> np.uint64(16)
+    b_p = np.uint64(0) if icmp else ports & np.uint64(0xFFFF)
+    icmp_ports = ports if icmp else np.uint64(0)
+    return _hash(a_hi, a_lo, a_p, b_hi, b_lo, b_p, meta, icmp_ports)
 
 
 @njit

@@ -1,41 +1,121 @@
-"""A vectorized open-addressing hash map from 64-bit flow hashes to slot numbers.
+"""A compiled open-addressing hash map from 63-bit flow hashes to slot numbers.
 
 A Python dict costs ~120 bytes and a bytecode round trip per flow; this costs 4 bytes per
-bucket (at most half full) and a handful of numpy passes per batch, whatever the number of flows.
-A bucket holds only its slot: the caller gives a slot's key back (``key_of``, the flow table
-recomputes the hash from the flow's stored key) for as long as the slot is in the map, so no
-key is stored at all. Linear probing; deleted buckets become tombstones, and the table is rebuilt
-when they pile up.
+bucket (at most half full) and one compiled loop per batch, whatever the number of flows.
+A bucket holds only its slot: the probe hashes a bucket's flow from the flow table's key
+columns (``canonical_key_hash``, the hash ``flow_keys`` gives) for as long as the slot is in
+the map, so no key is stored at all. Linear probing; deleted buckets become tombstones, and the
+table is rebuilt when they pile up.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 import numpy.typing as npt
 
+from analyzers._flowkey import canonical_key_hash
+from capture import njit
+
 U64 = npt.NDArray[np.uint64]
+U32 = npt.NDArray[np.uint32]
+I32 = npt.NDArray[np.int32]
 I64 = npt.NDArray[np.int64]
+# the flow table's key columns by slot: a_hi, a_lo, b_hi, b_lo, ports, meta
+KeyColumns = tuple[U64, U64, U64, U64, U32, U64]
 
 # bucket values: slot + 1, so a zeroed (lazily mapped) bucket array is all empty
 EMPTY = 0
 TOMB = -1
-_REBUILD_CHUNK = 1 << 15
+# the hash bits compared; tests narrow it to none to make every flow's hash clash
+HASH_MASK = (1 << 63) - 1
+
+
+@njit
+def _slot_hash(cols: KeyColumns, slot: np.int64, hash_mask: np.uint64) -> np.uint64:
+    """The key the flow at *slot* was inserted under: its ``hash63`` past the direction bit."""
+    a_hi, a_lo, b_hi, b_lo, ports, meta = cols
+    h = canonical_key_hash(
+        a_hi[slot], a_lo[slot], b_hi[slot], b_lo[slot], np.uint64(ports[slot]), meta[slot]
+    )
+    return (h >> np.uint64(1)) & hash_mask
+
+
+@njit
+def _find(vals: I32, key: np.uint64, cols: KeyColumns, hash_mask: np.uint64) -> np.int64:
+    """Bucket holding *key*, -1 if absent."""
+    mask = np.uint64(vals.shape[0] - 1)
+    pos = np.int64(key & mask)
+    while True:
+        v = vals[pos]
+        if v == EMPTY:
+            return np.int64(-1)
+        if v > 0 and _slot_hash(cols, np.int64(v - 1), hash_mask) == key:
+            return pos
+        pos = np.int64((np.uint64(pos) + np.uint64(1)) & mask)
+
+
+@njit
+def _place(vals: I32, key: np.uint64, slot: np.int64) -> bool:
+    """Put an absent *key*'s *slot* in the first free bucket; whether it was a tombstone."""
+    mask = np.uint64(vals.shape[0] - 1)
+    pos = np.int64(key & mask)
+    while vals[pos] > 0:
+        pos = np.int64((np.uint64(pos) + np.uint64(1)) & mask)
+    tomb = bool(vals[pos] == TOMB)
+    vals[pos] = slot + 1
+    return tomb
+
+
+@njit
+def _get(vals: I32, keys: U64, cols: KeyColumns, hash_mask: np.uint64, out: I64) -> None:
+    for i in range(keys.shape[0]):
+        pos = _find(vals, keys[i], cols, hash_mask)
+        out[i] = np.int64(vals[pos]) - 1 if pos >= 0 else -1
+
+
+@njit
+def _insert(vals: I32, keys: U64, slots: I64) -> int:
+    """Place every key, the number of tombstones reused."""
+    reused = 0
+    for i in range(keys.shape[0]):
+        if _place(vals, keys[i], slots[i]):
+            reused += 1
+    return reused
+
+
+@njit
+def _delete(vals: I32, slots: I64, cols: KeyColumns, hash_mask: np.uint64) -> int:
+    """Tombstone the buckets of the flows at *slots*, the number found."""
+    found = 0
+    for i in range(slots.shape[0]):
+        pos = _find(vals, _slot_hash(cols, slots[i], hash_mask), cols, hash_mask)
+        if pos >= 0:
+            vals[pos] = TOMB
+            found += 1
+    return found
+
+
+@njit
+def _rehash(old: I32, new: I32, cols: KeyColumns, hash_mask: np.uint64) -> None:
+    for i in range(old.shape[0]):
+        v = old[i]
+        if v > 0:
+            slot = np.int64(v - 1)
+            _place(new, _slot_hash(cols, slot, hash_mask), slot)
 
 
 class SlotMap:
-    """``key -> slot``, ``key_of(slots)`` giving the keys; the buckets double whenever they
-    would pass half full.
+    """``key -> slot`` over the flows whose keys *cols* hold by slot; the buckets double
+    whenever they would pass half full.
 
     Starting small keeps the buckets of a modest table in cache, and the memory proportional to
     the live keys rather than to the largest table ever allowed.
     """
 
-    def __init__(self, key_of: Callable[[I64], U64], initial: int = 1 << 16) -> None:
+    def __init__(self, cols: KeyColumns, initial: int = 1 << 16) -> None:
         size = 1 << max(4, (initial - 1).bit_length())
-        self._key_of = key_of
-        self._mask = np.uint64(size - 1)
+        self._cols = cols
+        self._hash_mask = np.uint64(HASH_MASK)
         self._vals = np.zeros(size, np.int32)
         self._live = 0
         self._tombs = 0
@@ -43,72 +123,29 @@ class SlotMap:
     def __len__(self) -> int:
         return self._live
 
-    def _probe(self, keys: U64) -> tuple[I64, npt.NDArray[np.bool_]]:
-        """Bucket of each key, and whether it was found (else the first empty bucket)."""
-        pos = (keys & self._mask).astype(np.int64)
-        found = np.zeros(keys.shape[0], np.bool_)
-        todo = np.arange(keys.shape[0])
-        mask = int(self._mask)
-        while todo.size:
-            p = pos[todo]
-            v = self._vals[p]
-            taken = v > 0
-            hit = np.zeros(todo.size, np.bool_)
-            hit[taken] = self._key_of(v[taken].astype(np.int64) - 1) == keys[todo[taken]]
-            found[todo[hit]] = True
-            go_on = ~hit & (v != EMPTY)
-            todo = todo[go_on]
-            pos[todo] = (p[go_on] + 1) & mask
-        return pos, found
-
     def get(self, keys: U64) -> I64:
         """Slot of each key, -1 where absent."""
-        pos, found = self._probe(keys)
-        return np.where(found, self._vals[pos].astype(np.int64) - 1, -1)
+        out = np.empty(keys.shape[0], np.int64)
+        _get(self._vals, keys, self._cols, self._hash_mask, out)
+        return out
 
     def insert(self, keys: U64, slots: I64) -> None:
-        """Add keys known to be absent and distinct, ``key_of(slots)`` already giving them."""
+        """Add keys known to be absent and distinct, the key columns already holding *slots*."""
         if self._live + self._tombs + keys.shape[0] > self._vals.shape[0] // 2:
             self._rebuild(extra=keys.shape[0])
-        pos = (keys & self._mask).astype(np.int64)
-        todo = np.arange(keys.shape[0])
-        mask = int(self._mask)
-        while todo.size:
-            p = pos[todo]
-            free = self._vals[p] <= 0
-            cand = todo[free]
-            # two new keys may want the same free bucket: the first one takes it
-            _, first = np.unique(pos[cand], return_index=True)
-            win = cand[first]
-            self._tombs -= int(np.count_nonzero(self._vals[pos[win]] == TOMB))
-            self._vals[pos[win]] = slots[win] + 1
-            placed = np.zeros(keys.shape[0], np.bool_)
-            placed[win] = True
-            todo = todo[~placed[todo]]
-            # losers retry the same bucket (now taken) next round and move on from there
-            busy = self._vals[pos[todo]] > 0
-            pos[todo[busy]] = (pos[todo[busy]] + 1) & mask
+        self._tombs -= _insert(self._vals, keys, slots)
         self._live += keys.shape[0]
 
-    def delete(self, keys: U64) -> None:
-        """Remove keys (absent ones are ignored)."""
-        pos, found = self._probe(keys)
-        p = pos[found]
-        self._vals[p] = TOMB
-        self._live -= p.shape[0]
-        self._tombs += p.shape[0]
+    def delete(self, slots: I64) -> None:
+        """Remove the flows at *slots*, by their keys' hashes (absent ones are ignored)."""
+        found = _delete(self._vals, slots, self._cols, self._hash_mask)
+        self._live -= found
+        self._tombs += found
 
     def _rebuild(self, extra: int) -> None:
-        slots = self._vals[self._vals > 0].astype(np.int64) - 1
         size = self._vals.shape[0]
-        while (slots.shape[0] + extra) * 2 > size:
+        while (self._live + extra) * 2 > size:
             size *= 2
-        self._mask = np.uint64(size - 1)
-        self._vals = np.zeros(size, np.int32)
-        self._live = 0
+        old, self._vals = self._vals, np.zeros(size, np.int32)
+        _rehash(old, self._vals, self._cols, self._hash_mask)
         self._tombs = 0
-        # a chunk at a time: the probe's temporaries stay small beside the buckets (whole-table
-        # ones at a million keys are tens of MB the allocator keeps once freed)
-        for i in range(0, slots.shape[0], _REBUILD_CHUNK):
-            part = slots[i : i + _REBUILD_CHUNK]
-            self.insert(self._key_of(part), part)

@@ -1,11 +1,12 @@
-"""The flow table recomputes key hashes from stored keys: the same values flow_keys made."""
+"""The slot map recomputes key hashes from stored keys: the same values flow_keys made."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from analyzers._flowcolumns import FlowColumns
-from analyzers._flowkey import canonical_hash, flow_keys
+from analyzers._flowkey import canonical_key_hash, flow_keys
+from analyzers._slotmap import SlotMap
 from tests.unit.flowkit import Pkt, batch
 
 
@@ -23,20 +24,25 @@ def _pkts() -> list[Pkt]:
     ]
 
 
-def test_canonical_hash_equals_the_batch_hash() -> None:
+def test_canonical_key_hash_equals_the_batch_hash() -> None:
     """IPv4, IPv6, ICMP, VLAN and tunnel keys hash alike from rows and from canonical keys."""
     _, dec = batch(_pkts())
     keys = flow_keys(dec, np.arange(len(dec), dtype=np.int64))
-    idx = np.arange(len(dec), dtype=np.int64)
-    assert np.array_equal(canonical_hash(*keys.canonical(idx)), keys.hash63)
+    canon = keys.canonical(np.arange(len(dec), dtype=np.int64))
+    got = [canonical_key_hash(*(c[i] for c in canon)) for i in range(len(dec))]
+    assert np.array_equal(np.array(got, np.uint64), keys.hash63)
 
 
-def test_columns_give_back_the_hash_of_the_key_they_hold() -> None:
-    """A slot's stored key hashes to the batch hash without the direction bit."""
+def test_slot_map_finds_stored_keys_by_the_batch_hash() -> None:
+    """Flows stored in the columns are found by their batch hash without the direction bit."""
     _, dec = batch(_pkts())
     keys = flow_keys(dec, np.arange(len(dec), dtype=np.int64))
+    h, first = np.unique(keys.hash63 >> np.uint64(1), return_index=True)
     cols = FlowColumns(32)
-    s = np.arange(5, 5 + len(dec), dtype=np.int64)
-    a_hi, a_lo, b_hi, b_lo, ports, meta = keys.canonical(np.arange(len(dec), dtype=np.int64))
-    cols.set_keys(s, a_hi, a_lo, b_hi, b_lo, ports, meta)
-    assert np.array_equal(cols.key_hash(s), keys.hash63 >> np.uint64(1))
+    s = np.arange(5, 5 + h.size, dtype=np.int64)
+    cols.set_keys(s, *keys.canonical(first.astype(np.int64)))
+    sm = SlotMap((cols.ahi, cols.alo, cols.bhi, cols.blo, cols.ports, cols.meta), 16)
+    sm.insert(h, s)
+    assert np.array_equal(sm.get(h), s)
+    sm.delete(s[:2])
+    assert np.array_equal(sm.get(h), np.concatenate([[-1, -1], s[2:]]))

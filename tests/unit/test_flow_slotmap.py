@@ -1,39 +1,52 @@
-"""SlotMap: the flow table's vectorized hash map behaves like a dict under churn."""
+"""SlotMap: the flow table's compiled hash map behaves like a dict under churn."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from analyzers._flowkey import canonical_key_hash
 from analyzers._slotmap import SlotMap
+
+_SPACE = 5000  # candidate flows: UDP from ::ffff:0.0.0.k, so keys get reused after deletion
 
 
 def test_slotmap_matches_a_dict_under_inserts_deletes_and_rebuilds() -> None:
     """Random inserts and deletes (with colliding buckets and tombstones) agree with a dict.
 
-    The keys live in the caller's column by slot, as the flow table's hashes do.
+    The keys live in the caller's key columns by slot, as the flow table's do.
     """
     rng = np.random.default_rng(7)
-    key_of = np.zeros(20_000, np.uint64)  # the caller's hash column, by slot
-    sm = SlotMap(lambda s: key_of[s], 64)
-    ref: dict[int, int] = {}
+    n = 20_000
+    a_lo = np.zeros(n, np.uint64)
+    zero = np.zeros(n, np.uint64)
+    meta = np.full(n, 17, np.uint64)
+    sm = SlotMap((zero, a_lo, zero, zero, np.zeros(n, np.uint32), meta), 64)
+    key = np.array(
+        [
+            canonical_key_hash(
+                np.uint64(0), np.uint64(k), np.uint64(0), np.uint64(0), np.uint64(0), np.uint64(17)
+            )
+            >> np.uint64(1)
+            for k in range(_SPACE)
+        ],
+        np.uint64,
+    )
+    ref: dict[int, int] = {}  # candidate -> slot
     next_slot = 0
     for _ in range(300):
-        # small key space: many bucket collisions, reuse of deleted keys
-        cand = np.unique(rng.integers(1, 5000, size=rng.integers(1, 40)).astype(np.uint64))
-        new = np.array([k for k in cand.tolist() if k not in ref], dtype=np.uint64)
+        cand = np.unique(rng.integers(1, _SPACE, size=rng.integers(1, 40)))
+        new = np.array([k for k in cand.tolist() if k not in ref], dtype=np.int64)
         slots = np.arange(next_slot, next_slot + new.size, dtype=np.int64)
         next_slot += new.size
-        key_of[slots] = new
-        sm.insert(new, slots)
+        a_lo[slots] = new
+        sm.insert(key[new], slots)
         ref.update(zip(new.tolist(), slots.tolist(), strict=True))
         if ref and rng.random() < 0.6:
-            gone = rng.choice(np.array(list(ref), dtype=np.uint64), size=min(len(ref), 25))
-            gone = np.unique(gone)
-            sm.delete(gone)
-            for k in gone.tolist():
-                del ref[k]
-        probe = np.arange(1, 5000, dtype=np.uint64)
-        got = sm.get(probe)
-        want = np.array([ref.get(k, -1) for k in probe.tolist()])
+            gone = np.unique(
+                rng.choice(np.array(list(ref), dtype=np.int64), size=min(len(ref), 25))
+            )
+            sm.delete(np.array([ref.pop(k) for k in gone.tolist()], np.int64))
+        got = sm.get(key[1:])
+        want = np.array([ref.get(k, -1) for k in range(1, _SPACE)])
         assert np.array_equal(got, want)
         assert len(sm) == len(ref)

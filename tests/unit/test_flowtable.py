@@ -9,8 +9,8 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-import analyzers._flowcolumns as cols_module
 import analyzers._flowtable as ft_module
+import analyzers._slotmap as slotmap_module
 from analyzers import DecodedBatch, Endpoint, EndpointKind, IdentityMap, Status
 from analyzers._flowkey import FlowKeys, flow_keys
 from analyzers._records import FlowRecord
@@ -337,12 +337,9 @@ def test_hash_clashes_never_merge_or_split_flows(monkeypatch: pytest.MonkeyPatch
         keys = flow_keys(dec, rows)
         return dataclasses.replace(keys, hash63=np.zeros_like(keys.hash63))
 
-    def one_stored_hash(*key: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
-        return np.zeros_like(key[0])
-
     monkeypatch.setattr(ft_module, "flow_keys", one_hash)
     # the slot map recomputes a stored flow's hash from its key: the same one value
-    monkeypatch.setattr(cols_module, "canonical_hash", one_stored_hash)
+    monkeypatch.setattr(slotmap_module, "HASH_MASK", 0)
     got = run(pkts, splits=splits)
 
     def strip(r: FlowRecord) -> dict[str, object]:
@@ -366,11 +363,8 @@ def test_flow_ending_inside_a_batch_of_clashing_hashes_keeps_its_later_packets(
         keys = flow_keys(dec, rows)
         return dataclasses.replace(keys, hash63=np.zeros_like(keys.hash63))
 
-    def one_stored_hash(*key: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
-        return np.zeros_like(key[0])
-
     monkeypatch.setattr(ft_module, "flow_keys", one_hash)
-    monkeypatch.setattr(cols_module, "canonical_hash", one_stored_hash)
+    monkeypatch.setattr(slotmap_module, "HASH_MASK", 0)
     got = run(pkts)
     assert len(want) == 4  # each flow idles out once: two records each
     assert [(r.orig_p, r.orig_pkts) for r in got] == [(r.orig_p, r.orig_pkts) for r in want]
