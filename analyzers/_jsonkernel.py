@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from capture import njit
+from capture import njit, njit_inline
 
 I64 = npt.NDArray[np.int64]
 U8 = npt.NDArray[np.uint8]
@@ -177,6 +177,28 @@ def _put_field(out: U8, pos: int, text: U8, at: int) -> tuple[int, int]:
     return pos, at + 1
 
 
+@njit_inline
+def _key_int(out: U8, pos: int, key: U8, v: int) -> int:
+    """*key* (a literal ending in the value's colon), then the integer *v*."""
+    return _put_int(out, _put(out, pos, key), v)
+
+
+@njit_inline
+def _key_text(out: U8, pos: int, key: U8, text: U8, at: int) -> tuple[int, int]:
+    """*key*, then the text field at *at*; the output and next field positions."""
+    return _put_field(out, _put(out, pos, key), text, at)
+
+
+@njit_inline
+def _optional_text(out: U8, pos: int, key: U8, text: U8, at: int) -> tuple[int, int]:
+    """``key"field"`` where the text field at *at* is not empty, else nothing (the key left out,
+    as ``as_conn_log`` leaves out a None)."""
+    if text[at] == 10:
+        return pos, at + 1
+    pos, at = _key_text(out, pos, key, text, at)
+    return _put(out, pos, _QUOTE), at
+
+
 @njit
 def format_lines(nums: I64, text: U8, n_text: int, out: U8) -> int:
     """Write the JSON lines of the ``nums.shape[0]`` records into *out*; the bytes written."""
@@ -198,81 +220,42 @@ def format_lines(nums: I64, text: U8, n_text: int, out: U8) -> int:
         v = nums[r]
         pos = _put(out, pos, _TS)
         pos = _put_decimal(out, pos, v[0], 9)
-        pos = _put(out, pos, _UID)
-        pos, cur[0] = _put_field(out, pos, text, cur[0])
-        pos = _put(out, pos, _ORIG_H)
-        pos, cur[1] = _put_field(out, pos, text, cur[1])
-        pos = _put(out, pos, _ORIG_P)
-        pos = _put_int(out, pos, v[2])
-        pos = _put(out, pos, _RESP_H)
-        pos, cur[2] = _put_field(out, pos, text, cur[2])
-        pos = _put(out, pos, _RESP_P)
-        pos = _put_int(out, pos, v[3])
-        pos = _put(out, pos, _PROTO)
-        pos, cur[3] = _put_field(out, pos, text, cur[3])
+        pos, cur[0] = _key_text(out, pos, _UID, text, cur[0])
+        pos, cur[1] = _key_text(out, pos, _ORIG_H, text, cur[1])
+        pos = _key_int(out, pos, _ORIG_P, v[2])
+        pos, cur[2] = _key_text(out, pos, _RESP_H, text, cur[2])
+        pos = _key_int(out, pos, _RESP_P, v[3])
+        pos, cur[3] = _key_text(out, pos, _PROTO, text, cur[3])
         pos = _put(out, pos, _QUOTE)
-        if text[cur[4]] != 10:
-            pos = _put(out, pos, _SERVICE)
-            pos, cur[4] = _put_field(out, pos, text, cur[4])
-            pos = _put(out, pos, _QUOTE)
-        else:
-            cur[4] += 1
+        pos, cur[4] = _optional_text(out, pos, _SERVICE, text, cur[4])
         pos = _put(out, pos, _DURATION)
         pos = _put_decimal(out, pos, v[1], 6)
-        pos = _put(out, pos, _ORIG_BYTES)
-        pos = _put_int(out, pos, v[4])
-        pos = _put(out, pos, _RESP_BYTES)
-        pos = _put_int(out, pos, v[5])
-        pos = _put(out, pos, _CONN_STATE)
-        pos, cur[5] = _put_field(out, pos, text, cur[5])
-        pos = _put(out, pos, _MISSED)
-        pos = _put_int(out, pos, v[6])
-        if text[cur[6]] != 10:
-            pos = _put(out, pos, _HISTORY)
-            pos, cur[6] = _put_field(out, pos, text, cur[6])
-            pos = _put(out, pos, _QUOTE)
-        else:
-            cur[6] += 1
-        pos = _put(out, pos, _ORIG_PKTS)
-        pos = _put_int(out, pos, v[7])
-        pos = _put(out, pos, _ORIG_IPB)
-        pos = _put_int(out, pos, v[8])
-        pos = _put(out, pos, _RESP_PKTS)
-        pos = _put_int(out, pos, v[9])
-        pos = _put(out, pos, _RESP_IPB)
-        pos = _put_int(out, pos, v[10])
-        pos = _put(out, pos, _ORIG_L2)
-        pos = _put_int(out, pos, v[11])
-        pos = _put(out, pos, _RESP_L2)
-        pos = _put_int(out, pos, v[12])
-        pos = _put(out, pos, _COMMA)
-        pos, cur[7] = _put_field(out, pos, text, cur[7])
-        pos = _put(out, pos, _COMMA)
-        pos, cur[8] = _put_field(out, pos, text, cur[8])
-        pos = _put(out, pos, _NODE)
-        pos, cur[9] = _put_field(out, pos, text, cur[9])
-        pos = _put(out, pos, _VLAN)
-        pos = _put_int(out, pos, v[13])
-        pos = _put(out, pos, _VNI)
-        pos = _put_int(out, pos, v[14])
+        pos = _key_int(out, pos, _ORIG_BYTES, v[4])
+        pos = _key_int(out, pos, _RESP_BYTES, v[5])
+        pos, cur[5] = _key_text(out, pos, _CONN_STATE, text, cur[5])
+        pos = _key_int(out, pos, _MISSED, v[6])
+        pos, cur[6] = _optional_text(out, pos, _HISTORY, text, cur[6])
+        pos = _key_int(out, pos, _ORIG_PKTS, v[7])
+        pos = _key_int(out, pos, _ORIG_IPB, v[8])
+        pos = _key_int(out, pos, _RESP_PKTS, v[9])
+        pos = _key_int(out, pos, _RESP_IPB, v[10])
+        pos = _key_int(out, pos, _ORIG_L2, v[11])
+        pos = _key_int(out, pos, _RESP_L2, v[12])
+        pos, cur[7] = _key_text(out, pos, _COMMA, text, cur[7])
+        pos, cur[8] = _key_text(out, pos, _COMMA, text, cur[8])
+        pos, cur[9] = _key_text(out, pos, _NODE, text, cur[9])
+        pos = _key_int(out, pos, _VLAN, v[13])
+        pos = _key_int(out, pos, _VNI, v[14])
         pos, cur[10] = _put_field(out, pos, text, cur[10])
-        pos = _put(out, pos, _IPVER)
-        pos = _put_int(out, pos, v[15])
+        pos = _key_int(out, pos, _IPVER, v[15])
         if v[16]:
-            pos = _put(out, pos, _RETX_O)
-            pos = _put_int(out, pos, v[17])
-            pos = _put(out, pos, _RETX_R)
-            pos = _put_int(out, pos, v[18])
-            pos = _put(out, pos, _RST)
-            pos = _put_int(out, pos, v[19] + v[20])
-            pos = _put(out, pos, _RST_O)
-            pos = _put_int(out, pos, v[19])
-            pos = _put(out, pos, _RST_R)
-            pos = _put_int(out, pos, v[20])
-            pos = _put(out, pos, _ZW_O)
-            pos = _put_int(out, pos, v[21])
-            pos = _put(out, pos, _ZW_R)
-            pos = _put_int(out, pos, v[22])
+            pos = _key_int(out, pos, _RETX_O, v[17])
+            pos = _key_int(out, pos, _RETX_R, v[18])
+            pos = _key_int(out, pos, _RST, v[19] + v[20])
+            pos = _key_int(out, pos, _RST_O, v[19])
+            pos = _key_int(out, pos, _RST_R, v[20])
+            pos = _key_int(out, pos, _ZW_O, v[21])
+            pos = _key_int(out, pos, _ZW_R, v[22])
             if v[23]:
                 pos = _put(out, pos, _RTT_C)
                 pos = _put_decimal(out, pos, v[24], 9)
@@ -280,7 +263,6 @@ def format_lines(nums: I64, text: U8, n_text: int, out: U8) -> int:
                 pos = _put(out, pos, _RTT_S)
                 pos = _put_decimal(out, pos, v[26], 9)
         pos, cur[11] = _put_field(out, pos, text, cur[11])
-        pos = _put(out, pos, _END)
-        pos, cur[12] = _put_field(out, pos, text, cur[12])
+        pos, cur[12] = _key_text(out, pos, _END, text, cur[12])
         pos = _put(out, pos, _CLOSE)
     return pos

@@ -20,7 +20,7 @@ from capture._batch import (
 )
 from capture._bpf import BpfProgram, compile_filter
 from capture._errors import CaptureError, MirrorscopeError
-from capture._jit import njit
+from capture._jit import njit, njit_inline
 from capture._netns import netns_path
 from capture._offline_filter import FilteredSource
 from capture._pcapfile import (
@@ -79,6 +79,7 @@ __all__ = [
     "compile_filter",
     "netns_path",
     "njit",
+    "njit_inline",
     "open_capture_file",
     "pcap_file_header",
     "pcap_records",

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any, TypeVar, cast
+from typing import Any, Literal, TypeVar, cast
 
-__all__ = ["njit"]
+__all__ = ["njit", "njit_inline"]
 
 log = logging.getLogger(__name__)
 
@@ -21,11 +21,22 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def njit(fn: F) -> F:
     """Compile *fn* in nopython mode on first call, caching the machine code on disk."""
+    return _compile(fn, inline="never")
+
+
+def njit_inline(fn: F) -> F:
+    """``njit``, with *fn*'s body inlined into its compiled callers by numba itself: for small
+    helpers of a hot loop that return tuples or are called many times a row, which LLVM does
+    not always inline (the JSON formatter's field helpers: 30 -> 19 ms over the bench pcap)."""
+    return _compile(fn, inline="always")
+
+
+def _compile(fn: F, inline: Literal["never", "always"]) -> F:
     # numba (~0.3-1 s to import) loads with the first kernel module, not with ``capture``
     import numba  # noqa: PLC0415
 
     try:
-        return cast(F, numba.njit(cache=True, nogil=True)(fn))
+        return cast(F, numba.njit(cache=True, nogil=True, inline=inline)(fn))
     except RuntimeError as e:  # no writable cache location: next to the module, or the user's
         log.warning("%s compiled without a disk cache (set NUMBA_CACHE_DIR): %s", fn.__name__, e)
-        return cast(F, numba.njit(nogil=True)(fn))
+        return cast(F, numba.njit(nogil=True, inline=inline)(fn))
