@@ -30,8 +30,8 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench._livefigures import SECTION, RunResult, cpu_per_packet, run_figures, store_ratio
 from bench._receivers import (
-    RxResult,
     _Cli,
     _CliStore,
     _CliWorkers,
@@ -43,7 +43,6 @@ from bench._receivers import (
 )
 from bench._report import Figure
 
-SECTION = "live"
 # Issue 15 asks for at least 10 k flows in the live traffic: a flow table under real churn of
 # slots, not a few hundred hot ones.
 _FLOWS = 16384
@@ -52,7 +51,6 @@ _DST_MAC = bytes.fromhex("02000000beef")  # nobody's: the receiving stack drops 
 _SRC_MAC = bytes.fromhex("02000000cafe")
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
 _PACED_PPS = 100_000
-_CPU_TARGET_PCT = 25.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,15 +59,6 @@ class Link:
     tx_if: str
     rx_ns: str
     rx_if: str
-
-
-@dataclass(frozen=True, slots=True)
-class RunResult:
-    sent: int
-    arrived: int  # reached the receiving interface
-    seconds: float
-    rx: RxResult | str  # a string says why there is no receiver figure
-    cpu_seconds: float = 0.0  # the receiver's, over the run and its draining
 
 
 def _ip(*args: str) -> None:
@@ -275,106 +264,6 @@ def _run(link: Link, receiver: _Receiver, conf: Path, seconds: float, pps: int |
     )
 
 
-def _figures(label: str, run: RunResult, *, max_rate: bool, paced: bool) -> list[Figure]:
-    figs = []
-    name = f"{label}"
-    rate = run.sent / run.seconds if run.seconds else 0.0
-    figs.append(
-        Figure.value_of(
-            SECTION,
-            f"{name}: sent",
-            run.sent,
-            "frames",
-            note=f"{rate:,.0f} frames/s; {run.arrived:,} reached the receiving interface",
-        )
-    )
-    if isinstance(run.rx, str):
-        figs.append(Figure.missing(SECTION, f"{name}: received", run.rx))
-        return figs
-    rx = run.rx
-    ours = label.startswith("mirrorscope")
-    figs.append(
-        Figure.value_of(
-            SECTION,
-            f"{name}: received",
-            rx.captured,
-            "frames",
-            note=f"kernel offered {rx.received:,} to the socket"
-            + (f"; {rx.note}" if rx.note else ""),
-        )
-    )
-    figs.append(
-        Figure.value_of(
-            SECTION,
-            f"{name}: dropped by kernel",
-            rx.dropped,
-            "frames",
-            target="= 0" if ours and max_rate else "",
-            ok=(rx.dropped == 0) if ours and max_rate else None,
-        )
-    )
-    cpu_target = f"<= {_CPU_TARGET_PCT:.0f} %" if ours and paced else ""
-    figs.append(
-        Figure.value_of(
-            SECTION,
-            f"{name}: CPU",
-            rx.cpu_pct,
-            "%",
-            target=cpu_target,
-            ok=(rx.cpu_pct <= _CPU_TARGET_PCT) if cpu_target else None,
-            note="% of one core, from the first frame sent until the receiver went idle",
-        )
-    )
-    return figs
-
-
-def _store_ratio(size: int, rates: dict[str, float]) -> list[Figure]:
-    """The capture rate with the pcap store on beside the rate with it off."""
-    on, off = rates.get(_CliStore.name), rates.get(_Cli.name)
-    if on is None or off is None or off == 0:
-        return []
-    peer = ""
-    dump_on, dump_off = rates.get(_TcpdumpStore.name), rates.get(_Tcpdump.name)
-    if dump_on is not None and dump_off:
-        peer = f"; tcpdump -w {dump_on:,.0f}, without {dump_off:,.0f} ({dump_on / dump_off:.2f}x)"
-    return [
-        Figure.value_of(
-            SECTION,
-            f"pcap store on/off {size} B max rate",
-            on / off,
-            "x",
-            target=">= 0.5",
-            ok=on / off >= 0.5,
-            note=f"{on:,.0f} frames/s captured with --pcap-dir, {off:,.0f} without{peer}",
-        )
-    ]
-
-
-def _cpu_per_packet(size: int, runs: dict[str, RunResult]) -> list[Figure]:
-    """CPU per captured packet, ours beside tcpdump's in the same run (both at the ceiling)."""
-    per: dict[str, float] = {}
-    for name in (_Cli.name, _Ours.name, _Tcpdump.name):
-        run = runs.get(name)
-        if run is not None and not isinstance(run.rx, str) and run.rx.captured:
-            per[name] = run.cpu_seconds / run.rx.captured * 1e9
-    ours = per.get(_Cli.name, per.get(_Ours.name))
-    dump = per.get(_Tcpdump.name)
-    if ours is None or dump is None or dump == 0:
-        return []
-    return [
-        Figure.value_of(
-            SECTION,
-            f"CPU per captured packet, ours / tcpdump {size} B max rate",
-            ours / dump,
-            "x",
-            target="<= 2x",
-            ok=ours / dump <= 2.0,
-            note=f"ours {ours:.0f} ns, tcpdump {dump:.0f} ns a packet (user + system, one worker; "
-            "tcpdump writes each packet to /dev/null, ours analyses it)",
-        )
-    ]
-
-
 def measure(seconds: float, *, quick: bool) -> list[Figure]:
     """Max-rate runs at 64 and 512 bytes for ours (store off and on, --workers 2) and tcpdump (to
     /dev/null and to files), then ours and tcpdump at a paced 100 k pps."""
@@ -415,15 +304,15 @@ def measure(seconds: float, *, quick: bool) -> list[Figure]:
                 run = _run(link, receiver, confs[size], seconds, None)
                 runs[receiver.name] = run
                 label = f"{receiver.name} {size} B max rate"
-                figs += _figures(label, run, max_rate=True, paced=False)
+                figs += run_figures(label, run, max_rate=True, paced=False)
                 if not isinstance(run.rx, str) and run.seconds:
                     rates[receiver.name] = run.rx.captured / run.seconds
-            figs += _store_ratio(size, rates)
-            figs += _cpu_per_packet(size, runs)
+            figs += store_ratio(size, rates)
+            figs += cpu_per_packet(size, runs)
             for d in ("pcap", "tcpdump"):  # gigabytes of frames: not kept past their runs
                 shutil.rmtree(Path(tmp) / f"{d}{size}", ignore_errors=True)
         for receiver in (ours(link), _Tcpdump(link)):
             run = _run(link, receiver, confs[64], seconds, _PACED_PPS)
             label = f"{receiver.name} 64 B at {_PACED_PPS // 1000} k pps"
-            figs += _figures(label, run, max_rate=False, paced=True)
+            figs += run_figures(label, run, max_rate=False, paced=True)
     return figs
