@@ -29,14 +29,13 @@ import threading
 import time
 from collections.abc import Iterator
 
-import numpy as np
-
 from capture import _ringblock as rb
 from capture import _ringlayout as rl
 from capture._batch import FrameBatch
 from capture._bpf import BpfProgram, attach_filter, compile_filter
 from capture._errors import CaptureError
 from capture._netns import socket_in_netns
+from capture._packeterrors import capture_failed, open_error
 from capture._protocols import SourceStats
 
 __all__ = [
@@ -55,7 +54,6 @@ FANOUT_CPU = rl.PACKET_FANOUT_CPU
 FANOUT_FLAG_DEFRAG = rl.PACKET_FANOUT_FLAG_DEFRAG
 
 _STATS_EVERY_S = 0.5
-_STATUS = struct.Struct("=I")  # a block's status word
 
 
 class AfPacketSource:
@@ -129,7 +127,7 @@ class AfPacketSource:
                 errno=e.errno,
             ) from e
         except OSError as e:
-            raise _os_error(e, f"cannot open a packet socket for {self.where}", iface) from e
+            raise open_error(e, f"cannot open a packet socket for {self.where}", iface) from e
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._ring: mmap.mmap | None = None
         try:
@@ -198,7 +196,7 @@ class AfPacketSource:
                 # so no frame is counted by two workers.
                 self._joined_ns = time.time_ns()
         except OSError as e:
-            raise _os_error(e, f"cannot {step} for {self.where}", self.iface) from e
+            raise open_error(e, f"cannot {step} for {self.where}", self.iface) from e
         self._poller = select.poll()
         self._poller.register(sock.fileno(), select.POLLIN | select.POLLERR)
         self._poller.register(self._wake_r, select.POLLIN)
@@ -235,14 +233,14 @@ class AfPacketSource:
             return
         block_size = self.block_size
         block_count = self.block_count
-        status_at = _STATUS.unpack_from
+        copy = self.copy_blocks
         index = 0
         stats_due = 0.0
         clock = time.monotonic
         while not self._stopping:
             base = index * block_size
-            if status_at(ring, base + rl.BLOCK_STATUS_OFFSET)[0] & rl.TP_STATUS_USER:
-                batch = self._take_block(ring, base)
+            if rb.filled(ring, base):
+                batch = rb.take_block(ring, base, self.block_size, copy=copy)
                 index = index + 1 if index + 1 < block_count else 0
                 self.blocks_read += 1
                 now = clock()
@@ -251,7 +249,7 @@ class AfPacketSource:
                     stats_due = now + _STATS_EVERY_S
                 if batch is not None and self._joined_ns:
                     batch = self._without_pre_join_frames(batch)
-                if not self.copy_blocks:
+                if not copy:
                     # The batch views the block: it stays the consumer's until it asks for the
                     # next batch or stops, and the source stays busy meanwhile, so a close()
                     # from another thread cannot unmap the ring under it (the release waits
@@ -260,7 +258,7 @@ class AfPacketSource:
                         if batch is not None:
                             yield batch
                     finally:
-                        _STATUS.pack_into(ring, base + rl.BLOCK_STATUS_OFFSET, rl.TP_STATUS_KERNEL)
+                        rb.give_back(ring, base)
                     continue
                 if batch is None:
                     continue
@@ -279,21 +277,6 @@ class AfPacketSource:
                     _drain(self._wake_r)
                 elif events & select.POLLERR:
                     self._raise_socket_error()
-
-    def _take_block(self, ring: mmap.mmap, base: int) -> FrameBatch | None:
-        """The block at ``base`` as a batch: over a copy, the block given back at once; or, with
-        ``copy_blocks`` off, over the ring itself, the block left to the caller to give back."""
-        num_pkts, first, blk_len = rl.BLOCK_COUNTS.unpack_from(ring, base + rl.BLOCK_COUNTS_OFFSET)
-        blk_len = min(blk_len, self.block_size)
-        if self.copy_blocks:
-            data = np.frombuffer(ring[base : base + blk_len], dtype=np.uint8)
-            _STATUS.pack_into(ring, base + rl.BLOCK_STATUS_OFFSET, rl.TP_STATUS_KERNEL)
-        else:
-            data = np.frombuffer(ring, dtype=np.uint8, count=blk_len, offset=base)
-            data.flags.writeable = False  # a batch's data is read-only, whatever it views
-        if num_pkts == 0:
-            return None
-        return rb.block_to_batch(data, num_pkts, first)
 
     def _without_pre_join_frames(self, batch: FrameBatch) -> FrameBatch | None:
         keep = batch.ts_ns >= self._joined_ns
@@ -376,16 +359,7 @@ class AfPacketSource:
             self.link_down_events += 1
             _log.warning("%s went down; capturing again when it comes back up", self.where)
             return
-        hint = {
-            errno_mod.ENETDOWN: "the interface went down",
-            errno_mod.ENXIO: "the interface was removed",
-            errno_mod.ENODEV: "the interface was removed",
-        }.get(code, "socket error")
-        raise CaptureError(
-            f"capture on {self.where} failed: {os.strerror(code)} ({hint})",
-            source=self.iface,
-            errno=code,
-        )
+        raise capture_failed(code, self.where, self.iface)
 
     def _release(self) -> None:
         if self._released:
@@ -407,19 +381,6 @@ class AfPacketSource:
         for fd in (self._wake_r, self._wake_w):
             with contextlib.suppress(OSError):
                 os.close(fd)
-
-
-def _os_error(e: OSError, what: str, iface: str) -> CaptureError:
-    hint = {
-        errno_mod.ENODEV: "no such interface: check the name with `ip link`",
-        errno_mod.EPERM: "live capture needs root or CAP_NET_RAW",
-        errno_mod.EACCES: "live capture needs root or CAP_NET_RAW",
-        errno_mod.ENOMEM: "the kernel could not allocate the ring: lower block_size/block_count",
-        errno_mod.EINVAL: "the kernel rejected the settings",
-        errno_mod.ENETDOWN: "the interface is down",
-    }.get(e.errno or 0, "")
-    detail = f"{e.strerror or e}" + (f" ({hint})" if hint else "")
-    return CaptureError(f"{what}: {detail}", source=iface, errno=e.errno)
 
 
 def _drain(fd: int) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import mmap
+import struct
 
 import numpy as np
 import numpy.typing as npt
@@ -29,6 +30,9 @@ __all__ = [
     "MAX_SNAPLEN",
     "block_to_batch",
     "check_geometry",
+    "filled",
+    "give_back",
+    "take_block",
 ]
 
 #: 4 MiB blocks: one block holds ~30 000 minimum-size frames or ~2 700 full-size ones, so the
@@ -69,6 +73,36 @@ def check_geometry(
         problems.append(f"block_timeout_ms {block_timeout_ms} must be >= 1")
     if problems:
         raise CaptureError("invalid ring settings: " + "; ".join(problems))
+
+
+_STATUS = struct.Struct("=I")  # a block's status word
+
+
+def filled(ring: mmap.mmap, base: int) -> bool:
+    """Whether the kernel handed the block at ``base`` over to us (TP_STATUS_USER)."""
+    return bool(_STATUS.unpack_from(ring, base + rl.BLOCK_STATUS_OFFSET)[0] & rl.TP_STATUS_USER)
+
+
+def give_back(ring: mmap.mmap, base: int) -> None:
+    """Hand the block at ``base`` back to the kernel to fill again."""
+    _STATUS.pack_into(ring, base + rl.BLOCK_STATUS_OFFSET, rl.TP_STATUS_KERNEL)
+
+
+def take_block(ring: mmap.mmap, base: int, block_size: int, *, copy: bool) -> FrameBatch | None:
+    """The filled block at ``base`` as a batch (None if it holds no frame): over a copy of its
+    used bytes, the block given back at once; or, without ``copy``, over the ring itself, the
+    block left to the caller to give back when the batch is done with."""
+    num_pkts, first, blk_len = rl.BLOCK_COUNTS.unpack_from(ring, base + rl.BLOCK_COUNTS_OFFSET)
+    blk_len = min(blk_len, block_size)
+    if copy:
+        data = np.frombuffer(ring[base : base + blk_len], dtype=np.uint8)
+        give_back(ring, base)
+    else:
+        data = np.frombuffer(ring, dtype=np.uint8, count=blk_len, offset=base)
+        data.flags.writeable = False  # a batch's data is read-only, whatever it views
+    if num_pkts == 0:
+        return None
+    return block_to_batch(data, num_pkts, first)
 
 
 def block_to_batch(data: npt.NDArray[np.uint8], num_pkts: int, first: int) -> FrameBatch:
