@@ -15,6 +15,7 @@ import sys
 import numpy as np
 import numpy.typing as npt
 
+from capture._bytes import u16, u32
 from capture._jit import njit
 from capture._recwalk import stream_ahead
 from capture._ringlayout import TP_STATUS_VLAN_VALID, TPACKET3_HDR
@@ -34,20 +35,6 @@ _BIG = sys.byteorder == "big"
 #: a frame's ``tags`` word: the tag's TCI (bits 0-15), TPID (16-31), the header's status low
 #: byte (32-39), and this bit, so that every tagged frame's word is non-zero
 TAGGED = 1 << 40
-
-
-@njit
-def _u16(data: U8, at: int) -> int:  # the kernel writes the headers in the host's byte order
-    if _BIG:
-        return (int(data[at]) << 8) | int(data[at + 1])
-    return int(data[at]) | (int(data[at + 1]) << 8)
-
-
-@njit
-def _u32(data: U8, at: int) -> int:
-    if _BIG:
-        return (_u16(data, at) << 16) | _u16(data, at + 2)
-    return _u16(data, at) | (_u16(data, at + 2) << 16)
 
 
 @njit
@@ -74,18 +61,21 @@ def walk_block(  # noqa: PLR0917 - a compiled kernel takes its columns positiona
         if pos < 0 or pos + _HDR > end:
             return i, tagged
         ahead = stream_ahead(data, ahead, pos)
-        offsets[i] = pos + _u16(data, pos + _MAC)
-        caplens[i] = _u32(data, pos + _SNAPLEN)
-        wirelens[i] = _u32(data, pos + _LEN)
-        ts_ns[i] = _u32(data, pos + _SEC) * 1_000_000_000 + _u32(data, pos + _NSEC)
-        status = _u32(data, pos + _STATUS)
-        tci = _u32(data, pos + _TCI)
+        offsets[i] = pos + u16(data, pos + _MAC, _BIG)
+        caplens[i] = u32(data, pos + _SNAPLEN, _BIG)
+        wirelens[i] = u32(data, pos + _LEN, _BIG)
+        ts_ns[i] = u32(data, pos + _SEC, _BIG) * 1_000_000_000 + u32(data, pos + _NSEC, _BIG)
+        status = u32(data, pos + _STATUS, _BIG)
+        tci = u32(data, pos + _TCI, _BIG)
         if (status & TP_STATUS_VLAN_VALID) != 0 or tci != 0:
             tags[i] = (
-                TAGGED | ((status & 0xFF) << 32) | (_u16(data, pos + _TPID) << 16) | (tci & 0xFFFF)
+                TAGGED
+                | ((status & 0xFF) << 32)
+                | (u16(data, pos + _TPID, _BIG) << 16)
+                | (tci & 0xFFFF)
             )
             tagged += 1
         else:
             tags[i] = 0
-        pos += _u32(data, pos + _NEXT)
+        pos += u32(data, pos + _NEXT, _BIG)
     return offsets.shape[0], tagged
