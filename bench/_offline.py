@@ -80,11 +80,9 @@ def _child_ours(path: Path, spec: TrafficSpec) -> dict[str, object]:
     with devnull() as records:
         chain = Chain(spec, records, audit=True)  # the CLI's defaults
         t0, c0 = time.perf_counter(), _cpu_now()
-        source = offline_source(path, None, chain.pipeline.walker)  # as capture read opens it
-        try:
-            chain.assembly.read(source)
-        finally:
-            source.close()
+        errors = chain.assembly.read_files([path])  # capture read's own loop over its files
+        if errors:
+            raise errors[0]
         stats = chain.finish()
         t1, c1 = time.perf_counter(), _cpu_now()
         audit = chain.audit()  # the truth check is the bench's, after the clock
