@@ -295,7 +295,8 @@ class DecodingWalker:
     reached, while the walk has it in cache; ``take`` gives the pipeline that decode.
 
     Over the bench pcap a walk and then a decode of 64 k frames (49 MB, far beyond the caches)
-    read every frame from memory twice: 110 + 250 ns a frame, 212 ns in one pass.
+    read every frame from memory twice: 110 + 250 ns a frame; in one pass 285 ns, 214 ns with
+    the walk streaming the file in (``capture.stream_ahead``).
     """
 
     def __init__(self) -> None:
@@ -323,7 +324,7 @@ class DecodingWalker:
         )
         with self._lock:
             self._made[id(offsets)] = (offsets, _head(out, n))
-            while len(self._made) > _KEEP:  # batches never taken (a filter made new ones)
+            while len(self._made) > _KEEP:  # walked for a consumer that never took them
                 del self._made[next(iter(self._made))]
         return n, pos, status
 
