@@ -186,11 +186,14 @@ def test_remote_mirror_carries_the_plain_mirrors_packets(captures: Captures) -> 
     pods = pod_ips(captures.state)
     plain = inner_packets(captures.plain, "ip", pods)
     remote = inner_packets(captures.remote, "gre", pods)
-    flows = {(t[0], t[1], t[2], t[3], t[4]) for t in plain}
-    by_proto = Counter(t[0] for t in flows)
+    by_proto = Counter(t[0] for t in plain)  # distinct 5-tuples
     assert by_proto["tcp"] >= 2 * ROUNDS  # both directions of each connection
-    assert by_proto["udp"] >= 2 * ROUNDS
     assert by_proto["icmp"] >= 2
+    # dig's source port is the kernel's random pick, so two queries can share a 5-tuple: count
+    # the queries and answers themselves, not their distinct tuples
+    dns = Counter("query" if t[4] == 53 else "answer" for t in plain.elements() if t[0] == "udp")
+    assert dns["query"] >= ROUNDS
+    assert dns["answer"] >= ROUNDS
     assert set(remote) == set(plain)
     assert remote == plain
 
