@@ -26,7 +26,7 @@ from analyzers._decrow import (
     u32,
     u64,
 )
-from capture import njit
+from capture import njit, njit_inline
 
 PROTO_ICMP, PROTO_TCP, PROTO_UDP, PROTO_ICMPV6, PROTO_SCTP = 1, 6, 17, 58, 132
 # IPv6 extension headers: hop-by-hop, routing, destination options (generic layout), fragment, AH
@@ -48,7 +48,7 @@ def _version_status(data: U8, pos: int, cap: int, version: int, header: int) -> 
     return 0
 
 
-@njit
+@njit_inline  # a stage of the decoder's frame loop: inlined there
 def ipv4(data: U8, pos: int, cap: int, wire: int, row: Row) -> tuple[int, int, int]:
     """The IPv4 header at ``pos``: (protocol, transport offset, transport bytes), or (-1, 0, 0)."""
     bad = _version_status(data, pos, cap, 4, 20)
@@ -84,7 +84,7 @@ def ipv4(data: U8, pos: int, cap: int, wire: int, row: Row) -> tuple[int, int, i
     return u8(data, pos + 9), pos + hlen, total - hlen
 
 
-@njit
+@njit_inline  # a stage of the decoder's frame loop: inlined there
 def ipv6(  # noqa: PLR0911 - each way the chain ends the frame returns there
     data: U8, pos: int, cap: int, wire: int, row: Row
 ) -> tuple[int, int, int]:
@@ -156,7 +156,7 @@ def _min_captured(proto: int) -> int:
     return 0
 
 
-@njit
+@njit_inline  # a stage of the decoder's frame loop: inlined there
 def transport(  # noqa: PLR0917 - a compiled stage takes its frame positionally
     data: U8, pos: int, payload: int, proto: int, cap: int, row: Row
 ) -> None:

@@ -40,6 +40,7 @@ from capture import (
     LINKTYPE_PPP_HDLC,
     LINKTYPE_RAW,
     njit,
+    njit_inline,
 )
 
 # Address families of the BSD loopback header: IPv4 everywhere, IPv6 by operating system (Linux,
@@ -121,7 +122,7 @@ def _ieee80211(data: U8, pos: int, cap: int, wire: int, row: Row) -> tuple[int, 
     return chain(data, u16(data, at + 6), at + 8, cap, wire, row)
 
 
-@njit
+@njit_inline  # a stage of the decoder's frame loop: inlined there
 def link(  # noqa: PLR0911, PLR0917 - one return per link type; a compiled stage
     data: U8, pos: int, cap: int, wire: int, linktype: int, row: Row
 ) -> tuple[int, int]:

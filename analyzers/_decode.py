@@ -53,6 +53,7 @@ from capture import (
     prefetch,
     read_record,
     stream_ahead,
+    unowned,
 )
 
 __all__ = ["SUPPORTED_LINKTYPES", "DecodingWalker", "decode"]
@@ -156,6 +157,8 @@ def _decode_rows(  # noqa: PLR0917 - a compiled kernel takes its columns positio
     decoded: one pass over the file's memory instead of a walk and then a decode that finds
     the frames evicted (``DecodingWalker``).
     """
+    # the stages each take the buffer: without its reference count, a call costs no atomics
+    data = unowned(data)
     size = data.shape[0]
     row = scratch[0]
     linktype = layout.linktype

@@ -40,7 +40,7 @@ from analyzers._decrow import (
     u16,
     u32,
 )
-from capture import LINKTYPE_ETHERNET, LINKTYPE_IPV4, LINKTYPE_IPV6, njit
+from capture import LINKTYPE_ETHERNET, LINKTYPE_IPV4, LINKTYPE_IPV6, njit, njit_inline
 
 PROTO_IPIP, PROTO_UDP, PROTO_IPV6, PROTO_GRE = 4, 17, 41, 47
 VXLAN_PORT, GENEVE_PORT, GRE_UDP_PORT, AYIYA_PORT = 4789, 6081, 4754, 5072
@@ -123,7 +123,7 @@ def _ayiya(data: U8, pos: int, end: int, row: Row) -> Inner:
     return _bad(row)
 
 
-@njit
+@njit_inline  # a stage of the decoder's frame loop: inlined there
 def tunnel(data: U8, cap: int, row: Row) -> tuple[int, int, int, int, int, int, int]:
     """The inner frame of the packet in ``row``, if it is a tunnel the decoder follows.
 

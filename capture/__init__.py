@@ -89,6 +89,7 @@ __all__ = [
     "read_record",
     "stop_on_signals",
     "stream_ahead",
+    "unowned",
 ]
 
 
@@ -103,4 +104,8 @@ def __getattr__(name: str) -> Any:
         from capture import _recwalk  # noqa: PLC0415
 
         return getattr(_recwalk, name)
+    if name == "unowned":  # an array's view without reference counting, for compiled loops
+        from capture._unowned import unowned  # noqa: PLC0415
+
+        return unowned
     raise AttributeError(f"module 'capture' has no attribute {name!r}")
