@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from analyzers._decrow import Row
-from capture import njit
+from capture import njit, njit_inline
 
 __all__ = ["find_copies", "fingerprint"]
 
@@ -51,7 +51,7 @@ def _le_bytes(data: U8, start: int, count: int, shift_bytes: int) -> np.uint64:
     return w
 
 
-@njit
+@njit_inline  # a stage of the decoder's frame loop: inlined there
 def fingerprint(data: U8, frame_end: int, row: Row) -> np.uint64:
     """The fingerprint of the IP packet the decoder just read into ``row`` (a frame of ``data``
     captured up to ``frame_end``); the decoder calls this while the frame is in cache."""
@@ -97,15 +97,20 @@ _FP, _TS, _ENDS = 0, 1, 2  # an entry's words: fingerprint, biased time, six end
 
 
 @njit
-def _is_copy(entry: U64, e: U64, dt: np.int64, window_ns: np.int64, nat_window_ns: int) -> bool:
-    """Whether a later packet with endpoint words ``e`` (src_hi, src_lo, sport, dst_hi, dst_lo,
-    dport), ``dt`` ns from the packet of ``entry``, copies it: both sides equal (routing) within
-    ``window_ns``, or one side untouched and the other at another address (NAT rewrites an
-    address, maybe its port; never a port alone) within ``nat_window_ns``."""
-    src_addr = entry[_ENDS] == e[0] and entry[_ENDS + 1] == e[1]
-    dst_addr = entry[_ENDS + 3] == e[3] and entry[_ENDS + 4] == e[4]
-    same_src = src_addr and entry[_ENDS + 2] == e[2]
-    same_dst = dst_addr and entry[_ENDS + 5] == e[5]
+def _is_copy(  # noqa: PLR0917 - a compiled helper takes its values positionally
+    src_addr: bool,
+    dst_addr: bool,
+    same_src: bool,
+    same_dst: bool,
+    dt: np.int64,
+    window_ns: np.int64,
+    nat_window_ns: int,
+) -> bool:
+    """Whether a later packet ``dt`` ns after one with the same fingerprint copies it, given
+    which of its endpoints are the earlier one's (``*_addr``: the address, ``same_*``: address
+    and port): both sides equal (routing) within ``window_ns``, or one side untouched and the
+    other at another address (NAT rewrites an address, maybe its port; never a port alone)
+    within ``nat_window_ns``."""
     if same_src and same_dst:
         return bool(dt <= window_ns)
     nat = (same_src and not dst_addr) or (same_dst and not src_addr)
@@ -162,16 +167,52 @@ def find_copies(  # noqa: PLR0917 - a compiled kernel takes its columns position
     """
     found = 0
     newest = np.int64(-(1 << 62))
+    done = 0
+    while True:
+        # the rows go through a loop that takes the table as an argument, handing back when it
+        # must be rebuilt: a table replaced inside the row loop would be counted up and down
+        # (atomically) on every row
+        done, fill, found, newest = _search(
+            table, fill, done, found, newest, fp, rows, ts_ns, src_hi, src_lo, sport, dst_hi,
+            dst_lo, dport, window_ns, nat_window_ns, copy,
+        )  # fmt: skip
+        if done == fp.shape[0]:
+            break
+        table, fill = _rebuilt(table, np.uint64(newest - np.int64(window_ns)) ^ _BIAS)
+    return table, fill, found
+
+
+@njit
+def _search(  # noqa: PLR0917 - a compiled kernel takes its columns positionally
+    table: U64,
+    fill: int,
+    start: int,
+    found: int,
+    newest: np.int64,
+    fp: U64,
+    rows: I64,
+    ts_ns: I64,
+    src_hi: U64,
+    src_lo: U64,
+    sport: U16,
+    dst_hi: U64,
+    dst_lo: U64,
+    dport: U16,
+    window_ns: int,
+    nat_window_ns: int,
+    copy: B,
+) -> tuple[int, int, int, np.int64]:
+    """``find_copies``'s row loop from row *start* on, until the table is half full: return
+    (rows done, used buckets, copies found, newest time seen)."""
     w = np.int64(window_ns)
-    e = np.empty(6, np.uint64)
-    for k in range(fp.shape[0]):
+    mask = table.shape[0] - 1
+    for k in range(start, fp.shape[0]):
         r = rows[k]
         t = ts_ns[r]
         newest = max(newest, t)
-        oldest = np.uint64(newest - w) ^ _BIAS
         if 2 * (fill + 1) > table.shape[0]:
-            table, fill = _rebuilt(table, oldest)
-        mask = table.shape[0] - 1
+            return k, fill, found, newest
+        oldest = np.uint64(newest - w) ^ _BIAS
         h = fp[k]
         b = np.int64(h & np.uint64(mask))
         reuse = np.int64(-1)
@@ -181,11 +222,15 @@ def find_copies(  # noqa: PLR0917 - a compiled kernel takes its columns position
             if reuse < 0 and table[b, _TS] < oldest:
                 reuse = b
             b = (b + 1) & mask
-        e[0], e[1], e[2] = src_hi[r], src_lo[r], sport[r]
-        e[3], e[4], e[5] = dst_hi[r], dst_lo[r], dport[r]
+        e0, e1, e2 = src_hi[r], src_lo[r], np.uint64(sport[r])
+        e3, e4, e5 = dst_hi[r], dst_lo[r], np.uint64(dport[r])
         if table[b, _TS] != _EMPTY:  # the latest earlier packet with this fingerprint
             then = np.int64(table[b, _TS] ^ _BIAS)
-            if _is_copy(table[b], e, abs(t - then), w, nat_window_ns):
+            src_addr = table[b, _ENDS] == e0 and table[b, _ENDS + 1] == e1
+            dst_addr = table[b, _ENDS + 3] == e3 and table[b, _ENDS + 4] == e4
+            same_src = src_addr and table[b, _ENDS + 2] == e2
+            same_dst = dst_addr and table[b, _ENDS + 5] == e5
+            if _is_copy(src_addr, dst_addr, same_src, same_dst, abs(t - then), w, nat_window_ns):
                 copy[k] = True
                 found += 1
         elif reuse >= 0:
@@ -194,6 +239,10 @@ def find_copies(  # noqa: PLR0917 - a compiled kernel takes its columns position
             fill += 1
         table[b, _FP] = h
         table[b, _TS] = np.uint64(t) ^ _BIAS
-        for j in range(6):
-            table[b, _ENDS + j] = e[j]
-    return table, fill, found
+        table[b, _ENDS] = e0
+        table[b, _ENDS + 1] = e1
+        table[b, _ENDS + 2] = e2
+        table[b, _ENDS + 3] = e3
+        table[b, _ENDS + 4] = e4
+        table[b, _ENDS + 5] = e5
+    return fp.shape[0], fill, found, newest

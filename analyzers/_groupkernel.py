@@ -100,55 +100,17 @@ def group_rows(  # noqa: PLR0917 - a compiled kernel takes its columns positiona
     table = np.zeros((1024, 2), np.uint64)  # (hash, flow + 1) per bucket: one cache line
     known = np.empty((n, 6), np.uint64)  # each flow's canonical key
     clashed = np.zeros(n, np.bool_)  # per flow
-    nf = 0
-    for i in range(n):
-        # the row's canonical key (``FlowKeys.canonical``): endpoint A < B; ICMP's "ports" are
-        # its type class and code, one-sided, never swapped (plain locals: a helper taking the
-        # columns would cost each row a reference count up and down per column)
-        a = src_is_a[i]
-        swap = not a and not icmp[i]
-        k0 = src_hi[i] if a else dst_hi[i]
-        k1 = src_lo[i] if a else dst_lo[i]
-        k2 = dst_hi[i] if a else src_hi[i]
-        k3 = dst_lo[i] if a else src_lo[i]
-        k4 = ((dport[i] if swap else sport[i]) << np.uint64(16)) | (sport[i] if swap else dport[i])
-        k5 = meta[i]
-        h = hash63[i]
-        mask = np.uint64(table.shape[0] - 1)
-        pos = (h >> np.uint64(1)) & mask
-        f = -1
-        clash = False
-        while table[pos, 1]:
-            if table[pos, 0] == h:
-                g = int(table[pos, 1]) - 1
-                if (
-                    known[g, 0] == k0
-                    and known[g, 1] == k1
-                    and known[g, 2] == k2
-                    and known[g, 3] == k3
-                    and known[g, 4] == k4
-                    and known[g, 5] == k5
-                ):
-                    f = g
-                    break
-                clash = True
-            pos = (pos + np.uint64(1)) & mask
-        if f < 0:
-            f = nf
-            nf += 1
-            first[f] = i
-            table[pos, 0] = h
-            table[pos, 1] = f + 1
-            known[f, 0] = k0
-            known[f, 1] = k1
-            known[f, 2] = k2
-            known[f, 3] = k3
-            known[f, 4] = k4
-            known[f, 5] = k5
-            clashed[f] = clash
-            if 2 * nf > table.shape[0]:
-                table = _grown(table)
-        flow[i] = f
+    done = nf = 0
+    while done < n:
+        # the rows go through a loop that takes the table as an argument, handing back when the
+        # table must grow: a table replaced inside the row loop would be counted up and down
+        # (atomically) on every row
+        done, nf = _number_flows(
+            done, nf, table, known, clashed, hash63, src_is_a, src_hi, src_lo, dst_hi, dst_lo,
+            sport, dport, icmp, meta, flow, first,
+        )  # fmt: skip
+        if 2 * nf > table.shape[0]:
+            table = _grown(table)
     waiting = 0
     for i in range(n):
         later[i] = clashed[flow[i]]
@@ -172,6 +134,79 @@ def group_rows(  # noqa: PLR0917 - a compiled kernel takes its columns positiona
         flow_of[start[j]] = flow[i]
         start[j] += 1
     return nf
+
+
+@njit
+def _number_flows(  # noqa: PLR0917 - a compiled kernel takes its columns positionally
+    start: int,
+    nf: int,
+    table: U64,
+    known: U64,
+    clashed: B,
+    hash63: U64,
+    src_is_a: B,
+    src_hi: U64,
+    src_lo: U64,
+    dst_hi: U64,
+    dst_lo: U64,
+    sport: U64,
+    dport: U64,
+    icmp: B,
+    meta: U64,
+    flow: I64,
+    first: I64,
+) -> tuple[int, int]:
+    """Give rows from *start* on their flow, numbering new flows from *nf* on, until the table
+    is half full; return (rows done, flows)."""
+    n = hash63.shape[0]
+    mask = np.uint64(table.shape[0] - 1)
+    for i in range(start, n):
+        # the row's canonical key (``FlowKeys.canonical``): endpoint A < B; ICMP's "ports" are
+        # its type class and code, one-sided, never swapped (plain locals: a helper taking the
+        # columns would cost each row a reference count up and down per column)
+        a = src_is_a[i]
+        swap = not a and not icmp[i]
+        k0 = src_hi[i] if a else dst_hi[i]
+        k1 = src_lo[i] if a else dst_lo[i]
+        k2 = dst_hi[i] if a else src_hi[i]
+        k3 = dst_lo[i] if a else src_lo[i]
+        k4 = ((dport[i] if swap else sport[i]) << np.uint64(16)) | (sport[i] if swap else dport[i])
+        k5 = meta[i]
+        h = hash63[i]
+        pos = (h >> np.uint64(1)) & mask
+        f = -1
+        clash = False
+        while table[pos, 1]:
+            if table[pos, 0] == h:
+                g = int(table[pos, 1]) - 1
+                if (
+                    known[g, 0] == k0
+                    and known[g, 1] == k1
+                    and known[g, 2] == k2
+                    and known[g, 3] == k3
+                    and known[g, 4] == k4
+                    and known[g, 5] == k5
+                ):
+                    f = g
+                    break
+                clash = True
+            pos = (pos + np.uint64(1)) & mask
+        flow[i] = nf if f < 0 else f
+        if f < 0:
+            first[nf] = i
+            table[pos, 0] = h
+            table[pos, 1] = nf + 1
+            known[nf, 0] = k0
+            known[nf, 1] = k1
+            known[nf, 2] = k2
+            known[nf, 3] = k3
+            known[nf, 4] = k4
+            known[nf, 5] = k5
+            clashed[nf] = clash
+            nf += 1
+            if 2 * nf > table.shape[0]:
+                return i + 1, nf
+    return n, nf
 
 
 @njit
