@@ -50,11 +50,11 @@ class FlowColumns:
         self.fid = FlowIds(n)
         self.first = np.zeros(n, np.int64)
         self.last = np.zeros(n, np.int64)
-        # 32-bit packet counts until one would wrap (``add_packets``): 4 G packets of one
+        # 32-bit packet counts until one would wrap (``add_sums``): 4 G packets of one
         # direction between two records, i.e. 2.4 Mpps for the default active timeout
         self.pkts: npt.NDArray[np.uint32] | I64 = np.zeros((n, 2), np.uint32)
         # bytes (wire, IP, payload) likewise 32-bit until a direction passes 4 GiB between two
-        # records (``add_counts``): 24 bytes a flow less at a million flows
+        # records (``add_sums``): 24 bytes a flow less at a million flows
         self.l2: npt.NDArray[np.uint32] | I64 = np.zeros((n, 2), np.uint32)
         self.ipb: npt.NDArray[np.uint32] | I64 = np.zeros((n, 2), np.uint32)
         self.pay: npt.NDArray[np.uint32] | I64 = np.zeros((n, 2), np.uint32)
@@ -122,26 +122,28 @@ class FlowColumns:
         self.ports[s] = ports
         self.meta[s] = meta
 
-    def add_packets(self, gi: I64, counts: I64) -> None:
-        """Count *counts* packets at flat (slot, direction) indices *gi* (distinct)."""
-        self.add_counts("pkts", gi, counts)
+    def add_sums(self, sums: I64) -> None:
+        """Add a pass's per-(slot, direction) sums: rows of (flat index ``slot * 2 + direction``,
+        packets, wire bytes, IP bytes, payload bytes), the indices distinct. A counter column a
+        sum would take past 2**32 - 1 is widened to 64 bits for good first."""
+        while True:
+            wraps = _add_sums(self.pkts_f, self.l2_f, self.ipb_f, self.pay_f, sums)
+            if wraps < 0:
+                return
+            self._widen(_COUNTERS[wraps])
 
-    def add_counts(self, name: str, gi: I64, values: I64) -> None:
-        """Add *values* to counter column *name* (``pkts``, ``l2``, ``ipb``, ``pay``) at flat
-        (slot, direction) indices *gi* (distinct), widening it to 64 bits for good first if a
-        sum would not fit its 32."""
-        col: npt.NDArray[np.uint32] | I64 = getattr(self, name)
-        flat: npt.NDArray[np.uint32] | I64 = getattr(self, f"{name}_f")
-        cur = flat[gi]
-        if col.dtype == np.uint32 and (cur > _U32_MAX - values).any():
-            wide = np.zeros(col.shape, np.int64)  # unused slots stay unmapped
-            wide[: self.hwm] = col[: self.hwm]
-            setattr(self, name, wide)
-            setattr(self, f"{name}_f", wide.reshape(-1))
-            flat = wide.reshape(-1)
-            cur = flat[gi]
-            log.info("flow %s counters widened to 64 bits (a flow passed 2**32)", name)
-        flat[gi] = cur + values
+    def stretch_times(self, s: I64, times: I64) -> None:
+        """Widen the (first, last) packet times of the flows at slots *s* (distinct) to take in
+        *times*, rows of (earliest, latest) of a pass; a flow with no packet yet takes them."""
+        _stretch_times(self.first, self.last, s, times)
+
+    def _widen(self, name: str) -> None:
+        col = getattr(self, name)
+        wide = np.zeros(col.shape, np.int64)  # unused slots stay unmapped
+        wide[: self.hwm] = col[: self.hwm]
+        setattr(self, name, wide)
+        setattr(self, f"{name}_f", wide.reshape(-1))
+        log.info("flow %s counters widened to 64 bits (a flow passed 2**32)", name)
 
     def free_count(self) -> int:
         return self._free.shape[0] + (self.size - self.hwm)
@@ -197,6 +199,53 @@ class FlowColumns:
         if self.gaps:
             for slot in s.tolist():
                 self.gaps.pop(slot, None)
+
+
+#: The counter columns ``add_sums`` adds to, in the order of a sum row's values.
+_COUNTERS = ("pkts", "l2", "ipb", "pay")
+
+
+@njit
+def _add_sums(
+    pkts: npt.NDArray[Any], l2: npt.NDArray[Any], ipb: npt.NDArray[Any], pay: npt.NDArray[Any],
+    sums: I64,
+) -> int:  # fmt: skip
+    """Add *sums* to the four flat counter columns; or, writing nothing, return the first
+    column (0-3) a sum would take past what a 32-bit column holds. -1: added."""
+    if _wraps(pkts, sums, 1):
+        return 0
+    if _wraps(l2, sums, 2):
+        return 1
+    if _wraps(ipb, sums, 3):
+        return 2
+    if _wraps(pay, sums, 4):
+        return 3
+    for g in range(sums.shape[0]):
+        i = sums[g, 0]
+        pkts[i] += sums[g, 1]
+        l2[i] += sums[g, 2]
+        ipb[i] += sums[g, 3]
+        pay[i] += sums[g, 4]
+    return -1
+
+
+@njit
+def _wraps(col: npt.NDArray[Any], sums: I64, value: int) -> bool:
+    """Whether a sum in column *value* of *sums* takes a 32-bit *col* past 2**32 - 1."""
+    wraps = False
+    if col.itemsize == 4:
+        for g in range(sums.shape[0]):
+            wraps |= np.int64(col[sums[g, 0]]) + sums[g, value] > _U32_MAX
+    return wraps
+
+
+@njit
+def _stretch_times(first: I64, last: I64, s: I64, times: I64) -> None:
+    for k in range(s.shape[0]):
+        slot = s[k]
+        t0, t1 = times[k, 0], times[k, 1]
+        first[slot] = t0 if first[slot] == 0 else min(first[slot], t0)
+        last[slot] = max(last[slot], t1)
 
 
 def _zero(s: I64, *cols: npt.NDArray[Any]) -> None:

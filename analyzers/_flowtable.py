@@ -230,17 +230,8 @@ class FlowTable:
             f_time,
         )
         rsorted, slot_sorted, dir_sorted, ts, l4len = sorted_i.T
-        # per-flow time bounds
-        cur_first = cols.first[slots]
-        fmin, fmax = f_time.T
-        cols.first[slots] = np.where(cur_first == 0, fmin, np.minimum(cur_first, fmin))
-        cols.last[slots] = np.maximum(cols.last[slots], fmax)
-        # per-(flow, direction) sums
-        gi, counts, l2, ipb, pay = g_sums[:ng].T
-        cols.add_packets(gi, counts)
-        cols.add_counts("l2", gi, l2)
-        cols.add_counts("ipb", gi, ipb)
-        cols.add_counts("pay", gi, pay)
+        cols.stretch_times(slots, f_time)
+        cols.add_sums(g_sums[:ng])
         self._pkts_counted += n
         proto = dec.proto[rsorted]
         l4 = dec.status[rsorted] == _L4
