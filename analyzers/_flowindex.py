@@ -15,6 +15,7 @@ from analyzers._flowkey import FlowKeys
 from analyzers._slotmap import SlotMap
 
 I64 = npt.NDArray[np.int64]
+U64 = npt.NDArray[np.uint64]
 
 
 def full_key(keys: FlowKeys, r: int) -> tuple[int, ...]:
@@ -32,29 +33,14 @@ class FlowIndex:
         self._collide_slots: set[int] = set()
 
     def find(
-        self, keys: FlowKeys, uh: npt.NDArray[np.uint64], first_pos: I64
+        self, keys: FlowKeys, uh: npt.NDArray[np.uint64], first_pos: I64, canon: U64
     ) -> tuple[I64, I64, npt.NDArray[np.bool_]]:
         """Slot of each unique flow of the batch (-1: new), the new flows in arrival order, and
-        which of those clash (their hash belongs to another flow)."""
-        slots = self._map.get(uh)
-        found = slots >= 0
-        old = np.flatnonzero(found)
+        which of those clash (their hash belongs to another flow). *canon* holds each flow's
+        canonical key: a slot the hash finds is that flow's only if its stored key is the same
+        (exact, not probabilistic)."""
+        slots, found = self._map.get_exact(uh, canon)
         none = np.empty(0, np.int64)
-        if old.size:
-            # the hash found a slot: make sure it is the same flow (exact, not probabilistic)
-            s = slots[old]
-            cols = self._cols
-            a_hi, a_lo, b_hi, b_lo, ports, meta = keys.canonical(first_pos[old])
-            same = (
-                (cols.ahi[s] == a_hi)
-                & (cols.alo[s] == a_lo)
-                & (cols.bhi[s] == b_hi)
-                & (cols.blo[s] == b_lo)
-                & (cols.ports[s] == ports)
-                & (cols.meta[s] == meta)
-            )
-            if not same.all():
-                slots[old[~same]] = -1
         new = np.flatnonzero(slots < 0)
         if new.size == 0:
             return slots, none, found[none]

@@ -205,7 +205,7 @@ class FlowTable:
             return rows[g.wait]
         perm, flow_of, breaks, flow, first_pos = g.perm, g.flow_of, g.breaks, g.flow, g.first
         nf = first_pos.shape[0]
-        slots = self._lookup(keys, keys.hash63[first_pos] >> np.uint64(1), first_pos, dec)
+        slots = self._lookup(keys, keys.hash63[first_pos] >> np.uint64(1), first_pos, g.keys, dec)
         later = self._split_at_ends(batch, dec, rows, flow, slots)
         if later is not None:
             return later
@@ -267,10 +267,15 @@ class FlowTable:
         return rows[cuts.deferred]
 
     def _lookup(
-        self, keys: FlowKeys, uh: npt.NDArray[np.uint64], first_pos: I64, dec: DecodedBatch
+        self,
+        keys: FlowKeys,
+        uh: npt.NDArray[np.uint64],
+        first_pos: I64,
+        canon: npt.NDArray[np.uint64],
+        dec: DecodedBatch,
     ) -> I64:
         """Slot of each unique flow of the batch, creating slots for new flows."""
-        slots, need, clash = self._index.find(keys, uh, first_pos)
+        slots, need, clash = self._index.find(keys, uh, first_pos, canon)
         if need.size:
             new_slots = self._alloc(need.size, busy=slots[slots >= 0])
             slots[need] = new_slots

@@ -35,6 +35,7 @@ class Groups:
     perm: I64  # per sorted position: the row (index in the pass's rows)
     flow_of: I64  # per sorted position: its flow
     breaks: npt.NDArray[np.uint8]  # per sorted position: 1 a group starts, 3 a flow too
+    keys: U64  # per flow: its canonical key (a_hi, a_lo, b_hi, b_lo, ports, meta)
 
 
 def group(keys: FlowKeys) -> Groups:
@@ -46,6 +47,7 @@ def group(keys: FlowKeys) -> Groups:
     perm = np.empty(n, np.int64)
     flow_of = np.empty(n, np.int64)
     breaks = np.zeros(n, np.uint8)
+    known = np.empty((n, 6), np.uint64)
     nf = group_rows(
         keys.hash63,
         keys.src_is_a,
@@ -63,10 +65,11 @@ def group(keys: FlowKeys) -> Groups:
         perm,
         flow_of,
         breaks,
+        known,
     )
     if nf < 0:
-        return Groups(wait, flow, first, perm, flow_of, breaks)
-    return Groups(None, flow, first[:nf], perm, flow_of, breaks)
+        return Groups(wait, flow, first, perm, flow_of, breaks, known)
+    return Groups(None, flow, first[:nf], perm, flow_of, breaks, known[:nf])
 
 
 @njit
@@ -87,18 +90,19 @@ def group_rows(  # noqa: PLR0917 - a compiled kernel takes its columns positiona
     perm: I64,
     flow_of: I64,
     breaks: npt.NDArray[np.uint8],
+    known: U64,
 ) -> int:
     """Group the rows; return how many flows (negative: that many rows wait for the next pass).
 
     Per row (arrival order) *flow* gets its flow and *later* whether it waits; per flow *first*
-    gets its first row. Per sorted position *perm* gets the row, *flow_of* its flow and *breaks*
-    1 where a (flow, direction) group starts, 3 where a flow starts too.
+    gets its first row and *known* its canonical key. Per sorted position *perm* gets the row,
+    *flow_of* its flow and *breaks* 1 where a (flow, direction) group starts, 3 where a flow
+    starts too.
     """
     n = hash63.shape[0]
     # the table grows with the flows, not the rows: a batch has a few thousand flows, and a
     # table that fits the cache is what makes a row's lookup cheap
     table = np.zeros((1024, 2), np.uint64)  # (hash, flow + 1) per bucket: one cache line
-    known = np.empty((n, 6), np.uint64)  # each flow's canonical key
     clashed = np.zeros(n, np.bool_)  # per flow
     done = nf = 0
     while done < n:

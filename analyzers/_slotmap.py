@@ -20,6 +20,7 @@ U64 = npt.NDArray[np.uint64]
 U32 = npt.NDArray[np.uint32]
 I32 = npt.NDArray[np.int32]
 I64 = npt.NDArray[np.int64]
+B = npt.NDArray[np.bool_]
 # the flow table's key columns by slot: a_hi, a_lo, b_hi, b_lo, ports, meta
 KeyColumns = tuple[U64, U64, U64, U64, U32, U64]
 
@@ -67,10 +68,26 @@ def _place(vals: I32, key: np.uint64, slot: np.int64) -> bool:
 
 
 @njit
-def _get(vals: I32, keys: U64, cols: KeyColumns, hash_mask: np.uint64, out: I64) -> None:
+def _get_exact(  # noqa: PLR0917 - a compiled kernel takes its columns positionally
+    vals: I32, keys: U64, canon: U64, cols: KeyColumns, hash_mask: np.uint64, out: I64, hashed: B
+) -> None:
+    a_hi, a_lo, b_hi, b_lo, ports, meta = cols
     for i in range(keys.shape[0]):
         pos = _find(vals, keys[i], cols, hash_mask)
-        out[i] = np.int64(vals[pos]) - 1 if pos >= 0 else -1
+        hashed[i] = pos >= 0
+        if pos < 0:
+            out[i] = -1
+            continue
+        s = np.int64(vals[pos]) - 1
+        same = (
+            a_hi[s] == canon[i, 0]
+            and a_lo[s] == canon[i, 1]
+            and b_hi[s] == canon[i, 2]
+            and b_lo[s] == canon[i, 3]
+            and np.uint64(ports[s]) == canon[i, 4]
+            and meta[s] == canon[i, 5]
+        )
+        out[i] = s if same else -1
 
 
 @njit
@@ -123,11 +140,13 @@ class SlotMap:
     def __len__(self) -> int:
         return self._live
 
-    def get(self, keys: U64) -> I64:
-        """Slot of each key, -1 where absent."""
+    def get_exact(self, keys: U64, canon: U64) -> tuple[I64, B]:
+        """Slot of each key whose flow's stored key is *canon*'s row (-1 where absent or another
+        flow's), and whether the key is in the map at all (a -1 there: a hash clash)."""
         out = np.empty(keys.shape[0], np.int64)
-        _get(self._vals, keys, self._cols, self._hash_mask, out)
-        return out
+        hashed = np.empty(keys.shape[0], np.bool_)
+        _get_exact(self._vals, keys, canon, self._cols, self._hash_mask, out, hashed)
+        return out, hashed
 
     def insert(self, keys: U64, slots: I64) -> None:
         """Add keys known to be absent and distinct, the key columns already holding *slots*."""
