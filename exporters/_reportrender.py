@@ -68,9 +68,11 @@ def _sections(report: Report, by: str) -> list[tuple[str, pd.DataFrame]]:
 def _json_value(df: pd.DataFrame) -> list[dict[str, Any]]:
     out = df.copy()
     for c in out.columns:
-        if isinstance(out[c].dtype, pd.DatetimeTZDtype):
-            out[c] = out[c].map(lambda t: iso(t.timestamp()))
-    rows: list[dict[str, Any]] = json.loads(out.to_json(orient="records"))
+        if out[c].dtype.kind == "M":  # times as the records write them (naive ones are UTC)
+            when = pd.to_datetime(out[c], utc=True)
+            out[c] = when.map(lambda t: iso(t.timestamp()), na_action="ignore")
+    # every time column is text by now; "iso" says so to pandas, whose default is changing
+    rows: list[dict[str, Any]] = json.loads(out.to_json(orient="records", date_format="iso"))
     return rows
 
 
