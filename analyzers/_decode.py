@@ -15,7 +15,6 @@ this file for changes, not the stage modules it calls: after editing a stage, to
 from __future__ import annotations
 
 import dataclasses
-import threading
 from typing import Any
 
 import numpy as np
@@ -52,11 +51,12 @@ from capture import (
     njit,
     prefetch,
     read_record,
+    ring_frame,
     stream_ahead,
     unowned,
 )
 
-__all__ = ["SUPPORTED_LINKTYPES", "DecodingWalker", "decode"]
+__all__ = ["SUPPORTED_LINKTYPES", "decode", "decode_rows", "new_columns"]
 
 #: The capture link types the decoder reads; frames of any other get ``UNSUPPORTED_LINKTYPE``.
 SUPPORTED_LINKTYPES = frozenset(
@@ -107,7 +107,7 @@ def _frame(  # noqa: PLR0917 - a compiled stage takes its frame positionally
 
 
 @njit
-def _decode_rows(  # noqa: PLR0917 - a compiled kernel takes its columns positionally
+def decode_rows(  # noqa: PLR0917 - a compiled kernel takes its columns positionally
     data: U8,
     offsets: I64,
     caplens: I64,
@@ -115,6 +115,8 @@ def _decode_rows(  # noqa: PLR0917 - a compiled kernel takes its columns positio
     ts_ns: I64,
     pos: int,
     layout: PcapLayout,
+    ring: bool,
+    tags: I64,
     scratch: npt.NDArray[np.void],
     status: U8,
     ipver: U8,
@@ -153,9 +155,11 @@ def _decode_rows(  # noqa: PLR0917 - a compiled kernel takes its columns positio
 
     Without a walk (*pos* < 0) the frames are the ones *offsets*, *caplens* and *wirelens*
     give, of ``layout.linktype``. With one, the pcap records from *pos* (laid out as *layout*
-    says) are read into those columns and *ts_ns* first, each just before its frame is
-    decoded: one pass over the file's memory instead of a walk and then a decode that finds
-    the frames evicted (``DecodingWalker``).
+    says), or with *ring* the TPACKET_V3 block's frame headers from *pos* (*tags* getting each
+    frame's VLAN word), are read into those columns and *ts_ns* first, each just before its
+    frame is decoded: one pass over the memory instead of a walk and then a decode that finds
+    the frames evicted (``DecodingWalker``). A ring frame whose tag the kernel took out is not
+    decoded, nor any after it: the caller decodes the frames with their tags put back.
     """
     # the stages each take the buffer: without its reference count, a call costs no atomics
     data = unowned(data)
@@ -165,7 +169,17 @@ def _decode_rows(  # noqa: PLR0917 - a compiled kernel takes its columns positio
     ahead = pos
     n = offsets.shape[0]
     for i in range(n):
-        if pos >= 0:
+        if ring:
+            inside, offsets[i], caplens[i], wirelens[i], ts_ns[i], tags[i], nxt = ring_frame(
+                data, pos
+            )
+            if not inside:
+                return i, pos, 0
+            ahead = stream_ahead(data, ahead, pos)
+            pos = nxt
+            if tags[i] != 0:
+                linktype = -1  # no link type: walked on, no longer decoded
+        elif pos >= 0:
             if pos >= size:
                 return i, pos, 0
             ahead = stream_ahead(data, ahead, pos)
@@ -222,7 +236,7 @@ def _decode_rows(  # noqa: PLR0917 - a compiled kernel takes its columns positio
     return n, pos, 0
 
 
-def _columns(n: int, *, zeroed: bool) -> DecodedBatch:
+def new_columns(n: int, *, zeroed: bool) -> DecodedBatch:
     """Columns for ``n`` rows, carved from one buffer: zeroed where the kernel may leave rows
     unwritten (``_SPARSE``, or all if ``zeroed``), else not.
 
@@ -271,11 +285,11 @@ def decode(batch: FrameBatch) -> DecodedBatch:
     """Header columns of every frame of ``batch``; never raises for any frame content."""
     n = len(batch)
     if n == 0 or batch.linktype not in SUPPORTED_LINKTYPES:
-        out = _columns(n, zeroed=True)
+        out = new_columns(n, zeroed=True)
         out.status[:] = Status.UNSUPPORTED_LINKTYPE
         return out
-    out = _columns(n, zeroed=False)  # the kernel writes every other column of every row
-    _decode_rows(
+    out = new_columns(n, zeroed=False)  # the kernel writes every other column of every row
+    decode_rows(
         np.ascontiguousarray(batch.data, dtype=np.uint8),
         batch.offsets.astype(np.int64, copy=False),
         batch.caplens.astype(np.int64, copy=False),
@@ -283,6 +297,8 @@ def decode(batch: FrameBatch) -> DecodedBatch:
         _NO_TIMES,
         -1,
         PcapLayout(0, False, 0, 0, batch.linktype),
+        False,
+        _NO_TIMES,
         np.zeros(1, ROW),
         *(getattr(out, field.name) for field in dataclasses.fields(DecodedBatch)),
     )
@@ -290,63 +306,6 @@ def decode(batch: FrameBatch) -> DecodedBatch:
 
 
 _NO_TIMES = np.zeros(0, np.int64)  # a decode without a walk writes no times
-_KEEP = 8  # decodes a walker holds for batches not yet taken
-
-
-class DecodingWalker:
-    """A pcap file's record walk (``capture.RecordWalker``) that decodes each frame as it is
-    reached, while the walk has it in cache; ``take`` gives the pipeline that decode.
-
-    Over the bench pcap a walk and then a decode of 64 k frames (49 MB, far beyond the caches)
-    read every frame from memory twice: 110 + 250 ns a frame; in one pass 285 ns, 214 ns with
-    the walk streaming the file in (``capture.stream_ahead``).
-    """
-
-    def __init__(self) -> None:
-        self._scratch = np.zeros(1, ROW)
-        # the decodes of the last walks not yet taken, by their offsets column (a read-ahead
-        # thread walks the next batches while the pipeline takes the current one's)
-        self._made: dict[int, tuple[I64, DecodedBatch]] = {}
-        self._lock = threading.Lock()
-
-    def __call__(  # noqa: PLR0917 - a capture.RecordWalker
-        self, data: U8, pos: int, layout: PcapLayout, offsets: I64, caplens: I64, wirelens: I64,
-        ts_ns: I64,
-    ) -> tuple[int, int, int]:  # fmt: skip
-        out = _columns(offsets.shape[0], zeroed=False)
-        n, pos, status = _decode_rows(
-            data,
-            offsets,
-            caplens,
-            wirelens,
-            ts_ns,
-            pos,
-            layout,
-            self._scratch,
-            *(getattr(out, field.name) for field in dataclasses.fields(DecodedBatch)),
-        )
-        with self._lock:
-            self._made[id(offsets)] = (offsets, _head(out, n))
-            while len(self._made) > _KEEP:  # walked for a consumer that never took them
-                del self._made[next(iter(self._made))]
-        return n, pos, status
-
-    def take(self, batch: FrameBatch) -> DecodedBatch | None:
-        """The decode of *batch* if one of this walker's walks made it (once), else None."""
-        base = batch.offsets.base
-        with self._lock:
-            made = self._made.pop(id(base), None)
-        if made is None or made[0] is not base or len(batch) != len(made[1]):
-            return None
-        return made[1]
-
-
-def _head(out: DecodedBatch, n: int) -> DecodedBatch:
-    if len(out) == n:
-        return out
-    return DecodedBatch(**{f.name: getattr(out, f.name)[:n] for f in dataclasses.fields(out)})
-
-
 _DTYPES: dict[str, type[np.generic]] = {
     "status": np.uint8,
     "ipver": np.uint8,

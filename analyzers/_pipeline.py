@@ -24,8 +24,9 @@ import numpy as np
 import numpy.typing as npt
 
 from analyzers._carriers import carrier_view
-from analyzers._decode import DecodingWalker, decode
+from analyzers._decode import decode
 from analyzers._decoded import DecodedBatch, Encap, Status
+from analyzers._decodewalk import DecodingWalker
 from analyzers._dedup import DEFAULT_WINDOW_NS, Deduplicator
 from analyzers._flowevents import FlowEventSink
 from analyzers._flowoptions import FlowTableOptions

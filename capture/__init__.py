@@ -35,7 +35,12 @@ from capture._pcapngwriter import PcapngWriter
 from capture._pcapwriter import PcapWriter, pcap_file_header, pcap_records, pcap_records_into
 from capture._protocols import BatchSink, FrameSource, SourceStats
 from capture._readahead import ReadAhead
-from capture._ringblock import DEFAULT_BLOCK_COUNT, DEFAULT_BLOCK_SIZE, DEFAULT_BLOCK_TIMEOUT_MS
+from capture._ringblock import (
+    DEFAULT_BLOCK_COUNT,
+    DEFAULT_BLOCK_SIZE,
+    DEFAULT_BLOCK_TIMEOUT_MS,
+    BlockWalker,
+)
 from capture._service import CaptureService, ServiceResult, stop_on_signals
 
 __all__ = [
@@ -58,6 +63,7 @@ __all__ = [
     "LINKTYPE_RAW",
     "AfPacketSource",
     "BatchSink",
+    "BlockWalker",
     "BpfProgram",
     "CaptureError",
     "CaptureService",
@@ -87,6 +93,7 @@ __all__ = [
     "prefetch",
     "read_pcapng_stream",
     "read_record",
+    "ring_frame",
     "stop_on_signals",
     "stream_ahead",
     "unowned",
@@ -104,6 +111,10 @@ def __getattr__(name: str) -> Any:
         from capture import _recwalk  # noqa: PLC0415
 
         return getattr(_recwalk, name)
+    if name == "ring_frame":  # the ring walk's step, for walks that do more
+        from capture._ringwalk import ring_frame  # noqa: PLC0415
+
+        return ring_frame
     if name == "unowned":  # an array's view without reference counting, for compiled loops
         from capture._unowned import unowned  # noqa: PLC0415
 

@@ -63,7 +63,8 @@ class AfPacketSource:
     interface; ``mode`` is ``FANOUT_HASH`` (optionally ``| FANOUT_FLAG_DEFRAG``) for
     flow-consistent, direction-symmetric spreading. ``bpf`` is a tcpdump expression.
     ``copy_blocks=False`` hands out batches that view the ring block (no copy): each is valid
-    only until the next one is asked for or the iteration ends.
+    only until the next one is asked for or the iteration ends. ``walker`` walks each block's
+    frames (``BlockWalker``; capture's own by default).
     """
 
     def __init__(
@@ -80,6 +81,7 @@ class AfPacketSource:
         fanout: tuple[int, int] | None = None,
         block_timeout_ms: int = rb.DEFAULT_BLOCK_TIMEOUT_MS,
         copy_blocks: bool = True,
+        walker: rb.BlockWalker | None = None,
     ) -> None:
         rb.check_geometry(block_size, block_count, frame_size, snaplen, block_timeout_ms)
         self.iface = iface
@@ -88,6 +90,7 @@ class AfPacketSource:
         self.block_count = block_count
         self.snaplen = snaplen
         self.copy_blocks = copy_blocks
+        self._walker = walker
         self.where = iface if netns is None else f"{iface} in netns {netns}"
         if bpf is not None and re.search(r"\bvlan\b", bpf):
             # libpcap's offline code looks for the tag in the frame, but the kernel has moved it
@@ -234,13 +237,14 @@ class AfPacketSource:
         block_size = self.block_size
         block_count = self.block_count
         copy = self.copy_blocks
+        walker = self._walker
         index = 0
         stats_due = 0.0
         clock = time.monotonic
         while not self._stopping:
             base = index * block_size
             if rb.filled(ring, base):
-                batch = rb.take_block(ring, base, self.block_size, copy=copy)
+                batch = rb.take_block(ring, base, self.block_size, copy=copy, walker=walker)
                 index = index + 1 if index + 1 < block_count else 0
                 self.blocks_read += 1
                 now = clock()

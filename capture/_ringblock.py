@@ -3,7 +3,8 @@
 ``_afpacket`` hands over a block's used bytes (a copy, or a view of the ring itself); here the frame
 columns are read from them by one compiled walk of the ``tp_next_offset`` chain (``_ringwalk``),
 and the VLAN tag the kernel moved into the frame header is put back into the frame (in a new
-buffer: the block's bytes are never written).
+buffer: the block's bytes are never written). A consumer can hand in a ``BlockWalker`` of its own
+that does its first per-frame work in the same loop, while the walk has the frame in cache.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import logging
 import mmap
 import struct
+from collections.abc import Callable
 
 import numpy as np
 import numpy.typing as npt
@@ -21,6 +23,15 @@ from capture._errors import CaptureError
 
 _log = logging.getLogger(__name__)
 
+I64 = npt.NDArray[np.int64]
+
+#: Walks one ring block's ``tp_next_offset`` chain from the first frame's header into a batch's
+#: columns (offsets, caplens, wirelens, ts_ns, VLAN words) and returns ``(frames, frames with a
+#: tag)``: capture's own ``_ringwalk.walk_block``, or a consumer's (``AfPacketSource(walker=...)``)
+#: that does its first per-frame work while the walk has the frame in cache. Any walker reads
+#: every header through ``_ringwalk.ring_frame``, so that a chain leaving the block ends alike.
+BlockWalker = Callable[[npt.NDArray[np.uint8], int, I64, I64, I64, I64, I64], tuple[int, int]]
+
 __all__ = [
     "DEFAULT_BLOCK_COUNT",
     "DEFAULT_BLOCK_SIZE",
@@ -28,6 +39,7 @@ __all__ = [
     "DEFAULT_FRAME_SIZE",
     "DEFAULT_SNAPLEN",
     "MAX_SNAPLEN",
+    "BlockWalker",
     "block_to_batch",
     "check_geometry",
     "filled",
@@ -88,7 +100,9 @@ def give_back(ring: mmap.mmap, base: int) -> None:
     _STATUS.pack_into(ring, base + rl.BLOCK_STATUS_OFFSET, rl.TP_STATUS_KERNEL)
 
 
-def take_block(ring: mmap.mmap, base: int, block_size: int, *, copy: bool) -> FrameBatch | None:
+def take_block(
+    ring: mmap.mmap, base: int, block_size: int, *, copy: bool, walker: BlockWalker | None = None
+) -> FrameBatch | None:
     """The filled block at ``base`` as a batch (None if it holds no frame): over a copy of its
     used bytes, the block given back at once; or, without ``copy``, over the ring itself, the
     block left to the caller to give back when the batch is done with."""
@@ -102,33 +116,39 @@ def take_block(ring: mmap.mmap, base: int, block_size: int, *, copy: bool) -> Fr
         data.flags.writeable = False  # a batch's data is read-only, whatever it views
     if num_pkts == 0:
         return None
-    return block_to_batch(data, num_pkts, first)
+    return block_to_batch(data, num_pkts, first, walker)
 
 
-def block_to_batch(data: npt.NDArray[np.uint8], num_pkts: int, first: int) -> FrameBatch:
-    """The frames of one ring block (its used bytes, ``data``: read-only) as a batch over them."""
-    # compiled (``_ringwalk``): numba is imported with the first block, not with ``capture``
-    from capture._ringwalk import walk_block  # noqa: PLC0415
+def block_to_batch(
+    data: npt.NDArray[np.uint8], num_pkts: int, first: int, walker: BlockWalker | None = None
+) -> FrameBatch:
+    """The frames of one ring block (its used bytes, ``data``: read-only) as a batch over them,
+    walked by *walker* (by default ``_ringwalk.walk_block``).
 
-    offsets, caplens, wirelens, ts_ns, tags = np.empty((5, num_pkts), np.int64)
-    n, tagged = walk_block(data, first, offsets, caplens, wirelens, ts_ns, tags)
+    The batch's columns are views of the ones the walker filled (``offsets[:n]``): a walker
+    that kept its own per-frame results knows its batch by them.
+    """
+    if walker is None:
+        # compiled (``_ringwalk``): numba is imported with the first block, not with ``capture``
+        from capture._ringwalk import walk_block  # noqa: PLC0415
+
+        walker = walk_block
+    offsets, caplens, wirelens, ts_ns, tags = (np.empty(num_pkts, np.int64) for _ in range(5))
+    n, tagged = walker(data, first, offsets, caplens, wirelens, ts_ns, tags)
     if n < num_pkts:  # never from a kernel: keep what the chain reached, say where it broke
         _log.error(
             "ring block: frame %d of %d lies outside the block; dropped the rest", n, num_pkts
         )
-        offsets, caplens, wirelens, ts_ns, tags = (
-            c[:n] for c in (offsets, caplens, wirelens, ts_ns, tags)
-        )
     batch = FrameBatch(
         data=data,
-        offsets=offsets,
-        caplens=caplens,
-        wirelens=wirelens,
-        ts_ns=ts_ns,
+        offsets=offsets[:n],
+        caplens=caplens[:n],
+        wirelens=wirelens[:n],
+        ts_ns=ts_ns[:n],
         linktype=LINKTYPE_ETHERNET,
     )
     if tagged:
-        return _reinsert_vlan_tags(batch, tags)
+        return _reinsert_vlan_tags(batch, tags[:n])
     return batch
 
 

@@ -20,7 +20,7 @@ from capture._jit import njit
 from capture._recwalk import stream_ahead
 from capture._ringlayout import TP_STATUS_VLAN_VALID, TPACKET3_HDR
 
-__all__ = ["TAGGED", "walk_block"]
+__all__ = ["TAGGED", "ring_frame", "walk_block"]
 
 U8 = npt.NDArray[np.uint8]
 I64 = npt.NDArray[np.int64]
@@ -38,6 +38,35 @@ TAGGED = 1 << 40
 
 
 @njit
+def ring_frame(data: U8, pos: int) -> tuple[bool, int, int, int, int, int, int]:
+    """The frame whose ``tpacket3_hdr`` is at *pos*: ``(inside, frame offset, captured length,
+    wire length, time in ns, VLAN word, next header's position)``. ``inside`` is False (and the
+    rest 0) when the header does not lie inside the block: the chain ends there.
+
+    The VLAN word is the frame's VLAN header from the kernel (``TAGGED``'s layout) where the
+    kernel says it took a tag out, else 0.
+    """
+    if pos < 0 or pos + _HDR > data.shape[0]:
+        return False, 0, 0, 0, 0, 0, 0
+    status = u32(data, pos + _STATUS, _BIG)
+    tci = u32(data, pos + _TCI, _BIG)
+    tag = 0
+    if (status & TP_STATUS_VLAN_VALID) != 0 or tci != 0:
+        tag = (
+            TAGGED | ((status & 0xFF) << 32) | (u16(data, pos + _TPID, _BIG) << 16) | (tci & 0xFFFF)
+        )
+    return (
+        True,
+        pos + u16(data, pos + _MAC, _BIG),
+        u32(data, pos + _SNAPLEN, _BIG),
+        u32(data, pos + _LEN, _BIG),
+        u32(data, pos + _SEC, _BIG) * 1_000_000_000 + u32(data, pos + _NSEC, _BIG),
+        tag,
+        pos + u32(data, pos + _NEXT, _BIG),
+    )
+
+
+@njit
 def walk_block(  # noqa: PLR0917 - a compiled kernel takes its columns positionally
     data: U8,
     first: int,
@@ -49,33 +78,18 @@ def walk_block(  # noqa: PLR0917 - a compiled kernel takes its columns positiona
 ) -> tuple[int, int]:
     """Walk the block's frames from *first* into the columns (as many as they hold).
 
-    ``tags[i]`` is the frame's VLAN header from the kernel (``TAGGED``'s layout) where the
-    kernel says it took a tag out, else 0. Returns ``(frames walked, frames with a
-    tag)``; fewer frames than the columns hold means the chain left the block.
+    ``tags[i]`` is the frame's VLAN word (``ring_frame``). Returns ``(frames walked, frames
+    with a tag)``; fewer frames than the columns hold means the chain left the block. A
+    ``capture.BlockWalker``: the plain one.
     """
-    end = data.shape[0]
     pos = first
     ahead = pos
     tagged = 0
     for i in range(offsets.shape[0]):
-        if pos < 0 or pos + _HDR > end:
+        inside, offsets[i], caplens[i], wirelens[i], ts_ns[i], tags[i], nxt = ring_frame(data, pos)
+        if not inside:
             return i, tagged
         ahead = stream_ahead(data, ahead, pos)
-        offsets[i] = pos + u16(data, pos + _MAC, _BIG)
-        caplens[i] = u32(data, pos + _SNAPLEN, _BIG)
-        wirelens[i] = u32(data, pos + _LEN, _BIG)
-        ts_ns[i] = u32(data, pos + _SEC, _BIG) * 1_000_000_000 + u32(data, pos + _NSEC, _BIG)
-        status = u32(data, pos + _STATUS, _BIG)
-        tci = u32(data, pos + _TCI, _BIG)
-        if (status & TP_STATUS_VLAN_VALID) != 0 or tci != 0:
-            tags[i] = (
-                TAGGED
-                | ((status & 0xFF) << 32)
-                | (u16(data, pos + _TPID, _BIG) << 16)
-                | (tci & 0xFFFF)
-            )
-            tagged += 1
-        else:
-            tags[i] = 0
-        pos += u32(data, pos + _NEXT, _BIG)
+        tagged += tags[i] != 0
+        pos = nxt
     return offsets.shape[0], tagged

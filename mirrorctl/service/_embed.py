@@ -21,7 +21,14 @@ from types import TracebackType
 from typing import IO
 
 from analyzers import FlowRecord, IdentityMap, NoticeOptions, PipelineCounters, PipelineOptions
-from capture import AfPacketSource, BatchSink, CaptureService, FrameBatch, FrameSource
+from capture import (
+    AfPacketSource,
+    BatchSink,
+    BlockWalker,
+    CaptureService,
+    FrameBatch,
+    FrameSource,
+)
 from mirrorctl.service._assemble import Outputs, assemble, offline_source
 from mirrorctl.service._identity import identity_map
 
@@ -132,6 +139,13 @@ class Pipeline:
         """The pipeline as capture's ``BatchSink``, for a ``CaptureService`` of your own."""
         return self._assembly.pipeline
 
+    @property
+    def block_walker(self) -> BlockWalker:
+        """The ring block walk that decodes each frame as it reaches it, for an
+        ``AfPacketSource(walker=...)`` of your own feeding ``batch_sink``: the pipeline then
+        takes that decode instead of reading the frames again."""
+        return self._assembly.pipeline.walker.walk_block
+
     def feed(self, batch: FrameBatch) -> None:
         self._assembly.pipeline.on_batch(batch)
 
@@ -192,7 +206,7 @@ def live_capture(
         # Blocks are copied out here, as before: analysing them in place pays only with glibc's
         # mmap threshold raised (the worker's ``reuse_freed_memory``), and the embedding
         # process's allocator is its owner's to set, not ours.
-        source = AfPacketSource(iface, netns=netns, bpf=filter)
+        source = AfPacketSource(iface, netns=netns, bpf=filter, walker=pipeline.block_walker)
     except BaseException:
         pipeline.close()
         raise

@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass, field, replace
 
 from analyzers import ActiveFlows, FlowRecord, IdentityMap
-from capture import FANOUT_FLAG_DEFRAG, FANOUT_HASH, AfPacketSource, CaptureError
+from capture import FANOUT_FLAG_DEFRAG, FANOUT_HASH, AfPacketSource, BlockWalker, CaptureError
 from exporters import (
     CaptureHealth,
     EndedFlows,
@@ -46,7 +46,7 @@ class WorkerReport:
 
 
 def _open_source(
-    cfg: RunConfig, fanout: tuple[int, int] | None, *, copy_blocks: bool
+    cfg: RunConfig, fanout: tuple[int, int] | None, *, copy_blocks: bool, walker: BlockWalker
 ) -> AfPacketSource:
     """Open the ring; with --keep-mirror, wait up to ``wait_iface_s`` for the keeper to create
     the interface (ovs-vswitchd makes mirror0 a moment after the mirror is written)."""
@@ -62,6 +62,7 @@ def _open_source(
                 block_count=cfg.block_count,
                 fanout=fanout,
                 copy_blocks=copy_blocks,
+                walker=walker,
             )
         except CaptureError as e:
             if e.errno != errno.ENODEV or time.monotonic() >= deadline:
@@ -104,7 +105,10 @@ class Worker:
         copy_blocks = self.assembly.keeps_frames
         if not copy_blocks:
             reuse_freed_memory()  # no block copy raises glibc's mmap threshold any more
-        self.source = _open_source(cfg, fanout, copy_blocks=copy_blocks)
+        # the ring walk decodes each frame as it reaches it: the pipeline takes that decode
+        self.source = _open_source(
+            cfg, fanout, copy_blocks=copy_blocks, walker=self.pipeline.walker.walk_block
+        )
 
     def health(self) -> CaptureHealth:
         stats = self.source.stats()

@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from analyzers import DecodedBatch, decode
-from analyzers._decode import DecodingWalker
+from analyzers._decodewalk import DecodingWalker
 from capture import CaptureError, open_capture_file
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "corpus"

@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from analyzers._decode import DecodingWalker, decode
+from analyzers._decode import decode
+from analyzers._decodewalk import DecodingWalker
 from capture import CaptureError, FrameBatch, open_capture_file
 
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "tcpdump-tests"

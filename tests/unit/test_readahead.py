@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from analyzers._decode import DecodingWalker
+from analyzers._decodewalk import DecodingWalker
 from capture import CaptureError, FrameBatch, ReadAhead, open_capture_file
 
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "tcpdump-tests"
