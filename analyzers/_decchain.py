@@ -30,7 +30,7 @@ from analyzers._decrow import (
     u8,
     u16,
 )
-from capture import njit, njit_inline
+from capture import njit
 
 _VLAN_8021Q, _VLAN_8021AD, _VLAN_9100 = 0x8100, 0x88A8, 0x9100
 _MPLS_UNICAST, _MPLS_MULTICAST = 0x8847, 0x8848
@@ -112,7 +112,7 @@ def _pppoe(data: U8, pos: int, cap: int, wire: int, row: Row) -> tuple[int, int]
     return ppp(data, pos + 6, cap, row)
 
 
-@njit_inline  # a stage of the decoder's frame loop: inlined there
+@njit  # not inlined: link calls it from five places, each a copy (+2.4 s of compile)
 def chain(  # noqa: PLR0911, PLR0917 - one return per way the chain ends; a compiled stage
     data: U8, etype: int, pos: int, cap: int, wire: int, row: Row
 ) -> tuple[int, int]:
