@@ -47,21 +47,10 @@ class DecodingWalker:
         self, data: U8, pos: int, layout: PcapLayout, offsets: I64, caplens: I64, wirelens: I64,
         ts_ns: I64,
     ) -> tuple[int, int, int]:  # fmt: skip
-        out = new_columns(offsets.shape[0], zeroed=False)
-        n, pos, status = decode_rows(
-            data,
-            offsets,
-            caplens,
-            wirelens,
-            ts_ns,
-            pos,
-            layout,
-            False,
-            _NO_TAGS,
-            self._scratch,
-            *(getattr(out, field.name) for field in dataclasses.fields(DecodedBatch)),
+        decoded, n, pos, status = self._walk(
+            data, offsets, caplens, wirelens, ts_ns, pos, layout, ring=False, tags=_NO_TAGS
         )
-        self._keep(offsets, _head(out, n))
+        self._keep(offsets, decoded)
         return n, pos, status
 
     def walk_block(  # noqa: PLR0917 - a capture.BlockWalker
@@ -71,24 +60,35 @@ class DecodingWalker:
         """A live ring block's walk (``capture.BlockWalker``) that decodes each frame as it is
         reached. A block with a frame whose VLAN tag the kernel took out keeps no decode: the
         ring source puts the tags back into a new batch, which the pipeline decodes itself."""
+        decoded, n, _, _ = self._walk(
+            data, offsets, caplens, wirelens, ts_ns, first, _RING_LAYOUT, ring=True, tags=tags
+        )
+        tagged = int(np.count_nonzero(tags[:n]))
+        if not tagged:
+            self._keep(offsets, decoded)
+        return n, tagged
+
+    def _walk(  # noqa: PLR0917 - the walk's columns, passed on to the kernel
+        self, data: U8, offsets: I64, caplens: I64, wirelens: I64, ts_ns: I64, pos: int,
+        layout: PcapLayout, *, ring: bool, tags: I64,
+    ) -> tuple[DecodedBatch, int, int, int]:  # fmt: skip
+        """The kernel's walk from *pos*, of a ring block's frames (*tags* getting their VLAN
+        words) or a pcap file's records: (its decode, frames, position after them, status)."""
         out = new_columns(offsets.shape[0], zeroed=False)
-        n, _, _ = decode_rows(
+        n, pos, status = decode_rows(
             data,
             offsets,
             caplens,
             wirelens,
             ts_ns,
-            first,
-            _RING_LAYOUT,
-            True,
+            pos,
+            layout,
+            ring,
             tags,
             self._scratch,
             *(getattr(out, field.name) for field in dataclasses.fields(DecodedBatch)),
         )
-        tagged = int(np.count_nonzero(tags[:n]))
-        if not tagged:
-            self._keep(offsets, _head(out, n))
-        return n, tagged
+        return _head(out, n), n, pos, status
 
     def _keep(self, offsets: I64, decoded: DecodedBatch) -> None:
         with self._lock:

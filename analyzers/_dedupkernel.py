@@ -173,8 +173,8 @@ def find_copies(  # noqa: PLR0917 - a compiled kernel takes its columns position
         # must be rebuilt: a table replaced inside the row loop would be counted up and down
         # (atomically) on every row
         done, fill, found, newest = _search(
-            table, fill, done, found, newest, fp, rows, ts_ns, src_hi, src_lo, sport, dst_hi,
-            dst_lo, dport, window_ns, nat_window_ns, copy,
+            table, fill, done, found, newest, fp, rows, ts_ns,
+            (src_hi, src_lo, sport, dst_hi, dst_lo, dport), window_ns, nat_window_ns, copy,
         )  # fmt: skip
         if done == fp.shape[0]:
             break
@@ -192,18 +192,15 @@ def _search(  # noqa: PLR0917 - a compiled kernel takes its columns positionally
     fp: U64,
     rows: I64,
     ts_ns: I64,
-    src_hi: U64,
-    src_lo: U64,
-    sport: U16,
-    dst_hi: U64,
-    dst_lo: U64,
-    dport: U16,
+    ends: tuple[U64, U64, U16, U64, U64, U16],
     window_ns: int,
     nat_window_ns: int,
     copy: B,
 ) -> tuple[int, int, int, np.int64]:
     """``find_copies``'s row loop from row *start* on, until the table is half full: return
-    (rows done, used buckets, copies found, newest time seen)."""
+    (rows done, used buckets, copies found, newest time seen). *ends* are the endpoint columns
+    (src_hi, src_lo, sport, dst_hi, dst_lo, dport)."""
+    src_hi, src_lo, sport, dst_hi, dst_lo, dport = ends
     w = np.int64(window_ns)
     mask = table.shape[0] - 1
     for k in range(start, fp.shape[0]):

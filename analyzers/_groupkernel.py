@@ -110,8 +110,9 @@ def group_rows(  # noqa: PLR0917 - a compiled kernel takes its columns positiona
         # table must grow: a table replaced inside the row loop would be counted up and down
         # (atomically) on every row
         done, nf = _number_flows(
-            done, nf, table, known, clashed, hash63, src_is_a, src_hi, src_lo, dst_hi, dst_lo,
-            sport, dport, icmp, meta, flow, first,
+            done, nf, table, known, clashed,
+            (hash63, src_is_a, src_hi, src_lo, dst_hi, dst_lo, sport, dport, icmp, meta),
+            flow, first,
         )  # fmt: skip
         if 2 * nf > table.shape[0]:
             table = _grown(table)
@@ -147,21 +148,14 @@ def _number_flows(  # noqa: PLR0917 - a compiled kernel takes its columns positi
     table: U64,
     known: U64,
     clashed: B,
-    hash63: U64,
-    src_is_a: B,
-    src_hi: U64,
-    src_lo: U64,
-    dst_hi: U64,
-    dst_lo: U64,
-    sport: U64,
-    dport: U64,
-    icmp: B,
-    meta: U64,
+    rows: tuple[U64, B, U64, U64, U64, U64, U64, U64, B, U64],
     flow: I64,
     first: I64,
 ) -> tuple[int, int]:
     """Give rows from *start* on their flow, numbering new flows from *nf* on, until the table
-    is half full; return (rows done, flows)."""
+    is half full; return (rows done, flows). *rows* are ``group_rows``'s key columns, in its
+    order."""
+    hash63, src_is_a, src_hi, src_lo, dst_hi, dst_lo, sport, dport, icmp, meta = rows
     n = hash63.shape[0]
     mask = np.uint64(table.shape[0] - 1)
     for i in range(start, n):
