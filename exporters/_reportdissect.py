@@ -8,11 +8,14 @@ frame length: the only place a report looks at packets one by one, and only offl
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections import Counter
 from pathlib import Path
 
 import pandas as pd
+
+log = logging.getLogger(__name__)
 
 
 def app_protocols(paths: list[Path]) -> pd.DataFrame:
@@ -21,19 +24,31 @@ def app_protocols(paths: list[Path]) -> pd.DataFrame:
     Every packet of the files: tshark takes no tcpdump filter when it reads a file.
     """
     import pyshark  # noqa: PLC0415 - needs tshark; only --dissect pays for it
+    from pyshark.capture.capture import TSharkCrashException  # noqa: PLC0415
 
     packets: Counter[str] = Counter()
     nbytes: Counter[str] = Counter()
     try:
         for path in paths:
             cap = pyshark.FileCapture(str(path), keep_packets=False)
+            read_all = False
             try:
                 for pkt in cap:
                     proto = str(pkt.highest_layer)
                     packets[proto] += 1
                     nbytes[proto] += int(pkt.length)
+                read_all = True
             finally:
-                cap.close()
+                try:
+                    cap.close()
+                except TSharkCrashException as e:
+                    if not read_all:
+                        raise
+                    # every packet was read: only tshark's exit status is lost (asyncio reports
+                    # 255 for a child another waiter reaped first, "Unknown child process")
+                    log.warning(
+                        "tshark's exit status on %s was lost after all its packets (%s)", path, e
+                    )
     finally:
         _detach_child_watcher()
     out = pd.DataFrame(
