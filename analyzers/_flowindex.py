@@ -11,29 +11,27 @@ import numpy as np
 import numpy.typing as npt
 
 from analyzers._flowcolumns import FlowColumns
-from analyzers._flowkey import FlowKeys
 from analyzers._slotmap import SlotMap
 
 I64 = npt.NDArray[np.int64]
 U64 = npt.NDArray[np.uint64]
 
 
-def full_key(keys: FlowKeys, r: int) -> tuple[int, ...]:
-    """The canonical key of row *r*, as a dict key."""
-    return tuple(int(c[0]) for c in keys.canonical(np.array([r], np.int64)))
+def full_key(canon: U64) -> tuple[int, ...]:
+    """A flow's canonical key (a row of grouping's ``Groups.keys``), as a dict key."""
+    return tuple(int(v) for v in canon.tolist())
 
 
 class FlowIndex:
     """``flow -> slot`` for the flows stored in *cols*."""
 
     def __init__(self, cols: FlowColumns) -> None:
-        self._cols = cols
         self._map = SlotMap((cols.ahi, cols.alo, cols.bhi, cols.blo, cols.ports, cols.meta))
         self._collide: dict[tuple[int, ...], int] = {}
         self._collide_slots: set[int] = set()
 
     def find(
-        self, keys: FlowKeys, uh: npt.NDArray[np.uint64], first_pos: I64, canon: U64
+        self, uh: npt.NDArray[np.uint64], first_pos: I64, canon: U64
     ) -> tuple[I64, I64, npt.NDArray[np.bool_]]:
         """Slot of each unique flow of the batch (-1: new), the new flows in arrival order, and
         which of those clash (their hash belongs to another flow). *canon* holds each flow's
@@ -49,7 +47,7 @@ class FlowIndex:
             # a hash clash: the flow may already live under its full key
             need: list[int] = []
             for i in new.tolist():
-                hit = self._collide.get(full_key(keys, int(first_pos[i])))
+                hit = self._collide.get(full_key(canon[i]))
                 if hit is None:
                     need.append(i)
                 else:
@@ -62,19 +60,15 @@ class FlowIndex:
         return slots, need_arr, found[need_arr]
 
     def add(
-        self,
-        keys: FlowKeys,
-        hashes: npt.NDArray[np.uint64],
-        rows: I64,
-        s: I64,
-        clash: npt.NDArray[np.bool_],
+        self, canon: U64, hashes: npt.NDArray[np.uint64], s: I64, clash: npt.NDArray[np.bool_]
     ) -> None:
-        """Index new flows at slots *s*: their *hashes*, first *rows*, and which ones *clash*."""
+        """Index new flows at slots *s*: their canonical keys (*canon*'s rows), *hashes*, and
+        which ones *clash*."""
         if clash.any():
             # a different flow owns these hashes: keep these flows under their full keys
             for j in np.flatnonzero(clash).tolist():
                 slot = int(s[j])
-                self._collide[full_key(keys, int(rows[j]))] = slot
+                self._collide[full_key(canon[j])] = slot
                 self._collide_slots.add(slot)
         own = ~clash
         self._map.insert(hashes[own], s[own])

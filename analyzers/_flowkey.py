@@ -51,7 +51,7 @@ class FlowKeys:
     """Per-row key material for selected rows of a batch (parallel to ``rows``).
 
     The hash is symmetric in the two endpoints, so it needs no canonical ordering; the full
-    canonical key (``canonical``) is built only for the rows the flow table asks about.
+    canonical key is built by the grouping (``_groupkernel``), once per flow of a pass.
     """
 
     rows: I64
@@ -65,23 +65,6 @@ class FlowKeys:
     meta: U64  # proto | vlan << 8 | tun_type << 20 | vni << 24
     src_is_a: B
     hash63: U64  # key hash with the low bit cleared: callers put the direction there
-
-    def canonical(self, idx: I64) -> tuple[U64, U64, U64, U64, U64, U64]:
-        """``(a_hi, a_lo, b_hi, b_lo, ports, meta)`` of rows *idx*, endpoint A < B."""
-        sw = ~self.src_is_a[idx]
-        sh, sl, dh, dl = self.src_hi[idx], self.src_lo[idx], self.dst_hi[idx], self.dst_lo[idx]
-        sp, dp = self.sport[idx], self.dport[idx]
-        swp = sw & ~self.icmp[idx]
-        a_p = np.where(swp, dp, sp)
-        b_p = np.where(swp, sp, dp)
-        return (
-            np.where(sw, dh, sh),
-            np.where(sw, dl, sl),
-            np.where(sw, sh, dh),
-            np.where(sw, sl, dl),
-            (a_p << np.uint64(16)) | b_p,
-            self.meta[idx],
-        )
 
 
 @njit
@@ -133,8 +116,8 @@ def canonical_key_hash(  # noqa: PLR0917 - a compiled helper takes its values po
     ports: np.uint64,
     meta: np.uint64,
 ) -> np.uint64:
-    """``hash63`` of a flow from its canonical key (``canonical``): ``flow_keys``'s hash, from
-    the stored key.
+    """``hash63`` of a flow from its canonical key (``Groups.keys``' row): ``flow_keys``'s hash,
+    from the stored key.
 
     The flow table keeps keys, not hashes; its slot map hashes the slots it probes with this.
     """

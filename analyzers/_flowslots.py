@@ -22,6 +22,7 @@ from analyzers._serverports import flip_roles
 from analyzers._tcpstate import ACK, RST, SYN
 
 I64 = npt.NDArray[np.int64]
+U64 = npt.NDArray[np.uint64]
 
 
 def init_slots(
@@ -31,13 +32,15 @@ def init_slots(
     s: I64,
     dec: DecodedBatch,
     *,
+    canon: U64,
     identity: IdentityMap,
     emit: FlowEventEmitter,
     tunnels: FlowTunnels,
     icmp_first: IcmpFirstTypes,
 ) -> None:
-    """Set up slots *s* for the new flows whose first packets are *keys* positions *r*."""
-    a_hi_c, a_lo_c, b_hi_c, b_lo_c, ports, meta = keys.canonical(r)
+    """Set up slots *s* for the new flows whose first packets are *keys* positions *r* and
+    whose canonical keys are *canon*'s rows (grouping's ``Groups.keys``)."""
+    a_hi_c, a_lo_c, b_hi_c, b_lo_c, ports, meta = canon.T
     cols.set_keys(s, a_hi_c, a_lo_c, b_hi_c, b_lo_c, ports, meta)
     rows = keys.rows[r]
     proto = dec.proto[rows]

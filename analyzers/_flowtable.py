@@ -275,7 +275,7 @@ class FlowTable:
         dec: DecodedBatch,
     ) -> I64:
         """Slot of each unique flow of the batch, creating slots for new flows."""
-        slots, need, clash = self._index.find(keys, uh, first_pos, canon)
+        slots, need, clash = self._index.find(uh, first_pos, canon)
         if need.size:
             new_slots = self._alloc(need.size, busy=slots[slots >= 0])
             slots[need] = new_slots
@@ -286,12 +286,13 @@ class FlowTable:
                 r,
                 new_slots,
                 dec,
+                canon=canon[need],
                 identity=self._identity,
                 emit=self._emit,
                 tunnels=self._tunnels,
                 icmp_first=self._icmp_first,
             )
-            self._index.add(keys, uh[need], r, new_slots, clash)
+            self._index.add(canon[need], uh[need], new_slots, clash)
             self._collisions += int(np.count_nonzero(clash))
             self._created += new_slots.size
             self._n_active += new_slots.size

@@ -159,9 +159,9 @@ def _number_flows(  # noqa: PLR0917 - a compiled kernel takes its columns positi
     n = hash63.shape[0]
     mask = np.uint64(table.shape[0] - 1)
     for i in range(start, n):
-        # the row's canonical key (``FlowKeys.canonical``): endpoint A < B; ICMP's "ports" are
-        # its type class and code, one-sided, never swapped (plain locals: a helper taking the
-        # columns would cost each row a reference count up and down per column)
+        # the row's canonical key: endpoint A < B; ICMP's "ports" are its type class and code,
+        # one-sided, never swapped (plain locals: a helper taking the columns would cost each
+        # row a reference count up and down per column)
         a = src_is_a[i]
         swap = not a and not icmp[i]
         k0 = src_hi[i] if a else dst_hi[i]
