@@ -9,12 +9,12 @@ endpoints are the first packet's.
 
 from __future__ import annotations
 
-import socket
 from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 
+from analyzers._addrtext import key_text
 from analyzers._decoded import DecodedBatch, TunnelType
 
 I64 = npt.NDArray[np.int64]
@@ -97,10 +97,4 @@ class FlowTunnels:
 
 
 def _addresses(hi: npt.NDArray[np.uint64], lo: npt.NDArray[np.uint64]) -> list[str]:
-    out = []
-    for h, x in zip(hi.tolist(), lo.tolist(), strict=True):
-        if h == 0 and (x >> 32) == 0xFFFF:
-            out.append(socket.inet_ntop(socket.AF_INET, (x & 0xFFFFFFFF).to_bytes(4, "big")))
-        else:
-            out.append(socket.inet_ntop(socket.AF_INET6, ((h << 64) | x).to_bytes(16, "big")))
-    return out
+    return [key_text((h << 64) | x) for h, x in zip(hi.tolist(), lo.tolist(), strict=True)]
