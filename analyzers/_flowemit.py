@@ -22,7 +22,7 @@ from analyzers._tcpstate import RESET
 I64 = npt.NDArray[np.int64]
 BoolArr = npt.NDArray[np.bool_]
 
-_PENDING, _EST, _FAILED = 1, 2, 4  # flags per slot
+PENDING, _EST, _FAILED = 1, 2, 4  # flags per slot
 _ICMP = (1, 58)
 
 
@@ -35,19 +35,24 @@ class FlowEventEmitter:
         self._timeout_ns = attempt_timeout_ns
         self._parts: list[FlowEvents] = []
 
+    @property
+    def flags(self) -> npt.NDArray[np.uint8]:
+        """Per slot: the event kinds reported for the flow (bit ``PENDING``: ATTEMPT not yet)."""
+        return self._flags
+
     def started(self, s: I64, is_attempt: BoolArr) -> None:
         """Slots *s* hold new flows; those *is_attempt* marks report ``ATTEMPT`` at ``check``."""
-        self._flags[s] = np.where(is_attempt, _PENDING, 0)
+        self._flags[s] = np.where(is_attempt, PENDING, 0)
 
     def check(self, s: I64) -> None:
         """Events of slots *s* from their state now (after a pass, or before they end)."""
         c = self._cols
         f = self._flags[s]
-        pending = (f & _PENDING) != 0
+        pending = (f & PENDING) != 0
         if pending.any():
             p = s[pending]
             self._add(EventKind.ATTEMPT, p, c.first[p])
-            self._flags[p] &= ~np.uint8(_PENDING)
+            self._flags[p] &= ~np.uint8(PENDING)
         tcp = (c.proto[s] == PROTO_TCP) & (c.syn_ts[s] > 0) & ((f & (_EST | _FAILED)) == 0)
         if not tcp.any():
             return

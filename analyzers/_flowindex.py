@@ -11,7 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from analyzers._flowcolumns import FlowColumns
-from analyzers._slotmap import SlotMap
+from analyzers._slotmap import KeyColumns, SlotMap
 
 I64 = npt.NDArray[np.int64]
 U64 = npt.NDArray[np.uint64]
@@ -29,6 +29,10 @@ class FlowIndex:
         self._map = SlotMap((cols.ahi, cols.alo, cols.bhi, cols.blo, cols.ports, cols.meta))
         self._collide: dict[tuple[int, ...], int] = {}
         self._collide_slots: set[int] = set()
+
+    def probe_state(self) -> tuple[npt.NDArray[np.int32], KeyColumns]:
+        """The slot map's probe state (``SlotMap.probe_state``): a compiled loop's lookups."""
+        return self._map.probe_state()
 
     def find(
         self, uh: npt.NDArray[np.uint64], first_pos: I64, canon: U64

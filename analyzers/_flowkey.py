@@ -20,7 +20,7 @@ import numpy.typing as npt
 
 from analyzers._decoded import DecodedBatch, Status
 from analyzers._flowicmp import CLASS4, CLASS6
-from capture import njit
+from capture import njit, njit_inline
 
 U64 = npt.NDArray[np.uint64]
 I64 = npt.NDArray[np.int64]
@@ -129,48 +129,96 @@ def canonical_key_hash(  # noqa: PLR0917 - a compiled helper takes its values po
     return _hash(a_hi, a_lo, a_p, b_hi, b_lo, b_p, meta, icmp_ports)
 
 
+#: The decoder's columns a row's key is read from, in ``row_key``'s order.
+KeySource = tuple[
+    U64, U64, U64, U64,
+    npt.NDArray[np.uint8], npt.NDArray[np.uint8], npt.NDArray[np.uint16], npt.NDArray[np.uint16],
+    npt.NDArray[np.uint16], npt.NDArray[np.uint8], npt.NDArray[np.uint32],
+]  # fmt: skip
+
+
+def key_source(dec: DecodedBatch) -> KeySource:
+    """*dec*'s columns ``row_key`` reads: addresses, protocol, status, ports, VLAN, tunnel."""
+    return (
+        dec.src_hi, dec.src_lo, dec.dst_hi, dec.dst_lo, dec.proto, dec.status, dec.sport,
+        dec.dport, dec.vlan, dec.tun_type, dec.tun_vni,
+    )  # fmt: skip
+
+
+@njit_inline
+def row_key(  # noqa: PLR0917 - a compiled helper takes its values positionally
+    sh: np.uint64,
+    sl: np.uint64,
+    dh: np.uint64,
+    dl: np.uint64,
+    proto: np.uint8,
+    l4: bool,
+    sport: np.uint16,
+    dport: np.uint16,
+    vlan: np.uint16,
+    tun_type: np.uint8,
+    vni: np.uint32,
+) -> tuple[np.uint64, np.uint64, np.uint64, np.uint64, bool, bool]:
+    """A row's (sport, dport, meta, hash63, ICMP, src is A) from its decoded values (*l4*: its
+    status is ``L4``; values, not columns: a helper taking the columns costs each row a
+    reference count up and down per column)."""
+    sp = np.uint64(sport) if l4 else np.uint64(0)
+    dp = np.uint64(dport) if l4 else np.uint64(0)
+    is_icmp = proto in (PROTO_ICMP, PROTO_ICMP6)
+    if is_icmp:
+        # the reply type is keyed as its request type; ports take part in the ordering and
+        # the endpoint hash only when they are real ports
+        table = _ICMP4_CLASS if proto == PROTO_ICMP else _ICMP6_CLASS
+        sp = table[sp & np.uint64(0xFF)]
+        sp_k = dp_k = np.uint64(0)
+        icmp_ports = (sp << np.uint64(16)) | dp
+    else:
+        sp_k, dp_k, icmp_ports = sp, dp, np.uint64(0)
+    meta = (
+        np.uint64(proto)
+        | (np.uint64(vlan) << np.uint64(8))
+        | (np.uint64(tun_type) << np.uint64(20))
+        | (np.uint64(vni) << np.uint64(24))
+    )
+    swap = sh > dh or (sh == dh and (sl > dl or (sl == dl and sp_k > dp_k)))
+    h = _hash(sh, sl, sp_k, dh, dl, dp_k, meta, icmp_ports)
+    return sp, dp, meta, h, is_icmp, not swap
+
+
+@njit_inline
+def canonical(  # noqa: PLR0917 - a compiled helper takes its values positionally
+    src_hi: np.uint64,
+    src_lo: np.uint64,
+    dst_hi: np.uint64,
+    dst_lo: np.uint64,
+    sport: np.uint64,
+    dport: np.uint64,
+    icmp: bool,
+    src_is_a: bool,
+) -> tuple[np.uint64, np.uint64, np.uint64, np.uint64, np.uint64]:
+    """A row's canonical key but its meta: (a hi, a lo, b hi, b lo, ports), endpoint A < B;
+    ICMP's "ports" are its type class and code, one-sided, never swapped."""
+    a = src_is_a
+    swap = not a and not icmp
+    k0 = src_hi if a else dst_hi
+    k1 = src_lo if a else dst_lo
+    k2 = dst_hi if a else src_hi
+    k3 = dst_lo if a else src_lo
+    k4 = ((dport if swap else sport) << np.uint64(16)) | (sport if swap else dport)
+    return k0, k1, k2, k3, k4
+
+
 @njit
-def _row_keys(  # noqa: PLR0917 - a compiled kernel takes its columns positionally
-    rows: I64,
-    src_hi: U64,
-    src_lo: U64,
-    dst_hi: U64,
-    dst_lo: U64,
-    proto_col: npt.NDArray[np.uint8],
-    status: npt.NDArray[np.uint8],
-    sport_col: npt.NDArray[np.uint16],
-    dport_col: npt.NDArray[np.uint16],
-    vlan: npt.NDArray[np.uint16],
-    tun_type: npt.NDArray[np.uint8],
-    tun_vni: npt.NDArray[np.uint32],
-    out: U64,
-    icmp: B,
-    src_is_a: B,
-) -> None:
+def _row_keys(rows: I64, src: KeySource, out: U64, icmp: B, src_is_a: B) -> None:
     """Per row: *out* gets (src hi, src lo, dst hi, dst lo, sport, dport, meta, hash)."""
+    src_hi, src_lo, dst_hi, dst_lo, proto, status, sport, dport, vlan, tun_type, vni = src
     for k in range(rows.shape[0]):
         r = rows[k]
         sh, sl, dh, dl = src_hi[r], src_lo[r], dst_hi[r], dst_lo[r]
-        proto = proto_col[r]
-        sp = np.uint64(sport_col[r]) if status[r] == _L4 else np.uint64(0)
-        dp = np.uint64(dport_col[r]) if status[r] == _L4 else np.uint64(0)
-        is_icmp = proto in (PROTO_ICMP, PROTO_ICMP6)
-        if is_icmp:
-            # the reply type is keyed as its request type; ports take part in the ordering and
-            # the endpoint hash only when they are real ports
-            table = _ICMP4_CLASS if proto == PROTO_ICMP else _ICMP6_CLASS
-            sp = table[sp & np.uint64(0xFF)]
-            sp_k = dp_k = np.uint64(0)
-            icmp_ports = (sp << np.uint64(16)) | dp
-        else:
-            sp_k, dp_k, icmp_ports = sp, dp, np.uint64(0)
-        meta = (
-            np.uint64(proto)
-            | (np.uint64(vlan[r]) << np.uint64(8))
-            | (np.uint64(tun_type[r]) << np.uint64(20))
-            | (np.uint64(tun_vni[r]) << np.uint64(24))
-        )
-        swap = sh > dh or (sh == dh and (sl > dl or (sl == dl and sp_k > dp_k)))
+        sp, dp, meta, h, is_icmp, a = row_key(
+            sh, sl, dh, dl, proto[r], status[r] == _L4, sport[r], dport[r], vlan[r],
+            tun_type[r], vni[r],
+        )  # fmt: skip
         out[k, 0] = sh
         out[k, 1] = sl
         out[k, 2] = dh
@@ -178,9 +226,9 @@ def _row_keys(  # noqa: PLR0917 - a compiled kernel takes its columns positional
         out[k, 4] = sp
         out[k, 5] = dp
         out[k, 6] = meta
-        out[k, 7] = _hash(sh, sl, sp_k, dh, dl, dp_k, meta, icmp_ports)
+        out[k, 7] = h
         icmp[k] = is_icmp
-        src_is_a[k] = not swap
+        src_is_a[k] = a
 
 
 def flow_keys(dec: DecodedBatch, rows: I64) -> FlowKeys:
@@ -190,22 +238,6 @@ def flow_keys(dec: DecodedBatch, rows: I64) -> FlowKeys:
     out = np.empty((8, n), np.uint64).T  # each field a contiguous column
     icmp = np.empty(n, np.bool_)
     src_is_a = np.empty(n, np.bool_)
-    _row_keys(
-        rows,
-        dec.src_hi,
-        dec.src_lo,
-        dec.dst_hi,
-        dec.dst_lo,
-        dec.proto,
-        dec.status,
-        dec.sport,
-        dec.dport,
-        dec.vlan,
-        dec.tun_type,
-        dec.tun_vni,
-        out,
-        icmp,
-        src_is_a,
-    )
+    _row_keys(rows, key_source(dec), out, icmp, src_is_a)
     sh, sl, dh, dl, sp, dp, meta, h = out.T
     return FlowKeys(rows, sh, sl, dh, dl, sp, dp, icmp, meta, src_is_a, h)

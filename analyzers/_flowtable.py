@@ -42,6 +42,7 @@ from analyzers._flowtcp import tcp_rows
 from analyzers._flowtunnels import FlowTunnels
 from analyzers._groupkernel import group
 from analyzers._identity import IdentityMap
+from analyzers._knownflows import KnownFlows
 from analyzers._recordjson import join_deliveries
 from analyzers._records import FlowRecord, FlowSink
 from capture import FrameBatch
@@ -127,6 +128,13 @@ class FlowTable:
         )
         self._emit = FlowEventEmitter(self._cols, int(opts.tcp_attempt_timeout_s * _NS))
         self._event_sinks = list(on_events)
+        self._known = KnownFlows(
+            self._cols,
+            self._index,
+            self._emit,
+            udp_idle_ns=self._udp_idle_ns,
+            icmp_idle_ns=self._icmp_idle_ns,
+        )
 
     # ------------------------------------------------------------------ readers
     def __len__(self) -> int:
@@ -177,6 +185,10 @@ class FlowTable:
         with self._lock:
             self._cuts.new_batch(len(dec))
             self._not_ip += not_ip
+            if rows.size and self._cols.free_count() >= rows.size:
+                # no flow is evicted in this batch, so the known flows' rows may go first
+                rows, known = self._known.account(batch, dec, rows, events=bool(self._event_sinks))
+                self._pkts_counted += known
             if rows.size:
                 self._process_rows(batch, dec, rows)
             pending, self._pending = self._pending, []

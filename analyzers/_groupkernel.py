@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from analyzers._flowkey import FlowKeys
+from analyzers._flowkey import FlowKeys, canonical
 from capture import njit
 
 __all__ = ["Groups", "group"]
@@ -159,16 +159,11 @@ def _number_flows(  # noqa: PLR0917 - a compiled kernel takes its columns positi
     n = hash63.shape[0]
     mask = np.uint64(table.shape[0] - 1)
     for i in range(start, n):
-        # the row's canonical key: endpoint A < B; ICMP's "ports" are its type class and code,
-        # one-sided, never swapped (plain locals: a helper taking the columns would cost each
+        # the row's canonical key (plain locals: a helper taking the columns would cost each
         # row a reference count up and down per column)
-        a = src_is_a[i]
-        swap = not a and not icmp[i]
-        k0 = src_hi[i] if a else dst_hi[i]
-        k1 = src_lo[i] if a else dst_lo[i]
-        k2 = dst_hi[i] if a else src_hi[i]
-        k3 = dst_lo[i] if a else src_lo[i]
-        k4 = ((dport[i] if swap else sport[i]) << np.uint64(16)) | (sport[i] if swap else dport[i])
+        k0, k1, k2, k3, k4 = canonical(
+            src_hi[i], src_lo[i], dst_hi[i], dst_lo[i], sport[i], dport[i], icmp[i], src_is_a[i]
+        )
         k5 = meta[i]
         h = hash63[i]
         pos = (h >> np.uint64(1)) & mask

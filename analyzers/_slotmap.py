@@ -14,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from analyzers._flowkey import canonical_key_hash
-from capture import njit
+from capture import njit, njit_inline
 
 U64 = npt.NDArray[np.uint64]
 U32 = npt.NDArray[np.uint32]
@@ -67,27 +67,70 @@ def _place(vals: I32, key: np.uint64, slot: np.int64) -> bool:
     return tomb
 
 
+@njit_inline
+def find_slot(
+    vals: I32,
+    key: np.uint64,
+    canon: tuple[np.uint64, np.uint64, np.uint64, np.uint64, np.uint64, np.uint64],
+    cols: KeyColumns,
+    hash_mask: np.uint64,
+) -> tuple[np.int64, bool]:
+    """The slot of the flow under *key* whose stored key is *canon* (-1: absent, or another
+    flow's), and whether *key* is in the map at all (a -1 there: a hash clash)."""
+    a_hi, a_lo, b_hi, b_lo, ports, meta = cols
+    pos = _find(vals, key, cols, hash_mask)
+    if pos < 0:
+        return np.int64(-1), False
+    s = np.int64(vals[pos]) - 1
+    same = (
+        a_hi[s] == canon[0]
+        and a_lo[s] == canon[1]
+        and b_hi[s] == canon[2]
+        and b_lo[s] == canon[3]
+        and np.uint64(ports[s]) == canon[4]
+        and meta[s] == canon[5]
+    )
+    return (s if same else np.int64(-1)), True
+
+
+@njit_inline
+def find_by_key(
+    vals: I32,
+    key: np.uint64,
+    canon: tuple[np.uint64, np.uint64, np.uint64, np.uint64, np.uint64, np.uint64],
+    cols: KeyColumns,
+) -> np.int64:
+    """``find_slot``'s slot without hashing the flows probed: the map holds one flow per hash,
+    so the flow stored under *key* with key *canon* is the one in *key*'s chain whose stored
+    key is *canon* (-1: none)."""
+    a_hi, a_lo, b_hi, b_lo, ports, meta = cols
+    mask = np.uint64(vals.shape[0] - 1)
+    pos = np.int64(key & mask)
+    while True:
+        v = vals[pos]
+        if v == EMPTY:
+            return np.int64(-1)
+        s = np.int64(v) - 1
+        if (
+            v > 0
+            and a_lo[s] == canon[1]
+            and b_lo[s] == canon[3]
+            and np.uint64(ports[s]) == canon[4]
+            and meta[s] == canon[5]
+            and a_hi[s] == canon[0]
+            and b_hi[s] == canon[2]
+        ):
+            return s
+        pos = np.int64((np.uint64(pos) + np.uint64(1)) & mask)
+
+
 @njit
 def _get_exact(  # noqa: PLR0917 - a compiled kernel takes its columns positionally
     vals: I32, keys: U64, canon: U64, cols: KeyColumns, hash_mask: np.uint64, out: I64, hashed: B
 ) -> None:
-    a_hi, a_lo, b_hi, b_lo, ports, meta = cols
     for i in range(keys.shape[0]):
-        pos = _find(vals, keys[i], cols, hash_mask)
-        hashed[i] = pos >= 0
-        if pos < 0:
-            out[i] = -1
-            continue
-        s = np.int64(vals[pos]) - 1
-        same = (
-            a_hi[s] == canon[i, 0]
-            and a_lo[s] == canon[i, 1]
-            and b_hi[s] == canon[i, 2]
-            and b_lo[s] == canon[i, 3]
-            and np.uint64(ports[s]) == canon[i, 4]
-            and meta[s] == canon[i, 5]
-        )
-        out[i] = s if same else -1
+        key = (canon[i, 0], canon[i, 1], canon[i, 2], canon[i, 3], canon[i, 4], canon[i, 5])
+        out[i], hashed[i] = find_slot(vals, keys[i], key, cols, hash_mask)
 
 
 @njit
@@ -139,6 +182,11 @@ class SlotMap:
 
     def __len__(self) -> int:
         return self._live
+
+    def probe_state(self) -> tuple[I32, KeyColumns]:
+        """What ``find_by_key`` takes: the buckets (replaced when the map grows: fetch them
+        again after any insert) and the key columns."""
+        return self._vals, self._cols
 
     def get_exact(self, keys: U64, canon: U64) -> tuple[I64, B]:
         """Slot of each key whose flow's stored key is *canon*'s row (-1 where absent or another

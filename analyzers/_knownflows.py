@@ -1,0 +1,178 @@
+"""Packets of flows the table already holds, accounted one at a time in arrival order.
+
+Most packets belong to a flow the table already tracks and change nothing of it but its counters
+and times. For each such row one compiled loop finds the key and its hash (``row_key``), probes
+the slot map once against the stored key (``find_slot``), checks the flow's inactivity limit
+against its last packet, and adds the packet to the flow's counters in place: no grouping, no
+per-pass columns, no second lookup.
+
+A row the loop cannot settle alone goes to the flow table's general pass (grouping, in-batch
+ends, TCP, DNS), and every later row of its flow in the batch goes with it (a per-slot stamp of
+the batch), so each flow's packets are still accounted in arrival order and the records are the
+general pass's to the byte. Those rows are:
+
+- TCP (the state machine, sequence tracking and history are per packet);
+- UDP to or from a DNS port (the DNS analyzer and its session timer);
+- a flow not in the slot map (new, or living under its full key after a hash clash);
+- a packet past its flow's inactivity limit (where the flow ends) or older than its flow's last
+  packet (the general pass compares with the packet before, not the newest);
+- a counter that would pass 32 bits (the general pass widens the column);
+- a flow whose ATTEMPT event is still to be reported (when event sinks listen).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from analyzers._decoded import DecodedBatch, Status
+from analyzers._flowcolumns import FlowColumns
+from analyzers._flowemit import PENDING, FlowEventEmitter
+from analyzers._flowindex import FlowIndex
+from analyzers._flowkey import PROTO_TCP, PROTO_UDP, KeySource, canonical, key_source, row_key
+from analyzers._serverports import dns_udp_port_table
+from analyzers._slotmap import KeyColumns, find_by_key
+from capture import FrameBatch, njit, njit_inline, unowned
+
+__all__ = ["KnownFlows"]
+
+I64 = npt.NDArray[np.int64]
+U32 = npt.NDArray[np.uint32]
+I32 = npt.NDArray[np.int32]
+B = npt.NDArray[np.bool_]
+_U32_MAX = 0xFFFF_FFFF
+_L4 = int(Status.L4)
+
+
+class KnownFlows:
+    """The flow table's per-packet path for its known flows (see the module's docstring)."""
+
+    def __init__(
+        self,
+        cols: FlowColumns,
+        index: FlowIndex,
+        emit: FlowEventEmitter,
+        *,
+        udp_idle_ns: int,
+        icmp_idle_ns: int,
+    ) -> None:
+        self._cols = cols
+        self._index = index
+        self._emit = emit
+        self._limits = np.array([udp_idle_ns, icmp_idle_ns], np.int64)
+        self._dns_port = dns_udp_port_table()
+        # per slot: the last batch a row of the flow went to the general pass in (zeroed pages
+        # cost nothing: only flows that ever had such a row map theirs)
+        self._stamp = np.zeros(cols.size, np.uint32)
+        self._batch = 0
+
+    def account(
+        self, batch: FrameBatch, dec: DecodedBatch, rows: I64, *, events: bool
+    ) -> tuple[I64, int]:
+        """Account the rows of known flows among *rows* (arrival order); return the rest, in
+        order, for the general pass, and how many rows were accounted here. *events*: whether
+        a flow's pending ATTEMPT event keeps its rows out (event sinks listen)."""
+        c = self._cols
+        # a stamp equal to an old batch's after 2**32 batches only sends rows to the general
+        # pass, which is always exact
+        self._batch = (self._batch + 1) & _U32_MAX or 1
+        vals, keycols = self._index.probe_state()
+        rest = np.empty(rows.shape[0], np.int64)
+        n_rest = _account_known(
+            rows,
+            key_source(dec),
+            (batch.ts_ns, batch.wirelens, dec.ip_len, dec.l4_len),
+            (vals, keycols),
+            (c.orig_a, c.first, c.last, self._stamp, self._emit.flags),
+            (c.pkts_f, c.l2_f, c.ipb_f, c.pay_f),
+            np.uint32(self._batch),
+            (self._limits, events, self._dns_port),
+            rest,
+        )
+        return rest[:n_rest], rows.shape[0] - n_rest
+
+
+@njit
+def _account_known(  # noqa: PLR0917 - a compiled kernel takes its columns positionally
+    rows: I64,
+    src: KeySource,
+    sizes: tuple[I64, I64, U32, U32],
+    index: tuple[I32, KeyColumns],
+    flows: tuple[B, I64, I64, U32, npt.NDArray[np.uint8]],
+    counters: tuple[npt.NDArray[Any], npt.NDArray[Any], npt.NDArray[Any], npt.NDArray[Any]],
+    batch_no: np.uint32,
+    rules: tuple[I64, bool, B],
+    rest: I64,
+) -> int:
+    """One pass over *rows* in arrival order; the rows left for the general pass go to *rest*,
+    their number is returned."""
+    ts_col, wire_col, ip_len_col, l4_len_col = sizes
+    # the arrays handed to helpers per row, as views nobody counts (``capture.unowned``: they
+    # are this kernel's arguments, held by the caller): counting them is most of a row's cost
+    vals, (a_hi, a_lo, b_hi, b_lo, ports, meta_col) = index
+    vals = unowned(vals)
+    keycols = (
+        unowned(a_hi), unowned(a_lo), unowned(b_hi), unowned(b_lo), unowned(ports),
+        unowned(meta_col),
+    )  # fmt: skip
+    orig_a, first, last, stamp, pending = flows
+    pkts, l2, ipb, pay = counters
+    pkts, l2, ipb, pay = unowned(pkts), unowned(l2), unowned(ipb), unowned(pay)
+    limits, events, dns_port = rules
+    src_hi, src_lo, dst_hi, dst_lo, proto_col, status, sport, dport, vlan, tun_type, vni = src
+    n_rest = 0
+    for k in range(rows.shape[0]):
+        r = rows[k]
+        p = proto_col[r]
+        if p == PROTO_TCP:
+            rest[n_rest] = r
+            n_rest += 1
+            continue
+        sh, sl, dh, dl = src_hi[r], src_lo[r], dst_hi[r], dst_lo[r]
+        sp, dp, meta, h, icmp, a = row_key(
+            sh, sl, dh, dl, p, status[r] == _L4, sport[r], dport[r], vlan[r], tun_type[r], vni[r]
+        )
+        if p == PROTO_UDP and (dns_port[sp] or dns_port[dp]):
+            rest[n_rest] = r
+            n_rest += 1
+            continue
+        k0, k1, k2, k3, k4 = canonical(sh, sl, dh, dl, sp, dp, icmp, a)
+        s = find_by_key(vals, h >> np.uint64(1), (k0, k1, k2, k3, k4, meta), keycols)
+        if s < 0 or stamp[s] == batch_no:
+            rest[n_rest] = r
+            n_rest += 1
+            continue
+        t = ts_col[r]
+        prev = last[s]
+        limit = limits[0] if p == PROTO_UDP else limits[1]
+        d = 2 * s + np.int64(a != orig_a[s])
+        wire = wire_col[r]
+        ip_len = np.int64(ip_len_col[r])
+        l4_len = np.int64(l4_len_col[r])
+        if (
+            (events and pending[s] & PENDING)
+            or (prev > 0 and (t - prev > limit or t < prev))
+            or _wraps(pkts, d, np.int64(1))
+            or _wraps(l2, d, wire)
+            or _wraps(ipb, d, ip_len)
+            or _wraps(pay, d, l4_len)
+        ):
+            stamp[s] = batch_no  # the flow's later rows of the batch follow this one
+            rest[n_rest] = r
+            n_rest += 1
+            continue
+        pkts[d] += 1
+        l2[d] += wire
+        ipb[d] += ip_len
+        pay[d] += l4_len
+        first[s] = t if first[s] == 0 else min(first[s], t)
+        last[s] = max(prev, t)
+    return n_rest
+
+
+@njit_inline
+def _wraps(col: npt.NDArray[Any], i: np.int64, add: np.int64) -> bool:
+    """Whether adding *add* takes a 32-bit *col*'s entry *i* past 2**32 - 1."""
+    return bool(col.itemsize == 4 and np.int64(col[i]) + add > _U32_MAX)
