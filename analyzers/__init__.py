@@ -14,6 +14,7 @@ from analyzers._notice import NOTES, Notice, NoticeOptions, NoticeSink
 from analyzers._pipeline import AnalysisPipeline, FrameSink, PipelineCounters, PipelineOptions
 from analyzers._recordjson import json_lines
 from analyzers._records import DnsStats, FlowRecord, FlowSink, TcpStats
+from analyzers._warmup import warm_up
 from capture import MirrorscopeError
 
 __all__ = [
@@ -51,4 +52,5 @@ __all__ = [
     "decode",
     "json_lines",
     "parse_dns",
+    "warm_up",
 ]

@@ -40,7 +40,9 @@ from capture._ringblock import (
     DEFAULT_BLOCK_SIZE,
     DEFAULT_BLOCK_TIMEOUT_MS,
     BlockWalker,
+    block_to_batch,
 )
+from capture._ringlayout import lay_out_block
 from capture._service import CaptureService, ServiceResult, stop_on_signals
 
 __all__ = [
@@ -82,7 +84,9 @@ __all__ = [
     "SourceStats",
     "StreamInterface",
     "StreamPacket",
+    "block_to_batch",
     "compile_filter",
+    "lay_out_block",
     "netns_path",
     "njit",
     "njit_inline",

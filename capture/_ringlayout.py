@@ -72,3 +72,34 @@ TPACKET3_HDR = np.dtype(
         ("vlan_tpid", "=u2"),
     ]
 )
+
+
+#: Where the kernel puts a frame's first byte in its slot: after ``tpacket3_hdr`` and the
+#: ``sockaddr_ll`` it writes behind it (``TPACKET_ALIGN``ed), with no private area.
+FRAME_AT = 82
+#: ``offset_to_first_pkt`` of a block with no private area.
+FIRST_AT = 48
+
+
+def lay_out_block(frames: list[tuple[bytes, int, int, int]]) -> tuple[bytes, int]:
+    """One TPACKET_V3 block as the kernel fills it: *frames* as (bytes, wire length, time in ns,
+    VLAN TCI the kernel took out (0: none)); returns the block and ``offset_to_first_pkt``.
+
+    For code that must meet the ring's layout without a ring: the service's warm-up, tests.
+    """
+    out = bytearray(FIRST_AT)
+    for i, (frame, wirelen, ts, tci) in enumerate(frames):
+        size = (FRAME_AT + len(frame) + 7) & ~7
+        hdr = np.zeros(1, TPACKET3_HDR)
+        hdr["next_offset"] = 0 if i == len(frames) - 1 else size
+        hdr["sec"], hdr["nsec"] = divmod(ts, 1_000_000_000)
+        hdr["snaplen"], hdr["len"] = len(frame), wirelen
+        hdr["status"] = TP_STATUS_USER | (TP_STATUS_VLAN_VALID if tci else 0)
+        hdr["mac"], hdr["net"] = FRAME_AT, FRAME_AT + 14
+        hdr["vlan_tci"], hdr["vlan_tpid"] = tci, ETH_P_8021Q if tci else 0
+        slot = bytearray(size)
+        slot[: TPACKET3_HDR.itemsize] = hdr.tobytes()
+        slot[FRAME_AT : FRAME_AT + len(frame)] = frame
+        out += slot
+    BLOCK_COUNTS.pack_into(out, BLOCK_COUNTS_OFFSET, len(frames), FIRST_AT, len(out))
+    return bytes(out), FIRST_AT

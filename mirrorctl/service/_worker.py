@@ -7,7 +7,7 @@ import logging
 import time
 from dataclasses import dataclass, field, replace
 
-from analyzers import ActiveFlows, FlowRecord, IdentityMap
+from analyzers import ActiveFlows, FlowRecord, IdentityMap, warm_up
 from capture import FANOUT_FLAG_DEFRAG, FANOUT_HASH, AfPacketSource, BlockWalker, CaptureError
 from exporters import (
     CaptureHealth,
@@ -105,6 +105,9 @@ class Worker:
         copy_blocks = self.assembly.keeps_frames
         if not copy_blocks:
             reuse_freed_memory()  # no block copy raises glibc's mmap threshold any more
+        # the compiled kernels load (or compile, after an install) before the socket opens: not
+        # on the first packets, with the ring filling at line rate
+        warm_up(cfg.options)
         # the ring walk decodes each frame as it reaches it: the pipeline takes that decode
         self.source = _open_source(
             cfg, fanout, copy_blocks=copy_blocks, walker=self.pipeline.walker.walk_block
