@@ -20,7 +20,14 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO
 
-from analyzers import FlowRecord, IdentityMap, NoticeOptions, PipelineCounters, PipelineOptions
+from analyzers import (
+    FlowRecord,
+    IdentityMap,
+    NoticeOptions,
+    PipelineCounters,
+    PipelineOptions,
+    warm_up,
+)
 from capture import (
     AfPacketSource,
     BatchSink,
@@ -203,6 +210,7 @@ def live_capture(
         identity=identity, on_flows=on_flows, records=records, node=node, options=options
     )
     try:
+        warm_up(options if options is not None else PipelineOptions())  # before the socket opens
         # Blocks are copied out here, as before: analysing them in place pays only with glibc's
         # mmap threshold raised (the worker's ``reuse_freed_memory``), and the embedding
         # process's allocator is its owner's to set, not ours.
