@@ -51,6 +51,7 @@ from capture import (
     njit,
     prefetch,
     read_record,
+    ring_ahead,
     ring_frame,
     stream_ahead,
     unowned,
@@ -175,7 +176,7 @@ def decode_rows(  # noqa: PLR0917 - a compiled kernel takes its columns position
             )
             if not inside:
                 return i, pos, 0
-            ahead = stream_ahead(data, ahead, pos)
+            ahead = ring_ahead(data, ahead, pos, nxt)
             pos = nxt
             if tags[i] != 0:
                 linktype = -1  # no link type: walked on, no longer decoded

@@ -97,6 +97,7 @@ __all__ = [
     "prefetch",
     "read_pcapng_stream",
     "read_record",
+    "ring_ahead",
     "ring_frame",
     "stop_on_signals",
     "stream_ahead",
@@ -115,10 +116,10 @@ def __getattr__(name: str) -> Any:
         from capture import _recwalk  # noqa: PLC0415
 
         return getattr(_recwalk, name)
-    if name == "ring_frame":  # the ring walk's step, for walks that do more
-        from capture._ringwalk import ring_frame  # noqa: PLC0415
+    if name in ("ring_frame", "ring_ahead"):  # the ring walk's steps, for walks that do more
+        from capture import _ringwalk  # noqa: PLC0415
 
-        return ring_frame
+        return getattr(_ringwalk, name)
     if name == "unowned":  # an array's view without reference counting, for compiled loops
         from capture._unowned import unowned  # noqa: PLC0415
 
