@@ -69,7 +69,7 @@ class Deduplicator:
         self.nat_window_ns = min(nat_window_ns, window_ns)
         self._suppressed = 0
         # the packets of the last window_ns, as the compiled search keeps them (_dedupkernel)
-        self._table: U64 = np.zeros((16, 8), np.uint64)
+        self._table: tuple[U64, U64] = (np.zeros((16, 2), np.uint64), np.zeros((16, 6), np.uint64))
         self._fill = 0
 
     @property

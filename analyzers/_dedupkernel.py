@@ -93,7 +93,7 @@ def fingerprint(data: U8, frame_end: int, row: Row) -> np.uint64:
 
 _EMPTY = np.uint64(0)
 _BIAS = np.uint64(1 << 63)  # ts + 2**63 as uint64: order kept, and 0 (empty) is never a real time
-_FP, _TS, _ENDS = 0, 1, 2  # an entry's words: fingerprint, biased time, six endpoint words
+_FP, _TS = 0, 1  # a bucket's words in the key table: fingerprint, biased time
 
 
 @njit
@@ -118,30 +118,33 @@ def _is_copy(  # noqa: PLR0917 - a compiled helper takes its values positionally
 
 
 @njit
-def _rebuilt(table: U64, oldest: np.uint64) -> tuple[U64, int]:
-    """The entries of ``table`` not older than ``oldest``, in a table at most a quarter full."""
+def _rebuilt(keys: U64, ends: U64, oldest: np.uint64) -> tuple[U64, U64, int]:
+    """The entries not older than ``oldest``, in tables at most a quarter full."""
     live = 0
-    for b in range(table.shape[0]):
-        if table[b, _TS] >= oldest:
+    for b in range(keys.shape[0]):
+        if keys[b, _TS] >= oldest:
             live += 1
     cap = 64
     while cap < 4 * live:
         cap *= 2
-    out = np.zeros((cap, table.shape[1]), np.uint64)
+    out_keys = np.zeros((cap, 2), np.uint64)
+    out_ends = np.empty((cap, 6), np.uint64)  # read only where a key says the bucket is used
     mask = cap - 1
-    for b in range(table.shape[0]):
-        if table[b, _TS] >= oldest:
-            d = np.int64(table[b, _FP] & np.uint64(mask))
-            while out[d, _TS] != _EMPTY:
+    for b in range(keys.shape[0]):
+        if keys[b, _TS] >= oldest:
+            d = np.int64(keys[b, _FP] & np.uint64(mask))
+            while out_keys[d, _TS] != _EMPTY:
                 d = (d + 1) & mask
-            for k in range(table.shape[1]):
-                out[d, k] = table[b, k]
-    return out, live
+            out_keys[d, 0] = keys[b, 0]
+            out_keys[d, 1] = keys[b, 1]
+            for k in range(6):
+                out_ends[d, k] = ends[b, k]
+    return out_keys, out_ends, live
 
 
 @njit
 def find_copies(  # noqa: PLR0917 - a compiled kernel takes its columns positionally
-    table: U64,
+    table: tuple[U64, U64],
     fill: int,
     fp: U64,
     rows: I64,
@@ -155,16 +158,18 @@ def find_copies(  # noqa: PLR0917 - a compiled kernel takes its columns position
     window_ns: int,
     nat_window_ns: int,
     copy: B,
-) -> tuple[U64, int, int]:
+) -> tuple[tuple[U64, U64], int, int]:
     """Mark ``copy[k]`` for every row ``rows[k]`` that copies the latest earlier packet with its
     fingerprint ``fp[k]``.
 
     ``table`` is an open-addressing hash table of the packets seen within the window (carried
-    from batch to batch), one 64-byte entry each (fingerprint, time, six endpoint words):
-    probing a bucket reads one cache line. Entries older than the window are reused in place
-    and dropped when the table is rebuilt at half full. Returns the table (a new one when it
-    was rebuilt), its count of used buckets, and the number of copies found.
+    from batch to batch), in two parallel arrays: the probed keys (fingerprint, time: four
+    buckets a cache line) and the six endpoint words each, read only where a fingerprint
+    matches. Entries older than the window are reused in place and dropped when the table is
+    rebuilt at half full. Returns the table (new arrays when it was rebuilt), its count of used
+    buckets, and the number of copies found.
     """
+    keys, ends = table
     found = 0
     newest = np.int64(-(1 << 62))
     done = 0
@@ -173,18 +178,19 @@ def find_copies(  # noqa: PLR0917 - a compiled kernel takes its columns position
         # must be rebuilt: a table replaced inside the row loop would be counted up and down
         # (atomically) on every row
         done, fill, found, newest = _search(
-            table, fill, done, found, newest, fp, rows, ts_ns,
+            keys, ends, fill, done, found, newest, fp, rows, ts_ns,
             (src_hi, src_lo, sport, dst_hi, dst_lo, dport), window_ns, nat_window_ns, copy,
         )  # fmt: skip
         if done == fp.shape[0]:
             break
-        table, fill = _rebuilt(table, np.uint64(newest - np.int64(window_ns)) ^ _BIAS)
-    return table, fill, found
+        keys, ends, fill = _rebuilt(keys, ends, np.uint64(newest - np.int64(window_ns)) ^ _BIAS)
+    return (keys, ends), fill, found
 
 
 @njit
 def _search(  # noqa: PLR0917 - a compiled kernel takes its columns positionally
-    table: U64,
+    keys: U64,
+    ends: U64,
     fill: int,
     start: int,
     found: int,
@@ -192,41 +198,41 @@ def _search(  # noqa: PLR0917 - a compiled kernel takes its columns positionally
     fp: U64,
     rows: I64,
     ts_ns: I64,
-    ends: tuple[U64, U64, U16, U64, U64, U16],
+    cols: tuple[U64, U64, U16, U64, U64, U16],
     window_ns: int,
     nat_window_ns: int,
     copy: B,
 ) -> tuple[int, int, int, np.int64]:
     """``find_copies``'s row loop from row *start* on, until the table is half full: return
-    (rows done, used buckets, copies found, newest time seen). *ends* are the endpoint columns
+    (rows done, used buckets, copies found, newest time seen). *cols* are the endpoint columns
     (src_hi, src_lo, sport, dst_hi, dst_lo, dport)."""
-    src_hi, src_lo, sport, dst_hi, dst_lo, dport = ends
+    src_hi, src_lo, sport, dst_hi, dst_lo, dport = cols
     w = np.int64(window_ns)
-    mask = table.shape[0] - 1
+    mask = keys.shape[0] - 1
     for k in range(start, fp.shape[0]):
         r = rows[k]
         t = ts_ns[r]
         newest = max(newest, t)
-        if 2 * (fill + 1) > table.shape[0]:
+        if 2 * (fill + 1) > keys.shape[0]:
             return k, fill, found, newest
         oldest = np.uint64(newest - w) ^ _BIAS
         h = fp[k]
         b = np.int64(h & np.uint64(mask))
         reuse = np.int64(-1)
-        while table[b, _TS] != _EMPTY:
-            if table[b, _FP] == h:
+        while keys[b, _TS] != _EMPTY:
+            if keys[b, _FP] == h:
                 break
-            if reuse < 0 and table[b, _TS] < oldest:
+            if reuse < 0 and keys[b, _TS] < oldest:
                 reuse = b
             b = (b + 1) & mask
         e0, e1, e2 = src_hi[r], src_lo[r], np.uint64(sport[r])
         e3, e4, e5 = dst_hi[r], dst_lo[r], np.uint64(dport[r])
-        if table[b, _TS] != _EMPTY:  # the latest earlier packet with this fingerprint
-            then = np.int64(table[b, _TS] ^ _BIAS)
-            src_addr = table[b, _ENDS] == e0 and table[b, _ENDS + 1] == e1
-            dst_addr = table[b, _ENDS + 3] == e3 and table[b, _ENDS + 4] == e4
-            same_src = src_addr and table[b, _ENDS + 2] == e2
-            same_dst = dst_addr and table[b, _ENDS + 5] == e5
+        if keys[b, _TS] != _EMPTY:  # the latest earlier packet with this fingerprint
+            then = np.int64(keys[b, _TS] ^ _BIAS)
+            src_addr = ends[b, 0] == e0 and ends[b, 1] == e1
+            dst_addr = ends[b, 3] == e3 and ends[b, 4] == e4
+            same_src = src_addr and ends[b, 2] == e2
+            same_dst = dst_addr and ends[b, 5] == e5
             if _is_copy(src_addr, dst_addr, same_src, same_dst, abs(t - then), w, nat_window_ns):
                 copy[k] = True
                 found += 1
@@ -234,12 +240,12 @@ def _search(  # noqa: PLR0917 - a compiled kernel takes its columns positionally
             b = reuse
         else:
             fill += 1
-        table[b, _FP] = h
-        table[b, _TS] = np.uint64(t) ^ _BIAS
-        table[b, _ENDS] = e0
-        table[b, _ENDS + 1] = e1
-        table[b, _ENDS + 2] = e2
-        table[b, _ENDS + 3] = e3
-        table[b, _ENDS + 4] = e4
-        table[b, _ENDS + 5] = e5
+        keys[b, _FP] = h
+        keys[b, _TS] = np.uint64(t) ^ _BIAS
+        ends[b, 0] = e0
+        ends[b, 1] = e1
+        ends[b, 2] = e2
+        ends[b, 3] = e3
+        ends[b, 4] = e4
+        ends[b, 5] = e5
     return fp.shape[0], fill, found, newest
