@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from analyzers._decrow import Row
-from capture import njit, njit_inline
+from capture import njit, njit_inline, prefetch
 
 __all__ = ["find_copies", "fingerprint"]
 
@@ -94,6 +94,7 @@ def fingerprint(data: U8, frame_end: int, row: Row) -> np.uint64:
 _EMPTY = np.uint64(0)
 _BIAS = np.uint64(1 << 63)  # ts + 2**63 as uint64: order kept, and 0 (empty) is never a real time
 _FP, _TS = 0, 1  # a bucket's words in the key table: fingerprint, biased time
+_AHEAD = 8  # rows between the one searched and the one whose bucket is fetched
 
 
 @njit
@@ -209,7 +210,10 @@ def _search(  # noqa: PLR0917 - a compiled kernel takes its columns positionally
     src_hi, src_lo, sport, dst_hi, dst_lo, dport = cols
     w = np.int64(window_ns)
     mask = keys.shape[0] - 1
-    for k in range(start, fp.shape[0]):
+    n = fp.shape[0]
+    for k in range(start, n):
+        if k + _AHEAD < n:  # the bucket a later row probes: its line loads meanwhile
+            prefetch(keys, 2 * np.int64(fp[k + _AHEAD] & np.uint64(mask)))
         r = rows[k]
         t = ts_ns[r]
         newest = max(newest, t)
