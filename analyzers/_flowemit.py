@@ -23,6 +23,7 @@ I64 = npt.NDArray[np.int64]
 BoolArr = npt.NDArray[np.bool_]
 
 PENDING, _EST, _FAILED = 1, 2, 4  # flags per slot
+SETTLED = _EST | _FAILED  # a TCP flow's ESTABLISHED or FAILED reported
 _ICMP = (1, 58)
 
 

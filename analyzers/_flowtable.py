@@ -134,6 +134,7 @@ class FlowTable:
             self._emit,
             udp_idle_ns=self._udp_idle_ns,
             icmp_idle_ns=self._icmp_idle_ns,
+            tcp_idle_ns=self._idle_ns,
         )
 
     # ------------------------------------------------------------------ readers

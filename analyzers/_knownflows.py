@@ -29,21 +29,26 @@ import numpy.typing as npt
 
 from analyzers._decoded import DecodedBatch, Status
 from analyzers._flowcolumns import FlowColumns
-from analyzers._flowemit import PENDING, FlowEventEmitter
+from analyzers._flowemit import PENDING, SETTLED, FlowEventEmitter
 from analyzers._flowindex import FlowIndex
 from analyzers._flowkey import PROTO_TCP, PROTO_UDP, KeySource, canonical, key_source, row_key
 from analyzers._serverports import dns_udp_port_table
 from analyzers._slotmap import KeyColumns, find_by_key
+from analyzers._tcpsteady import steady
 from capture import FrameBatch, njit, njit_inline, unowned
 
 __all__ = ["KnownFlows"]
 
 I64 = npt.NDArray[np.int64]
+U8 = npt.NDArray[np.uint8]
+U16 = npt.NDArray[np.uint16]
 U32 = npt.NDArray[np.uint32]
 I32 = npt.NDArray[np.int32]
 B = npt.NDArray[np.bool_]
 _U32_MAX = 0xFFFF_FFFF
 _L4 = int(Status.L4)
+_DNS = 53  # TCP on it carries DNS messages: the general pass parses them
+_NO_GAPS = np.zeros(0, np.int64)
 
 
 class KnownFlows:
@@ -57,11 +62,12 @@ class KnownFlows:
         *,
         udp_idle_ns: int,
         icmp_idle_ns: int,
+        tcp_idle_ns: int,
     ) -> None:
         self._cols = cols
         self._index = index
         self._emit = emit
-        self._limits = np.array([udp_idle_ns, icmp_idle_ns], np.int64)
+        self._limits = np.array([udp_idle_ns, icmp_idle_ns, tcp_idle_ns], np.int64)
         self._dns_port = dns_udp_port_table()
         # per slot: the last batch a row of the flow went to the general pass in (zeroed pages
         # cost nothing: only flows that ever had such a row map theirs)
@@ -80,6 +86,8 @@ class KnownFlows:
         self._batch = (self._batch + 1) & _U32_MAX or 1
         vals, keycols = self._index.probe_state()
         rest = np.empty(rows.shape[0], np.int64)
+        # flows with a content gap still open: their segments go through the gap tracker
+        gaps = np.sort(np.fromiter(c.gaps, np.int64, len(c.gaps))) if c.gaps else _NO_GAPS
         n_rest = _account_known(
             rows,
             key_source(dec),
@@ -87,6 +95,8 @@ class KnownFlows:
             (vals, keycols),
             (c.orig_a, c.first, c.last, self._stamp, self._emit.flags),
             (c.pkts_f, c.l2_f, c.ipb_f, c.pay_f),
+            (dec.tcp_flags, dec.tcp_seq, dec.tcp_ack, dec.tcp_win),
+            (c.tcp_state_f, c.hist_seen_f, c.seq_ok_f, c.seq_max_f, c.close_ts, c.syn_ts, gaps),
             np.uint32(self._batch),
             (self._limits, events, self._dns_port),
             rest,
@@ -102,6 +112,8 @@ def _account_known(  # noqa: PLR0917 - a compiled kernel takes its columns posit
     index: tuple[I32, KeyColumns],
     flows: tuple[B, I64, I64, U32, npt.NDArray[np.uint8]],
     counters: tuple[npt.NDArray[Any], npt.NDArray[Any], npt.NDArray[Any], npt.NDArray[Any]],
+    segments: tuple[U16, U32, U32, U16],
+    tcp: tuple[U8, U8, B, I64, I64, I64, I64],
     batch_no: np.uint32,
     rules: tuple[I64, bool, B],
     rest: I64,
@@ -122,17 +134,23 @@ def _account_known(  # noqa: PLR0917 - a compiled kernel takes its columns posit
     pkts, l2, ipb, pay = unowned(pkts), unowned(l2), unowned(ipb), unowned(pay)
     limits, events, dns_port = rules
     src_hi, src_lo, dst_hi, dst_lo, proto_col, status, sport, dport, vlan, tun_type, vni = src
+    flags_col, seq_col, ack_col, win_col = segments
+    state_f, seen_f, seq_ok_f, seq_max_f, close_ts, syn_ts, gaps = tcp
+    state_f, seen_f = unowned(state_f), unowned(seen_f)
+    seq_ok_f, seq_max_f = unowned(seq_ok_f), unowned(seq_max_f)
     n_rest = 0
     for k in range(rows.shape[0]):
         r = rows[k]
         p = proto_col[r]
-        if p == PROTO_TCP:
+        is_tcp = p == PROTO_TCP
+        l4 = status[r] == _L4
+        if is_tcp and (not l4 or sport[r] == _DNS or dport[r] == _DNS):
             rest[n_rest] = r
             n_rest += 1
             continue
         sh, sl, dh, dl = src_hi[r], src_lo[r], dst_hi[r], dst_lo[r]
         sp, dp, meta, h, icmp, a = row_key(
-            sh, sl, dh, dl, p, status[r] == _L4, sport[r], dport[r], vlan[r], tun_type[r], vni[r]
+            sh, sl, dh, dl, p, l4, sport[r], dport[r], vlan[r], tun_type[r], vni[r]
         )
         if p == PROTO_UDP and (dns_port[sp] or dns_port[dp]):
             rest[n_rest] = r
@@ -146,13 +164,28 @@ def _account_known(  # noqa: PLR0917 - a compiled kernel takes its columns posit
             continue
         t = ts_col[r]
         prev = last[s]
-        limit = limits[0] if p == PROTO_UDP else limits[1]
+        limit = limits[0] if p == PROTO_UDP else (limits[2] if is_tcp else limits[1])
         d = 2 * s + np.int64(a != orig_a[s])
         wire = wire_col[r]
         ip_len = np.int64(ip_len_col[r])
         l4_len = np.int64(l4_len_col[r])
+        settled, seq_end = True, np.int64(0)
+        if is_tcp:
+            # a connection closing, with an event still to report, or with a gap open is the
+            # general pass's; of the others, only the steady segments are this loop's
+            settled = not (
+                close_ts[s] != 0
+                or (events and syn_ts[s] != 0 and not pending[s] & SETTLED)
+                or _holds(gaps, s)
+            )
+            if settled:
+                settled, seq_end = steady(
+                    flags_col[r], seq_col[r], ack_col[r], win_col[r], l4_len, d, state_f,
+                    seen_f, seq_ok_f, seq_max_f,
+                )  # fmt: skip
         if (
-            (events and pending[s] & PENDING)
+            not settled
+            or (events and pending[s] & PENDING)
             or (prev > 0 and (t - prev > limit or t < prev))
             or _wraps(pkts, d, np.int64(1))
             or _wraps(l2, d, wire)
@@ -169,7 +202,16 @@ def _account_known(  # noqa: PLR0917 - a compiled kernel takes its columns posit
         pay[d] += l4_len
         first[s] = t if first[s] == 0 else min(first[s], t)
         last[s] = max(prev, t)
+        if is_tcp:
+            seq_max_f[d] = seq_end
     return n_rest
+
+
+@njit_inline
+def _holds(sorted_slots: I64, s: np.int64) -> bool:
+    """Whether *s* is one of *sorted_slots*."""
+    at = np.searchsorted(sorted_slots, s)
+    return bool(at < sorted_slots.shape[0] and sorted_slots[at] == s)
 
 
 @njit_inline
