@@ -1,17 +1,20 @@
 """Packets of flows the table already holds, accounted one at a time in arrival order.
 
-Most packets belong to a flow the table already tracks and change nothing of it but its counters
-and times. For each such row one compiled loop finds the key and its hash (``row_key``), probes
-the slot map once against the stored key (``find_slot``), checks the flow's inactivity limit
-against its last packet, and adds the packet to the flow's counters in place: no grouping, no
-per-pass columns, no second lookup.
+Most packets belong to a flow the table already tracks and change nothing of it but its counters,
+its times and, for TCP, its direction's highest sequence end. For each such row one compiled loop
+finds the key and its hash (``row_key``), probes the slot map once against the stored keys
+(``find_by_key``), checks the flow's inactivity limit against its last packet, and updates the
+flow in place: no grouping, no per-pass columns, no second lookup.
 
 A row the loop cannot settle alone goes to the flow table's general pass (grouping, in-batch
-ends, TCP, DNS), and every later row of its flow in the batch goes with it (a per-slot stamp of
-the batch), so each flow's packets are still accounted in arrival order and the records are the
-general pass's to the byte. Those rows are:
+ends, TCP state, DNS), and every later row of its flow in the batch goes with it (a per-slot
+stamp of the batch), so each flow's packets are still accounted in arrival order and the records
+are the general pass's to the byte. Those rows are:
 
-- TCP (the state machine, sequence tracking and history are per packet);
+- a TCP segment that is not steady (``_tcpsteady``: a control flag, a zero window, a
+  retransmission, a hole, an ACK of unseen data, a direction's first data or first ACK), or of
+  a connection closing, with a content gap open, or with an event still to report; TCP on port 53
+  and TCP without a whole header;
 - UDP to or from a DNS port (the DNS analyzer and its session timer);
 - a flow not in the slot map (new, or living under its full key after a hash clash);
 - a packet past its flow's inactivity limit (where the flow ends) or older than its flow's last

@@ -68,41 +68,15 @@ def _place(vals: I32, key: np.uint64, slot: np.int64) -> bool:
 
 
 @njit_inline
-def find_slot(
-    vals: I32,
-    key: np.uint64,
-    canon: tuple[np.uint64, np.uint64, np.uint64, np.uint64, np.uint64, np.uint64],
-    cols: KeyColumns,
-    hash_mask: np.uint64,
-) -> tuple[np.int64, bool]:
-    """The slot of the flow under *key* whose stored key is *canon* (-1: absent, or another
-    flow's), and whether *key* is in the map at all (a -1 there: a hash clash)."""
-    a_hi, a_lo, b_hi, b_lo, ports, meta = cols
-    pos = _find(vals, key, cols, hash_mask)
-    if pos < 0:
-        return np.int64(-1), False
-    s = np.int64(vals[pos]) - 1
-    same = (
-        a_hi[s] == canon[0]
-        and a_lo[s] == canon[1]
-        and b_hi[s] == canon[2]
-        and b_lo[s] == canon[3]
-        and np.uint64(ports[s]) == canon[4]
-        and meta[s] == canon[5]
-    )
-    return (s if same else np.int64(-1)), True
-
-
-@njit_inline
 def find_by_key(
     vals: I32,
     key: np.uint64,
     canon: tuple[np.uint64, np.uint64, np.uint64, np.uint64, np.uint64, np.uint64],
     cols: KeyColumns,
 ) -> np.int64:
-    """``find_slot``'s slot without hashing the flows probed: the map holds one flow per hash,
-    so the flow stored under *key* with key *canon* is the one in *key*'s chain whose stored
-    key is *canon* (-1: none)."""
+    """The slot of the flow stored under *key* whose key is *canon* (-1: none), without hashing
+    the flows probed: the map holds one flow per hash, so it is the one in *key*'s chain whose
+    stored key is *canon*."""
     a_hi, a_lo, b_hi, b_lo, ports, meta = cols
     mask = np.uint64(vals.shape[0] - 1)
     pos = np.int64(key & mask)
@@ -130,7 +104,10 @@ def _get_exact(  # noqa: PLR0917 - a compiled kernel takes its columns positiona
 ) -> None:
     for i in range(keys.shape[0]):
         key = (canon[i, 0], canon[i, 1], canon[i, 2], canon[i, 3], canon[i, 4], canon[i, 5])
-        out[i], hashed[i] = find_slot(vals, keys[i], key, cols, hash_mask)
+        s = find_by_key(vals, keys[i], key, cols)
+        out[i] = s
+        # not found: whether another flow owns the hash (a clash) or none does (a new flow)
+        hashed[i] = s >= 0 or _find(vals, keys[i], cols, hash_mask) >= 0
 
 
 @njit

@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from analyzers._tcpstate import ACK, FIN, H_ACK, H_DATA, INACTIVE, RESET, RST, SYN
 from capture import njit_inline
 
 __all__ = ["steady"]
@@ -23,10 +24,6 @@ U8 = npt.NDArray[np.uint8]
 I64 = npt.NDArray[np.int64]
 B = npt.NDArray[np.bool_]
 
-# literal here: numba freezes globals anyway (``_tcpstate``, ``_seqkernel`` name them)
-_FIN, _SYN, _RST, _ACK = 0x01, 0x02, 0x04, 0x10
-_INACTIVE, _RESET = 0, 6
-_H_DATA, _H_ACK = 16, 32
 _U32 = 0xFFFFFFFF
 _HALF = 0x80000000
 
@@ -54,12 +51,12 @@ def steady(  # noqa: PLR0917 - a compiled helper takes its values positionally
     past it (not a retransmission, not a hole), or a pure ACK at the highest end; an
     acknowledgment not past the peer's highest end (else a gap candidate).
     """
-    if flags & (_SYN | _FIN | _RST) or not flags & _ACK or win == 0:
+    if flags & (SYN | FIN | RST) or not flags & ACK or win == 0:
         return False, np.int64(0)
     st = state_f[i]
-    if st in (_INACTIVE, _RESET) or not seq_ok_f[i]:
+    if st in (INACTIVE, RESET) or not seq_ok_f[i]:
         return False, np.int64(0)
-    if not seen_f[i] & (_H_DATA if plen > 0 else _H_ACK):
+    if not seen_f[i] & (H_DATA if plen > 0 else H_ACK):
         return False, np.int64(0)
     base = seq_max_f[i]
     end32 = (np.int64(seq) + plen) & _U32
