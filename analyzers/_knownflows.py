@@ -38,7 +38,7 @@ from analyzers._flowkey import PROTO_TCP, PROTO_UDP, KeySource, canonical, key_s
 from analyzers._serverports import dns_udp_port_table
 from analyzers._slotmap import KeyColumns, find_by_key
 from analyzers._tcpsteady import steady
-from capture import FrameBatch, njit, njit_inline, unowned
+from capture import FrameBatch, njit, njit_inline, prefetch, unowned
 
 __all__ = ["KnownFlows"]
 
@@ -52,6 +52,7 @@ _U32_MAX = 0xFFFF_FFFF
 _L4 = int(Status.L4)
 _DNS = 53  # TCP on it carries DNS messages: the general pass parses them
 _NO_GAPS = np.zeros(0, np.int64)
+_AHEAD = 8  # rows between the one accounted and the one whose slot-map bucket is fetched
 
 
 class KnownFlows:
@@ -142,7 +143,30 @@ def _account_known(  # noqa: PLR0917 - a compiled kernel takes its columns posit
     state_f, seen_f = unowned(state_f), unowned(seen_f)
     seq_ok_f, seq_max_f = unowned(seq_ok_f), unowned(seq_max_f)
     n_rest = 0
-    for k in range(rows.shape[0]):
+    n = rows.shape[0]
+    vmask = np.uint64(vals.shape[0] - 1)
+    # each row's key is worked out _AHEAD rows early and its slot-map bucket fetched, so the
+    # bucket's line is loading while the rows before it are accounted
+    ahead = np.empty((_AHEAD, 4), np.uint64)  # sport, dport, meta, hash
+    ahead_b = np.empty((_AHEAD, 2), np.bool_)  # ICMP, src is A
+    for k in range(-_AHEAD, n):
+        if k >= 0:  # this row's key, worked out _AHEAD rows ago (its slot is refilled below)
+            q = k % _AHEAD
+            sp, dp, meta, h = ahead[q, 0], ahead[q, 1], ahead[q, 2], ahead[q, 3]
+            icmp, a = ahead_b[q, 0], ahead_b[q, 1]
+        j = k + _AHEAD
+        if j < n:
+            rj = rows[j]
+            q = j % _AHEAD
+            ahead[q, 0], ahead[q, 1], ahead[q, 2], ahead[q, 3], ahead_b[q, 0], ahead_b[q, 1] = (
+                row_key(
+                    src_hi[rj], src_lo[rj], dst_hi[rj], dst_lo[rj], proto_col[rj],
+                    status[rj] == _L4, sport[rj], dport[rj], vlan[rj], tun_type[rj], vni[rj],
+                )
+            )  # fmt: skip
+            prefetch(vals, np.int64((ahead[q, 3] >> np.uint64(1)) & vmask))
+        if k < 0:
+            continue
         r = rows[k]
         p = proto_col[r]
         is_tcp = p == PROTO_TCP
@@ -152,9 +176,6 @@ def _account_known(  # noqa: PLR0917 - a compiled kernel takes its columns posit
             n_rest += 1
             continue
         sh, sl, dh, dl = src_hi[r], src_lo[r], dst_hi[r], dst_lo[r]
-        sp, dp, meta, h, icmp, a = row_key(
-            sh, sl, dh, dl, p, l4, sport[r], dport[r], vlan[r], tun_type[r], vni[r]
-        )
         if p == PROTO_UDP and (dns_port[sp] or dns_port[dp]):
             rest[n_rest] = r
             n_rest += 1
