@@ -27,7 +27,9 @@ if TYPE_CHECKING:
     from bench._live import Link
 
 _REPO = Path(__file__).resolve().parents[1]
-_READY_TIMEOUT_S = 20.0
+# the service loads its compiled kernels before it says it is capturing (compiles them, the first
+# time after an install: ~30 s)
+_READY_TIMEOUT_S = 120.0
 
 
 @dataclass(frozen=True, slots=True)

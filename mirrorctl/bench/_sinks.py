@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 SCRAPE_SECONDS = 5
 PCAP_QUOTA = "256M"
 SCRAPE_INTERVAL = f"{SCRAPE_SECONDS}s"
-_READY_S = 30.0
+_READY_S = 120.0  # the service compiles its kernels at its first start after an install
 
 
 def free_port(kind: int = socket.SOCK_STREAM) -> int:

@@ -210,12 +210,17 @@ def live_capture(
         identity=identity, on_flows=on_flows, records=records, node=node, options=options
     )
     try:
-        warm_up(options if options is not None else PipelineOptions())  # before the socket opens
         # Blocks are copied out here, as before: analysing them in place pays only with glibc's
         # mmap threshold raised (the worker's ``reuse_freed_memory``), and the embedding
         # process's allocator is its owner's to set, not ours.
         source = AfPacketSource(iface, netns=netns, bpf=filter, walker=pipeline.block_walker)
     except BaseException:
+        pipeline.close()
+        raise
+    try:  # the kernels load before the first block is taken; meanwhile packets wait in the ring
+        warm_up(options if options is not None else PipelineOptions())
+    except BaseException:
+        source.close()
         pipeline.close()
         raise
     service = CaptureService(source, [pipeline.batch_sink], tick=pipeline.tick)

@@ -105,13 +105,13 @@ class Worker:
         copy_blocks = self.assembly.keeps_frames
         if not copy_blocks:
             reuse_freed_memory()  # no block copy raises glibc's mmap threshold any more
-        # the compiled kernels load (or compile, after an install) before the socket opens: not
-        # on the first packets, with the ring filling at line rate
-        warm_up(cfg.options)
         # the ring walk decodes each frame as it reaches it: the pipeline takes that decode
         self.source = _open_source(
             cfg, fanout, copy_blocks=copy_blocks, walker=self.pipeline.walker.walk_block
         )
+        # the compiled kernels load (or compile, after an install) before the first block is
+        # taken, not midway through the first packets; what arrives meanwhile waits in the ring
+        warm_up(cfg.options)
 
     def health(self) -> CaptureHealth:
         stats = self.source.stats()

@@ -14,6 +14,8 @@ from pathlib import Path
 
 from mirrorctl import LabState
 
+_START_S = 120.0
+
 
 class Service:
     """`mirrorctl capture run` in a subprocess; stderr collected by a thread.
@@ -37,7 +39,9 @@ class Service:
         self.lines: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
-        self.url = self._wait_for(r"serving (http://\S+)/metrics").group(1)
+        # the service loads its compiled kernels first (compiles them, the first time after an
+        # install: a fresh clone's first service start)
+        self.url = self._wait_for(r"serving (http://\S+)/metrics", timeout=_START_S).group(1)
         self._wait_for(r"capturing on mirror0")
 
     @property
