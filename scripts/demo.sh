@@ -16,6 +16,11 @@ PIDFILE=$RUN_DIR/capture.pid
 RECORDS=$OUT/records
 
 say() { printf '\n==> %s\n' "$*"; }
+# The service says "capturing on" once its compiled kernels are loaded: ~0.3 s from numba's cache,
+# 20-30 s the first time after an install, when it compiles them (packets wait in its ring).
+wait_capturing() {
+    for _ in $(seq 1200); do grep -q 'capturing on' "$OUT/capture.log" && return; sleep 0.1; done
+}
 
 # A pid from our pidfile is only ours if it still runs `capture run` (pids get reused).
 stop_service() {
@@ -60,7 +65,7 @@ rm -f "$RECORDS"/*.jsonl "$RECORDS"/*.part
 say "mirrorctl capture run --iface mirror0 --records $RECORDS --listen $LISTEN"
 $CTL capture run --iface mirror0 --records "$RECORDS" --listen "$LISTEN" --pidfile "$PIDFILE" \
     >"$OUT/capture.log" 2>&1 &
-for _ in $(seq 100); do grep -q 'capturing on' "$OUT/capture.log" && break; sleep 0.1; done
+wait_capturing
 grep -q 'capturing on' "$OUT/capture.log" || { cat "$OUT/capture.log"; exit 1; }
 cat "$OUT/capture.log"
 
@@ -97,7 +102,7 @@ $CTL report --records "$RECORDS" --since 1h --format html -o "$OUT/report.html"
 say "leaving the capture service running for /metrics"
 $CTL capture run --iface mirror0 --records "$RECORDS" --listen "$LISTEN" --pidfile "$PIDFILE" \
     >"$OUT/capture.log" 2>&1 &
-for _ in $(seq 100); do grep -q 'capturing on' "$OUT/capture.log" && break; sleep 0.1; done
+wait_capturing
 cat <<EOF
 
   page:      http://$LISTEN/     (top pods live, each pod's report and last minutes of packets)
@@ -121,7 +126,7 @@ say "the service again, now with its pcap store: --pcap-dir $PCAP_DIR"
 stop_service
 $CTL capture run --iface mirror0 --records "$RECORDS" --listen "$LISTEN" --pidfile "$PIDFILE" \
     --pcap-dir "$PCAP_DIR" --pcap-quota 256M --pcap-min-free 64M >"$OUT/capture.log" 2>&1 &
-for _ in $(seq 100); do grep -q 'capturing on' "$OUT/capture.log" && break; sleep 0.1; done
+wait_capturing
 for _ in 1 2 3; do
     in_client curl -s -o /dev/null "http://$HTTP_IP:$HTTP_PORT/"
     in_client ping -c 1 -q "$HTTP_IP" >/dev/null

@@ -174,6 +174,7 @@ def run_single(cfg: RunConfig, listen: str, keep: MirrorSpec | SpecSource | None
         service = CaptureService(
             w.source, [w.pipeline], stop=stop, tick=tick, tick_s=TICK_S, duration_s=cfg.duration
         )
+        w.warm_up()  # health answers meanwhile; ready and "capturing on" once loaded
         running.set()
         announce(cfg)
         try:

@@ -109,9 +109,12 @@ class Worker:
         self.source = _open_source(
             cfg, fanout, copy_blocks=copy_blocks, walker=self.pipeline.walker.walk_block
         )
-        # the compiled kernels load (or compile, after an install) before the first block is
-        # taken, not midway through the first packets; what arrives meanwhile waits in the ring
-        warm_up(cfg.options)
+
+    def warm_up(self) -> None:
+        """Load (after an install: compile) the compiled kernels before the first block is
+        taken, not midway through the first packets; what arrives meanwhile waits in the ring.
+        Called once the service answers health checks, before it says it is capturing."""
+        warm_up(self.cfg.options)
 
     def health(self) -> CaptureHealth:
         stats = self.source.stats()

@@ -47,6 +47,7 @@ from mirrorctl.service._worker import Worker, WorkerReport
 log = logging.getLogger(__name__)
 
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
+_READY_S = 120.0  # how long the parent waits for a worker to start (and load its kernels)
 
 
 def _orphan_guard(inherited: list[mpc.Connection]) -> Callable[[], bool]:
@@ -80,6 +81,7 @@ def _worker_main(
     _, feed_thread = start_feed(cfg, identity, stop, None)
     try:
         worker = Worker(cfg, index, identity)
+        worker.warm_up()  # the parent says "capturing on" once every worker is ready
     except MirrorscopeError as e:
         conn.send(str(e))
         stop.set()
@@ -215,7 +217,9 @@ def run_multi(cfg: RunConfig, listen: str, keep: MirrorSpec | SpecSource | None)
     try:
         for p, conn in procs:
             try:
-                msg = conn.recv() if conn.poll(30) else "no answer within 30 s"
+                # a worker loads its compiled kernels first: 20-30 s after an install, when it
+                # compiles them (the workers at once, on the node's cores)
+                msg = conn.recv() if conn.poll(_READY_S) else f"no answer within {_READY_S:.0f} s"
             except EOFError:
                 msg = f"it exited with code {p.exitcode}"
             if msg != "ready":

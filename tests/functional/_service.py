@@ -39,10 +39,10 @@ class Service:
         self.lines: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
-        # the service loads its compiled kernels first (compiles them, the first time after an
-        # install: a fresh clone's first service start)
-        self.url = self._wait_for(r"serving (http://\S+)/metrics", timeout=_START_S).group(1)
-        self._wait_for(r"capturing on mirror0")
+        self.url = self._wait_for(r"serving (http://\S+)/metrics").group(1)
+        # the service loads its compiled kernels before it captures (compiles them, the first
+        # time after an install: a fresh clone's first service start)
+        self._wait_for(r"capturing on mirror0", timeout=_START_S)
 
     @property
     def target(self) -> str:
