@@ -19,7 +19,7 @@ say() { printf '\n==> %s\n' "$*"; }
 # The service says "capturing on" once its compiled kernels are loaded: ~0.3 s from numba's cache,
 # 20-30 s the first time after an install, when it compiles them (packets wait in its ring).
 wait_capturing() {
-    for _ in $(seq 1200); do grep -q 'capturing on' "$OUT/capture.log" && return; sleep 0.1; done
+    for _ in $(seq 1200); do grep -q '^capturing on' "$OUT/capture.log" && return; sleep 0.1; done
 }
 
 # A pid from our pidfile is only ours if it still runs `capture run` (pids get reused).
@@ -66,7 +66,7 @@ say "mirrorctl capture run --iface mirror0 --records $RECORDS --listen $LISTEN"
 $CTL capture run --iface mirror0 --records "$RECORDS" --listen "$LISTEN" --pidfile "$PIDFILE" \
     >"$OUT/capture.log" 2>&1 &
 wait_capturing
-grep -q 'capturing on' "$OUT/capture.log" || { cat "$OUT/capture.log"; exit 1; }
+grep -q '^capturing on' "$OUT/capture.log" || { cat "$OUT/capture.log"; exit 1; }
 cat "$OUT/capture.log"
 
 in_client() { ip netns exec "$CLIENT_NS" "$@"; }

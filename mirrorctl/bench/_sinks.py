@@ -91,7 +91,8 @@ class Service:
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
         self.url = self._wait_for(r"serving (http://\S+)/metrics").group(1)
-        self._wait_for(r"capturing on")
+        # the service's own line, not the -v log line of the socket opening before the warm-up
+        self._wait_for(r"^capturing on ")
 
     @property
     def target(self) -> str:

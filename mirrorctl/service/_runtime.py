@@ -174,11 +174,12 @@ def run_single(cfg: RunConfig, listen: str, keep: MirrorSpec | SpecSource | None
         service = CaptureService(
             w.source, [w.pipeline], stop=stop, tick=tick, tick_s=TICK_S, duration_s=cfg.duration
         )
-        w.warm_up()  # health answers meanwhile; ready and "capturing on" once loaded
-        running.set()
-        announce(cfg)
         try:
             with stop_on_signals(service.request_stop):
+                # health answers meanwhile, and a stop asked for meanwhile is kept for the run
+                w.warm_up()
+                running.set()
+                announce(cfg)
                 result = service.run()
         finally:
             # Also when the source fails (mirror0 deleted, netns gone): what was counted is

@@ -42,7 +42,7 @@ class Service:
         self.url = self._wait_for(r"serving (http://\S+)/metrics").group(1)
         # the service loads its compiled kernels before it captures (compiles them, the first
         # time after an install: a fresh clone's first service start)
-        self._wait_for(r"capturing on mirror0", timeout=_START_S)
+        self._wait_for(r"^capturing on mirror0", timeout=_START_S)
 
     @property
     def target(self) -> str:
