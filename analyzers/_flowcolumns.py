@@ -19,7 +19,7 @@ from analyzers._flowendpoints import EndpointColumn
 from analyzers._flowids import FlowIds
 from analyzers._lazyzeros import lazy_zeros
 from analyzers._tcpgaps import GapTrack
-from capture import njit
+from capture import njit, njit_inline
 
 log = logging.getLogger(__name__)
 
@@ -233,19 +233,32 @@ def _add_sums(
 def _wraps(col: npt.NDArray[Any], sums: I64, value: int) -> bool:
     """Whether a sum in column *value* of *sums* takes a 32-bit *col* past 2**32 - 1."""
     wraps = False
-    if col.itemsize == 4:
-        for g in range(sums.shape[0]):
-            wraps |= np.int64(col[sums[g, 0]]) + sums[g, value] > _U32_MAX
+    for g in range(sums.shape[0]):
+        wraps |= passes_u32(col, sums[g, 0], sums[g, value])
     return wraps
+
+
+@njit_inline
+def passes_u32(col: npt.NDArray[Any], i: np.int64, add: np.int64) -> bool:
+    """Whether adding *add* takes a 32-bit counter column *col*'s entry *i* past 2**32 - 1
+    (``add_sums`` then widens the column; a 64-bit column never passes)."""
+    return bool(col.itemsize == 4 and np.int64(col[i]) + add > _U32_MAX)
+
+
+@njit_inline
+def stretched(
+    first: np.int64, last: np.int64, t0: np.int64, t1: np.int64
+) -> tuple[np.int64, np.int64]:
+    """A flow's (first, last) packet times widened to take in [*t0*, *t1*]; a flow with no
+    packet yet (first 0) takes them."""
+    return (t0 if first == 0 else min(first, t0)), max(last, t1)
 
 
 @njit
 def _stretch_times(first: I64, last: I64, s: I64, times: I64) -> None:
     for k in range(s.shape[0]):
         slot = s[k]
-        t0, t1 = times[k, 0], times[k, 1]
-        first[slot] = t0 if first[slot] == 0 else min(first[slot], t0)
-        last[slot] = max(last[slot], t1)
+        first[slot], last[slot] = stretched(first[slot], last[slot], times[k, 0], times[k, 1])
 
 
 def _zero(s: I64, *cols: npt.NDArray[Any]) -> None:

@@ -31,7 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 from analyzers._decoded import DecodedBatch, Status
-from analyzers._flowcolumns import FlowColumns
+from analyzers._flowcolumns import FlowColumns, passes_u32, stretched
 from analyzers._flowemit import PENDING, SETTLED, FlowEventEmitter
 from analyzers._flowindex import FlowIndex
 from analyzers._flowkey import PROTO_TCP, PROTO_UDP, KeySource, canonical, key_source, row_key
@@ -48,7 +48,6 @@ U16 = npt.NDArray[np.uint16]
 U32 = npt.NDArray[np.uint32]
 I32 = npt.NDArray[np.int32]
 B = npt.NDArray[np.bool_]
-_U32_MAX = 0xFFFF_FFFF
 _L4 = int(Status.L4)
 _DNS = 53  # TCP on it carries DNS messages: the general pass parses them
 _NO_GAPS = np.zeros(0, np.int64)
@@ -87,7 +86,7 @@ class KnownFlows:
         c = self._cols
         # a stamp equal to an old batch's after 2**32 batches only sends rows to the general
         # pass, which is always exact
-        self._batch = (self._batch + 1) & _U32_MAX or 1
+        self._batch = (self._batch + 1) & 0xFFFF_FFFF or 1
         vals, keycols = self._index.probe_state()
         rest = np.empty(rows.shape[0], np.int64)
         # flows with a content gap still open: their segments go through the gap tracker
@@ -211,10 +210,10 @@ def _account_known(  # noqa: PLR0917 - a compiled kernel takes its columns posit
             not settled
             or (events and pending[s] & PENDING)
             or (prev > 0 and (t - prev > limit or t < prev))
-            or _wraps(pkts, d, np.int64(1))
-            or _wraps(l2, d, wire)
-            or _wraps(ipb, d, ip_len)
-            or _wraps(pay, d, l4_len)
+            or passes_u32(pkts, d, np.int64(1))
+            or passes_u32(l2, d, wire)
+            or passes_u32(ipb, d, ip_len)
+            or passes_u32(pay, d, l4_len)
         ):
             stamp[s] = batch_no  # the flow's later rows of the batch follow this one
             rest[n_rest] = r
@@ -224,8 +223,7 @@ def _account_known(  # noqa: PLR0917 - a compiled kernel takes its columns posit
         l2[d] += wire
         ipb[d] += ip_len
         pay[d] += l4_len
-        first[s] = t if first[s] == 0 else min(first[s], t)
-        last[s] = max(prev, t)
+        first[s], last[s] = stretched(first[s], prev, t, t)
         if is_tcp:
             seq_max_f[d] = seq_end
     return n_rest
@@ -236,9 +234,3 @@ def _holds(sorted_slots: I64, s: np.int64) -> bool:
     """Whether *s* is one of *sorted_slots*."""
     at = np.searchsorted(sorted_slots, s)
     return bool(at < sorted_slots.shape[0] and sorted_slots[at] == s)
-
-
-@njit_inline
-def _wraps(col: npt.NDArray[Any], i: np.int64, add: np.int64) -> bool:
-    """Whether adding *add* takes a 32-bit *col*'s entry *i* past 2**32 - 1."""
-    return bool(col.itemsize == 4 and np.int64(col[i]) + add > _U32_MAX)
