@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from analyzers._seqkernel import seq_delta
 from capture import njit
 
 __all__ = ["gap_candidates"]
@@ -22,8 +23,6 @@ U32 = npt.NDArray[np.uint32]
 B = npt.NDArray[np.bool_]
 
 _ACK = 0x10
-_U32 = 0xFFFFFFFF
-_HALF = 0x80000000  # half the 32-bit sequence space: what "before" and "after" compare within
 
 
 @njit
@@ -122,7 +121,7 @@ def _flow(  # noqa: PLR0917 - a compiled helper takes its columns positionally
             else:  # no peer row in the pass: its columns
                 i = g_i[gid[k]] ^ 1
                 ok, edge = seq_ok_f[i], seq_max_f[i]
-            if ok and ((np.int64(ack[k]) - edge + _HALF) & _U32) - _HALF > 0:
+            if ok and seq_delta(np.int64(ack[k]), edge) > 0:
                 cand[k] = True
                 found = True
         end = g_base[gid[k]] + max(seq_i[k, 2], 0)

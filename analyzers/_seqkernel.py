@@ -14,9 +14,9 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from capture import njit
+from capture import njit, njit_inline
 
-__all__ = ["seq_pass"]
+__all__ = ["seq_delta", "seq_pass"]
 
 I64 = npt.NDArray[np.int64]
 U8 = npt.NDArray[np.uint8]
@@ -31,6 +31,14 @@ _H_DATA, _H_ACK = 16, 32
 _U32 = 0xFFFFFFFF
 _HALF = 0x80000000
 _EXCLUDED = -(1 << 33)  # below any end: a segment after a RST counts for no maximum
+
+
+@njit_inline
+def seq_delta(a: np.int64 | int, b: np.int64 | int) -> int:
+    """How far 32-bit sequence number *a* lies after *b* (negative: before), within half the
+    sequence space either way, as TCP compares them (either may be unwrapped: only their low
+    32 bits count)."""
+    return int(((a - b + _HALF) & _U32) - _HALF)
 
 
 @njit
@@ -97,7 +105,7 @@ def seq_pass(  # noqa: PLR0917 - a compiled kernel takes its columns positionall
         rst = (f & _RST) != 0
         seg = (0 if rst else plen[k]) + int(syn) + int(fin)
         end32 = (seq[k] + seg) & _U32
-        rel += ((end32 - prev_end + _HALF) & _U32) - _HALF
+        rel += seq_delta(end32, prev_end)
         prev_end = end32
         excluded = excluded or rst
         before = max(run, 0)  # run starts each group below zero

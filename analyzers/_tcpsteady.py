@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from analyzers._seqkernel import seq_delta
 from analyzers._tcpstate import ACK, FIN, H_ACK, H_DATA, INACTIVE, RESET, RST, SYN
 from capture import njit_inline
 
@@ -25,7 +26,6 @@ I64 = npt.NDArray[np.int64]
 B = npt.NDArray[np.bool_]
 
 _U32 = 0xFFFFFFFF
-_HALF = 0x80000000
 
 
 @njit_inline
@@ -60,10 +60,10 @@ def steady(  # noqa: PLR0917 - a compiled helper takes its values positionally
         return False, np.int64(0)
     base = seq_max_f[i]
     end32 = (np.int64(seq) + plen) & _U32
-    rel = ((end32 - (base & _U32) + _HALF) & _U32) - _HALF
+    rel = seq_delta(end32, base)
     if (plen > 0 and not (rel > 0 and rel - plen <= 0)) or (plen == 0 and rel != 0):
         return False, np.int64(0)
     j = i ^ 1
-    if seq_ok_f[j] and ((np.int64(ack) - seq_max_f[j] + _HALF) & _U32) - _HALF > 0:
+    if seq_ok_f[j] and seq_delta(np.int64(ack), seq_max_f[j]) > 0:
         return False, np.int64(0)
     return True, base + rel
