@@ -19,7 +19,7 @@ import numpy as np
 
 from analyzers._identity import IdentityMap
 from analyzers._pipeline import AnalysisPipeline, PipelineOptions
-from capture import block_to_batch, lay_out_block
+from capture import TP_STATUS_VLAN_VALID, block_to_batch, lay_out_block
 
 __all__ = ["warm_up"]
 
@@ -102,8 +102,9 @@ def warm_up(options: PipelineOptions) -> float:
     pipeline = AnalysisPipeline(IdentityMap(), options=options)
     for part in range(3):
         frames = _frames(min(part, 1))
-        tci = 7 if part == 2 else 0  # the third block: a tag the kernel took out
-        laid = [(f, len(f), _T0 + part * 1_000_000 + i * 1000, tci) for i, f in enumerate(frames)]
+        # the third block: a tag the kernel took out (802.1Q, VLAN 7)
+        tag = (TP_STATUS_VLAN_VALID, 7, 0) if part == 2 else (0, 0, 0)
+        laid = [(f, len(f), _T0 + part * 1_000_000 + i * 1000, *tag) for i, f in enumerate(frames)]
         block, first = lay_out_block(laid)
         data = np.frombuffer(block, np.uint8)  # read-only, as a ring block's batch is
         pipeline.on_batch(block_to_batch(data, len(frames), first, pipeline.walker.walk_block))

@@ -42,7 +42,7 @@ from capture._ringblock import (
     BlockWalker,
     block_to_batch,
 )
-from capture._ringlayout import lay_out_block
+from capture._ringlayout import TP_STATUS_VLAN_VALID, lay_out_block
 from capture._service import CaptureService, ServiceResult, stop_on_signals
 
 __all__ = [
@@ -63,6 +63,7 @@ __all__ = [
     "LINKTYPE_PPP",
     "LINKTYPE_PPP_HDLC",
     "LINKTYPE_RAW",
+    "TP_STATUS_VLAN_VALID",
     "AfPacketSource",
     "BatchSink",
     "BlockWalker",

@@ -81,22 +81,25 @@ FRAME_AT = 82
 FIRST_AT = 48
 
 
-def lay_out_block(frames: list[tuple[bytes, int, int, int]]) -> tuple[bytes, int]:
+def lay_out_block(frames: list[tuple[bytes, int, int, int, int, int]]) -> tuple[bytes, int]:
     """One TPACKET_V3 block as the kernel fills it: *frames* as (bytes, wire length, time in ns,
-    VLAN TCI the kernel took out (0: none)); returns the block and ``offset_to_first_pkt``.
+    status bits besides ``TP_STATUS_USER``, VLAN TCI, VLAN TPID), the last three as the kernel
+    writes them into ``tpacket3_hdr`` (a tag it took out: ``TP_STATUS_VLAN_VALID`` and the TCI,
+    with ``TP_STATUS_VLAN_TPID_VALID`` where it says the TPID); returns the block and its
+    ``offset_to_first_pkt``.
 
     For code that must meet the ring's layout without a ring: the service's warm-up, tests.
     """
     out = bytearray(FIRST_AT)
-    for i, (frame, wirelen, ts, tci) in enumerate(frames):
+    for i, (frame, wirelen, ts, status, tci, tpid) in enumerate(frames):
         size = (FRAME_AT + len(frame) + 7) & ~7
         hdr = np.zeros(1, TPACKET3_HDR)
         hdr["next_offset"] = 0 if i == len(frames) - 1 else size
         hdr["sec"], hdr["nsec"] = divmod(ts, 1_000_000_000)
         hdr["snaplen"], hdr["len"] = len(frame), wirelen
-        hdr["status"] = TP_STATUS_USER | (TP_STATUS_VLAN_VALID if tci else 0)
+        hdr["status"] = TP_STATUS_USER | status
         hdr["mac"], hdr["net"] = FRAME_AT, FRAME_AT + 14
-        hdr["vlan_tci"], hdr["vlan_tpid"] = tci, ETH_P_8021Q if tci else 0
+        hdr["vlan_tci"], hdr["vlan_tpid"] = tci, tpid
         slot = bytearray(size)
         slot[: TPACKET3_HDR.itemsize] = hdr.tobytes()
         slot[FRAME_AT : FRAME_AT + len(frame)] = frame

@@ -8,38 +8,22 @@ import numpy as np
 import pytest
 
 from capture._ringblock import block_to_batch
-from capture._ringlayout import TP_STATUS_USER, TP_STATUS_VLAN_TPID_VALID, TP_STATUS_VLAN_VALID
+from capture._ringlayout import (
+    FIRST_AT,
+    FRAME_AT,
+    TP_STATUS_VLAN_TPID_VALID,
+    TP_STATUS_VLAN_VALID,
+    lay_out_block,
+)
 
-FIRST = 48  # offset_to_first_pkt with no private area
-MAC = 82  # where the kernel puts an Ethernet frame after tpacket3_hdr + sockaddr_ll
+FIRST = FIRST_AT  # offset_to_first_pkt with no private area
+MAC = FRAME_AT  # where the kernel puts an Ethernet frame after tpacket3_hdr + sockaddr_ll
 
 
 def block(frames: list[tuple[bytes, int, int, int, int, int]]) -> tuple[bytes, int]:
     """Frames as (bytes, wirelen, ts_ns, status, vlan_tci, vlan_tpid); returns (block, count)."""
-    out = bytearray(FIRST)
-    for i, (frame, wirelen, ts, status, tci, tpid) in enumerate(frames):
-        size = (MAC + len(frame) + 7) & ~7
-        nxt = 0 if i == len(frames) - 1 else size
-        hdr = struct.pack(
-            "=IIIIIIHHIIH",
-            nxt,
-            ts // 10**9,
-            ts % 10**9,
-            len(frame),
-            wirelen,
-            TP_STATUS_USER | status,
-            MAC,
-            MAC + 14,
-            0,
-            tci,
-            tpid,
-        )
-        slot = bytearray(size)
-        slot[: len(hdr)] = hdr
-        slot[MAC : MAC + len(frame)] = frame
-        out += slot
-    struct.pack_into("=III", out, 12, len(frames), FIRST, len(out))
-    return bytes(out), len(frames)
+    raw, _ = lay_out_block(frames)
+    return raw, len(frames)
 
 
 ETH = bytes.fromhex("020000000002020000000001") + b"\x08\x00"

@@ -42,7 +42,7 @@ for path in sys.argv[1:]:
         for batch in src.batches():
             assert batch.linktype == LINKTYPE_ETHERNET
             frames += [
-                (batch.frame(i), int(batch.wirelens[i]), int(batch.ts_ns[i]), 0)
+                (batch.frame(i), int(batch.wirelens[i]), int(batch.ts_ns[i]), 0, 0, 0)
                 for i in range(len(batch))
             ]
 read = signatures()
