@@ -120,13 +120,17 @@ def batch(pkts: list[Pkt]) -> tuple[FrameBatch, DecodedBatch]:
 
 
 class Collector:
-    """A sink that keeps every record it is handed."""
+    """A sink that keeps every record it is handed (a flow table's callable, a FlowSink)."""
 
     def __init__(self) -> None:
         self.records: list[FlowRecord] = []
 
     def __call__(self, records: list[FlowRecord]) -> None:
         self.records.extend(records)
+
+    def on_flows_ended(self, records: list[FlowRecord]) -> None:
+        """The same, as a ``FlowSink`` (a pipeline's sinks)."""
+        self(records)
 
 
 def table(identity: IdentityMap | None = None, **options: Any) -> tuple[FlowTable, Collector]:

@@ -264,14 +264,6 @@ FILES = sorted(p for root in CORPORA if root.is_dir() for p in root.iterdir() if
 _GROUPS = 8  # the corpus in groups, spread over the test workers
 
 
-class _Sink:
-    def __init__(self) -> None:
-        self.records: list[FlowRecord] = []
-
-    def on_flows_ended(self, records: list[FlowRecord]) -> None:
-        self.records.extend(records)
-
-
 def _corpus_records(path: Path, tmp: Path) -> list[dict[str, object]]:
     """*path*'s records through a pipeline fed 5-frame batches: flows span many batches, so
     most packets meet their flow in the table."""
@@ -279,7 +271,7 @@ def _corpus_records(path: Path, tmp: Path) -> list[dict[str, object]]:
         plain = tmp / path.stem
         plain.write_bytes(gzip.decompress(path.read_bytes()))
         path = plain
-    sink = _Sink()
+    sink = Collector()
     pipeline = AnalysisPipeline(
         IdentityMap(), [sink], options=PipelineOptions(max_flows=4096), uid_seed=b"c"
     )
