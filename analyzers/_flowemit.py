@@ -54,7 +54,7 @@ class FlowEventEmitter:
             p = s[pending]
             self._add(EventKind.ATTEMPT, p, c.first[p])
             self._flags[p] &= ~np.uint8(PENDING)
-        tcp = (c.proto[s] == PROTO_TCP) & (c.syn_ts[s] > 0) & ((f & (_EST | _FAILED)) == 0)
+        tcp = (c.proto[s] == PROTO_TCP) & (c.syn_ts[s] > 0) & ((f & SETTLED) == 0)
         if not tcp.any():
             return
         t = s[tcp]
@@ -82,7 +82,7 @@ class FlowEventEmitter:
             & (syn > 0)
             & (c.synack_ts[:h] == 0)
             & (c.pkts[:h, 1] == 0)
-            & ((self._flags[:h] & (_EST | _FAILED)) == 0)
+            & ((self._flags[:h] & SETTLED) == 0)
             & (now_ns - (syn - 1) >= self._timeout_ns)
         )
         x = np.flatnonzero(cand)
