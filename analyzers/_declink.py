@@ -130,7 +130,10 @@ def link(  # noqa: PLR0911, PLR0917 - one return per link type; a compiled stage
     if linktype == LINKTYPE_ETHERNET:
         if cap < pos + 14:
             return _cut(row)
-        return chain(data, u16(data, pos + 12), pos + 14, cap, wire, row)
+        etype = u16(data, pos + 12)
+        if etype in (ETH_IPV4, ETH_IPV6):  # most frames: no call into the chain
+            return etype, pos + 14
+        return chain(data, etype, pos + 14, cap, wire, row)
     if linktype == LINKTYPE_LINUX_SLL:
         if cap < pos + 16:
             return _cut(row)

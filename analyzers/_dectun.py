@@ -47,6 +47,7 @@ VXLAN_PORT, GENEVE_PORT, GRE_UDP_PORT, AYIYA_PORT = 4789, 6081, 4754, 5072
 _NO_NEXT_HEADER = 59  # an IPv6 packet without payload: a Teredo bubble
 
 Inner = tuple[int, int, int, int, int, int]  # link type, start, tunnel type, key, direction, bits
+_TEREDO_MIN = 40  # a Teredo datagram carries at least an IPv6 header
 
 
 @njit
@@ -98,11 +99,19 @@ def _teredo(data: U8, pos: int, end: int) -> Inner:
             at += 13 + u8(data, at + 2) + u8(data, at + 3)
         else:
             break
-    if at + 40 > end or u8(data, at) >> 4 != 6 or at + 40 + u16(data, at + 4) != end:
+    if at + _TEREDO_MIN > end or u8(data, at) >> 4 != 6 or at + 40 + u16(data, at + 4) != end:
         return 0, 0, 0, 0, 0, 0
     if data[at + 6] == _NO_NEXT_HEADER:
         return 0, 0, 0, 0, 0, 0
     return LINKTYPE_IPV6, at, TUN_TEREDO, 0, 0, ENC_TEREDO
+
+
+@njit_inline  # the tunnel stage's screen for every UDP datagram: inlined there
+def _maybe_teredo(data: U8, pos: int, end: int) -> bool:
+    """False where ``_teredo`` would find no Teredo at ``pos`` anyway: too short for an IPv6
+    header, or starting with neither a Teredo header (0) nor IPv6 (version 6). Most UDP
+    datagrams thus cost no call."""
+    return end - pos >= _TEREDO_MIN and (data[pos] == 0 or data[pos] >> 4 == 6)
 
 
 @njit
@@ -147,7 +156,8 @@ def tunnel(data: U8, cap: int, row: Row) -> tuple[int, int, int, int, int, int, 
             bits |= ENC_GRE_UDP
         elif AYIYA_PORT in (sport, dport):
             inner, at, kind, key, direction, bits = _ayiya(data, pos, readable, row)
-        else:  # Teredo on any port, as Zeek detects it (relays use their own ports)
+        elif _maybe_teredo(data, pos, readable):  # on any port, as Zeek detects it (relays
+            # use their own ports)
             inner, at, kind, key, direction, bits = _teredo(data, pos, readable)
     elif row.status == L3:
         proto = row.proto
