@@ -45,7 +45,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from analyzers._decoded import DecodedBatch, Status
+from analyzers._decoded import DecodedBatch
 from analyzers._dedupkernel import find_copies
 from capture import FrameBatch
 
@@ -79,28 +79,24 @@ class Deduplicator:
 
     def mask(self, batch: FrameBatch, decoded: DecodedBatch) -> npt.NDArray[np.bool_]:
         """True for every row to keep: all but the second and later copies of a packet."""
-        keep = np.ones(len(decoded), dtype=np.bool_)
-        rows = np.flatnonzero(decoded.status <= Status.L3)
-        if rows.size == 0:
-            return keep
-        copy = np.zeros(rows.shape[0], np.bool_)
+        keep = np.empty(len(decoded), dtype=np.bool_)
         self._table, self._fill, found = find_copies(
             self._table,
             self._fill,
-            decoded.fp[rows],
-            rows,
+            decoded.status,
+            decoded.fp,
             batch.ts_ns,
-            decoded.src_hi,
-            decoded.src_lo,
-            decoded.sport,
-            decoded.dst_hi,
-            decoded.dst_lo,
-            decoded.dport,
+            (
+                decoded.src_hi,
+                decoded.src_lo,
+                decoded.sport,
+                decoded.dst_hi,
+                decoded.dst_lo,
+                decoded.dport,
+            ),
             self.window_ns,
             self.nat_window_ns,
-            copy,
+            keep,
         )
-        if found:
-            keep[rows[copy]] = False
-            self._suppressed += found
+        self._suppressed += found
         return keep

@@ -4,9 +4,11 @@
 routing-invariant fields and, where IPv4 TCP's header fields do not already tell packets apart,
 the bytes just before and after the transport payload: the decoder calls it for each IP row as it
 decodes the frame (the ``fp`` column), so the frame is read from memory once. ``find_copies``, a
-plain loop over a batch's IP rows in arrival order, keeps, in a hash table of the batch's size,
-the latest row seen with each fingerprint (the rows carried over from earlier batches first) and
-checks each new row against it: inside the window and an endpoint in common makes it a copy.
+plain loop over a batch's rows in arrival order that passes over all but the IP rows, keeps, in a
+hash table, the latest packet seen with each fingerprint (those of earlier batches too) and checks
+each new row against it: inside the window and an endpoint in common makes it a copy. It writes
+the pipeline's keep mask itself, every row of it: no index of the IP rows, no gathered copy of
+their fingerprints, no second pass to apply the copies found.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ I64 = npt.NDArray[np.int64]
 B = npt.NDArray[np.bool_]
 
 _K = np.uint64(0x9E3779B97F4A7C15)
-_L4 = 0  # Status.L4 (literal: numba freezes globals anyway)
+_L4, _L3 = 0, 1  # Status.L4, Status.L3 (literals: numba freezes globals anyway)
 _TCP, _ICMP, _ICMP6 = 6, 1, 58
 
 
@@ -147,30 +149,26 @@ def _rebuilt(keys: U64, ends: U64, oldest: np.uint64) -> tuple[U64, U64, int]:
 def find_copies(  # noqa: PLR0917 - a compiled kernel takes its columns positionally
     table: tuple[U64, U64],
     fill: int,
+    status: U8,
     fp: U64,
-    rows: I64,
     ts_ns: I64,
-    src_hi: U64,
-    src_lo: U64,
-    sport: U16,
-    dst_hi: U64,
-    dst_lo: U64,
-    dport: U16,
+    ends: tuple[U64, U64, U16, U64, U64, U16],
     window_ns: int,
     nat_window_ns: int,
-    copy: B,
+    keep: B,
 ) -> tuple[tuple[U64, U64], int, int]:
-    """Mark ``copy[k]`` for every row ``rows[k]`` that copies the latest earlier packet with its
-    fingerprint ``fp[k]``.
+    """Set ``keep[k]`` False for every IP row (``status`` L4 or L3) that copies the latest
+    earlier packet with its fingerprint ``fp[k]``, True for every other row.
 
     ``table`` is an open-addressing hash table of the packets seen within the window (carried
     from batch to batch), in two parallel arrays: the probed keys (fingerprint, time: four
     buckets a cache line) and the six endpoint words each, read only where a fingerprint
-    matches. Entries older than the window are reused in place and dropped when the table is
+    matches. *ends* are the batch's endpoint columns (src_hi, src_lo, sport, dst_hi, dst_lo,
+    dport). Entries older than the window are reused in place and dropped when the table is
     rebuilt at half full. Returns the table (new arrays when it was rebuilt), its count of used
     buckets, and the number of copies found.
     """
-    keys, ends = table
+    keys, words = table
     found = 0
     newest = np.int64(-(1 << 62))
     done = 0
@@ -179,34 +177,33 @@ def find_copies(  # noqa: PLR0917 - a compiled kernel takes its columns position
         # must be rebuilt: a table replaced inside the row loop would be counted up and down
         # (atomically) on every row
         done, fill, found, newest = _search(
-            keys, ends, fill, done, found, newest, fp, rows, ts_ns,
-            (src_hi, src_lo, sport, dst_hi, dst_lo, dport), window_ns, nat_window_ns, copy,
+            keys, words, fill, done, found, newest, status, fp, ts_ns, ends, window_ns,
+            nat_window_ns, keep,
         )  # fmt: skip
         if done == fp.shape[0]:
             break
-        keys, ends, fill = _rebuilt(keys, ends, np.uint64(newest - np.int64(window_ns)) ^ _BIAS)
-    return (keys, ends), fill, found
+        keys, words, fill = _rebuilt(keys, words, np.uint64(newest - np.int64(window_ns)) ^ _BIAS)
+    return (keys, words), fill, found
 
 
 @njit
 def _search(  # noqa: PLR0917 - a compiled kernel takes its columns positionally
     keys: U64,
-    ends: U64,
+    words: U64,
     fill: int,
     start: int,
     found: int,
     newest: np.int64,
+    status: U8,
     fp: U64,
-    rows: I64,
     ts_ns: I64,
     cols: tuple[U64, U64, U16, U64, U64, U16],
     window_ns: int,
     nat_window_ns: int,
-    copy: B,
+    keep: B,
 ) -> tuple[int, int, int, np.int64]:
     """``find_copies``'s row loop from row *start* on, until the table is half full: return
-    (rows done, used buckets, copies found, newest time seen). *cols* are the endpoint columns
-    (src_hi, src_lo, sport, dst_hi, dst_lo, dport)."""
+    (rows done, used buckets, copies found, newest time seen)."""
     src_hi, src_lo, sport, dst_hi, dst_lo, dport = cols
     w = np.int64(window_ns)
     mask = keys.shape[0] - 1
@@ -214,8 +211,10 @@ def _search(  # noqa: PLR0917 - a compiled kernel takes its columns positionally
     for k in range(start, n):
         if k + _AHEAD < n:  # the bucket a later row probes: its line loads meanwhile
             prefetch(keys, 2 * np.int64(fp[k + _AHEAD] & np.uint64(mask)))
-        r = rows[k]
-        t = ts_ns[r]
+        keep[k] = True
+        if status[k] > _L3:  # not an IP packet: nothing to copy
+            continue
+        t = ts_ns[k]
         newest = max(newest, t)
         if 2 * (fill + 1) > keys.shape[0]:
             return k, fill, found, newest
@@ -229,16 +228,16 @@ def _search(  # noqa: PLR0917 - a compiled kernel takes its columns positionally
             if reuse < 0 and keys[b, _TS] < oldest:
                 reuse = b
             b = (b + 1) & mask
-        e0, e1, e2 = src_hi[r], src_lo[r], np.uint64(sport[r])
-        e3, e4, e5 = dst_hi[r], dst_lo[r], np.uint64(dport[r])
+        e0, e1, e2 = src_hi[k], src_lo[k], np.uint64(sport[k])
+        e3, e4, e5 = dst_hi[k], dst_lo[k], np.uint64(dport[k])
         if keys[b, _TS] != _EMPTY:  # the latest earlier packet with this fingerprint
             then = np.int64(keys[b, _TS] ^ _BIAS)
-            src_addr = ends[b, 0] == e0 and ends[b, 1] == e1
-            dst_addr = ends[b, 3] == e3 and ends[b, 4] == e4
-            same_src = src_addr and ends[b, 2] == e2
-            same_dst = dst_addr and ends[b, 5] == e5
+            src_addr = words[b, 0] == e0 and words[b, 1] == e1
+            dst_addr = words[b, 3] == e3 and words[b, 4] == e4
+            same_src = src_addr and words[b, 2] == e2
+            same_dst = dst_addr and words[b, 5] == e5
             if _is_copy(src_addr, dst_addr, same_src, same_dst, abs(t - then), w, nat_window_ns):
-                copy[k] = True
+                keep[k] = False
                 found += 1
         elif reuse >= 0:
             b = reuse
@@ -246,10 +245,10 @@ def _search(  # noqa: PLR0917 - a compiled kernel takes its columns positionally
             fill += 1
         keys[b, _FP] = h
         keys[b, _TS] = np.uint64(t) ^ _BIAS
-        ends[b, 0] = e0
-        ends[b, 1] = e1
-        ends[b, 2] = e2
-        ends[b, 3] = e3
-        ends[b, 4] = e4
-        ends[b, 5] = e5
+        words[b, 0] = e0
+        words[b, 1] = e1
+        words[b, 2] = e2
+        words[b, 3] = e3
+        words[b, 4] = e4
+        words[b, 5] = e5
     return fp.shape[0], fill, found, newest
