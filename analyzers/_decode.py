@@ -14,7 +14,6 @@ this file for changes, not the stage modules it calls: after editing a stage, to
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import numpy as np
@@ -304,7 +303,7 @@ def decode(batch: FrameBatch) -> DecodedBatch:
         False,
         _NO_TIMES,
         np.zeros(1, ROW),
-        *(getattr(out, field.name) for field in dataclasses.fields(DecodedBatch)),
+        *out.columns(),
     )
     return out
 

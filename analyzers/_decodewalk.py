@@ -8,7 +8,6 @@ the decode after it finds the frames evicted again.
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 
 import numpy as np
@@ -86,7 +85,7 @@ class DecodingWalker:
             ring,
             tags,
             self._scratch,
-            *(getattr(out, field.name) for field in dataclasses.fields(DecodedBatch)),
+            *out.columns(),
         )
         return _head(out, n), n, pos, status
 
@@ -109,4 +108,4 @@ class DecodingWalker:
 def _head(out: DecodedBatch, n: int) -> DecodedBatch:
     if len(out) == n:
         return out
-    return DecodedBatch(**{f.name: getattr(out, f.name)[:n] for f in dataclasses.fields(out)})
+    return DecodedBatch(*(column[:n] for column in out.columns()))
