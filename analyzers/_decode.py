@@ -6,7 +6,9 @@ the decoder follows, the tunnel header (``_dectun``, ``_decgre``), after which t
 round the same stages again, up to ``MAX_TUNNELS`` deep. The stages fill one record of named
 fields (``_decrow``) that the loop stores into the typed columns. Every length is checked against
 the frame's captured end before a read (numba checks no bounds): damage gets a reason code, never
-an exception or a read past the frame.
+an exception or a read past the frame. The common frame (untagged Ethernet, IPv4 without
+options, TCP or UDP that is no tunnel) is first offered to ``_decplain``, which reads it in one
+function straight into the columns and hands every other frame to the stages.
 
 Compiled by numba on first use and cached on disk (``capture._jit``). numba's cache checks only
 this file for changes, not the stage modules it calls: after editing a stage, touch this file.
@@ -22,16 +24,18 @@ import numpy.typing as npt
 from analyzers._decip import ipv4, ipv6, transport
 from analyzers._declink import link
 from analyzers._decoded import I64, U8, U16, U32, U64, DecodedBatch, Status
+from analyzers._decplain import plain
 from analyzers._decrow import (
     ETH_IPV4,
     L3,
+    L4,
     ROW,
     TUNNEL_TOO_DEEP,
     Row,
     clear,
 )
 from analyzers._dectun import enter, tunnel
-from analyzers._dedupkernel import fingerprint
+from analyzers._dedupkernel import fingerprint, fingerprint_of
 from capture import (
     LINKTYPE_ETHERNET,
     LINKTYPE_IEEE802_11,
@@ -118,6 +122,7 @@ def decode_rows(  # noqa: PLR0917 - a compiled kernel takes its columns position
     ring: bool,
     tags: I64,
     scratch: npt.NDArray[np.void],
+    fast: bool,
     status: U8,
     ipver: U8,
     src_hi: U64,
@@ -193,8 +198,23 @@ def decode_rows(  # noqa: PLR0917 - a compiled kernel takes its columns position
         # A reader bug must not turn into reads past the buffer: clamp what the frame can claim.
         start = min(max(offsets[i], 0), size)
         cap = start + min(max(caplens[i], 0), size - start)
+        wire = max(start + wirelens[i], cap)
+        if fast and linktype == LINKTYPE_ETHERNET:  # the common frame, without the stages
+            taken, a, b, p, sp, dp, total, off, length, flags, seq, ack, win, ident, hops = plain(
+                data, start, cap, wire
+            )
+            if taken:
+                status[i], ipver[i], proto[i], frag[i], ttl[i] = L4, 4, p, 0, hops
+                src_lo[i], dst_lo[i], sport[i], dport[i] = a, b, sp, dp
+                ip_len[i], ip_id[i], l4_off[i], l4_len[i] = total, ident, off, length
+                tcp_flags[i], tcp_seq[i], tcp_ack[i], tcp_win[i] = flags, seq, ack, win
+                fp[i] = fingerprint_of(
+                    data, cap, (4, p, 0, total, ident), (True, sp, dp, off, length),
+                    (flags, win, seq, ack),
+                )  # fmt: skip
+                continue
         clear(row)
-        _frame(data, start, cap, max(start + wirelens[i], cap), linktype, row)
+        _frame(data, start, cap, wire, linktype, row)
         status[i] = row.status
         ipver[i] = row.ipver
         src_lo[i] = row.src_lo
@@ -284,8 +304,11 @@ _SPARSE = frozenset(
 )
 
 
-def decode(batch: FrameBatch) -> DecodedBatch:
-    """Header columns of every frame of ``batch``; never raises for any frame content."""
+def decode(batch: FrameBatch, *, fast: bool = True) -> DecodedBatch:
+    """Header columns of every frame of ``batch``; never raises for any frame content.
+
+    ``fast=False`` takes every frame through the stages, the common ones too (``_decplain``):
+    the reference its test compares with."""
     n = len(batch)
     if n == 0 or batch.linktype not in SUPPORTED_LINKTYPES:
         out = new_columns(n, zeroed=True)
@@ -303,6 +326,7 @@ def decode(batch: FrameBatch) -> DecodedBatch:
         False,
         _NO_TIMES,
         np.zeros(1, ROW),
+        fast,
         *out.columns(),
     )
     return out

@@ -85,6 +85,7 @@ class DecodingWalker:
             ring,
             tags,
             self._scratch,
+            True,
             *out.columns(),
         )
         return _head(out, n), n, pos, status

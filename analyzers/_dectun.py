@@ -106,8 +106,8 @@ def _teredo(data: U8, pos: int, end: int) -> Inner:
     return LINKTYPE_IPV6, at, TUN_TEREDO, 0, 0, ENC_TEREDO
 
 
-@njit_inline  # the tunnel stage's screen for every UDP datagram: inlined there
-def _maybe_teredo(data: U8, pos: int, end: int) -> bool:
+@njit_inline  # the screen of every UDP datagram (here and in _decplain): inlined there
+def maybe_teredo(data: U8, pos: int, end: int) -> bool:
     """False where ``_teredo`` would find no Teredo at ``pos`` anyway: too short for an IPv6
     header, or starting with neither a Teredo header (0) nor IPv6 (version 6). Most UDP
     datagrams thus cost no call."""
@@ -156,7 +156,7 @@ def tunnel(data: U8, cap: int, row: Row) -> tuple[int, int, int, int, int, int, 
             bits |= ENC_GRE_UDP
         elif AYIYA_PORT in (sport, dport):
             inner, at, kind, key, direction, bits = _ayiya(data, pos, readable, row)
-        elif _maybe_teredo(data, pos, readable):  # on any port, as Zeek detects it (relays
+        elif maybe_teredo(data, pos, readable):  # on any port, as Zeek detects it (relays
             # use their own ports)
             inner, at, kind, key, direction, bits = _teredo(data, pos, readable)
     elif row.status == L3:

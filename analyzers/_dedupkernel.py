@@ -19,7 +19,7 @@ import numpy.typing as npt
 from analyzers._decrow import Row
 from capture import njit, njit_inline, prefetch
 
-__all__ = ["find_copies", "fingerprint"]
+__all__ = ["find_copies", "fingerprint", "fingerprint_of"]
 
 U8 = npt.NDArray[np.uint8]
 U16 = npt.NDArray[np.uint16]
@@ -57,33 +57,52 @@ def _le_bytes(data: U8, start: int, count: int, shift_bytes: int) -> np.uint64:
 def fingerprint(data: U8, frame_end: int, row: Row) -> np.uint64:
     """The fingerprint of the IP packet the decoder just read into ``row`` (a frame of ``data``
     captured up to ``frame_end``); the decoder calls this while the frame is in cache."""
-    p = row.proto
+    return fingerprint_of(
+        data, frame_end, (row.ipver, row.proto, row.frag, row.ip_len, row.ip_id),
+        (row.status == _L4, row.sport, row.dport, row.l4_off, row.l4_len),
+        (row.tcp_flags, row.tcp_win, row.tcp_seq, row.tcp_ack),
+    )  # fmt: skip
+
+
+@njit_inline
+def fingerprint_of(
+    data: U8,
+    frame_end: int,
+    ip: tuple[int, int, int, int, int],
+    l4: tuple[bool, int, int, int, int],
+    tcp: tuple[int, int, int, int],
+) -> np.uint64:
+    """``fingerprint`` of the packet whose fields are given: *ip* (version, protocol, fragment
+    state, length, id), *l4* (ports decoded, source port or ICMP type, destination port or
+    code, payload offset, payload length), *tcp* (flags, window, seq, ack; 0 for others)."""
+    ipver, p, frag, ip_len, ip_id = ip
+    ported, sport, dport, off, l4_len = l4
+    flags, win, seq, ack = tcp
     type_code = 0
     if p in (_ICMP, _ICMP6):
-        type_code = (row.sport << 8) | row.dport
+        type_code = (sport << 8) | dport
     small = (
-        (np.uint64(row.tcp_flags) << np.uint64(48))
-        | (np.uint64(row.tcp_win) << np.uint64(32))
+        (np.uint64(flags) << np.uint64(48))
+        | (np.uint64(win) << np.uint64(32))
         | (np.uint64(type_code) << np.uint64(16))
         | (np.uint64(p) << np.uint64(8))
-        | (np.uint64(row.frag) << np.uint64(4))
-        | np.uint64(row.ipver)
+        | (np.uint64(frag) << np.uint64(4))
+        | np.uint64(ipver)
     )
-    h = (np.uint64(row.ip_len) << np.uint64(32)) | np.uint64(row.ip_id)
-    h = _mix(h, (np.uint64(row.tcp_seq) << np.uint64(32)) | np.uint64(row.tcp_ack))
+    h = (np.uint64(ip_len) << np.uint64(32)) | np.uint64(ip_id)
+    h = _mix(h, (np.uint64(seq) << np.uint64(32)) | np.uint64(ack))
     h = _mix(h, small)
-    is_tcp = p == _TCP and row.status == _L4
-    if not is_tcp or row.ipver != 4:
+    is_tcp = p == _TCP and ported
+    if not is_tcp or ipver != 4:
         # IPv4 TCP is told apart by IP id, seq, ack, flags and window alone; the others also
         # hash the first payload bytes and (TCP) the end of the options: timestamps and SACK
         # blocks move where IPv6 has no IP id
-        off = row.l4_off
-        head_len = min(max(min(row.l4_len, frame_end - off), 0), 8)
+        head_len = min(max(min(l4_len, frame_end - off), 0), 8)
         head = _le_bytes(data, off, head_len, 0)
         opt_len = 0
         if is_tcp and off <= frame_end:
-            fixed = 40 if row.ipver == 4 else 60
-            opt_len = min(max(row.ip_len - row.l4_len - fixed, 0), 8)
+            fixed = 40 if ipver == 4 else 60
+            opt_len = min(max(ip_len - l4_len - fixed, 0), 8)
         tail = _le_bytes(data, off - opt_len, opt_len, 8 - opt_len)
         h = _mix(_mix(h, head), tail)
     # a last avalanche so that every bit depends on all
