@@ -34,6 +34,7 @@ from analyzers._flowtable import FlowTable
 from analyzers._identity import IdentityMap
 from analyzers._records import FlowRecord, FlowSink
 from analyzers._share import share_rows
+from analyzers._statuscount import count_statuses
 from capture import FrameBatch
 
 _NS = 1_000_000_000
@@ -147,7 +148,7 @@ class AnalysisPipeline:
             mine = share_rows(dec, index, count) if count > 1 else None
             status = dec.status if mine is None else dec.status[mine]
             self._packets += int(status.shape[0])
-            self._status_counts += np.bincount(status, minlength=_CODES)[:_CODES]
+            count_statuses(status, self._status_counts)
             self._count_encapsulations(dec.encap if mine is None else dec.encap[mine])
             for sink in self._frame_sinks:
                 sink.on_frames(batch, dec)
