@@ -86,7 +86,7 @@ def _vxlan_geneve(data: U8, pos: int, end: int, row: Row) -> Inner:
 
 
 @njit
-def _teredo(data: U8, pos: int, end: int) -> Inner:
+def teredo(data: U8, pos: int, end: int) -> Inner:
     """Teredo at ``pos``: optional authentication and origin headers, then an IPv6 packet whose
     length is the rest of the datagram (Zeek's test); a bubble (no payload) is not followed."""
     at = pos
@@ -108,7 +108,7 @@ def _teredo(data: U8, pos: int, end: int) -> Inner:
 
 @njit_inline  # the screen of every UDP datagram (here and in _decplain): inlined there
 def maybe_teredo(data: U8, pos: int, end: int) -> bool:
-    """False where ``_teredo`` would find no Teredo at ``pos`` anyway: too short for an IPv6
+    """False where ``teredo`` would find no Teredo at ``pos`` anyway: too short for an IPv6
     header, or starting with neither a Teredo header (0) nor IPv6 (version 6). Most UDP
     datagrams thus cost no call."""
     return end - pos >= _TEREDO_MIN and (data[pos] == 0 or data[pos] >> 4 == 6)
@@ -158,7 +158,7 @@ def tunnel(data: U8, cap: int, row: Row) -> tuple[int, int, int, int, int, int, 
             inner, at, kind, key, direction, bits = _ayiya(data, pos, readable, row)
         elif maybe_teredo(data, pos, readable):  # on any port, as Zeek detects it (relays
             # use their own ports)
-            inner, at, kind, key, direction, bits = _teredo(data, pos, readable)
+            inner, at, kind, key, direction, bits = teredo(data, pos, readable)
     elif row.status == L3:
         proto = row.proto
         if proto == PROTO_GRE:

@@ -48,6 +48,10 @@ TAKEN = {
     "udp": _eth(_IP, UDP(sport=5353, dport=31000), _PAYLOAD),
     "udp, DF": _eth(IP(src="1.2.3.4", dst="5.6.7.8", flags="DF"), UDP(sport=9, dport=10), _PAYLOAD),
     "udp to the DNS port": _eth(_IP, UDP(sport=40000, dport=53), _PAYLOAD),
+    "udp, zeros (Teredo's screen passes, its test fails)": _eth(_IP, UDP(), Raw(b"\x00" * 48)),
+    "udp, a Teredo bubble (not followed)": _eth(
+        _IP, UDP(sport=1, dport=3544), IPv6(src="2001::1", dst="fd00::2", nh=59)
+    ),
 }
 #: frames the path hands to the stages, each at one edge of its screen
 HANDED_ON = {
@@ -64,10 +68,12 @@ HANDED_ON = {
     "gre in udp": _eth(_IP, UDP(sport=1, dport=4754), _PAYLOAD),
     "ayiya from its port": _eth(_IP, UDP(sport=5072, dport=1), _PAYLOAD),
     "ayiya to its port": _eth(_IP, UDP(sport=1, dport=5072), _PAYLOAD),
-    "maybe teredo (IPv6 inside)": _eth(
-        _IP, UDP(sport=1, dport=3544), IPv6(src="2001::1", dst="fd00::2", nh=59)
+    "teredo": _eth(
+        _IP, UDP(sport=1, dport=3544), IPv6(src="2001::1", dst="fd00::2"), UDP(), _PAYLOAD
     ),
-    "maybe teredo (origin indication)": _eth(_IP, UDP(sport=1, dport=2), Raw(b"\x00" * 48)),
+    "teredo after an origin indication": _eth(
+        _IP, UDP(sport=2, dport=9), Raw(b"\x00\x00" + b"\x01" * 6), IPv6(), TCP(), _PAYLOAD
+    ),
     "udp too short for the path": _eth(_IP, UDP(sport=1, dport=2), Raw(b"\x05" * 4)),
 }
 
