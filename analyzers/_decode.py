@@ -164,7 +164,8 @@ def decode_rows(  # noqa: PLR0917 - a compiled kernel takes its columns position
     frame's VLAN word), are read into those columns and *ts_ns* first, each just before its
     frame is decoded: one pass over the memory instead of a walk and then a decode that finds
     the frames evicted (``DecodingWalker``). A ring frame whose tag the kernel took out is not
-    decoded, nor any after it: the caller decodes the frames with their tags put back.
+    decoded, nor any after it: the caller decodes the frames with their tags put back. With
+    *fast*, each Ethernet frame is first offered to ``_decplain`` (the common frame's path).
     """
     # the stages each take the buffer: without its reference count, a call costs no atomics
     data = unowned(data)
