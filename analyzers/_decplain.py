@@ -12,21 +12,15 @@ Ethernet II header with ethertype IPv4 (no tag, no chain), version 4 with a 20-b
 total length of at least 40 that the frame's wire length holds, not a fragment (no MF flag, offset
 0), and either TCP with a data offset between 20 bytes and the IP payload, or UDP on none of the
 ports a tunnel the decoder follows uses (VXLAN, Geneve, GRE-in-UDP, AYIYA) that is not Teredo
-either (``_dectun``'s own screen and test). At least 40 bytes of IP must be captured. A test
-decodes every capture of both corpora with and without it: the columns are the same.
+either (``_dectun.udp_tunnel``: the tunnel stage's own ports, screen and test). At least 40 bytes
+of IP must be captured. A test decodes every capture of both corpora with and without it: the
+columns are the same.
 """
 
 from __future__ import annotations
 
 from analyzers._decrow import IPV4_MAPPED, U8, u8, u16, u32
-from analyzers._dectun import (
-    AYIYA_PORT,
-    GENEVE_PORT,
-    GRE_UDP_PORT,
-    VXLAN_PORT,
-    maybe_teredo,
-    teredo,
-)
+from analyzers._dectun import udp_tunnel
 from capture import njit_inline
 
 __all__ = ["Plain", "plain"]
@@ -58,11 +52,7 @@ def plain(data: U8, start: int, cap: int, wire: int) -> Plain:
     hlen = (u8(data, at + 12) >> 4) * 4 if proto == _TCP else 8
     off, length = at + hlen, total - 20 - hlen
     if proto == _UDP:
-        taken = not (
-            dport in (VXLAN_PORT, GENEVE_PORT, GRE_UDP_PORT)
-            or AYIYA_PORT in (sport, dport)
-            or _is_teredo(data, off, min(off + length, cap))
-        )
+        taken = not udp_tunnel(data, off, min(off + length, cap), sport, dport)
     else:
         taken = proto == _TCP and 20 <= hlen <= total - 20
         flags = ((u8(data, at + 12) & 1) << 8) | u8(data, at + 13)
@@ -72,10 +62,3 @@ def plain(data: U8, start: int, cap: int, wire: int) -> Plain:
     src, dst = IPV4_MAPPED | u32(data, ip + 12), IPV4_MAPPED | u32(data, ip + 16)
     ident, ttl = u16(data, ip + 4), u8(data, ip + 8)
     return True, src, dst, proto, sport, dport, total, off, length, flags, seq, ack, win, ident, ttl
-
-
-@njit_inline
-def _is_teredo(data: U8, pos: int, end: int) -> bool:
-    """Whether the tunnel stage would follow Teredo in the UDP payload at ``pos``: its screen,
-    then (rarely: a payload starting with 0 or an IPv6 version nibble) its own test."""
-    return maybe_teredo(data, pos, end) and teredo(data, pos, end)[0] != 0

@@ -106,7 +106,7 @@ def teredo(data: U8, pos: int, end: int) -> Inner:
     return LINKTYPE_IPV6, at, TUN_TEREDO, 0, 0, ENC_TEREDO
 
 
-@njit_inline  # the screen of every UDP datagram (here and in _decplain): inlined there
+@njit_inline  # the screen of every UDP datagram: inlined where it is asked
 def maybe_teredo(data: U8, pos: int, end: int) -> bool:
     """False where ``teredo`` would find no Teredo at ``pos`` anyway: too short for an IPv6
     header, or starting with neither a Teredo header (0) nor IPv6 (version 6). Most UDP
@@ -130,6 +130,18 @@ def _ayiya(data: U8, pos: int, end: int, row: Row) -> Inner:
     if nxt == PROTO_IPV6:
         return LINKTYPE_IPV6, pos + size, TUN_AYIYA, 0, 0, ENC_AYIYA
     return _bad(row)
+
+
+@njit_inline  # the common frame's path (``_decplain``) asks it of every UDP datagram
+def udp_tunnel(data: U8, pos: int, end: int, sport: int, dport: int) -> bool:
+    """Whether ``tunnel`` below would take the UDP payload at ``pos`` (readable to ``end``) for
+    a tunnel's: a port it decodes (VXLAN, Geneve, GRE-in-UDP, AYIYA; a bad header there is its
+    to report too), or Teredo by its screen and then its test."""
+    return (
+        dport in (VXLAN_PORT, GENEVE_PORT, GRE_UDP_PORT)
+        or AYIYA_PORT in (sport, dport)
+        or (maybe_teredo(data, pos, end) and teredo(data, pos, end)[0] != 0)
+    )
 
 
 @njit_inline  # a stage of the decoder's frame loop: inlined there
