@@ -47,7 +47,7 @@ VXLAN_PORT, GENEVE_PORT, GRE_UDP_PORT, AYIYA_PORT = 4789, 6081, 4754, 5072
 _NO_NEXT_HEADER = 59  # an IPv6 packet without payload: a Teredo bubble
 
 Inner = tuple[int, int, int, int, int, int]  # link type, start, tunnel type, key, direction, bits
-_TEREDO_MIN = 40  # a Teredo datagram carries at least an IPv6 header
+_IPV6_HEADER = 40  # bytes of IPv6's fixed header: the least a Teredo datagram carries
 
 
 @njit
@@ -99,7 +99,11 @@ def teredo(data: U8, pos: int, end: int) -> Inner:
             at += 13 + u8(data, at + 2) + u8(data, at + 3)
         else:
             break
-    if at + _TEREDO_MIN > end or u8(data, at) >> 4 != 6 or at + 40 + u16(data, at + 4) != end:
+    if (
+        at + _IPV6_HEADER > end
+        or u8(data, at) >> 4 != 6
+        or at + _IPV6_HEADER + u16(data, at + 4) != end
+    ):
         return 0, 0, 0, 0, 0, 0
     if data[at + 6] == _NO_NEXT_HEADER:
         return 0, 0, 0, 0, 0, 0
@@ -111,7 +115,7 @@ def maybe_teredo(data: U8, pos: int, end: int) -> bool:
     """False where ``teredo`` would find no Teredo at ``pos`` anyway: too short for an IPv6
     header, or starting with neither a Teredo header (0) nor IPv6 (version 6). Most UDP
     datagrams thus cost no call."""
-    return end - pos >= _TEREDO_MIN and (data[pos] == 0 or data[pos] >> 4 == 6)
+    return end - pos >= _IPV6_HEADER and (data[pos] == 0 or data[pos] >> 4 == 6)
 
 
 @njit
