@@ -16,11 +16,10 @@ this file for changes, not the stage modules it calls: after editing a stage, to
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import numpy.typing as npt
 
+from analyzers._deccolumns import ENCAP, WIDE, fresh_zeros, new_columns, with_zeros
 from analyzers._decip import ipv4, ipv6, transport
 from analyzers._declink import link
 from analyzers._decoded import I64, U8, U16, U32, U64, DecodedBatch, Status
@@ -34,6 +33,7 @@ from analyzers._decrow import (
     Row,
     clear,
 )
+from analyzers._decsparse import clear_sparse, store_sparse, zero_sparse
 from analyzers._dectun import enter, tunnel
 from analyzers._dedupkernel import fingerprint, fingerprint_of
 from capture import (
@@ -60,7 +60,7 @@ from capture import (
     unowned,
 )
 
-__all__ = ["SUPPORTED_LINKTYPES", "decode", "decode_rows", "new_columns"]
+__all__ = ["SUPPORTED_LINKTYPES", "decode", "decode_rows"]
 
 #: The capture link types the decoder reads; frames of any other get ``UNSUPPORTED_LINKTYPE``.
 SUPPORTED_LINKTYPES = frozenset(
@@ -155,8 +155,10 @@ def decode_rows(  # noqa: PLR0917 - a compiled kernel takes its columns position
     frag: U8,
     ttl: U8,
     fp: U64,
-) -> tuple[int, int, int]:
-    """Decode frames into the columns: ``(frames, position after them, walk status)``.
+) -> tuple[int, int, int, int]:
+    """Decode frames into the columns: ``(frames, position after them, walk status, sparse
+    groups written)``; the columns of a sparse group not written (``_deccolumns``) are left as
+    they were.
 
     Without a walk (*pos* < 0) the frames are the ones *offsets*, *caplens* and *wirelens*
     give, of ``layout.linktype``. With one, the pcap records from *pos* (laid out as *layout*
@@ -169,6 +171,14 @@ def decode_rows(  # noqa: PLR0917 - a compiled kernel takes its columns position
     """
     # the stages each take the buffer: without its reference count, a call costs no atomics
     data = unowned(data)
+    wide = (unowned(src_hi), unowned(dst_hi))
+    encaps = (
+        unowned(encap), unowned(vlan), unowned(tun_type), unowned(tun_vni), unowned(tun_dir),
+        unowned(outer_src_hi), unowned(outer_src_lo), unowned(outer_dst_hi),
+        unowned(outer_dst_lo), unowned(carrier_ports), unowned(carrier_ip_len),
+        unowned(carrier_l4_len),
+    )  # fmt: skip
+    written = 0  # the sparse groups written on every row so far (``_deccolumns``)
     size = data.shape[0]
     row = scratch[0]
     linktype = layout.linktype
@@ -180,18 +190,18 @@ def decode_rows(  # noqa: PLR0917 - a compiled kernel takes its columns position
                 data, pos
             )
             if not inside:
-                return i, pos, 0
+                return i, pos, 0, written
             ahead = ring_ahead(data, ahead, pos, nxt)
             pos = nxt
             if tags[i] != 0:
                 linktype = -1  # no link type: walked on, no longer decoded
         elif pos >= 0:
             if pos >= size:
-                return i, pos, 0
+                return i, pos, 0, written
             ahead = stream_ahead(data, ahead, pos)
             status_i, cap_i, wire_i, ts_i = read_record(data, pos, layout)
             if status_i != 0:
-                return i, pos, status_i
+                return i, pos, status_i, written
             offsets[i], caplens[i], wirelens[i], ts_ns[i] = pos + layout.hdrlen, cap_i, wire_i, ts_i
             pos += layout.hdrlen + cap_i
         elif i + _AHEAD < n and size > 0:
@@ -213,6 +223,8 @@ def decode_rows(  # noqa: PLR0917 - a compiled kernel takes its columns position
                     data, cap, (4, p, 0, total, ident), (True, sp, dp, off, length),
                     (flags, win, seq, ack),
                 )  # fmt: skip
+                if written:
+                    clear_sparse(wide, encaps, i, written)
                 continue
         clear(row)
         _frame(data, start, cap, wire, linktype, row)
@@ -223,24 +235,13 @@ def decode_rows(  # noqa: PLR0917 - a compiled kernel takes its columns position
         proto[i] = row.proto
         sport[i] = row.sport
         dport[i] = row.dport
-        # The sparse columns come zeroed (``_SPARSE``) and are written only where set: a row's
-        # stores go to fewer columns at once, which is what a batch's decode waits on.
-        if row.src_hi | row.dst_hi:
-            src_hi[i] = row.src_hi
-            dst_hi[i] = row.dst_hi
-        if row.encap:
-            encap[i] = row.encap
-            vlan[i] = row.vlan
-            tun_type[i] = row.tun_type
-            tun_vni[i] = row.tun_vni
-            tun_dir[i] = row.tun_dir
-            outer_src_hi[i] = row.outer_src_hi
-            outer_src_lo[i] = row.outer_src_lo
-            outer_dst_hi[i] = row.outer_dst_hi
-            outer_dst_lo[i] = row.outer_dst_lo
-            carrier_ports[i] = row.carrier_ports
-            carrier_ip_len[i] = row.carrier_ip_len
-            carrier_l4_len[i] = row.carrier_l4_len
+        # a sparse group is written from the first row that has it on (``_deccolumns``)
+        has = (WIDE if row.src_hi | row.dst_hi else 0) | (ENCAP if row.encap else 0)
+        if has & ~written:
+            zero_sparse(wide, encaps, i, has & ~written)
+            written |= has
+        if written:
+            store_sparse(wide, encaps, i, written, row)
         ip_len[i] = row.ip_len
         l4_off[i] = row.l4_off
         l4_len[i] = row.l4_len
@@ -254,55 +255,7 @@ def decode_rows(  # noqa: PLR0917 - a compiled kernel takes its columns position
         # dedup's key while the frame is in cache; a uint64 0, as numba types a uint64/int64
         # choice as a float, which would round the fingerprint
         fp[i] = fingerprint(data, cap, row) if row.status <= L3 else np.uint64(0)
-    return n, pos, 0
-
-
-def new_columns(n: int, *, zeroed: bool) -> DecodedBatch:
-    """Columns for ``n`` rows, carved from one buffer: zeroed where the kernel may leave rows
-    unwritten (``_SPARSE``, or all if ``zeroed``), else not.
-
-    One allocation per batch instead of 32 keeps the allocator's state, and so the cost of the
-    flow table's own large allocations after it, as it was with fewer, larger decode buffers.
-    The columns of one type are the rows of one 2-D block (``_GROUPS``), each padded to whole
-    cache lines: the views cost a few µs a batch where slicing 32 columns out one by one cost
-    ~30, which at a ring block of 512-byte frames was 4 ns a frame.
-    """
-    widths = [-(-n * size // 64) * 64 // size for _, size, _, _ in _GROUPS]
-    buffer = np.empty(
-        sum(w * size * len(names) for w, (_, size, names, _) in zip(widths, _GROUPS, strict=True)),
-        np.uint8,
-    )
-    columns: dict[str, npt.NDArray[Any]] = {}
-    at = 0
-    for width, (dtype, size, names, sparse) in zip(widths, _GROUPS, strict=True):
-        nbytes = width * size * len(names)
-        block = buffer[at : at + nbytes].view(dtype).reshape(len(names), width)
-        block[: len(names) if zeroed else sparse] = 0
-        columns.update(zip(names, block[:, :n], strict=True))
-        at += nbytes
-    return DecodedBatch(**columns)
-
-
-#: Columns the kernel writes only on rows where they are not 0: IPv6 halves, and what only an
-#: encapsulated frame has (a VLAN id is an encapsulation too).
-_SPARSE = frozenset(
-    (
-        "src_hi",
-        "dst_hi",
-        "encap",
-        "vlan",
-        "tun_type",
-        "tun_vni",
-        "tun_dir",
-        "outer_src_hi",
-        "outer_src_lo",
-        "outer_dst_hi",
-        "outer_dst_lo",
-        "carrier_ports",
-        "carrier_ip_len",
-        "carrier_l4_len",
-    )
-)
+    return n, pos, 0, written
 
 
 def decode(batch: FrameBatch, *, fast: bool = True) -> DecodedBatch:
@@ -315,8 +268,8 @@ def decode(batch: FrameBatch, *, fast: bool = True) -> DecodedBatch:
         out = new_columns(n, zeroed=True)
         out.status[:] = Status.UNSUPPORTED_LINKTYPE
         return out
-    out = new_columns(n, zeroed=False)  # the kernel writes every other column of every row
-    decode_rows(
+    out = new_columns(n, zeroed=False)  # the kernel writes every column of every row it reports
+    _, _, _, written = decode_rows(
         np.ascontiguousarray(batch.data, dtype=np.uint8),
         batch.offsets.astype(np.int64, copy=False),
         batch.caplens.astype(np.int64, copy=False),
@@ -330,53 +283,7 @@ def decode(batch: FrameBatch, *, fast: bool = True) -> DecodedBatch:
         fast,
         *out.columns(),
     )
-    return out
+    return with_zeros(out, written, fresh_zeros)
 
 
 _NO_TIMES = np.zeros(0, np.int64)  # a decode without a walk writes no times
-_DTYPES: dict[str, type[np.generic]] = {
-    "status": np.uint8,
-    "ipver": np.uint8,
-    "src_hi": np.uint64,
-    "src_lo": np.uint64,
-    "dst_hi": np.uint64,
-    "dst_lo": np.uint64,
-    "proto": np.uint8,
-    "sport": np.uint16,
-    "dport": np.uint16,
-    "vlan": np.uint16,
-    "tun_type": np.uint8,
-    "tun_vni": np.uint32,
-    "tun_dir": np.uint8,
-    "outer_src_hi": np.uint64,
-    "outer_src_lo": np.uint64,
-    "outer_dst_hi": np.uint64,
-    "outer_dst_lo": np.uint64,
-    "encap": np.uint32,
-    "carrier_ports": np.uint32,
-    "carrier_ip_len": np.uint32,
-    "carrier_l4_len": np.uint32,
-    "ip_len": np.uint32,
-    "l4_off": np.int64,
-    "l4_len": np.uint32,
-    "tcp_flags": np.uint16,
-    "tcp_seq": np.uint32,
-    "tcp_ack": np.uint32,
-    "tcp_win": np.uint16,
-    "ip_id": np.uint32,
-    "frag": np.uint8,
-    "ttl": np.uint8,
-    "fp": np.uint64,
-}
-#: ``_DTYPES`` by type: (dtype, item size, column names with the sparse ones first, sparse count)
-_GROUPS: tuple[tuple[type[np.generic], int, tuple[str, ...], int], ...] = tuple(
-    (
-        dtype,
-        np.dtype(dtype).itemsize,
-        tuple(
-            sorted((n for n, d in _DTYPES.items() if d is dtype), key=lambda n: n not in _SPARSE)
-        ),
-        sum(1 for n, d in _DTYPES.items() if d is dtype and n in _SPARSE),
-    )
-    for dtype in dict.fromkeys(_DTYPES.values())
-)

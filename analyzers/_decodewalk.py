@@ -12,7 +12,8 @@ import threading
 
 import numpy as np
 
-from analyzers._decode import decode_rows, new_columns
+from analyzers._deccolumns import SharedZeros, new_columns, with_zeros
+from analyzers._decode import decode_rows
 from analyzers._decoded import I64, U8, DecodedBatch
 from analyzers._decrow import ROW
 from capture import LINKTYPE_ETHERNET, FrameBatch, PcapLayout
@@ -37,6 +38,7 @@ class DecodingWalker:
 
     def __init__(self) -> None:
         self._scratch = np.zeros(1, ROW)
+        self._zeros = SharedZeros()  # the sparse groups' columns where no frame has them
         # the decodes of the last walks not yet taken, by their offsets column (a read-ahead
         # thread walks the next batches while the pipeline takes the current one's)
         self._made: dict[int, tuple[I64, DecodedBatch]] = {}
@@ -74,7 +76,7 @@ class DecodingWalker:
         """The kernel's walk from *pos*, of a ring block's frames (*tags* getting their VLAN
         words) or a pcap file's records: (its decode, frames, position after them, status)."""
         out = new_columns(offsets.shape[0], zeroed=False)
-        n, pos, status = decode_rows(
+        n, pos, status, written = decode_rows(
             data,
             offsets,
             caplens,
@@ -88,7 +90,7 @@ class DecodingWalker:
             True,
             *out.columns(),
         )
-        return _head(out, n), n, pos, status
+        return _head(with_zeros(out, written, self._zeros), n), n, pos, status
 
     def _keep(self, offsets: I64, decoded: DecodedBatch) -> None:
         with self._lock:
