@@ -42,6 +42,7 @@ from analyzers._flowtcp import tcp_rows
 from analyzers._flowtunnels import FlowTunnels
 from analyzers._groupkernel import group
 from analyzers._identity import IdentityMap
+from analyzers._iprows import kept_ip_rows
 from analyzers._knownflows import KnownFlows
 from analyzers._recordjson import join_deliveries
 from analyzers._records import FlowRecord, FlowSink
@@ -53,6 +54,7 @@ I64 = npt.NDArray[np.int64]
 END_REASONS = ("idle", "active", "end", "evicted", "flush")
 _NS = 1_000_000_000
 _L4 = int(Status.L4)  # a plain int: comparing a column with an IntEnum costs a conversion
+_EVERY = np.zeros(0, np.bool_)  # kept_ip_rows' keep mask for every row
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,15 +176,11 @@ class FlowTable:
         self, batch: FrameBatch, dec: DecodedBatch, keep: npt.NDArray[Any] | None = None
     ) -> None:
         """Account every row of *dec* (or the rows *keep* selects: a bool mask or indices)."""
-        status = dec.status
-        ip_rows = status <= int(Status.L3)
-        if keep is not None:
-            keep_mask = keep if keep.dtype == np.bool_ else np.isin(np.arange(len(dec)), keep)
-            ip_rows = ip_rows & keep_mask
-            not_ip = int(np.count_nonzero((status == Status.NON_IP) & keep_mask))
-        else:
-            not_ip = int(np.count_nonzero(status == Status.NON_IP))
-        rows = np.flatnonzero(ip_rows)
+        if keep is None:
+            keep = _EVERY
+        elif keep.dtype != np.bool_:
+            keep = np.isin(np.arange(len(dec)), keep)
+        rows, not_ip = kept_ip_rows(dec.status, keep)
         with self._lock:
             self._cuts.new_batch(len(dec))
             self._not_ip += not_ip
