@@ -4,7 +4,7 @@
 hold something on few rows: ``WIDE``, the IPv6 addresses' upper halves (0 for IPv4), and
 ``ENCAP``, what only an encapsulated frame has (its encapsulations, VLAN id, tunnel, outer
 addresses, a carrier's ports and lengths). The decoder writes a group only once a row has it,
-zeroing the rows before that one then, and reports which groups it wrote; ``with_zeros`` puts a
+zeroing the rows before that one then, and reports which groups it wrote; ``finish`` puts a
 zero column in place of each of the others. Zeroing both groups up front was a memset of 72 bytes
 a row, 2 MB a ring block of 64-byte frames, which also pushed the flow table's and the duplicate
 search's state out of the cache: live, ~10 ns a frame.
@@ -24,11 +24,12 @@ from analyzers._decoded import DecodedBatch
 __all__ = [
     "ENCAP",
     "WIDE",
+    "Columns",
     "SharedZeros",
     "ZeroColumns",
+    "finish",
     "fresh_zeros",
     "new_columns",
-    "with_zeros",
 ]
 
 #: ``decode_rows``' report: the groups it wrote on every row
@@ -49,6 +50,8 @@ _ENCAP_COLUMNS = (
     "carrier_l4_len",
 )
 
+#: A batch's columns in ``DecodedBatch``'s field order.
+Columns = list[npt.NDArray[Any]]
 #: Where a group's zero columns come from: ``(dtype, rows) -> column``.
 ZeroColumns = Callable[[type[np.generic], int], npt.NDArray[Any]]
 
@@ -73,18 +76,20 @@ class SharedZeros:
         return zeros[:n]
 
 
-def with_zeros(out: DecodedBatch, written: int, zeros: ZeroColumns) -> DecodedBatch:
-    """*out* with a zero column for each column of the sparse groups not in *written*."""
-    names = (() if written & WIDE else _WIDE_COLUMNS) + (() if written & ENCAP else _ENCAP_COLUMNS)
-    if not names:
-        return out
-    n = len(out)
-    return dataclasses.replace(out, **{name: zeros(_DTYPES[name], n) for name in names})
+def finish(columns: Columns, written: int, zeros: ZeroColumns, rows: int) -> DecodedBatch:
+    """The batch of the first *rows* rows of *columns* (``new_columns``' list, filled), with a
+    zero column for each column of the sparse groups not in *written*."""
+    if rows < columns[0].shape[0]:  # a walk that ended early
+        columns = [column[:rows] for column in columns]
+    for at, dtype in (() if written & WIDE else _WIDE_AT) + (() if written & ENCAP else _ENCAP_AT):
+        columns[at] = zeros(dtype, rows)
+    return DecodedBatch(*columns)
 
 
-def new_columns(n: int, *, zeroed: bool) -> DecodedBatch:
-    """Columns for ``n`` rows, carved from one buffer: all zeroed if ``zeroed``, else none (the
-    kernel writes every row of every column but the sparse groups it does not report written).
+def new_columns(n: int, *, zeroed: bool) -> Columns:
+    """Columns for ``n`` rows in ``DecodedBatch``'s field order (the compiled decoder's
+    arguments), carved from one buffer: all zeroed if ``zeroed``, else none (the kernel writes
+    every row of every column but the sparse groups it does not report written).
 
     One allocation per batch instead of 32 keeps the allocator's state, and so the cost of the
     flow table's own large allocations after it, as it was with fewer, larger decode buffers.
@@ -94,19 +99,19 @@ def new_columns(n: int, *, zeroed: bool) -> DecodedBatch:
     """
     widths = [-(-n * size // 64) * 64 // size for _, size, _ in _GROUPS]
     buffer = np.empty(
-        sum(w * size * len(names) for w, (_, size, names) in zip(widths, _GROUPS, strict=True)),
-        np.uint8,
+        sum(w * size * len(at) for w, (_, size, at) in zip(widths, _GROUPS, strict=True)), np.uint8
     )
-    columns: dict[str, npt.NDArray[Any]] = {}
-    at = 0
-    for width, (dtype, size, names) in zip(widths, _GROUPS, strict=True):
-        nbytes = width * size * len(names)
-        block = buffer[at : at + nbytes].view(dtype).reshape(len(names), width)
+    columns: Columns = [_NONE] * len(_FIELDS)
+    start = 0
+    for width, (dtype, size, at) in zip(widths, _GROUPS, strict=True):
+        nbytes = width * size * len(at)
+        block = buffer[start : start + nbytes].view(dtype).reshape(len(at), width)
         if zeroed:
             block[:] = 0
-        columns.update(zip(names, block[:, :n], strict=True))
-        at += nbytes
-    return DecodedBatch(**columns)
+        for i, column in zip(at, block[:, :n], strict=True):
+            columns[i] = column
+        start += nbytes
+    return columns
 
 
 _DTYPES: dict[str, type[np.generic]] = {
@@ -143,8 +148,16 @@ _DTYPES: dict[str, type[np.generic]] = {
     "ttl": np.uint8,
     "fp": np.uint64,
 }
-#: ``_DTYPES`` by type: (dtype, item size, column names)
-_GROUPS: tuple[tuple[type[np.generic], int, tuple[str, ...]], ...] = tuple(
-    (dtype, np.dtype(dtype).itemsize, tuple(n for n, d in _DTYPES.items() if d is dtype))
+_FIELDS = tuple(f.name for f in dataclasses.fields(DecodedBatch))
+#: ``_DTYPES`` by type: (dtype, item size, the columns' places in ``_FIELDS``)
+_GROUPS: tuple[tuple[type[np.generic], int, tuple[int, ...]], ...] = tuple(
+    (
+        dtype,
+        np.dtype(dtype).itemsize,
+        tuple(i for i, name in enumerate(_FIELDS) if _DTYPES[name] is dtype),
+    )
     for dtype in dict.fromkeys(_DTYPES.values())
 )
+_WIDE_AT = tuple((_FIELDS.index(name), _DTYPES[name]) for name in _WIDE_COLUMNS)
+_ENCAP_AT = tuple((_FIELDS.index(name), _DTYPES[name]) for name in _ENCAP_COLUMNS)
+_NONE = np.zeros(0, np.uint8)  # a place in a column list before it is carved

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from analyzers._deccolumns import ENCAP, WIDE, fresh_zeros, new_columns, with_zeros
+from analyzers._deccolumns import ENCAP, WIDE, finish, fresh_zeros, new_columns
 from analyzers._decip import ipv4, ipv6, transport
 from analyzers._declink import link
 from analyzers._decoded import I64, U8, U16, U32, U64, DecodedBatch, Status
@@ -265,10 +265,10 @@ def decode(batch: FrameBatch, *, fast: bool = True) -> DecodedBatch:
     the reference its test compares with."""
     n = len(batch)
     if n == 0 or batch.linktype not in SUPPORTED_LINKTYPES:
-        out = new_columns(n, zeroed=True)
+        out = finish(new_columns(n, zeroed=True), WIDE | ENCAP, fresh_zeros, n)
         out.status[:] = Status.UNSUPPORTED_LINKTYPE
         return out
-    out = new_columns(n, zeroed=False)  # the kernel writes every column of every row it reports
+    columns = new_columns(n, zeroed=False)  # the kernel writes every column it reports
     _, _, _, written = decode_rows(
         np.ascontiguousarray(batch.data, dtype=np.uint8),
         batch.offsets.astype(np.int64, copy=False),
@@ -281,9 +281,9 @@ def decode(batch: FrameBatch, *, fast: bool = True) -> DecodedBatch:
         _NO_TIMES,
         np.zeros(1, ROW),
         fast,
-        *out.columns(),
+        *columns,
     )
-    return with_zeros(out, written, fresh_zeros)
+    return finish(columns, written, fresh_zeros, n)
 
 
 _NO_TIMES = np.zeros(0, np.int64)  # a decode without a walk writes no times

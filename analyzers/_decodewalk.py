@@ -12,7 +12,7 @@ import threading
 
 import numpy as np
 
-from analyzers._deccolumns import SharedZeros, new_columns, with_zeros
+from analyzers._deccolumns import SharedZeros, finish, new_columns
 from analyzers._decode import decode_rows
 from analyzers._decoded import I64, U8, DecodedBatch
 from analyzers._decrow import ROW
@@ -75,7 +75,7 @@ class DecodingWalker:
     ) -> tuple[DecodedBatch, int, int, int]:  # fmt: skip
         """The kernel's walk from *pos*, of a ring block's frames (*tags* getting their VLAN
         words) or a pcap file's records: (its decode, frames, position after them, status)."""
-        out = new_columns(offsets.shape[0], zeroed=False)
+        columns = new_columns(offsets.shape[0], zeroed=False)
         n, pos, status, written = decode_rows(
             data,
             offsets,
@@ -88,9 +88,9 @@ class DecodingWalker:
             tags,
             self._scratch,
             True,
-            *out.columns(),
+            *columns,
         )
-        return _head(with_zeros(out, written, self._zeros), n), n, pos, status
+        return finish(columns, written, self._zeros, n), n, pos, status
 
     def _keep(self, offsets: I64, decoded: DecodedBatch) -> None:
         with self._lock:
@@ -106,9 +106,3 @@ class DecodingWalker:
         if made is None or made[0] is not base or len(batch) != len(made[1]):
             return None
         return made[1]
-
-
-def _head(out: DecodedBatch, n: int) -> DecodedBatch:
-    if len(out) == n:
-        return out
-    return DecodedBatch(*(column[:n] for column in out.columns()))

@@ -19,8 +19,9 @@ from scapy.layers.l2 import Dot1Q, Ether
 from scapy.packet import Packet, Raw
 from scapy.utils import wrpcap
 
-from analyzers._deccolumns import ENCAP, WIDE, SharedZeros, new_columns, with_zeros
+from analyzers._deccolumns import ENCAP, WIDE, SharedZeros, finish, new_columns
 from analyzers._decode import decode, decode_rows
+from analyzers._decoded import DecodedBatch
 from analyzers._decodewalk import DecodingWalker
 from analyzers._decrow import ROW
 from capture import PcapLayout, open_capture_file
@@ -55,15 +56,16 @@ def batch_of(packets: list[Packet]) -> FrameBatch:
 
 def kernel_decode(batch: FrameBatch) -> tuple[dict[str, list[int]], int]:
     """The kernel's columns over garbage-filled buffers, and the groups it reports written."""
-    out = new_columns(len(batch), zeroed=False)
-    for column in out.columns():
+    columns = new_columns(len(batch), zeroed=False)
+    for column in columns:
         column[:] = np.iinfo(column.dtype).max  # what a reused buffer may hold
     *_, written = decode_rows(
         np.ascontiguousarray(batch.data), batch.offsets, batch.caplens, batch.wirelens, NO_TIMES,
         -1, PcapLayout(0, False, 0, 0, batch.linktype), False, NO_TIMES, np.zeros(1, ROW), True,
-        *out.columns(),
+        *columns,
     )  # fmt: skip
-    return {f.name: getattr(out, f.name).tolist() for f in dataclasses.fields(out)}, written
+    names = [f.name for f in dataclasses.fields(DecodedBatch)]
+    return {name: column.tolist() for name, column in zip(names, columns, strict=True)}, written
 
 
 def test_a_batch_without_either_group_reports_neither_and_decodes_to_zeros() -> None:
@@ -108,14 +110,16 @@ def test_both_groups_and_the_decode_equal_the_stages_alone() -> None:
         assert getattr(fast, f.name).tolist() == getattr(slow, f.name).tolist(), f.name
 
 
-def test_with_zeros_replaces_only_the_groups_not_written() -> None:
-    out = new_columns(3, zeroed=False)
-    for column in out.columns():
+def test_finish_replaces_only_the_groups_not_written_and_keeps_the_rows_walked() -> None:
+    columns = new_columns(3, zeroed=False)
+    for column in columns:
         column[:] = 7
-    only_wide = with_zeros(out, WIDE, SharedZeros())
+    only_wide = finish(list(columns), WIDE, SharedZeros(), 3)
     assert only_wide.src_hi.tolist() == [7, 7, 7]
     assert only_wide.vlan.tolist() == [0, 0, 0]
-    assert with_zeros(out, WIDE | ENCAP, SharedZeros()) is out
+    both = finish(list(columns), WIDE | ENCAP, SharedZeros(), 2)
+    assert both.vlan.tolist() == [7, 7]
+    assert len(both) == 2
 
 
 def test_a_walkers_batches_share_their_zero_columns(tmp_path: Path) -> None:
