@@ -149,7 +149,7 @@ class AnalysisPipeline:
             status = dec.status if mine is None else dec.status[mine]
             self._packets += int(status.shape[0])
             count_statuses(status, self._status_counts)
-            self._count_encapsulations(dec.encap if mine is None else dec.encap[mine])
+            present = self._count_encapsulations(dec.encap if mine is None else dec.encap[mine])
             for sink in self._frame_sinks:
                 sink.on_frames(batch, dec)
             # every share looks for copies among all the frames, so it drops exactly the copies
@@ -159,7 +159,9 @@ class AnalysisPipeline:
             if mine is not None:
                 keep = mine if keep is None else keep & mine
             self.table.process(batch, dec, keep)
-            carriers = carrier_view(dec)
+            # a carrier is a tunnel's: a batch without encapsulations has none (a share's
+            # frames say nothing of the others')
+            carriers = carrier_view(dec) if present or mine is not None else None
             if carriers is not None:  # Teredo/AYIYA/GRE-over-UDP datagrams: flows of their own
                 outer, rows = carriers
                 if copies is not None:
@@ -186,13 +188,15 @@ class AnalysisPipeline:
             self.table.expire(self._clock_ns)
             self.table.flush()
 
-    def _count_encapsulations(self, encap: npt.NDArray[np.uint32]) -> None:
+    def _count_encapsulations(self, encap: npt.NDArray[np.uint32]) -> int:
         """Add each frame to the count of every encapsulation bit it has: one pass finds the bits
-        the batch has at all (few, usually none), then one count per such bit."""
+        the batch has at all (few, usually none), then one count per such bit. Returns those
+        bits."""
         present = int(np.bitwise_or.reduce(encap)) if encap.size else 0
-        for bit in range(len(Encap)):
+        for bit in range(len(Encap) if present else 0):
             if present >> bit & 1:
                 self._encap_counts[bit] += int(np.count_nonzero(encap & np.uint32(1 << bit)))
+        return present
 
     def _maybe_expire(self) -> None:
         if self._clock_ns >= self._next_expire_ns:
