@@ -18,6 +18,7 @@ import numpy.typing as npt
 
 from analyzers._decrow import Row
 from capture import njit, njit_inline, prefetch
+from capture._load64 import load_le64
 
 __all__ = ["find_copies", "fingerprint", "fingerprint_of"]
 
@@ -43,9 +44,17 @@ def _mix(h: np.uint64, word: np.uint64) -> np.uint64:
 
 @njit
 def _le_bytes(data: U8, start: int, count: int, shift_bytes: int) -> np.uint64:
-    """``count`` bytes from ``start`` as a little-endian word, placed from byte ``shift_bytes``."""
+    """``count`` bytes (at most 8) from ``start`` as a little-endian word, placed from byte
+    ``shift_bytes`` (``shift_bytes + count`` at most 8); a byte outside ``data`` counts as 0."""
     w = np.uint64(0)
     size = data.shape[0]
+    if count <= 0:
+        return w
+    if start >= 0 and start + 8 <= size:  # one load where the buffer has the eight bytes
+        w = load_le64(data, start)
+        if count < 8:
+            w &= (np.uint64(1) << np.uint64(8 * count)) - np.uint64(1)
+        return w << np.uint64(8 * shift_bytes)
     for i in range(count):
         pos = start + i
         if 0 <= pos < size:
