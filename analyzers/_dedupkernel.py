@@ -17,8 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from analyzers._decrow import Row
-from capture import njit, njit_inline, prefetch
-from capture._load64 import load_le64
+from capture import load_le64, njit, njit_inline, prefetch
 
 __all__ = ["find_copies", "fingerprint", "fingerprint_of"]
 
@@ -51,7 +50,7 @@ def _le_bytes(data: U8, start: int, count: int, shift_bytes: int) -> np.uint64:
     if count <= 0:
         return w
     if start >= 0 and start + 8 <= size:  # one load where the buffer has the eight bytes
-        w = load_le64(data, start)
+        w = np.uint64(load_le64(data, start))
         if count < 8:
             w &= (np.uint64(1) << np.uint64(8 * count)) - np.uint64(1)
         return w << np.uint64(8 * shift_bytes)

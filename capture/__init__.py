@@ -88,6 +88,7 @@ __all__ = [
     "block_to_batch",
     "compile_filter",
     "lay_out_block",
+    "load_le64",
     "netns_path",
     "njit",
     "njit_inline",
@@ -121,6 +122,10 @@ def __getattr__(name: str) -> Any:
         from capture import _ringwalk  # noqa: PLC0415
 
         return getattr(_ringwalk, name)
+    if name == "load_le64":  # an unaligned 8-byte read, for compiled loops
+        from capture._load64 import load_le64  # noqa: PLC0415
+
+        return load_le64
     if name == "unowned":  # an array's view without reference counting, for compiled loops
         from capture._unowned import unowned  # noqa: PLC0415
 
