@@ -155,10 +155,10 @@ def decode_rows(  # noqa: PLR0917 - a compiled kernel takes its columns position
     frag: U8,
     ttl: U8,
     fp: U64,
-) -> tuple[int, int, int, int]:
+) -> tuple[int, int, int, int, int]:
     """Decode frames into the columns: ``(frames, position after them, walk status, sparse
-    groups written)``; the columns of a sparse group not written (``_deccolumns``) are left as
-    they were.
+    groups written, ring frames with a VLAN tag taken out)``; the columns of a sparse group not
+    written (``_deccolumns``) are left as they were.
 
     Without a walk (*pos* < 0) the frames are the ones *offsets*, *caplens* and *wirelens*
     give, of ``layout.linktype``. With one, the pcap records from *pos* (laid out as *layout*
@@ -179,6 +179,7 @@ def decode_rows(  # noqa: PLR0917 - a compiled kernel takes its columns position
         unowned(carrier_l4_len),
     )  # fmt: skip
     written = 0  # the sparse groups written on every row so far (``_deccolumns``)
+    tagged = 0
     size = data.shape[0]
     row = scratch[0]
     linktype = layout.linktype
@@ -190,18 +191,19 @@ def decode_rows(  # noqa: PLR0917 - a compiled kernel takes its columns position
                 data, pos
             )
             if not inside:
-                return i, pos, 0, written
+                return i, pos, 0, written, tagged
             ahead = ring_ahead(data, ahead, pos, nxt)
             pos = nxt
             if tags[i] != 0:
+                tagged += 1
                 linktype = -1  # no link type: walked on, no longer decoded
         elif pos >= 0:
             if pos >= size:
-                return i, pos, 0, written
+                return i, pos, 0, written, tagged
             ahead = stream_ahead(data, ahead, pos)
             status_i, cap_i, wire_i, ts_i = read_record(data, pos, layout)
             if status_i != 0:
-                return i, pos, status_i, written
+                return i, pos, status_i, written, tagged
             offsets[i], caplens[i], wirelens[i], ts_ns[i] = pos + layout.hdrlen, cap_i, wire_i, ts_i
             pos += layout.hdrlen + cap_i
         elif i + _AHEAD < n and size > 0:
@@ -255,7 +257,7 @@ def decode_rows(  # noqa: PLR0917 - a compiled kernel takes its columns position
         # dedup's key while the frame is in cache; a uint64 0, as numba types a uint64/int64
         # choice as a float, which would round the fingerprint
         fp[i] = fingerprint(data, cap, row) if row.status <= L3 else np.uint64(0)
-    return n, pos, 0, written
+    return n, pos, 0, written, tagged
 
 
 def decode(batch: FrameBatch, *, fast: bool = True) -> DecodedBatch:
@@ -269,7 +271,7 @@ def decode(batch: FrameBatch, *, fast: bool = True) -> DecodedBatch:
         out.status[:] = Status.UNSUPPORTED_LINKTYPE
         return out
     columns = new_columns(n, zeroed=False)  # the kernel writes every column it reports
-    _, _, _, written = decode_rows(
+    _, _, _, written, _ = decode_rows(
         np.ascontiguousarray(batch.data, dtype=np.uint8),
         batch.offsets.astype(np.int64, copy=False),
         batch.caplens.astype(np.int64, copy=False),

@@ -61,10 +61,9 @@ class DecodingWalker:
         """A live ring block's walk (``capture.BlockWalker``) that decodes each frame as it is
         reached. A block with a frame whose VLAN tag the kernel took out keeps no decode: the
         ring source puts the tags back into a new batch, which the pipeline decodes itself."""
-        decoded, n, _, _ = self._walk(
+        decoded, n, _, tagged = self._walk(
             data, offsets, caplens, wirelens, ts_ns, first, _RING_LAYOUT, ring=True, tags=tags
         )
-        tagged = int(np.count_nonzero(tags[:n]))
         if not tagged:
             self._keep(offsets, decoded)
         return n, tagged
@@ -74,9 +73,10 @@ class DecodingWalker:
         layout: PcapLayout, *, ring: bool, tags: I64,
     ) -> tuple[DecodedBatch, int, int, int]:  # fmt: skip
         """The kernel's walk from *pos*, of a ring block's frames (*tags* getting their VLAN
-        words) or a pcap file's records: (its decode, frames, position after them, status)."""
+        words) or a pcap file's records: (its decode, frames, position after them, the walk's
+        status for a file, the frames with a tag taken out for a ring block)."""
         columns = new_columns(offsets.shape[0], zeroed=False)
-        n, pos, status, written = decode_rows(
+        n, pos, status, written, tagged = decode_rows(
             data,
             offsets,
             caplens,
@@ -90,7 +90,7 @@ class DecodingWalker:
             True,
             *columns,
         )
-        return finish(columns, written, self._zeros, n), n, pos, status
+        return finish(columns, written, self._zeros, n), n, pos, tagged if ring else status
 
     def _keep(self, offsets: I64, decoded: DecodedBatch) -> None:
         with self._lock:

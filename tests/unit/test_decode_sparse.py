@@ -59,7 +59,7 @@ def kernel_decode(batch: FrameBatch) -> tuple[dict[str, list[int]], int]:
     columns = new_columns(len(batch), zeroed=False)
     for column in columns:
         column[:] = np.iinfo(column.dtype).max  # what a reused buffer may hold
-    *_, written = decode_rows(
+    _, _, _, written, _ = decode_rows(
         np.ascontiguousarray(batch.data), batch.offsets, batch.caplens, batch.wirelens, NO_TIMES,
         -1, PcapLayout(0, False, 0, 0, batch.linktype), False, NO_TIMES, np.zeros(1, ROW), True,
         *columns,
