@@ -56,12 +56,21 @@ class BatchCuts:
         self._icmp_idle_ns = icmp_idle_ns
         self._closed_ns = closed_ns
         self._dns_ns = dns_ns
-        self._checked = np.zeros(0, np.bool_)  # rows already tested for ending their flow
+        # rows already tested for ending their flow; made when a batch first needs it (most
+        # batches are all known flows' rows and never do)
+        self._checked: npt.NDArray[np.bool_] | None = None
+        self._rows = 0
         self._limits = np.array([idle_ns, udp_idle_ns, icmp_idle_ns, closed_ns, dns_ns], np.int64)
 
     def new_batch(self, n: int) -> None:
         """Start a batch of *n* rows: none of them tested yet."""
-        self._checked = np.zeros(n, np.bool_)
+        self._checked = None
+        self._rows = n
+
+    def _tested(self) -> npt.NDArray[np.bool_]:
+        if self._checked is None:
+            self._checked = np.zeros(self._rows, np.bool_)
+        return self._checked
 
     def find(
         self, batch: FrameBatch, dec: DecodedBatch, rows: I64, flow: I64, slots: I64
@@ -83,7 +92,7 @@ class BatchCuts:
             cols.last[slots],  # 0: a flow new in this batch
             cols.close_ts[slots],
             dns_flows(cols, slots),
-            self._checked,
+            self._tested(),
             self._limits,
             cut_at,
         )
@@ -110,7 +119,7 @@ class BatchCuts:
     def ended_at(self, cuts: Cuts) -> tuple[I64, I64]:
         """Test the flows at their cuts (the rows before accounted): (idle ones, reopened ones)."""
         cols = self._cols
-        self._checked[cuts.rows] = True
+        self._tested()[cuts.rows] = True
         s = cuts.slots
         gone = ended(
             cols,
