@@ -35,20 +35,9 @@ __all__ = [
 #: ``decode_rows``' report: the groups it wrote on every row
 WIDE, ENCAP = 1, 2
 _WIDE_COLUMNS = ("src_hi", "dst_hi")
-_ENCAP_COLUMNS = (
-    "encap",
-    "vlan",
-    "tun_type",
-    "tun_vni",
-    "tun_dir",
-    "outer_src_hi",
-    "outer_src_lo",
-    "outer_dst_hi",
-    "outer_dst_lo",
-    "carrier_ports",
-    "carrier_ip_len",
-    "carrier_l4_len",
-)
+_FIELDS = tuple(f.name for f in dataclasses.fields(DecodedBatch))  # the constructor's order
+#: what only an encapsulated frame has: the fields from the VLAN id to the carrier's lengths
+_ENCAP_COLUMNS = _FIELDS[_FIELDS.index("vlan") : _FIELDS.index("carrier_l4_len") + 1]
 
 #: A batch's columns in ``DecodedBatch``'s field order.
 Columns = list[npt.NDArray[Any]]
@@ -148,7 +137,6 @@ _DTYPES: dict[str, type[np.generic]] = {
     "ttl": np.uint8,
     "fp": np.uint64,
 }
-_FIELDS = tuple(f.name for f in dataclasses.fields(DecodedBatch))
 #: ``_DTYPES`` by type: (dtype, item size, the columns' places in ``_FIELDS``)
 _GROUPS: tuple[tuple[type[np.generic], int, tuple[int, ...]], ...] = tuple(
     (

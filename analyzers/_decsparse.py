@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy.typing as npt
+from numba import literal_unroll
 
 from analyzers._deccolumns import ENCAP, WIDE
 from analyzers._decrow import Row
@@ -28,22 +29,11 @@ Encaps = tuple[A, A, A, A, A, A, A, A, A, A, A, A]
 def zero_sparse(wide: Wide, encaps: Encaps, stop: int, groups: int) -> None:
     """Zero rows ``[0, stop)`` of the *groups*' columns (``WIDE``, ``ENCAP`` bits)."""
     if groups & WIDE:
-        wide[0][:stop] = 0
-        wide[1][:stop] = 0
+        for column in literal_unroll(wide):
+            column[:stop] = 0
     if groups & ENCAP:
-        e = encaps
-        e[0][:stop] = 0
-        e[1][:stop] = 0
-        e[2][:stop] = 0
-        e[3][:stop] = 0
-        e[4][:stop] = 0
-        e[5][:stop] = 0
-        e[6][:stop] = 0
-        e[7][:stop] = 0
-        e[8][:stop] = 0
-        e[9][:stop] = 0
-        e[10][:stop] = 0
-        e[11][:stop] = 0
+        for column in literal_unroll(encaps):
+            column[:stop] = 0
 
 
 @njit_inline
@@ -54,37 +44,21 @@ def store_sparse(wide: Wide, encaps: Encaps, i: int, written: int, row: Row) -> 
         wide[1][i] = row.dst_hi
     if written & ENCAP:
         e = encaps
-        e[0][i] = row.encap
-        e[1][i] = row.vlan
-        e[2][i] = row.tun_type
-        e[3][i] = row.tun_vni
-        e[4][i] = row.tun_dir
-        e[5][i] = row.outer_src_hi
-        e[6][i] = row.outer_src_lo
-        e[7][i] = row.outer_dst_hi
-        e[8][i] = row.outer_dst_lo
-        e[9][i] = row.carrier_ports
-        e[10][i] = row.carrier_ip_len
-        e[11][i] = row.carrier_l4_len
+        e[0][i], e[1][i], e[2][i] = row.encap, row.vlan, row.tun_type
+        e[3][i], e[4][i] = row.tun_vni, row.tun_dir
+        e[5][i], e[6][i] = row.outer_src_hi, row.outer_src_lo
+        e[7][i], e[8][i] = row.outer_dst_hi, row.outer_dst_lo
+        e[9][i], e[10][i], e[11][i] = row.carrier_ports, row.carrier_ip_len, row.carrier_l4_len
 
 
 @njit_inline
 def clear_sparse(wide: Wide, encaps: Encaps, i: int, written: int) -> None:
-    """Row *i* of the *written* groups' columns zeroed: a frame that has neither group."""
+    """Row *i* of the *written* groups' columns zeroed: a frame that has neither group. (Each
+    column by name: numba unrolls no loop over a tuple in a function it inlines.)"""
     if written & WIDE:
         wide[0][i] = 0
         wide[1][i] = 0
     if written & ENCAP:
         e = encaps
-        e[0][i] = 0
-        e[1][i] = 0
-        e[2][i] = 0
-        e[3][i] = 0
-        e[4][i] = 0
-        e[5][i] = 0
-        e[6][i] = 0
-        e[7][i] = 0
-        e[8][i] = 0
-        e[9][i] = 0
-        e[10][i] = 0
-        e[11][i] = 0
+        e[0][i], e[1][i], e[2][i], e[3][i], e[4][i], e[5][i] = 0, 0, 0, 0, 0, 0
+        e[6][i], e[7][i], e[8][i], e[9][i], e[10][i], e[11][i] = 0, 0, 0, 0, 0, 0
