@@ -147,9 +147,10 @@ class AnalysisPipeline:
             index, count = self.options.share
             mine = share_rows(dec, index, count) if count > 1 else None
             status = dec.status if mine is None else dec.status[mine]
+            encap = dec.encap if mine is None else dec.encap[mine]
             self._packets += int(status.shape[0])
-            count_statuses(status, self._status_counts)
-            present = self._count_encapsulations(dec.encap if mine is None else dec.encap[mine])
+            present = count_statuses(status, encap, self._status_counts)
+            self._count_encapsulations(encap, present)
             for sink in self._frame_sinks:
                 sink.on_frames(batch, dec)
             # every share looks for copies among all the frames, so it drops exactly the copies
@@ -188,15 +189,12 @@ class AnalysisPipeline:
             self.table.expire(self._clock_ns)
             self.table.flush()
 
-    def _count_encapsulations(self, encap: npt.NDArray[np.uint32]) -> int:
-        """Add each frame to the count of every encapsulation bit it has: one pass finds the bits
-        the batch has at all (few, usually none), then one count per such bit. Returns those
-        bits."""
-        present = int(np.bitwise_or.reduce(encap)) if encap.size else 0
+    def _count_encapsulations(self, encap: npt.NDArray[np.uint32], present: int) -> None:
+        """Add each frame to the count of every encapsulation bit it has: one count per bit the
+        batch has at all (*present*: few, usually none)."""
         for bit in range(len(Encap) if present else 0):
             if present >> bit & 1:
                 self._encap_counts[bit] += int(np.count_nonzero(encap & np.uint32(1 << bit)))
-        return present
 
     def _maybe_expire(self) -> None:
         if self._clock_ns >= self._next_expire_ns:
