@@ -10,9 +10,8 @@ frame crossed on the way in.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from enum import IntEnum, IntFlag
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -139,10 +138,3 @@ class DecodedBatch:
 
     def __len__(self) -> int:
         return int(self.status.shape[0])
-
-    def columns(self) -> tuple[npt.NDArray[Any], ...]:
-        """Every column in field order: how the compiled decoder takes them."""
-        return tuple(getattr(self, name) for name in _FIELDS)
-
-
-_FIELDS = tuple(field.name for field in fields(DecodedBatch))
