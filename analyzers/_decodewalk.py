@@ -48,7 +48,7 @@ class DecodingWalker:
         self, data: U8, pos: int, layout: PcapLayout, offsets: I64, caplens: I64, wirelens: I64,
         ts_ns: I64,
     ) -> tuple[int, int, int]:  # fmt: skip
-        decoded, n, pos, status = self._walk(
+        decoded, n, pos, status, _ = self._walk(
             data, offsets, caplens, wirelens, ts_ns, pos, layout, ring=False, tags=_NO_TAGS
         )
         self._keep(offsets, decoded)
@@ -61,7 +61,7 @@ class DecodingWalker:
         """A live ring block's walk (``capture.BlockWalker``) that decodes each frame as it is
         reached. A block with a frame whose VLAN tag the kernel took out keeps no decode: the
         ring source puts the tags back into a new batch, which the pipeline decodes itself."""
-        decoded, n, _, tagged = self._walk(
+        decoded, n, _, _, tagged = self._walk(
             data, offsets, caplens, wirelens, ts_ns, first, _RING_LAYOUT, ring=True, tags=tags
         )
         if not tagged:
@@ -71,10 +71,10 @@ class DecodingWalker:
     def _walk(  # noqa: PLR0917 - the walk's columns, passed on to the kernel
         self, data: U8, offsets: I64, caplens: I64, wirelens: I64, ts_ns: I64, pos: int,
         layout: PcapLayout, *, ring: bool, tags: I64,
-    ) -> tuple[DecodedBatch, int, int, int]:  # fmt: skip
+    ) -> tuple[DecodedBatch, int, int, int, int]:  # fmt: skip
         """The kernel's walk from *pos*, of a ring block's frames (*tags* getting their VLAN
         words) or a pcap file's records: (its decode, frames, position after them, the walk's
-        status for a file, the frames with a tag taken out for a ring block)."""
+        status, the frames with a tag taken out)."""
         columns = new_columns(offsets.shape[0], zeroed=False)
         n, pos, status, written, tagged = decode_rows(
             data,
@@ -90,7 +90,7 @@ class DecodingWalker:
             True,
             *columns,
         )
-        return finish(columns, written, self._zeros, n), n, pos, tagged if ring else status
+        return finish(columns, written, self._zeros, n), n, pos, status, tagged
 
     def _keep(self, offsets: I64, decoded: DecodedBatch) -> None:
         with self._lock:
