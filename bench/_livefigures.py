@@ -102,26 +102,49 @@ def store_ratio(size: int, rates: dict[str, float]) -> list[Figure]:
     ]
 
 
-def cpu_per_packet(size: int, runs: dict[str, RunResult]) -> list[Figure]:
-    """CPU per captured packet, ours beside tcpdump's in the same run (both at the ceiling)."""
-    per: dict[str, float] = {}
-    for name in (_Cli.name, _Ours.name, _Tcpdump.name):
-        run = runs.get(name)
-        if run is not None and not isinstance(run.rx, str) and run.rx.captured:
-            per[name] = run.cpu_seconds / run.rx.captured * 1e9
-    ours = per.get(_Cli.name, per.get(_Ours.name))
-    dump = per.get(_Tcpdump.name)
-    if ours is None or dump is None or dump == 0:
+def cpu_per_packet(size: int, runs: dict[str, list[RunResult]]) -> list[Figure]:
+    """CPU per captured packet, ours beside tcpdump's (both at the ceiling): the best of each
+    receiver's runs, which alternated; a repeat run of ours that dropped frames is reported."""
+    per: dict[str, list[float]] = {}
+    dropped: dict[str, list[int]] = {}
+    for name in dict.fromkeys((_Cli.name, _Ours.name, _Tcpdump.name)):  # ours: one name
+        for run in runs.get(name, []):
+            if not isinstance(run.rx, str) and run.rx.captured:
+                per.setdefault(name, []).append(run.cpu_seconds / run.rx.captured * 1e9)
+                dropped.setdefault(name, []).append(run.rx.dropped)
+    name = _Cli.name if _Cli.name in per else _Ours.name
+    ours, dump = per.get(name), per.get(_Tcpdump.name)
+    if not ours or not dump or min(dump) == 0:
         return []
-    return [
+    best = min(ours) / min(dump)
+    each = f"{len(ours)} and {len(dump)} runs" if len(ours) > 1 else "one run each"
+    figs = [
         Figure.value_of(
             SECTION,
             f"CPU per captured packet, ours / tcpdump {size} B max rate",
-            ours / dump,
+            best,
             "x",
             target="<= 2x",
-            ok=ours / dump <= 2.0,
-            note=f"ours {ours:.0f} ns, tcpdump {dump:.0f} ns a packet (user + system, one worker; "
-            "tcpdump writes each packet to /dev/null, ours analyses it)",
+            ok=best <= 2.0,
+            note=f"ours {min(ours):.0f} ns, tcpdump {min(dump):.0f} ns a packet, the best of "
+            f"{each}, alternating (ours {_ns(ours)}; tcpdump {_ns(dump)}); user + system, one "
+            "worker; tcpdump writes each packet to /dev/null, ours analyses it",
         )
     ]
+    if len(dropped[name]) > 1:
+        figs.append(
+            Figure.value_of(
+                SECTION,
+                f"mirrorscope {size} B max rate, repeat runs: dropped by kernel",
+                sum(dropped[name][1:]),
+                "frames",
+                target="= 0",
+                ok=sum(dropped[name][1:]) == 0,
+                note=" / ".join(f"{d:,}" for d in dropped[name][1:]),
+            )
+        )
+    return figs
+
+
+def _ns(values: list[float]) -> str:
+    return "/".join(f"{v:.0f}" for v in values) + " ns"
