@@ -34,9 +34,9 @@ class FlowColumns:
 
     def __init__(self, n: int) -> None:
         self.size = n
-        # np.zeros maps lazily: a column costs memory only for the slots ever used (in numpy's
-        # huge pages: the per-packet gathers want them; the few columns only flow creation and
-        # the end touch are in small pages, see _lazyzeros)
+        # np.zeros maps lazily: a column costs memory only for the slots ever used (past its
+        # first 2 MiB boundary in numpy's huge pages; the few columns only flow creation and the
+        # end touch are in small pages throughout, see _lazyzeros)
         self.ahi = np.zeros(n, np.uint64)
         self.alo = np.zeros(n, np.uint64)
         self.bhi = np.zeros(n, np.uint64)

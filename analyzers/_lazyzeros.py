@@ -1,12 +1,14 @@
 """Zeroed numpy arrays whose memory is mapped a 4 KiB page at a time, as it is first written.
 
 numpy asks for transparent huge pages on large arrays, so where THP is enabled (``madvise``, the
-usual default) the first write to a column maps a whole 2 MiB around it: a column filled from
-slot 0 up carries up to 2 MiB past its last used slot. For the columns the per-packet path gathers
-from at random, huge pages pay for that in TLB misses saved (4 KiB pages for all of them cost ~7 %
-of the offline packet rate at 20 k flows); the flow table's columns that only flow creation and
-the end of a flow touch (endpoint ids, flow numbers, the IP version, the active bit) need not.
-Each array is an anonymous mapping advised ``MADV_NOHUGEPAGE``; untouched pages cost nothing.
+usual default) a write past a column's first 2 MiB boundary maps a whole 2 MiB around it: a column
+filled from slot 0 up carries up to 2 MiB past its last used slot. (Its slots before that
+boundary, all of them at 20 k flows, are in 4 KiB pages anyway: the mapping's start is not
+aligned. Columns aligned to 2 MiB, all their slots in huge pages, measured no faster, offline or
+live: README, "The common frame, and a batch's fixed costs".) The flow table's columns that only
+flow creation and the end of a flow touch (endpoint ids, flow numbers, the IP version, the active
+bit) need no huge page at all: each is an anonymous mapping advised ``MADV_NOHUGEPAGE``;
+untouched pages cost nothing.
 """
 
 from __future__ import annotations
