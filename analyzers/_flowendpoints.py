@@ -45,8 +45,28 @@ class EndpointColumn:
         """The originator's and responder's endpoints of slots *s*."""
         if s.size == 0:
             return
-        orig_ids = self._intern(orig)
-        resp_ids = self._intern(resp)
+        self._store(s, self._intern(orig), self._intern(resp))
+
+    def set_roles(
+        self,
+        s: npt.NDArray[np.int64],
+        a: Sequence[object],
+        b: Sequence[object],
+        a_orig: npt.NDArray[np.bool_],
+    ) -> None:
+        """The endpoints of slots *s* given by side: *a* originates where *a_orig* says, else
+        *b* (a new flow's endpoints come from its key's sides: no Python loop to sort them)."""
+        if s.size == 0:
+            return
+        a_ids, b_ids = self._intern(a), self._intern(b)
+        self._store(s, np.where(a_orig, a_ids, b_ids), np.where(a_orig, b_ids, a_ids))
+
+    def _store(
+        self,
+        s: npt.NDArray[np.int64],
+        orig_ids: npt.NDArray[np.int64],
+        resp_ids: npt.NDArray[np.int64],
+    ) -> None:
         if len(self._objs) > np.iinfo(self._ids.dtype).max:
             # more endpoints in use than 16-bit ids name: zeroed, so unused slots stay unmapped
             wide = lazy_zeros(self._ids.shape, np.int32)
@@ -63,28 +83,29 @@ class EndpointColumn:
         self._ids[s] = 0
 
     def _intern(self, objs: Sequence[object]) -> npt.NDArray[np.int64]:
-        # one dict probe per object (C-level map): a batch's flows share a few endpoints, so
-        # only the first flow of a new one takes the Python branch
+        # a batch's flows share a few endpoints: each distinct object is looked up once, and
+        # only one never seen before takes the Python branch
+        ids = np.fromiter(map(id, objs), np.int64, len(objs))
+        distinct, at, inverse = np.unique(ids, return_index=True, return_inverse=True)
         id_of = self._id_of
-        codes: list[int | None] = list(map(id_of.get, map(id, objs)))
-        if None in codes:
-            known = self._objs
-            before = len(known)
-            for i, code in enumerate(codes):
-                if code is None:
-                    o = objs[i]
-                    k = id_of.get(id(o))
-                    if k is None:
-                        k = id_of[id(o)] = len(known)
-                        known.append(o)
-                    codes[i] = k
+        known = self._objs
+        before = len(known)
+        codes = np.empty(distinct.shape[0], np.int64)
+        for i, (key, first) in enumerate(zip(distinct.tolist(), at.tolist(), strict=True)):
+            code = id_of.get(key)
+            if code is None:
+                code = id_of[key] = len(known)
+                known.append(objs[first])
+            codes[i] = code
+        if len(known) > before:
             if len(known) > self._table.shape[0]:
                 # room to double: a rebuild per batch would copy every endpoint known so far
                 table = np.empty(2 * len(known), dtype=object)
                 table[:before] = self._table[:before]
                 self._table = table
             self._table[before : len(known)] = known[before:]
-        return np.array(codes, np.int64)
+        out: npt.NDArray[np.int64] = codes[inverse]
+        return out
 
     def _compact(self) -> None:
         """Forget endpoints no slot refers to (an identity map that keeps changing)."""

@@ -57,13 +57,11 @@ def init_slots(
     cols.hist[s] = np.where(flip, b"^", b"")
     # an attempt: any new flow but TCP's, which needs a SYN (not a SYN-ACK, not mid-stream)
     emit.started(s, (proto != PROTO_TCP) | ((flags & (SYN | ACK | RST)) == SYN))
-    ea = identity.lookup_keys(address_keys(a_hi_c, a_lo_c))
-    eb = identity.lookup_keys(address_keys(b_hi_c, b_lo_c))
-    a_orig = cols.orig_a[s].tolist()
-    cols.ep.set(
+    cols.ep.set_roles(
         s,
-        [a if o else b for o, a, b in zip(a_orig, ea, eb, strict=True)],
-        [b if o else a for o, a, b in zip(a_orig, ea, eb, strict=True)],
+        identity.lookup_keys(address_keys(a_hi_c, a_lo_c)),
+        identity.lookup_keys(address_keys(b_hi_c, b_lo_c)),
+        cols.orig_a[s],
     )
     tunnels.remember(s, dec, rows)
     icmp_first.remember(s, dec, rows)

@@ -49,3 +49,17 @@ def test_ids_widen_past_65535_endpoints_in_use() -> None:
     got = col[slots, 0].tolist()
     assert all(a is b for a, b in zip(got, eps, strict=True))
     assert col[slots[-1], 1] is EXTERNAL
+
+
+def test_endpoints_set_by_side_follow_the_originator_mask() -> None:
+    """``set_roles``: side a's endpoint is the originator's where the mask says so, else b's; new
+    and known objects alike, repeated ones interned once."""
+    col = EndpointColumn(16)
+    a, b, c = _pod(1), _pod(2), _pod(3)
+    col.set(np.array([0], np.int64), [a], [EXTERNAL])  # a is known before, b and c are not
+    s = np.array([2, 4, 6, 8], np.int64)
+    a_orig = np.array([True, False, True, False])
+    col.set_roles(s, [a, b, c, a], [EXTERNAL, EXTERNAL, b, c], a_orig)
+    assert col[s, 0].tolist() == [a, EXTERNAL, c, c]
+    assert col[s, 1].tolist() == [EXTERNAL, b, b, a]
+    assert len(col._objs) == 5  # None, a, EXTERNAL, b, c: each once
