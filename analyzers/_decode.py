@@ -186,15 +186,16 @@ def decode_rows(  # noqa: PLR0917 - a compiled kernel takes its columns position
     ahead = pos
     n = offsets.shape[0]
     for i in range(n):
+        u = np.uint64(i)  # the columns' index: numba wraps a signed one round at every access
         if ring:
-            inside, offsets[i], caplens[i], wirelens[i], ts_ns[i], tags[i], nxt = ring_frame(
+            inside, offsets[u], caplens[u], wirelens[u], ts_ns[u], tags[u], nxt = ring_frame(
                 data, pos
             )
             if not inside:
                 return i, pos, 0, written, tagged
             ahead = ring_ahead(data, ahead, pos, nxt)
             pos = nxt
-            if tags[i] != 0:
+            if tags[u] != 0:
                 tagged += 1
                 linktype = -1  # no link type: walked on, no longer decoded
         elif pos >= 0:
@@ -204,24 +205,24 @@ def decode_rows(  # noqa: PLR0917 - a compiled kernel takes its columns position
             status_i, cap_i, wire_i, ts_i = read_record(data, pos, layout)
             if status_i != 0:
                 return i, pos, status_i, written, tagged
-            offsets[i], caplens[i], wirelens[i], ts_ns[i] = pos + layout.hdrlen, cap_i, wire_i, ts_i
+            offsets[u], caplens[u], wirelens[u], ts_ns[u] = pos + layout.hdrlen, cap_i, wire_i, ts_i
             pos += layout.hdrlen + cap_i
         elif i + _AHEAD < n and size > 0:
             prefetch(data, min(max(offsets[i + _AHEAD] + 12, 0), size - 1))
         # A reader bug must not turn into reads past the buffer: clamp what the frame can claim.
-        start = min(max(offsets[i], 0), size)
-        cap = start + min(max(caplens[i], 0), size - start)
-        wire = max(start + wirelens[i], cap)
+        start = min(max(offsets[u], 0), size)
+        cap = start + min(max(caplens[u], 0), size - start)
+        wire = max(start + wirelens[u], cap)
         if fast and linktype == LINKTYPE_ETHERNET:  # the common frame, without the stages
             taken, a, b, p, sp, dp, total, off, length, flags, seq, ack, win, ident, hops = plain(
                 data, start, cap, wire
             )
             if taken:
-                status[i], ipver[i], proto[i], frag[i], ttl[i] = L4, 4, p, 0, hops
-                src_lo[i], dst_lo[i], sport[i], dport[i] = a, b, sp, dp
-                ip_len[i], ip_id[i], l4_off[i], l4_len[i] = total, ident, off, length
-                tcp_flags[i], tcp_seq[i], tcp_ack[i], tcp_win[i] = flags, seq, ack, win
-                fp[i] = fingerprint_of(
+                status[u], ipver[u], proto[u], frag[u], ttl[u] = L4, 4, p, 0, hops
+                src_lo[u], dst_lo[u], sport[u], dport[u] = a, b, sp, dp
+                ip_len[u], ip_id[u], l4_off[u], l4_len[u] = total, ident, off, length
+                tcp_flags[u], tcp_seq[u], tcp_ack[u], tcp_win[u] = flags, seq, ack, win
+                fp[u] = fingerprint_of(
                     data, cap, (4, p, 0, total, ident), (True, sp, dp, off, length),
                     (flags, win, seq, ack),
                 )  # fmt: skip
@@ -230,13 +231,13 @@ def decode_rows(  # noqa: PLR0917 - a compiled kernel takes its columns position
                 continue
         clear(row)
         _frame(data, start, cap, wire, linktype, row)
-        status[i] = row.status
-        ipver[i] = row.ipver
-        src_lo[i] = row.src_lo
-        dst_lo[i] = row.dst_lo
-        proto[i] = row.proto
-        sport[i] = row.sport
-        dport[i] = row.dport
+        status[u] = row.status
+        ipver[u] = row.ipver
+        src_lo[u] = row.src_lo
+        dst_lo[u] = row.dst_lo
+        proto[u] = row.proto
+        sport[u] = row.sport
+        dport[u] = row.dport
         # a sparse group is written from the first row that has it on (``_deccolumns``)
         has = (WIDE if row.src_hi | row.dst_hi else 0) | (ENCAP if row.encap else 0)
         if has & ~written:
@@ -244,19 +245,19 @@ def decode_rows(  # noqa: PLR0917 - a compiled kernel takes its columns position
             written |= has
         if written:
             store_sparse(wide, encaps, i, written, row)
-        ip_len[i] = row.ip_len
-        l4_off[i] = row.l4_off
-        l4_len[i] = row.l4_len
-        tcp_flags[i] = row.tcp_flags
-        tcp_seq[i] = row.tcp_seq
-        tcp_ack[i] = row.tcp_ack
-        tcp_win[i] = row.tcp_win
-        ip_id[i] = row.ip_id
-        frag[i] = row.frag
-        ttl[i] = row.ttl
+        ip_len[u] = row.ip_len
+        l4_off[u] = row.l4_off
+        l4_len[u] = row.l4_len
+        tcp_flags[u] = row.tcp_flags
+        tcp_seq[u] = row.tcp_seq
+        tcp_ack[u] = row.tcp_ack
+        tcp_win[u] = row.tcp_win
+        ip_id[u] = row.ip_id
+        frag[u] = row.frag
+        ttl[u] = row.ttl
         # dedup's key while the frame is in cache; a uint64 0, as numba types a uint64/int64
         # choice as a float, which would round the fingerprint
-        fp[i] = fingerprint(data, cap, row) if row.status <= L3 else np.uint64(0)
+        fp[u] = fingerprint(data, cap, row) if row.status <= L3 else np.uint64(0)
     return n, pos, 0, written, tagged
 
 

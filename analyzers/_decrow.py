@@ -187,8 +187,12 @@ IPV4_MAPPED = 0xFFFF_0000_0000
 
 @njit
 def u8(data: U8, at: int) -> int:
-    """One byte as int64 (numba's ``int()`` of a uint8 is a uint64, which mixes into floats)."""
-    return np.int64(data[at])  # type: ignore[return-value]
+    """One byte as int64 (numba's ``int()`` of a uint8 is a uint64, which mixes into floats).
+
+    The index is made unsigned: numba wraps a signed one round (a negative index counts from
+    the end) with a test and a reload of the buffer's length on every byte read. Every position
+    a stage reads is checked against the frame first, never negative."""
+    return np.int64(data[np.uint64(at)])  # type: ignore[return-value]
 
 
 @njit

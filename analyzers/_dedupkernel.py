@@ -160,12 +160,12 @@ def _rebuilt(keys: U64, ends: U64, oldest: np.uint64) -> tuple[U64, U64, int]:
         cap *= 2
     out_keys = np.zeros((cap, 2), np.uint64)
     out_ends = np.empty((cap, 6), np.uint64)  # read only where a key says the bucket is used
-    mask = cap - 1
+    mask = np.uint64(cap - 1)
     for b in range(keys.shape[0]):
         if keys[b, _TS] >= oldest:
-            d = np.int64(keys[b, _FP] & np.uint64(mask))
+            d = keys[b, _FP] & mask  # unsigned: no wrap-round of the index (``_search``)
             while out_keys[d, _TS] != _EMPTY:
-                d = (d + 1) & mask
+                d = (d + np.uint64(1)) & mask
             out_keys[d, 0] = keys[b, 0]
             out_keys[d, 1] = keys[b, 1]
             for k in range(6):
@@ -234,47 +234,50 @@ def _search(  # noqa: PLR0917 - a compiled kernel takes its columns positionally
     (rows done, used buckets, copies found, newest time seen)."""
     src_hi, src_lo, sport, dst_hi, dst_lo, dport = cols
     w = np.int64(window_ns)
-    mask = keys.shape[0] - 1
+    # rows and buckets are indexed by unsigned values: numba wraps a signed index round (a
+    # negative one counts from the end) with a test and a reload of the length at every access
+    mask = np.uint64(keys.shape[0] - 1)
     n = fp.shape[0]
     for k in range(start, n):
+        ku = np.uint64(k)
         if k + _AHEAD < n:  # the buckets a later row probes first: their lines load meanwhile
-            home = np.int64(fp[k + _AHEAD] & np.uint64(mask))
-            prefetch(keys, 2 * home)
-            prefetch(keys, 2 * ((home + _WINDOW - 1) & mask))
-        keep[k] = True
-        if status[k] > _L3:  # not an IP packet: nothing to copy
+            home = fp[ku + np.uint64(_AHEAD)] & mask
+            prefetch(keys, np.uint64(2) * home)
+            prefetch(keys, np.uint64(2) * ((home + np.uint64(_WINDOW - 1)) & mask))
+        keep[ku] = True
+        if status[ku] > _L3:  # not an IP packet: nothing to copy
             continue
-        t = ts_ns[k]
+        t = ts_ns[ku]
         newest = max(newest, t)
         if 2 * (fill + 1) > keys.shape[0]:
             return k, fill, found, newest
         oldest = np.uint64(newest - w) ^ _BIAS
-        h = fp[k]
+        h = fp[ku]
         # linear probing from the home bucket to an empty one or one holding h, noting the
         # first stale bucket passed; the first _WINDOW buckets with selects, not a branch a
         # bucket: whether the home bucket is taken is a coin toss in a table up to half full,
         # and the mispredicted probe loop cost ~2.5 ns a row
-        b0 = np.int64(h & np.uint64(mask))
+        b0 = h & mask
         stop = np.int64(_WINDOW)
         reuse = np.int64(-1)
         for i in range(_WINDOW):
-            bi = (b0 + i) & mask
+            bi = (b0 + np.uint64(i)) & mask
             ts_i = keys[bi, _TS]
             ends = (ts_i == _EMPTY) | (keys[bi, _FP] == h)
             before = stop == _WINDOW
             stale = before & ~ends & (ts_i < oldest) & (reuse < 0)
-            reuse = bi if stale else reuse
+            reuse = np.int64(bi) if stale else reuse
             stop = np.int64(i) if (before & ends) else stop
-        b = (b0 + stop) & mask
+        b = (b0 + np.uint64(stop)) & mask
         if stop == _WINDOW:  # a longer probe: on bucket by bucket
             while keys[b, _TS] != _EMPTY:
                 if keys[b, _FP] == h:
                     break
                 if reuse < 0 and keys[b, _TS] < oldest:
-                    reuse = b
-                b = (b + 1) & mask
-        e0, e1, e2 = src_hi[k], src_lo[k], np.uint64(sport[k])
-        e3, e4, e5 = dst_hi[k], dst_lo[k], np.uint64(dport[k])
+                    reuse = np.int64(b)
+                b = (b + np.uint64(1)) & mask
+        e0, e1, e2 = src_hi[ku], src_lo[ku], np.uint64(sport[ku])
+        e3, e4, e5 = dst_hi[ku], dst_lo[ku], np.uint64(dport[ku])
         if keys[b, _TS] != _EMPTY:  # the latest earlier packet with this fingerprint
             then = np.int64(keys[b, _TS] ^ _BIAS)
             src_addr = words[b, 0] == e0 and words[b, 1] == e1
@@ -282,10 +285,10 @@ def _search(  # noqa: PLR0917 - a compiled kernel takes its columns positionally
             same_src = src_addr and words[b, 2] == e2
             same_dst = dst_addr and words[b, 5] == e5
             if _is_copy(src_addr, dst_addr, same_src, same_dst, abs(t - then), w, nat_window_ns):
-                keep[k] = False
+                keep[ku] = False
                 found += 1
         elif reuse >= 0:
-            b = reuse
+            b = np.uint64(reuse)
         else:
             fill += 1
         keys[b, _FP] = h

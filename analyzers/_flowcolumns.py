@@ -239,7 +239,7 @@ def _wraps(col: npt.NDArray[Any], sums: I64, value: int) -> bool:
 
 
 @njit_inline
-def passes_u32(col: npt.NDArray[Any], i: np.int64, add: np.int64) -> bool:
+def passes_u32(col: npt.NDArray[Any], i: np.int64 | np.uint64, add: np.int64) -> bool:
     """Whether adding *add* takes a 32-bit counter column *col*'s entry *i* past 2**32 - 1
     (``add_sums`` then widens the column; a 64-bit column never passes)."""
     return bool(col.itemsize == 4 and np.int64(col[i]) + add > _U32_MAX)

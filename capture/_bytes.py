@@ -18,7 +18,8 @@ __all__ = ["u16", "u32"]
 
 @njit
 def u16(data: npt.NDArray[np.uint8], at: int, big: bool) -> int:
-    b0, b1 = np.int64(data[at]), np.int64(data[at + 1])
+    # unsigned indices: no wrap-round of a negative one (``analyzers._decrow.u8``)
+    b0, b1 = np.int64(data[np.uint64(at)]), np.int64(data[np.uint64(at + 1)])
     if big:
         return int((b0 << 8) | b1)
     return int(b0 | (b1 << 8))
