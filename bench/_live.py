@@ -51,6 +51,7 @@ _DST_MAC = bytes.fromhex("02000000beef")  # nobody's: the receiving stack drops 
 _SRC_MAC = bytes.fromhex("02000000cafe")
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
 _PACED_PPS = 100_000
+_IDLE_S = 1.2  # quiet for this long: the receiver has worked through its ring (``_wait_idle``)
 #: Runs of ours and of tcpdump whose best CPU per packet is compared: one run each, minutes apart,
 #: moved the ratio by a fifth with the machine's speed (2.16x and 2.55x on the same code).
 _CPU_RUNS = 3
@@ -186,13 +187,18 @@ def _wait_first_frame(link: Link, tx_before: int, sender: subprocess.Popen[str])
 
 
 def _wait_idle(pid: int, *, limit_s: float = 15.0) -> int:
-    """Wait until ``pid`` has used (almost) no CPU for 0.3 s; returns its CPU ticks then."""
+    """Wait until ``pid`` has used (almost) no CPU for ``_IDLE_S``; returns its CPU ticks then.
+
+    A shorter quiet spell is no sign of a drained ring: the service holds ring blocks back for
+    up to its --coalesce-ms after the kernel hands them over (0.5 s), libpcap up to tcpdump's
+    1 s read timeout; frames worked through after the ticks are read would be counted without
+    their CPU."""
     deadline = time.monotonic() + limit_s
     ticks = _cpu_ticks(pid)
     while time.monotonic() < deadline:
-        time.sleep(0.3)
+        time.sleep(_IDLE_S)
         now = _cpu_ticks(pid)
-        if now - ticks <= max(1, _CLK_TCK // 50):  # under ~7 % of a core: drained
+        if now - ticks <= max(1, round(_CLK_TCK * _IDLE_S / 15)):  # under ~7 % of a core
             return now
         ticks = now
     return ticks

@@ -19,6 +19,7 @@ from capture._batch import (
     FrameBatch,
 )
 from capture._bpf import BpfProgram, compile_filter
+from capture._coalesce import DEFAULT_COALESCE_MS
 from capture._errors import CaptureError, MirrorscopeError
 from capture._jit import njit, njit_inline
 from capture._netns import netns_path
@@ -49,6 +50,7 @@ __all__ = [
     "DEFAULT_BLOCK_COUNT",
     "DEFAULT_BLOCK_SIZE",
     "DEFAULT_BLOCK_TIMEOUT_MS",
+    "DEFAULT_COALESCE_MS",
     "FANOUT_FLAG_DEFRAG",
     "FANOUT_HASH",
     "LINKTYPE_ETHERNET",

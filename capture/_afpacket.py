@@ -33,6 +33,7 @@ from capture import _ringblock as rb
 from capture import _ringlayout as rl
 from capture._batch import FrameBatch
 from capture._bpf import BpfProgram, attach_filter, compile_filter
+from capture._coalesce import Coalescer
 from capture._errors import CaptureError
 from capture._netns import socket_in_netns
 from capture._packeterrors import capture_failed, open_error
@@ -64,7 +65,8 @@ class AfPacketSource:
     flow-consistent, direction-symmetric spreading. ``bpf`` is a tcpdump expression.
     ``copy_blocks=False`` hands out batches that view the ring block (no copy): each is valid
     only until the next one is asked for or the iteration ends. ``walker`` walks each block's
-    frames (``BlockWalker``; capture's own by default).
+    frames (``BlockWalker``; capture's own by default). ``coalesce_ms`` > 0 waits that long after
+    a wake-up for more blocks before handing them out (``_coalesce``: fewer cold starts).
     """
 
     def __init__(
@@ -82,6 +84,7 @@ class AfPacketSource:
         block_timeout_ms: int = rb.DEFAULT_BLOCK_TIMEOUT_MS,
         copy_blocks: bool = True,
         walker: rb.BlockWalker | None = None,
+        coalesce_ms: int = 0,
     ) -> None:
         rb.check_geometry(block_size, block_count, frame_size, snaplen, block_timeout_ms)
         self.iface = iface
@@ -132,6 +135,7 @@ class AfPacketSource:
         except OSError as e:
             raise open_error(e, f"cannot open a packet socket for {self.where}", iface) from e
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._coalescer = Coalescer(self._wake_r, coalesce_ms, block_count)
         self._ring: mmap.mmap | None = None
         try:
             self._setup(program, promisc, fanout, block_timeout_ms, frame_size)
@@ -241,9 +245,13 @@ class AfPacketSource:
         index = 0
         stats_due = 0.0
         clock = time.monotonic
-        while not self._stopping:
+        # blocks held back by coalescing still go out after stop(): the ones filled by then
+        after_stop = block_count if self._coalescer.delay_s > 0 else 0
+        while not self._stopping or after_stop > 0:
             base = index * block_size
             if rb.filled(ring, base):
+                if self._stopping:
+                    after_stop -= 1
                 batch = rb.take_block(ring, base, self.block_size, copy=copy, walker=walker)
                 index = index + 1 if index + 1 < block_count else 0
                 self.blocks_read += 1
@@ -254,10 +262,9 @@ class AfPacketSource:
                 if batch is not None and self._joined_ns:
                     batch = self._without_pre_join_frames(batch)
                 if not copy:
-                    # The batch views the block: it stays the consumer's until it asks for the
-                    # next batch or stops, and the source stays busy meanwhile, so a close()
-                    # from another thread cannot unmap the ring under it (the release waits
-                    # for the end of this generator).
+                    # The batch views the block until the consumer asks for the next one or
+                    # stops; the source stays busy meanwhile, so a close() from another thread
+                    # cannot unmap the ring under it (the release waits for this generator).
                     try:
                         if batch is not None:
                             yield batch
@@ -274,13 +281,18 @@ class AfPacketSource:
                         return
                     self._busy = True
                 continue
+            if self._stopping:
+                return
             self._poll_kernel_stats()
             stats_due = clock() + _STATS_EVERY_S
             for fd, events in self._poller.poll(self._timeout_ms):
-                if fd == self._wake_r:
-                    _drain(self._wake_r)
+                if fd == self._wake_r:  # stop() wrote it: the loop's test ends the loop
+                    with contextlib.suppress(BlockingIOError):
+                        os.read(self._wake_r, 4096)
                 elif events & select.POLLERR:
                     self._raise_socket_error()
+            if not self._stopping and rb.filled(ring, base):
+                self._coalescer.wait(ring, index, block_size)  # for more blocks: fewer wake-ups
 
     def _without_pre_join_frames(self, batch: FrameBatch) -> FrameBatch | None:
         keep = batch.ts_ns >= self._joined_ns
@@ -331,8 +343,6 @@ class AfPacketSource:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    # --- internals -----------------------------------------------------------------------------
 
     def _poll_kernel_stats(self) -> None:
         with self._stats_lock:
@@ -385,11 +395,3 @@ class AfPacketSource:
         for fd in (self._wake_r, self._wake_w):
             with contextlib.suppress(OSError):
                 os.close(fd)
-
-
-def _drain(fd: int) -> None:
-    try:
-        while os.read(fd, 4096):
-            pass
-    except BlockingIOError:
-        pass

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from analyzers import PipelineOptions
+from capture import DEFAULT_COALESCE_MS
 from exporters import (
     DEFAULT_ACTIVE_TIMEOUT_S,
     DEFAULT_LISTEN,
@@ -115,6 +116,15 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
     )
     run.add_argument("--block-mb", type=int, default=4, help="ring block size in MiB (default 4)")
     run.add_argument("--blocks", type=int, default=64, help="ring blocks (default 64)")
+    run.add_argument(
+        "--coalesce-ms",
+        type=int,
+        default=DEFAULT_COALESCE_MS,
+        metavar="MS",
+        help="after a wake-up, wait up to this long (or until a quarter of the ring is filled) "
+        f"for more ring blocks: fewer cold starts, less CPU; 0 works at once "
+        f"(default {DEFAULT_COALESCE_MS})",
+    )
     run.add_argument("--pidfile", type=Path, help="write the service's pid here while it runs")
     defaults = CardinalityConfig()
     window_s = MetricsConfig(node="").coverage_window_s

@@ -72,6 +72,7 @@ class RunConfig:
     pcap_api: PcapApiConfig = field(default_factory=PcapApiConfig)
     tls: TlsFiles | None = None  # --tls-cert, --tls-key; None: plain HTTP
     peers: tuple[str, ...] = ()  # --peers: the other nodes' services, linked from the page
+    coalesce_ms: int = 0  # --coalesce-ms: wait after a wake-up for more ring blocks
 
 
 def _size_flag(text: str, flag: str) -> int:
@@ -165,6 +166,8 @@ def run_config(args: argparse.Namespace) -> RunConfig:
         raise UsageError(f"--duration must be positive, not {args.duration}")
     if args.rotate_mb < 1 or args.block_mb < 1 or args.blocks < 1:
         raise UsageError("--rotate-mb, --block-mb and --blocks must be at least 1")
+    if args.coalesce_ms < 0:
+        raise UsageError(f"--coalesce-ms must be 0 or more, not {args.coalesce_ms}")
     metrics = _metrics_config(args)  # bad flags fail before anything connects
     ipfix = ipfix_options(args)
     api = pcap_api_config(args)
@@ -184,6 +187,7 @@ def run_config(args: argparse.Namespace) -> RunConfig:
         snaplen=args.snaplen,
         block_size=args.block_mb << 20,
         block_count=args.blocks,
+        coalesce_ms=args.coalesce_ms,
         records=args.records,
         rotate_bytes=args.rotate_mb << 20,
         node=node,

@@ -60,6 +60,7 @@ def _open_source(
                 snaplen=cfg.snaplen,
                 block_size=cfg.block_size,
                 block_count=cfg.block_count,
+                coalesce_ms=cfg.coalesce_ms,
                 fanout=fanout,
                 copy_blocks=copy_blocks,
                 walker=walker,
