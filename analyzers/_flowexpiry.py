@@ -102,7 +102,7 @@ def timed_out(
 
 @njit
 def _sweep(  # noqa: PLR0917 - a compiled kernel takes its columns positionally
-    flows: tuple[B, npt.NDArray[np.uint8], B, npt.NDArray[np.uint32]],
+    flows: tuple[B, npt.NDArray[np.uint8], B, npt.NDArray[np.uint64]],
     times: tuple[I64, I64, I64],
     dns_port: B,
     hwm: int,

@@ -21,8 +21,8 @@ U32 = npt.NDArray[np.uint32]
 I32 = npt.NDArray[np.int32]
 I64 = npt.NDArray[np.int64]
 B = npt.NDArray[np.bool_]
-# the flow table's key columns by slot: a_hi, a_lo, b_hi, b_lo, ports, meta
-KeyColumns = tuple[U64, U64, U64, U64, U32, U64]
+# the flow table's key columns by slot: a_hi, a_lo, b_hi, b_lo, ports, meta (views of its rows)
+KeyColumns = tuple[U64, U64, U64, U64, U64, U64]
 
 # bucket values: slot + 1, so a zeroed (lazily mapped) bucket array is all empty
 EMPTY = 0
