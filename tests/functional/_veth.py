@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import secrets
+import socket
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+
+from capture._netns import socket_in_netns
 
 
 @dataclass(frozen=True)
@@ -39,3 +42,12 @@ def veth() -> Iterator[VethNs]:
         yield VethNs(netns=name, tx="tx0", rx="rx0")
     finally:
         subprocess.run(["ip", "netns", "del", name], check=False)
+
+
+@pytest.fixture
+def sender(veth: VethNs) -> Iterator[socket.socket]:
+    """A raw packet socket that transmits frames out of the ``tx`` end."""
+    sock = socket_in_netns(veth.netns, socket.AF_PACKET, socket.SOCK_RAW, 0)
+    sock.bind((veth.tx, 0))
+    yield sock
+    sock.close()

@@ -152,4 +152,4 @@ def lab(lab_factory: LabFactory) -> LabState:
 
 
 from tests.functional._prometheus import prometheus  # noqa: E402, F401 - fixture for the scrape tests
-from tests.functional._veth import veth  # noqa: E402, F401 - fixture for the capture tests
+from tests.functional._veth import sender, veth  # noqa: E402, F401 - fixtures for the capture tests

@@ -19,7 +19,6 @@ import pytest
 
 from capture import AfPacketSource, CaptureError, FrameBatch
 from capture._afpacket import FANOUT_FLAG_DEFRAG, FANOUT_HASH
-from capture._netns import socket_in_netns
 from tests.functional._veth import VethNs, ip
 
 T = TypeVar("T")
@@ -27,15 +26,6 @@ T = TypeVar("T")
 ETH_P_TEST = 0x88B5  # IEEE local experimental ethertype: no stack in the namespace answers it
 SRC_MAC = bytes.fromhex("020000000001")
 DST_MAC = bytes.fromhex("020000000002")
-
-
-@pytest.fixture
-def sender(veth: VethNs) -> Iterator[socket.socket]:
-    """A raw packet socket that transmits frames out of the ``tx`` end."""
-    sock = socket_in_netns(veth.netns, socket.AF_PACKET, socket.SOCK_RAW, 0)
-    sock.bind((veth.tx, 0))
-    yield sock
-    sock.close()
 
 
 def marked_frame(seq: int, size: int = 64) -> bytes:

@@ -6,24 +6,12 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
-
-import pytest
 
 from capture import AfPacketSource, FrameBatch
-from capture._netns import socket_in_netns
 from tests.functional._veth import VethNs
 from tests.functional.test_afpacket import ETH_P_TEST, marked_frame
 
 _BPF = f"ether proto {ETH_P_TEST}"
-
-
-@pytest.fixture
-def sender(veth: VethNs) -> Iterator[socket.socket]:
-    sock = socket_in_netns(veth.netns, socket.AF_PACKET, socket.SOCK_RAW, 0)
-    sock.bind((veth.tx, 0))
-    yield sock
-    sock.close()
 
 
 def _ring(veth: VethNs, coalesce_ms: int) -> AfPacketSource:
