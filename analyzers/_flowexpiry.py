@@ -13,20 +13,11 @@ import numpy.typing as npt
 from analyzers._flowcolumns import FlowColumns
 from analyzers._flowkey import PROTO_TCP, PROTO_UDP
 from analyzers._serverports import dns_udp_port_table
-from capture import njit
+from capture import njit, njit_inline
 
 I64 = npt.NDArray[np.int64]
 B = npt.NDArray[np.bool_]
 _DNS_GRACE_NS = 1_000_000_000  # Zeek's "- 1.0": one request and its reply need one timer
-
-
-def idle_limits(
-    proto: npt.NDArray[np.uint8], *, idle_ns: int, udp_idle_ns: int, icmp_idle_ns: int
-) -> I64:
-    """Each flow's inactivity timeout from its protocol."""
-    return np.where(
-        proto == PROTO_TCP, idle_ns, np.where(proto == PROTO_UDP, udp_idle_ns, icmp_idle_ns)
-    ).astype(np.int64)
 
 
 def dns_flows(c: FlowColumns, s: I64) -> npt.NDArray[np.bool_]:
@@ -48,27 +39,75 @@ def ended(
     closed_ns: int,
     dns_ns: int,
 ) -> npt.NDArray[np.bool_]:
-    """Whether each flow of slots *s* has ended by packet time *at* without a packet of its own.
+    """Whether each flow of slots *s* has ended by packet time *at* (one for all, or one each)
+    without a packet of its own (``_ended_by``'s rules)."""
+    times = np.broadcast_to(np.asarray(at, np.int64), s.shape)
+    out = np.empty(s.shape[0], np.bool_)
+    _ended_rows(
+        s,
+        times,
+        (c.proto, c.orig_a, c.ports),
+        (c.first, c.last, c.close_ts),
+        dns_udp_port_table(),
+        (idle_ns, udp_idle_ns, icmp_idle_ns, closed_ns, dns_ns),
+        out,
+    )
+    return out
+
+
+@njit
+def _ended_rows(  # noqa: PLR0917 - a compiled kernel takes its columns positionally
+    s: I64,
+    times: I64,
+    flows: tuple[npt.NDArray[np.uint8], B, npt.NDArray[np.uint64]],
+    cols: tuple[I64, I64, I64],
+    dns_port: B,
+    limits: tuple[int, int, int, int, int],
+    out: B,
+) -> None:
+    proto, orig_a, ports = flows
+    first, last, close_ts = cols
+    for k in range(s.shape[0]):
+        slot = s[k]
+        out[k] = _ended_by(
+            times[k], proto[slot], orig_a[slot], ports[slot],
+            (first[slot], last[slot], close_ts[slot]), dns_port, limits,
+        )  # fmt: skip
+
+
+@njit_inline
+def _ended_by(  # noqa: PLR0917 - a compiled helper takes its values positionally
+    at: int | np.int64,
+    p: np.uint8,
+    orig_a: bool,
+    ports: np.uint64,
+    times: tuple[np.int64, np.int64, np.int64],
+    dns_port: B,
+    limits: tuple[int, int, int, int, int],
+) -> bool:
+    """Whether a flow (protocol *p*, key *ports*, *orig_a*; first and last packet, close time)
+    has ended by packet time *at* without a packet of its own.
 
     Three of Zeek's timers: inactivity; the TCP close delay counted from the packet that
-    completed the close; and the DNS analyzer's session timer on UDP, which fires every
-    ``dns_ns`` from the flow's start and ends the flow if it has been quiet for ``dns_ns`` less
-    one second (Zeek reschedules it from the time it fired, which is its due time whenever
+    completed the close; and the DNS analyzer's session timer on UDP to a DNS port, which fires
+    every ``dns_ns`` from the flow's start and ends the flow if it has been quiet for ``dns_ns``
+    less one second (Zeek reschedules it from the time it fired, which is its due time whenever
     other traffic keeps the clock going).
     """
-    proto = c.proto[s]
-    last = c.last[s]
-    limit = idle_limits(proto, idle_ns=idle_ns, udp_idle_ns=udp_idle_ns, icmp_idle_ns=icmp_idle_ns)
-    close_ts = c.close_ts[s]
-    out: npt.NDArray[np.bool_] = (at - last > limit) | (
-        (proto == PROTO_TCP) & (close_ts > 0) & (at - close_ts >= closed_ns)
-    )
-    dns = dns_flows(c, s)
-    if dns.any():
-        first = c.first[s]
-        fired = first + (at - first) // dns_ns * dns_ns  # the timer's last due time by *at*
-        out |= dns & (fired > first) & (fired - last >= dns_ns - _DNS_GRACE_NS)
-    return out
+    first, last, close_ts = times
+    idle_ns, udp_idle_ns, icmp_idle_ns, closed_ns, dns_ns = limits
+    limit = idle_ns if p == PROTO_TCP else (udp_idle_ns if p == PROTO_UDP else icmp_idle_ns)
+    if at - last > limit:
+        return True
+    if p == PROTO_TCP and close_ts > 0 and at - close_ts >= closed_ns:
+        return True
+    if p != PROTO_UDP or dns_ns <= 0:
+        return False
+    both = np.int64(ports)
+    if not dns_port[both & 0xFFFF if orig_a else both >> 16]:
+        return False
+    fired = first + (at - first) // dns_ns * dns_ns  # the timer's last due time by *at*
+    return bool(fired > first and fired - last >= dns_ns - _DNS_GRACE_NS)
 
 
 def timed_out(
@@ -110,7 +149,7 @@ def _sweep(  # noqa: PLR0917 - a compiled kernel takes its columns positionally
     limits: tuple[int, int, int, int, int, int],
     out: tuple[I64, I64],
 ) -> tuple[int, int]:
-    """``timed_out``'s pass: the rules of ``ended`` and the active timeout, slot by slot."""
+    """``timed_out``'s pass: ``_ended_by`` and the active timeout, slot by slot."""
     active, proto, orig_a, ports = flows
     first_col, last_col, close_col = times
     idle_ns, udp_idle_ns, icmp_idle_ns, closed_ns, active_ns, dns_ns = limits
@@ -119,18 +158,11 @@ def _sweep(  # noqa: PLR0917 - a compiled kernel takes its columns positionally
     for s in range(hwm):
         if not active[s]:
             continue
-        p = proto[s]
-        last, first = last_col[s], first_col[s]
-        limit = idle_ns if p == PROTO_TCP else (udp_idle_ns if p == PROTO_UDP else icmp_idle_ns)
-        ended_now = now - last > limit
-        if p == PROTO_TCP and close_col[s] > 0 and now - close_col[s] >= closed_ns:
-            ended_now = True
-        if not ended_now and p == PROTO_UDP and dns_ns > 0:
-            both = np.int64(ports[s])
-            resp = both & 0xFFFF if orig_a[s] else both >> 16
-            if dns_port[resp]:
-                fired = first + (now - first) // dns_ns * dns_ns  # the timer's last due time
-                ended_now = fired > first and fired - last >= dns_ns - _DNS_GRACE_NS
+        first = first_col[s]
+        ended_now = _ended_by(
+            now, proto[s], orig_a[s], ports[s], (first, last_col[s], close_col[s]), dns_port,
+            (idle_ns, udp_idle_ns, icmp_idle_ns, closed_ns, dns_ns),
+        )  # fmt: skip
         if ended_now:
             gone[n_gone] = s
             n_gone += 1

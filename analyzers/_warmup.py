@@ -6,7 +6,8 @@ would stall for 0.3-1 s (20-30 s after an install) with its ring filling at line
 drop; so the service runs this first, before it says it is capturing: a private pipeline, with
 the service's options, takes a few synthetic frames laid out as ring blocks, as the ring source
 hands them over (a TCP connection, UDP, DNS, ICMP echo, IPv6, a VLAN tag the kernel took out),
-twice, so that the known flows' path runs too, then ends its flows.
+twice, so that the known flows' path runs too, then a SYN that reopens the closed connection (a
+flow's end inside a batch), then ends its flows.
 """
 
 from __future__ import annotations
@@ -100,8 +101,9 @@ def warm_up(options: PipelineOptions) -> float:
     it took (the kernels' load, or their compile)."""
     start = time.monotonic()
     pipeline = AnalysisPipeline(IdentityMap(), options=options)
-    for part in range(3):
-        frames = _frames(min(part, 1))
+    for part in range(4):
+        # the fourth block: a SYN on the closed connection, whose flow ends at it (in-batch ends)
+        frames = _frames(min(part, 1)) if part < 3 else [_tcp(_C, _S, (40000, 80), (900, 0), _SYN)]
         # the third block: a tag the kernel took out (802.1Q, VLAN 7)
         tag = (TP_STATUS_VLAN_VALID, 7, 0) if part == 2 else (0, 0, 0)
         laid = [(f, len(f), _T0 + part * 1_000_000 + i * 1000, *tag) for i, f in enumerate(frames)]

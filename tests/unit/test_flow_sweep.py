@@ -1,5 +1,5 @@
-"""The expiry sweep's compiled pass against the numpy rules it replaced (``ended`` and the
-active timeout), over random flow columns."""
+"""The compiled expiry rules (``ended``, and the sweep with the active timeout) against the numpy
+version they replaced, kept here as the oracle, over random flow columns."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from analyzers._flowcolumns import FlowColumns
-from analyzers._flowexpiry import ended, timed_out
+from analyzers._flowexpiry import dns_flows, ended, timed_out
 from analyzers._flowkey import PROTO_TCP, PROTO_UDP
 
 _S = 1_000_000_000
@@ -46,9 +46,26 @@ def _random_columns(rng: np.random.Generator, n: int, now: int) -> FlowColumns:
     return c
 
 
+def _ended_numpy(c: FlowColumns, s: np.ndarray, at: np.ndarray | int) -> np.ndarray:
+    """The rules as numpy expressions over the slots (the implementation before the kernel)."""
+    proto, last, close_ts = c.proto[s], c.last[s], c.close_ts[s]
+    limit = np.where(
+        proto == PROTO_TCP,
+        _LIMITS["idle_ns"],
+        np.where(proto == PROTO_UDP, _LIMITS["udp_idle_ns"], _LIMITS["icmp_idle_ns"]),
+    )
+    out = (at - last > limit) | (
+        (proto == PROTO_TCP) & (close_ts > 0) & (at - close_ts >= _LIMITS["closed_ns"])
+    )
+    dns_ns, first = _LIMITS["dns_ns"], c.first[s]
+    fired = first + (at - first) // dns_ns * dns_ns
+    out |= dns_flows(c, s) & (fired > first) & (fired - last >= dns_ns - _S)
+    return np.asarray(out)
+
+
 def _reference(c: FlowColumns, now: int) -> tuple[np.ndarray, np.ndarray]:
     act = np.flatnonzero(c.active[: c.hwm])
-    gone = ended(c, act, now, **_LIMITS)
+    gone = _ended_numpy(c, act, now)
     first = c.first[act]
     too_long = ~gone & (first > 0) & (now - first > _ACTIVE_NS)
     return act[gone], act[too_long]
@@ -65,6 +82,19 @@ def test_sweep_matches_the_numpy_rules(seed: int) -> None:
     assert want_long.size > 10
     np.testing.assert_array_equal(gone, want_gone)
     np.testing.assert_array_equal(too_long, want_long)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_ended_at_each_rows_own_time_matches_the_numpy_rules(seed: int) -> None:
+    """``ended`` as the in-batch cuts call it: slots in any order, repeated, each at its time."""
+    rng = np.random.default_rng(100 + seed)
+    now = 1_700_000_000 * _S
+    c = _random_columns(rng, 4000, now)
+    s = rng.integers(0, c.hwm, 3000)
+    at = now + rng.integers(-20 * _S, 20 * _S, s.size)
+    want = _ended_numpy(c, s, at)
+    assert 100 < int(want.sum()) < s.size - 100
+    np.testing.assert_array_equal(ended(c, s, at, **_LIMITS), want)
 
 
 def test_sweep_of_an_empty_table() -> None:
